@@ -1,0 +1,227 @@
+"""Configuration: frozen dataclasses that are the schema of config.yaml. Reads one file.
+
+``load_config(path)`` validates the whole file: an unknown key or a value of the
+wrong type is a ``ConfigError`` naming the dotted key (``feeds.limit: expected int``).
+Relative paths are resolved against the folder that holds the config file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar, Union
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Author:
+    """A person credited on posts: Atom ``author``, RSS ``author`` / ``dc:creator``."""
+
+    name: str
+    email: str | None = None
+    uri: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteConfig:
+    """The site the feeds describe; ``url`` is the base of every link and id."""
+
+    title: str
+    url: str
+    description: str = ""
+    language: str | None = None
+    timezone: str = "UTC"
+    # Credited on entries whose post names no author (Atom requires one, RFC 4287 4.1.1).
+    author: Author | None = None
+    # Jekyll's default ("date") permalink style; a post's `permalink` overrides it.
+    permalink: str = "/:categories/:year/:month/:day/:title.html"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def domain(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedsConfig:
+    """What goes in each feed."""
+
+    limit: int = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeConfig:
+    """``syndicate serve``: HTTP settings."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    cache_max_age: int = 300
+    workers: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The whole of config.yaml. ``root`` is the folder the file is in."""
+
+    site: SiteConfig
+    posts_dir: Path = Path("posts")
+    assets_dir: Path | None = None
+    excerpt_separator: str = "<!--more-->"
+    authors: Mapping[str, Author] = dataclasses.field(default_factory=dict)
+    feeds: FeedsConfig = dataclasses.field(default_factory=FeedsConfig)
+    serve: ServeConfig = dataclasses.field(default_factory=ServeConfig)
+    root: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate config.yaml; relative paths become relative to its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    root = path.resolve().parent
+    try:
+        return config_from_mapping(data, root)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def config_from_mapping(data: Any, root: Path) -> Config:
+    """Validate an already-parsed mapping (as from YAML) into a ``Config``."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("expected a mapping at the top level")
+    config = _build(Config, data, "")
+    site = config.site
+    if not site.url.endswith("/"):
+        site = dataclasses.replace(site, url=site.url + "/")
+    config = dataclasses.replace(
+        config,
+        site=site,
+        root=root,
+        posts_dir=(root / config.posts_dir).resolve(),
+        assets_dir=(root / config.assets_dir).resolve() if config.assets_dir else None,
+    )
+    _check(config)
+    return config
+
+
+def _check(config: Config) -> None:
+    parts = urlsplit(config.site.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("site.url: expected an absolute http(s) URL")
+    try:
+        ZoneInfo(config.site.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"site.timezone: unknown time zone {config.site.timezone!r} (expected an IANA name)"
+        ) from None
+    if config.feeds.limit < 1:
+        raise ConfigError("feeds.limit: expected a positive int")
+    if config.serve.cache_max_age < 0:
+        raise ConfigError("serve.cache_max_age: expected an int >= 0")
+    if not 1 <= config.serve.port <= 65535:
+        raise ConfigError("serve.port: expected an int between 1 and 65535")
+    if config.serve.workers < 1:
+        raise ConfigError("serve.workers: expected a positive int")
+
+
+def _public_fields(cls: type[Any]) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+
+
+def _build(cls: type[T], data: Mapping[Any, Any], prefix: str) -> T:
+    fields = {f.name: f for f in _public_fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in data:
+        if key not in fields:
+            dotted = f"{prefix}{key}"
+            raise ConfigError(f"{dotted}: unknown key (expected one of: {', '.join(fields)})")
+    kwargs: dict[str, Any] = {}
+    for name, field in fields.items():
+        dotted = f"{prefix}{name}"
+        if name in data:
+            kwargs[name] = _coerce(data[name], hints[name], dotted)
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{dotted}: required key is missing")
+    return cls(**kwargs)
+
+
+def _type_name(tp: Any) -> str:
+    names = {str: "str", int: "int", float: "number", bool: "bool", Path: "path"}
+    if tp in names:
+        return names[tp]
+    if dataclasses.is_dataclass(tp):
+        return "mapping"
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
+    return "mapping" if origin in (Mapping, dict) else str(tp)
+
+
+def _coerce(value: Any, tp: Any, dotted: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, dotted)
+    if dataclasses.is_dataclass(tp):
+        if tp is Author and isinstance(value, str):
+            return Author(name=value)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{dotted}: expected {_type_name(tp)}")
+        return _build(typing.cast(type[Any], tp), value, dotted + ".")
+    if origin in (Mapping, dict):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{dotted}: expected mapping")
+        _, vtype = typing.get_args(tp)
+        return {str(k): _coerce(v, vtype, f"{dotted}.{k}") for k, v in value.items()}
+    if origin is list or origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{dotted}: expected list")
+        (itype, *_) = typing.get_args(tp)
+        return tuple(_coerce(v, itype, f"{dotted}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{dotted}: expected bool")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{dotted}: expected int")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{dotted}: expected number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{dotted}: expected str")
+        return value
+    if tp is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{dotted}: expected path")
+        return Path(value)
+    raise ConfigError(f"{dotted}: unsupported type {tp!r}")  # pragma: no cover

@@ -1,0 +1,34 @@
+"""Exception hierarchy for syndicate. No I/O.
+
+Errors are translated only at the edges: the CLI turns them into
+``click.ClickException``, the web app into HTTP status codes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SyndicateError(Exception):
+    """Base class of every error syndicate raises on purpose."""
+
+
+class ConfigError(SyndicateError):
+    """config.yaml is missing, unreadable or invalid; the message names the dotted key."""
+
+
+class PostError(SyndicateError):
+    """One post cannot be published; ``str()`` is ``"path: problem"``."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = Path(path)
+        self.message = message
+
+
+class StoreError(SyndicateError):
+    """The state store failed."""
+
+
+class DeliveryError(SyndicateError):
+    """A notification to a hub or ping server failed."""
