@@ -73,6 +73,37 @@ class ServeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class StorageConfig:
+    """Where state lives: any SQLAlchemy URL; a relative SQLite path is relative to the config."""
+
+    url: str = "sqlite:///syndicate.db"
+
+
+@dataclasses.dataclass(frozen=True)
+class WebSubConfig:
+    """WebSub hubs, advertised in every feed and notified when a feed changes."""
+
+    hubs: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchConfig:
+    """Change detection: filesystem events, with a periodic full scan as a safety net."""
+
+    scan_interval: float = 60.0  # seconds between full scans
+    debounce: float = 1.0  # seconds of quiet before a burst of saves is rebuilt
+
+
+@dataclasses.dataclass(frozen=True)
+class NotifyConfig:
+    """Delivery of notifications to hubs and ping servers."""
+
+    timeout: float = 10.0  # seconds, per request
+    max_attempts: int = 8
+    max_backoff: float = 3600.0  # seconds
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """The whole of config.yaml. ``root`` is the folder the file is in."""
 
@@ -83,6 +114,11 @@ class Config:
     authors: Mapping[str, Author] = dataclasses.field(default_factory=dict)
     feeds: FeedsConfig = dataclasses.field(default_factory=FeedsConfig)
     serve: ServeConfig = dataclasses.field(default_factory=ServeConfig)
+    storage: StorageConfig = dataclasses.field(default_factory=StorageConfig)
+    websub: WebSubConfig = dataclasses.field(default_factory=WebSubConfig)
+    pings: tuple[str, ...] = ()  # XML-RPC weblogUpdates endpoints
+    watch: WatchConfig = dataclasses.field(default_factory=WatchConfig)
+    notify: NotifyConfig = dataclasses.field(default_factory=NotifyConfig)
     root: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
 
 
@@ -119,6 +155,7 @@ def config_from_mapping(data: Any, root: Path) -> Config:
     config = dataclasses.replace(
         config,
         site=site,
+        storage=StorageConfig(url=_resolve_sqlite_url(config.storage.url, root)),
         root=root,
         posts_dir=(root / config.posts_dir).resolve(),
         assets_dir=(root / config.assets_dir).resolve() if config.assets_dir else None,
@@ -127,10 +164,38 @@ def config_from_mapping(data: Any, root: Path) -> Config:
     return config
 
 
-def _check(config: Config) -> None:
-    parts = urlsplit(config.site.url)
+def _resolve_sqlite_url(url: str, root: Path) -> str:
+    """Make a relative SQLite database path relative to the config file's folder."""
+    for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+        if url.startswith(prefix):
+            rest = url[len(prefix) :]
+            if rest and not rest.startswith("/") and not rest.startswith(":memory:"):
+                return prefix + str((root / rest).resolve())
+    return url
+
+
+def _check_http_url(url: str, key: str) -> None:
+    parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("site.url: expected an absolute http(s) URL")
+        raise ConfigError(f"{key}: expected an absolute http(s) URL, got {url!r}")
+
+
+def _check(config: Config) -> None:
+    _check_http_url(config.site.url, "site.url")
+    for i, hub in enumerate(config.websub.hubs):
+        _check_http_url(hub, f"websub.hubs[{i}]")
+    for i, ping in enumerate(config.pings):
+        _check_http_url(ping, f"pings[{i}]")
+    if config.watch.scan_interval <= 0:
+        raise ConfigError("watch.scan_interval: expected a positive number")
+    if config.watch.debounce < 0:
+        raise ConfigError("watch.debounce: expected a number >= 0")
+    if config.notify.timeout <= 0:
+        raise ConfigError("notify.timeout: expected a positive number")
+    if config.notify.max_attempts < 1:
+        raise ConfigError("notify.max_attempts: expected a positive int")
+    if config.notify.max_backoff < 0:
+        raise ConfigError("notify.max_backoff: expected a number >= 0")
     try:
         ZoneInfo(config.site.timezone)
     except (ZoneInfoNotFoundError, ValueError):
