@@ -1,0 +1,362 @@
+"""Web: the Flask app factory and the WSGI hot path that serves prepared feeds. Network I/O.
+
+Feed hits are the hot path. ``FeedResponder`` sits in front of the Flask app, looks
+``PATH_INFO`` up in the prepared documents of the current ``Site`` and answers GET and
+HEAD at once, with validators, caching headers and gzip all computed when the Site was
+swapped in. Everything else (other methods, unknown paths) falls through to Flask,
+whose ``feeds`` blueprint answers 404 and 405 with short plain-text messages.
+
+``SiteHolder.current`` is the one place the current Site lives; a swap is a single
+attribute assignment, so a request sees either the old Site or the new one, never a mix.
+``run_server`` runs the app under granian (a production WSGI server) via ``app_from_env``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+from .config import Config, load_config
+from .feeds import Document, Site
+from .publisher import GZIP_LEVEL, Publisher
+
+log = logging.getLogger(__name__)
+
+CONFIG_ENV = "SYNDICATE_CONFIG"
+"""Environment variable through which ``serve`` hands the config path to server workers."""
+
+ALLOWED_METHODS = ("GET", "HEAD")
+Headers = list[tuple[str, str]]
+
+# An entity-tag in a list (RFC 9110 8.8.3): optional weak prefix, then a quoted opaque-tag.
+_ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")')
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PreparedDocument:
+    """One Document with every response header and both encodings computed up front."""
+
+    body: bytes
+    gzip_body: bytes
+    headers: Headers  # 200, identity
+    gzip_headers: Headers  # 200, Content-Encoding: gzip
+    not_modified_headers: Headers  # 304 for an identity request
+    gzip_not_modified_headers: Headers  # 304 for a gzip request
+    etag: str  # the Document's, identity variant
+    etags: frozenset[str]  # opaque-tags of both variants, for If-None-Match
+    last_modified: str  # HTTP-date, as sent
+    last_modified_ts: int  # whole seconds: HTTP-dates have no finer resolution
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PreparedSite:
+    """A Site and its documents prepared for serving, keyed by URL path."""
+
+    site: Site
+    documents: Mapping[str, PreparedDocument]
+
+
+class SiteHolder:
+    """Holds the Site being served; ``current`` is read once per request, swapped whole."""
+
+    def __init__(self, site: Site, cache_max_age: int) -> None:
+        self.cache_control = f"public, max-age={cache_max_age}"
+        self.current = PreparedSite(site, {})
+        self.swap(site)
+
+    def swap(self, site: Site) -> None:
+        """Prepare site and make it current; unchanged documents keep their gzip bytes."""
+        gzip_cache = {
+            prepared.etag: (prepared.body, prepared.gzip_body)
+            for prepared in self.current.documents.values()
+        }
+        documents = {
+            path: _prepare(doc, self.cache_control, gzip_cache)
+            for path, doc in site.documents.items()
+        }
+        # One attribute assignment: requests in flight keep the PreparedSite they read.
+        self.current = PreparedSite(site, documents)
+
+
+def _gzip_etag(etag: str) -> str:
+    # A gzip response is a different representation and needs its own entity-tag
+    # (RFC 9110 8.8.3.3), else a cache could hand gzip bytes to a client that can't read them.
+    return etag[:-1] + '-gzip"' if etag.endswith('"') else etag + "-gzip"
+
+
+def _opaque(etag: str) -> str:
+    return etag[2:] if etag.startswith("W/") else etag
+
+
+def _media_type(media_type: str) -> str:
+    # Feeds are XML in UTF-8; say so, so clients don't guess (RFC 7303 section 3).
+    lowered = media_type.lower()
+    textual = lowered.startswith("text/") or "xml" in lowered or "json" in lowered
+    if textual and "charset=" not in lowered:
+        return media_type + "; charset=utf-8"
+    return media_type
+
+
+def _prepare(
+    doc: Document, cache_control: str, gzip_cache: Mapping[str, tuple[bytes, bytes]]
+) -> PreparedDocument:
+    gz_etag = _gzip_etag(doc.etag)
+    content_type = _media_type(doc.media_type)
+    # Compress each document once: reuse the bytes when the same entity-tag and body
+    # come back in the next Site (comparing bodies is far cheaper than gzip).
+    cached = gzip_cache.get(doc.etag)
+    if cached is not None and cached[0] == doc.body:
+        gzip_body = cached[1]
+    else:
+        gzip_body = gzip.compress(doc.body, compresslevel=GZIP_LEVEL, mtime=0)
+    last_modified = format_datetime(doc.last_modified.astimezone(UTC), usegmt=True)
+    # Vary: the body depends on Accept-Encoding, so shared caches must key on it (RFC 9110 12.5.5).
+    common = [
+        ("Last-Modified", last_modified),
+        ("Cache-Control", cache_control),
+        ("Vary", "Accept-Encoding"),
+    ]
+    return PreparedDocument(
+        body=doc.body,
+        gzip_body=gzip_body,
+        headers=[
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(doc.body))),
+            ("ETag", doc.etag),
+            *common,
+        ],
+        gzip_headers=[
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(gzip_body))),
+            ("Content-Encoding", "gzip"),
+            ("ETag", gz_etag),
+            *common,
+        ],
+        # A 304 carries what a 200 to the same request would have: ETag, Cache-Control,
+        # Vary (RFC 9110 15.4.5), and Last-Modified so caches can refresh it (RFC 9111 4.3.4).
+        not_modified_headers=[("ETag", doc.etag), *common],
+        gzip_not_modified_headers=[("ETag", gz_etag), *common],
+        etag=doc.etag,
+        etags=frozenset({_opaque(doc.etag), _opaque(gz_etag)}),
+        last_modified=last_modified,
+        last_modified_ts=int(doc.last_modified.timestamp()),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding value allows gzip (RFC 9110 12.5.3); ``q=0`` means no."""
+    gzip_q: float | None = None
+    star_q: float | None = None
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip().lower()
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        # x-gzip is the same coding (RFC 9110 8.4.1.3).
+        if coding in ("gzip", "x-gzip"):
+            gzip_q = q if gzip_q is None else max(gzip_q, q)
+        elif coding == "*":
+            star_q = q
+    if gzip_q is not None:
+        return gzip_q > 0
+    # "*" matches any coding not listed explicitly.
+    return star_q is not None and star_q > 0
+
+
+def _none_match(header: str, etags: frozenset[str]) -> bool:
+    """If-None-Match: true when a listed tag matches (weak comparison, RFC 9110 13.1.2)."""
+    if header.strip() == "*":
+        # "*" matches any current representation, and there always is one here.
+        return True
+    return any(m.group(1) in etags for m in _ENTITY_TAG.finditer(header))
+
+
+def _not_modified_since(header: str, prepared: PreparedDocument) -> bool:
+    """If-Modified-Since (RFC 9110 13.1.3): unchanged since the given HTTP-date?"""
+    if header == prepared.last_modified:
+        return True  # the common case: the client echoes our Last-Modified
+    try:
+        since = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return False  # an invalid date is ignored (RFC 9110 13.1.3)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)  # HTTP-dates are always GMT
+    return prepared.last_modified_ts <= since.timestamp()
+
+
+def answer(prepared: PreparedDocument, environ: WSGIEnvironment) -> tuple[str, Headers, bytes]:
+    """Decide a GET's status, headers and body from precomputed values; no I/O."""
+    use_gzip = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        # If-None-Match wins; If-Modified-Since is then ignored (RFC 9110 13.2.2).
+        not_modified = _none_match(if_none_match, prepared.etags)
+    else:
+        if_modified_since = environ.get("HTTP_IF_MODIFIED_SINCE")
+        not_modified = if_modified_since is not None and _not_modified_since(
+            if_modified_since, prepared
+        )
+    if not_modified:
+        headers = prepared.gzip_not_modified_headers if use_gzip else prepared.not_modified_headers
+        return "304 Not Modified", headers, b""
+    if use_gzip:
+        return "200 OK", prepared.gzip_headers, prepared.gzip_body
+    return "200 OK", prepared.headers, prepared.body
+
+
+class FeedResponder:
+    """WSGI middleware: answers GET/HEAD for known documents, passes the rest to ``app``."""
+
+    def __init__(self, holder: SiteHolder, app: WSGIApplication) -> None:
+        self.holder = holder
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        if method == "GET" or method == "HEAD":
+            prepared = self.holder.current.documents.get(environ.get("PATH_INFO", ""))
+            if prepared is not None:
+                status, headers, body = answer(prepared, environ)
+                # A copy: some servers append to the list (Date, Server), and ours is shared.
+                start_response(status, list(headers))
+                # HEAD: the same headers, Content-Length included, and no content (RFC 9110 9.3.2).
+                return [body] if method == "GET" and body else []
+        return self.app(environ, start_response)
+
+
+@dataclasses.dataclass(frozen=True)
+class Services:
+    """What the app needs, kept in ``app.extensions["syndicate"]``."""
+
+    config: Config
+    publisher: Publisher
+    holder: SiteHolder
+
+
+def services() -> Services:
+    """The current app's services."""
+    found: Services = current_app.extensions["syndicate"]
+    return found
+
+
+feeds = Blueprint("feeds", __name__)
+
+
+@feeds.route("/", defaults={"path": ""}, provide_automatic_options=False)
+@feeds.route("/<path:path>", provide_automatic_options=False)
+def document(path: str) -> Response:
+    """Serve a document the hot path did not (the Site was swapped in between), else 404."""
+    prepared = services().holder.current.documents.get(request.path)
+    if prepared is None:
+        raise NotFound()
+    status, headers, body = answer(prepared, request.environ)
+    return Response(body, status=status, headers=headers)
+
+
+def _plain(message: str, status: int, headers: Headers | None = None) -> Response:
+    return Response(
+        message + "\n", status=status, headers=headers, content_type="text/plain; charset=utf-8"
+    )
+
+
+def _not_found(error: NotFound) -> Response:
+    return _plain(f"No such feed: {request.path}", 404)
+
+
+def _method_not_allowed(error: MethodNotAllowed) -> Response:
+    # The catch-all route matches every path, so routing says 405 even for paths that
+    # are not documents; those are 404, because there is no resource to allow anything on.
+    if request.path not in services().holder.current.documents:
+        return _not_found(NotFound())
+    allow = ", ".join(ALLOWED_METHODS)
+    # 405 must list the methods the resource supports (RFC 9110 15.5.6).
+    return _plain(f"Method {request.method} not allowed; use {allow}", 405, [("Allow", allow)])
+
+
+def create_app(config: Config, publisher: Publisher | None = None) -> Flask:
+    """Build the Site once and return the Flask app, with the feed hot path in front."""
+    if publisher is None:
+        publisher = Publisher(config)
+    result = publisher.build()
+    holder = SiteHolder(result.site, cache_max_age=config.serve.cache_max_age)
+    # No static folder: every URL path belongs to the Site.
+    app = Flask(__name__, static_folder=None)
+    app.extensions["syndicate"] = Services(config=config, publisher=publisher, holder=holder)
+    app.register_blueprint(feeds)
+    app.register_error_handler(NotFound, _not_found)
+    app.register_error_handler(MethodNotAllowed, _method_not_allowed)
+    # Wrapping wsgi_app (not the app) keeps app.test_client() on the real hot path.
+    app.wsgi_app = FeedResponder(holder, app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def app_from_env() -> Flask:
+    """App factory for server workers: the config path comes from ``SYNDICATE_CONFIG``."""
+    return create_app(load_config(os.environ[CONFIG_ENV]))
+
+
+def logging_config(level: int) -> dict[str, Any]:
+    """A ``logging.config`` dict: one line per event on stderr, for us and for granian."""
+    handler = {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+            "access": {"format": "%(message)s"},
+        },
+        "handlers": {
+            "console": handler,
+            "access": {**handler, "formatter": "access"},
+        },
+        "loggers": {
+            "syndicate": {"handlers": ["console"], "level": level, "propagate": False},
+            "_granian": {"handlers": ["console"], "level": level, "propagate": False},
+            "granian.access": {"handlers": ["access"], "level": level, "propagate": False},
+        },
+    }
+
+
+def run_server(config_path: Path, host: str, port: int, workers: int, log_level: int) -> None:
+    """Serve the app under granian (WSGI) until interrupted; each worker builds its Site."""
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    # Workers import the app by name, so the config path travels in the environment.
+    os.environ[CONFIG_ENV] = str(config_path.absolute())
+    server = Granian(
+        "syndicate.web:app_from_env",
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        # Requests are answered from memory without blocking, so a few threads per worker
+        # keep the cores busy; granian's default (half the backlog, 512) only adds memory,
+        # and granian itself warns above 2 x cores + 1.
+        blocking_threads=2 * (os.cpu_count() or 1) + 1,
+        factory=True,
+        log_level=LogLevels(logging.getLevelName(log_level).lower()),
+        log_dictconfig=logging_config(log_level),
+    )
+    server.serve()

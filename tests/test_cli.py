@@ -1,0 +1,296 @@
+"""The command line through click's CliRunner: exit codes and what a user reads."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from syndicate import __version__
+from syndicate.cli import main
+from syndicate.feeds import Document, Site
+from syndicate.posts import PostProblem
+from syndicate.publisher import BuildResult, Publisher
+
+WHEN = datetime(2024, 3, 4, 5, 6, 7, tzinfo=UTC)
+SITE = Site(
+    documents={
+        "/feed.rss": Document("application/rss+xml; charset=utf-8", b"<rss/>", '"r"', WHEN),
+        "/": Document("text/html; charset=utf-8", b"<!doctype html>", '"i"', WHEN),
+    },
+    feeds=(),
+)
+CONFIG = "site:\n  title: Example News\n  url: https://example.org/\nposts_dir: posts\n"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """The CLI configures the `syndicate` logger; leave it as found for other tests."""
+    logger = logging.getLogger("syndicate")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder with config.yaml and posts/, made the current folder."""
+    (tmp_path / "posts").mkdir(exist_ok=True)
+    (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def fake_build(monkeypatch: pytest.MonkeyPatch, project: Path, *problems: PostProblem) -> None:
+    """Make Publisher.build return SITE and these problems (posts and feeds have own tests)."""
+
+    def build(self: Publisher) -> BuildResult:
+        assert self.config.posts_dir == project / "posts"
+        return BuildResult(site=SITE, problems=problems, post_count=3)
+
+    monkeypatch.setattr(Publisher, "build", build)
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+@pytest.mark.parametrize("command", ["build", "check", "serve"])
+def test_help(command: str) -> None:
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert "--config" in result.output
+
+
+@pytest.mark.parametrize("command", [["check"], ["build", "--out", "public"], ["serve"]])
+def test_missing_config_is_a_clean_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run(*command)
+    assert result.exit_code == 1
+    assert "config.yaml: config file not found" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_invalid_config_names_the_key(project: Path) -> None:
+    (project / "config.yaml").write_text(CONFIG + "feeds:\n  limit: lots\n", encoding="utf-8")
+    result = run("check")
+    assert result.exit_code == 1
+    assert "feeds.limit: expected int" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_build_writes_the_tree(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_build(monkeypatch, project)
+    result = run("build", "--out", "public")
+    assert result.exit_code == 0, result.output
+    assert (project / "public" / "feed.rss").read_bytes() == b"<rss/>"
+    assert (
+        gzip.decompress((project / "public" / "index.html.gz").read_bytes()) == b"<!doctype html>"
+    )
+    assert "wrote 2 documents" in result.stdout
+
+
+def test_build_reports_problems_relative_and_exits_0(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_build(
+        monkeypatch,
+        project,
+        PostProblem(project / "posts" / "broken.md", "invalid YAML front matter"),
+        PostProblem(Path("/elsewhere/old.md"), "repaired mojibake", "warning"),
+    )
+    result = run("build", "--out", "public")
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    # One line each, and not twice (the publisher's log line for it is not repeated).
+    assert lines.count("posts/broken.md: invalid YAML front matter") == 1
+    assert lines.count("/elsewhere/old.md: repaired mojibake") == 1
+    assert (project / "public" / "feed.rss").is_file()
+
+
+@pytest.mark.parametrize("severity", ["error", "warning"])
+def test_build_strict_fails_on_any_problem_and_writes_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch, severity: str
+) -> None:
+    fake_build(monkeypatch, project, PostProblem(project / "posts" / "a.md", "bad", severity))  # type: ignore[arg-type]
+    result = run("build", "--out", "public", "--strict")
+    assert result.exit_code == 1
+    assert "posts/a.md: bad" in result.stderr
+    assert "--strict" in result.stderr
+    assert not (project / "public").exists()
+
+
+def test_build_strict_without_problems(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_build(monkeypatch, project)
+    assert run("build", "--out", "public", "--strict").exit_code == 0
+    assert (project / "public" / "feed.rss").is_file()
+
+
+def test_check_exit_codes(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_build(monkeypatch, project)
+    clean = run("check")
+    assert clean.exit_code == 0
+    assert "3 posts" in clean.stdout and "0 errors" in clean.stdout
+
+    fake_build(monkeypatch, project, PostProblem(project / "posts" / "w.md", "odd", "warning"))
+    warned = run("check")
+    assert warned.exit_code == 0
+    assert "posts/w.md: odd" in warned.stderr
+    assert "1 warnings" in warned.stdout
+
+    fake_build(
+        monkeypatch,
+        project,
+        PostProblem(project / "posts" / "w.md", "odd", "warning"),
+        PostProblem(project / "posts" / "e.md", "bad date"),
+    )
+    failed = run("check")
+    assert failed.exit_code == 1
+    assert "posts/e.md: bad date" in failed.stderr
+    assert "posts/w.md: odd" in failed.stderr
+    assert "1 errors, 1 warnings" in failed.stdout
+
+
+def test_config_option_resolves_paths_against_the_config_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    (site_dir / "config.yaml").write_text(CONFIG, encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    fake_build(monkeypatch, site_dir)  # asserts posts_dir is site/posts
+    result = run("check", "--config", "../site/config.yaml")
+    assert result.exit_code == 0, result.output
+
+
+def test_verbose_logs_to_stderr(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_build(monkeypatch, project)
+    quiet = run("check")
+    assert "INFO" not in quiet.stderr
+    loud = run("-v", "build", "--out", "public")
+    assert "INFO syndicate.publisher: wrote 2 documents to" in loud.stderr
+
+
+# --- end to end, on real post files ----------------------------------------------------
+
+GOOD_POST = """---
+title: Good news
+date: 2024-05-01 10:00:00
+categories: [News]
+tags: [python, "C#"]
+---
+The *first* paragraph.
+
+More text with [a link](/about/).
+"""
+SECOND_POST = """---
+title: Second
+date: 2024-05-02T08:00:00+02:00
+categories: News
+tags: python
+---
+Second post.
+"""
+BROKEN_POST = """---
+title: [unclosed
+date: 2024-05-03
+---
+Body.
+"""
+
+
+def write_posts(project: Path, *, broken: bool = False) -> None:
+    posts = project / "posts"
+    (posts / "2024-05-01-good.md").write_text(GOOD_POST, encoding="utf-8")
+    (posts / "2024-05-02-second.md").write_text(SECOND_POST, encoding="utf-8")
+    if broken:
+        (posts / "2024-05-03-broken.md").write_text(BROKEN_POST, encoding="utf-8")
+
+
+def opml_feeds(opml: bytes) -> list[str]:
+    """Every xmlUrl in an OPML document, as paths under the site."""
+    from lxml import etree
+
+    root = etree.fromstring(opml)
+    urls = [str(o.get("xmlUrl")) for o in root.iter("outline") if o.get("xmlUrl")]
+    assert urls, "feeds.opml lists no feeds"
+    prefix = "https://example.org"
+    assert all(url.startswith(prefix + "/") for url in urls)
+    return [url[len(prefix) :] for url in urls]
+
+
+def test_build_end_to_end(project: Path) -> None:
+    import feedparser
+    from lxml import etree
+
+    write_posts(project)
+    result = run("build", "--out", "public")
+    assert result.exit_code == 0, result.output
+    public = project / "public"
+    paths = opml_feeds((public / "feeds.opml").read_bytes())
+    assert {"/feed.rss", "/feed.atom", "/category/news.rss", "/tag/python.atom"} <= set(paths)
+    for path in paths:
+        body = (public / path.lstrip("/")).read_bytes()
+        assert gzip.decompress((public / (path.lstrip("/") + ".gz")).read_bytes()) == body
+        etree.fromstring(body)  # well-formed XML
+        parsed = feedparser.parse(body)
+        assert not parsed.bozo, (path, parsed.get("bozo_exception"))
+        titles = [entry.title for entry in parsed.entries]
+        assert "Good news" in titles or path.startswith("/tag/c"), (path, titles)
+    site_titles = [e.title for e in feedparser.parse((public / "feed.atom").read_bytes()).entries]
+    assert site_titles == ["Second", "Good news"]  # newest first
+    index = (public / "index.html").read_text(encoding="utf-8")
+    assert 'rel="alternate"' in index
+
+    # Building again gives the same bytes.
+    before = {p: p.read_bytes() for p in public.rglob("*") if p.is_file()}
+    assert run("build", "--out", "public").exit_code == 0
+    assert {p: p.read_bytes() for p in public.rglob("*") if p.is_file()} == before
+
+
+def test_check_and_build_with_a_broken_post(project: Path) -> None:
+    import feedparser
+
+    write_posts(project, broken=True)
+    checked = run("check")
+    assert checked.exit_code == 1
+    problem_lines = [line for line in checked.stderr.splitlines() if "05-03-broken.md" in line]
+    # Printed once, relative to the current folder, and not repeated as a log line.
+    assert len(problem_lines) == 1, checked.stderr
+    assert problem_lines[0].startswith("posts/2024-05-03-broken.md: ")
+    assert "2 posts" in checked.stdout and "1 errors" in checked.stdout
+
+    built = run("build", "--out", "public")
+    assert built.exit_code == 0
+    assert "posts/2024-05-03-broken.md: " in built.stderr
+    entries = feedparser.parse((project / "public" / "feed.rss").read_bytes()).entries
+    assert [e.title for e in entries] == ["Second", "Good news"]  # the good ones are published
+
+    strict = run("build", "--out", "strict-out", "--strict")
+    assert strict.exit_code == 1
+    assert "posts/2024-05-03-broken.md: " in strict.stderr
+    assert not (project / "strict-out").exists()
+
+
+def test_check_good_posts_exit_0(project: Path) -> None:
+    write_posts(project)
+    result = run("check")
+    assert result.exit_code == 0, result.output
+    assert "2 posts" in result.stdout and "0 errors" in result.stdout
+    assert run("build", "--out", "public", "--strict").exit_code == 0
