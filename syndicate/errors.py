@@ -26,6 +26,10 @@ class PostError(SyndicateError):
         self.message = message
 
 
+class PublishError(SyndicateError):
+    """A site could not be written out (for example a path that would escape the folder)."""
+
+
 class StoreError(SyndicateError):
     """The state store failed."""
 

@@ -4,25 +4,30 @@
 ``now`` from the injected clock, and logs one line per post problem plus a summary.
 ``Publisher.write_static()`` writes a ``Site`` as files (each with a reproducible
 ``.gz`` beside it) into a temporary folder next to the target and swaps it in with
-``rename``, so a web server serving the target never sees a half-written tree.
+``renameat2(RENAME_EXCHANGE)`` (or ``rename`` where that is missing), so a web server
+serving the target never sees a half-written tree.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import errno
 import gzip
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
+import typing
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from . import feeds, posts
 from .config import Config
-from .errors import SyndicateError
+from .errors import PublishError
 from .feeds import Site
 from .posts import PostProblem
 
@@ -86,7 +91,7 @@ class Publisher:
         """Write every document (and a ``.gz`` of it) under out_dir, replacing it atomically."""
         out_dir = Path(out_dir).absolute()
         if out_dir.exists() and not out_dir.is_dir():
-            raise SyndicateError(f"{out_dir}: exists and is not a folder")
+            raise PublishError(f"{out_dir}: exists and is not a folder")
         # Plan every file first, so a bad path fails before anything is written.
         files = [(_file_path(url_path), doc) for url_path, doc in site.documents.items()]
         out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -118,23 +123,56 @@ class Publisher:
 def _file_path(url_path: str) -> PurePosixPath:
     """Map a URL path to a file path relative to the output folder, refusing any escape."""
     if not url_path.startswith("/") or "\\" in url_path or "\0" in url_path:
-        raise SyndicateError(f"{url_path!r}: refusing to write a path outside the output folder")
+        raise PublishError(f"{url_path!r}: refusing to write a path outside the output folder")
     parts = [part for part in url_path.split("/") if part]
     if any(part in (".", "..") for part in parts):
-        raise SyndicateError(f"{url_path!r}: refusing to write a path outside the output folder")
+        raise PublishError(f"{url_path!r}: refusing to write a path outside the output folder")
     if url_path.endswith("/"):
         parts.append("index.html")
     return PurePosixPath(*parts)
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths with Linux renameat2(RENAME_EXCHANGE); False if unsupported."""
+    if _renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = _renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):  # kernel or file system lacks it
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _load_renameat2() -> Callable[..., int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        func = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    return typing.cast(Callable[..., int], func)
+
+
+_renameat2 = _load_renameat2() if sys.platform.startswith("linux") else None
+
+
 def _swap_in(staging: Path, out_dir: Path) -> None:
-    """Replace out_dir by staging: old tree aside, new tree in, old tree deleted."""
+    """Replace out_dir by staging so that out_dir is never missing nor half-written."""
     if not out_dir.exists():
         os.rename(staging, out_dir)
         return
+    # Linux: one system call exchanges the two trees, so there is no instant at which
+    # out_dir is missing; staging then holds the old tree, which is deleted.
+    if _exchange(staging, out_dir):
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    # Elsewhere: old tree aside, new tree in. out_dir is missing for two system calls,
+    # and on failure the old tree goes straight back.
     aside = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-    # rename(2) over an empty folder is allowed on POSIX; the window in which out_dir is
-    # missing is two system calls long, and on failure the old tree goes straight back.
     os.rename(out_dir, aside)
     try:
         os.rename(staging, out_dir)

@@ -12,6 +12,7 @@ import pytest
 
 from syndicate import feeds as feeds_module
 from syndicate import posts as posts_module
+from syndicate import publisher
 from syndicate.config import Config
 from syndicate.errors import SyndicateError
 from syndicate.feeds import Document, FeedInfo, Site
@@ -158,7 +159,41 @@ def test_failure_while_swapping_keeps_the_old_tree(
         real_rename(src, dst)
 
     monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(publisher, "_renameat2", None)  # the portable path
     with pytest.raises(OSError, match="rename failed"):
+        Publisher(config).write_static(SITE, out)
+    assert tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["posts", "public"]
+
+
+@pytest.mark.skipif(publisher._renameat2 is None, reason="renameat2 is Linux-only")
+def test_swap_exchanges_the_trees_in_one_step(
+    tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Linux the old and new trees are exchanged atomically, never by two renames."""
+    out = tmp_path / "public"
+    _good_tree(out)
+
+    def no_rename(src: str | Path, dst: str | Path) -> None:
+        raise AssertionError(f"rename({src}, {dst}) used instead of an exchange")
+
+    monkeypatch.setattr(os, "rename", no_rename)
+    Publisher(config).write_static(SITE, out)
+    assert (out / "feed.rss").read_bytes() == SITE.documents["/feed.rss"].body
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["posts", "public"]
+
+
+def test_failed_exchange_keeps_the_old_tree(
+    tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "public"
+    before = _good_tree(out)
+
+    def exchange(a: Path, b: Path) -> bool:
+        raise OSError("exchange failed")
+
+    monkeypatch.setattr(publisher, "_exchange", exchange)
+    with pytest.raises(OSError, match="exchange failed"):
         Publisher(config).write_static(SITE, out)
     assert tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["posts", "public"]
