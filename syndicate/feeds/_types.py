@@ -1,20 +1,15 @@
-"""Feeds: PURE. Posts + config + now -> ``Site``, every document the site serves.
+"""Feeds: the value types ``build_site`` returns. No I/O.
 
-No I/O and no clock: ``now`` is a parameter. The same inputs give the same bytes.
-``Site.documents`` maps URL paths (``/feed.rss``, ``/tag/python.atom``, ``/feeds.opml``,
-``/``) to ``Document``s; ``web`` serves them and ``publisher.write_static`` writes them,
-so the URL layout lives here only.
+Kept apart from ``__init__`` so the private modules of the package can import them
+without a cycle; ``from syndicate.feeds import Document, FeedInfo, Site`` is the public way.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
-
-from .config import Config
-from .posts import Post, Rendered, render_post
 
 FeedKind = Literal["site", "category", "tag"]
 
@@ -50,18 +45,3 @@ class Site:
 
     documents: Mapping[str, Document]
     feeds: tuple[FeedInfo, ...]
-
-
-def make_slugs(names: Iterable[str]) -> dict[str, str]:
-    """Map each name to a URL-safe ASCII slug, distinct and stable for the same set of names."""
-    raise NotImplementedError
-
-
-def build_site(
-    posts: Iterable[Post],
-    config: Config,
-    now: datetime,
-    render: Callable[[Post, Config], Rendered] = render_post,
-) -> Site:
-    """Build every feed, the OPML and the index page. Pure; renders each entry once."""
-    raise NotImplementedError

@@ -1,0 +1,194 @@
+"""Feeds: RSS 2.0 and Atom 1.0 bytes through feedgen. No I/O, no clock.
+
+One ``FeedEntry`` is made per post and shared by every feed the post is in; it
+builds its ``<item>`` and ``<entry>`` elements once and hands out copies, so a post
+in 30 tag feeds costs one feedgen build per format, not 30. Every date feedgen would
+default to *now* is set from the posts, so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from feedgen.entry import FeedEntry
+from feedgen.ext.dc import DcEntryExtension, DcExtension
+from feedgen.ext.media import MediaEntryExtension, MediaExtension
+from feedgen.feed import FeedGenerator
+
+from .. import __version__
+from ..config import Author, Config
+from ..posts import Post, Rendered
+
+Format = Literal["rss", "atom"]
+
+GENERATOR_NAME = "syndicate"
+GENERATOR_URI = "https://github.com/syndicate-feeds/syndicate"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+SELF_TYPES: dict[Format, str] = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
+
+# Extensions serve RSS only: Atom has native author and enclosure links, and
+# media:content there would only duplicate link rel="enclosure". Registered by class:
+# load_extension() would first try to import a missing "dc_entry" module every time.
+_EXTENSIONS = (
+    ("dc", DcExtension, DcEntryExtension),
+    ("media", MediaExtension, MediaEntryExtension),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedMeta:
+    """The channel / feed level of one feed, shared by its RSS and Atom forms."""
+
+    title: str
+    description: str
+    rss_url: str  # absolute
+    atom_url: str  # absolute
+    updated: datetime  # newest entry change; a fixed date for an empty feed
+    published: datetime | None  # newest entry date; None for an empty feed
+
+
+class _Entry(FeedEntry):  # type: ignore[misc]  # feedgen is untyped
+    """A FeedEntry that builds its XML once and returns a fresh copy per feed.
+
+    feedgen appends the returned element to the channel, which moves it; a deep copy
+    keeps the cached original free for the next feed.
+    """
+
+    def __init__(self, lang: str | None) -> None:
+        super().__init__()
+        self._syndicate_lang = lang
+        self._syndicate_xml: dict[str, Any] = {}
+
+    def rss_entry(self, extensions: bool = True) -> Any:
+        if "rss" not in self._syndicate_xml:
+            self._syndicate_xml["rss"] = super().rss_entry(extensions)
+        return copy.deepcopy(self._syndicate_xml["rss"])
+
+    def atom_entry(self, extensions: bool = True) -> Any:
+        if "atom" not in self._syndicate_xml:
+            element = super().atom_entry(extensions)
+            # feedgen 1.0 drops every attribute but href from entry links (entry.py
+            # rebinds its loop variable to the new element before reading rel/type/length),
+            # so rel="enclosure" would read as a second rel="alternate" (RFC 4287 4.2.7.2).
+            links = [child for child in element if child.tag == "link"]
+            for link_element, data in zip(links, self.link() or [], strict=True):
+                for attr in ("rel", "type", "hreflang", "title", "length"):
+                    if data.get(attr):
+                        link_element.set(attr, data[attr])
+            if self._syndicate_lang:
+                # feedgen has no entry-level language; RFC 4287 2 allows xml:lang anywhere.
+                element.set(XML_LANG, self._syndicate_lang)
+            self._syndicate_xml["atom"] = element
+        return copy.deepcopy(self._syndicate_xml["atom"])
+
+
+def _person(author: Author) -> dict[str, str]:
+    person = {"name": author.name}
+    if author.email:
+        person["email"] = author.email
+    if author.uri:
+        person["uri"] = author.uri
+    return person
+
+
+def entry_change(post: Post) -> datetime:
+    """When the entry last changed: RFC 4287 4.2.15 ``updated``, never before ``published``."""
+    if post.updated is not None and post.updated > post.date:
+        return post.updated
+    return post.date
+
+
+def make_entry(post: Post, rendered: Rendered, config: Config) -> FeedEntry:
+    """Prepare one post for every feed it appears in."""
+    site_url = config.site.url
+    entry = _Entry(post.lang)
+    for name, _, entry_extension in _EXTENSIONS:
+        entry.register_extension(name, entry_extension, atom=False, rss=True)
+
+    entry.title(post.title or post.url)  # both formats require a non-empty title
+    # RSS 2.0 guid: isPermaLink="true" promises the guid is the item's URL; say so only then.
+    entry.guid(post.entry_id, permalink=post.entry_id == post.url)
+    entry.link(href=post.url, rel="alternate", type="text/html")
+    entry.published(post.date)
+    entry.updated(entry_change(post))
+
+    author = post.author or config.site.author
+    if author is not None and author.name:
+        entry.author(_person(author))
+        if not author.email:
+            # RSS 2.0 <author> must be an email address; a bare name goes to dc:creator.
+            entry.dc.dc_creator(author.name)
+
+    # RSS <description> and Atom <summary> carry the excerpt; the full post goes to
+    # content:encoded / Atom content. type="html" (escaped), which both formats accept;
+    # feedgen's 'CDATA' type would be an invalid MIME type in Atom.
+    entry.summary(rendered.summary_html or rendered.content_html, type="html")
+    entry.content(rendered.content_html, type="html")
+
+    # The scheme (RSS domain) tells a category from a tag of the same name. One call:
+    # feedgen rebuilds its RSS category list on every call.
+    categories = [
+        {"term": name, "label": name, "scheme": scheme}
+        for scheme, names in (
+            (site_url + "category/", post.categories),
+            (site_url + "tag/", post.tags),
+        )
+        for name in names
+    ]
+    if categories:
+        entry.category(categories)
+
+    image = post.image
+    if image is not None:
+        link = {"href": image.url, "rel": "enclosure", "type": image.media_type}
+        media = {"url": image.url, "medium": "image", "type": image.media_type}
+        if image.length is not None:
+            link["length"] = str(image.length)
+            media["fileSize"] = str(image.length)
+        # RSS 2.0 requires an enclosure length: feedgen writes "0" when it is unknown,
+        # the value the RSS Board and the W3C validator recommend. Atom omits it.
+        entry.link(link)
+        entry.media.content(media, group=None)  # group=None: no <media:group> wrapper
+    return entry
+
+
+def render_feed(meta: FeedMeta, entries: Sequence[FeedEntry], config: Config, fmt: Format) -> bytes:
+    """One feed as RSS 2.0 or Atom 1.0 bytes, entries in the given order."""
+    site = config.site
+    feed = FeedGenerator()
+    for name, feed_extension, entry_extension in _EXTENSIONS:
+        feed.register_extension(name, feed_extension, entry_extension, atom=False, rss=True)
+
+    self_url = meta.rss_url if fmt == "rss" else meta.atom_url
+    # The Atom id must never change (RFC 4287 4.2.6); the feed's own URL is as stable
+    # as every other link built from site.url.
+    feed.id(meta.atom_url)
+    feed.title(meta.title)
+    feed.description(meta.description)
+    # feedgen uses the *last* link as the RSS channel <link>: self first, site last.
+    feed.link(href=self_url, rel="self", type=SELF_TYPES[fmt])
+    feed.link(href=site.url, rel="alternate", type="text/html")
+    if site.language:
+        feed.language(site.language)
+    # Atom needs an author on the feed or on every entry (RFC 4287 4.1.1).
+    author = site.author if site.author is not None and site.author.name else None
+    feed.author(_person(author) if author is not None else {"name": site.title})
+    if fmt == "atom":
+        feed.generator(GENERATOR_NAME, version=__version__, uri=GENERATOR_URI)
+    else:
+        feed.generator(f"{GENERATOR_NAME} {__version__} ({GENERATOR_URI})")
+
+    # feedgen defaults both to now; the newest entry change keeps rebuilds byte-identical.
+    feed.updated(meta.updated)
+    feed.lastBuildDate(meta.updated)
+    if meta.published is not None:
+        feed.pubDate(meta.published)
+
+    for entry in entries:
+        feed.add_entry(entry, order="append")  # the default, prepend, reverses the order
+    body: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
+    return body

@@ -1,0 +1,117 @@
+"""Feeds: the listings of every feed, ``/feeds.opml`` and the ``/`` index page. No I/O.
+
+(The index template is package data, read once through jinja2's loader like code.)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import datetime
+from email.utils import format_datetime
+
+import jinja2
+from lxml import etree
+
+from .. import __version__
+from ..config import Config
+from ._formats import GENERATOR_NAME, GENERATOR_URI
+from ._types import FeedInfo
+
+_GROUPS = (("category", "Categories"), ("tag", "Tags"))
+
+
+def _url(config: Config, path: str) -> str:
+    return config.site.url + path.lstrip("/")
+
+
+def _outline(parent: etree._Element, config: Config, feed: FeedInfo, fmt: str) -> None:
+    path = feed.rss_path if fmt == "rss" else feed.atom_path
+    attrs = {
+        "text": f"{feed.title} ({'RSS' if fmt == 'rss' else 'Atom'})",
+        "title": feed.title,
+        # OPML 2.0 spec: type="rss" marks a subscription whatever the feed's format.
+        "type": "rss",
+        "xmlUrl": _url(config, path),
+        "htmlUrl": config.site.url,
+    }
+    if fmt == "rss":
+        attrs["version"] = "RSS2"
+    etree.SubElement(parent, "outline", attrs)
+
+
+def render_opml(feeds: Sequence[FeedInfo], config: Config, modified: datetime) -> bytes:
+    """OPML 2.0 subscription list: site feeds at the top, then a folder per kind."""
+    site = config.site
+    root = etree.Element("opml", version="2.0")
+    head = etree.SubElement(root, "head")
+    etree.SubElement(head, "title").text = f"{site.title}: feeds"
+    # OPML 2.0 head dates are RFC 822; the newest change, never the build time.
+    etree.SubElement(head, "dateModified").text = format_datetime(modified)
+    if site.author is not None and site.author.name:
+        etree.SubElement(head, "ownerName").text = site.author.name
+        if site.author.email:
+            etree.SubElement(head, "ownerEmail").text = site.author.email
+    body = etree.SubElement(root, "body")
+    for feed in feeds:
+        if feed.kind == "site":
+            _outline(body, config, feed, "rss")
+            _outline(body, config, feed, "atom")
+    for kind, label in _GROUPS:
+        members = [f for f in feeds if f.kind == kind]
+        if members:
+            # A folder has only "text": any other attribute calls for a "type" (OPML 2.0).
+            folder = etree.SubElement(body, "outline", text=label)
+            for feed in members:
+                _outline(folder, config, feed, "rss")
+                _outline(folder, config, feed, "atom")
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("syndicate", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def render_index(
+    feeds: Sequence[FeedInfo], config: Config, modified: datetime | None, opml_path: str
+) -> bytes:
+    """The HTML5 page listing every feed, with autodiscovery links in its head."""
+    site = config.site
+    rows = [
+        {
+            "kind": feed.kind,
+            "name": feed.name,
+            "title": feed.title,
+            "rss_url": _url(config, feed.rss_path),
+            "atom_url": _url(config, feed.atom_path),
+            "entry_count": feed.entry_count,
+            "updated": feed.updated,
+        }
+        for feed in feeds
+    ]
+    sections = [
+        ("Site", [r for r in rows if r["kind"] == "site"]),
+        *((label, [r for r in rows if r["kind"] == kind]) for kind, label in _GROUPS),
+    ]
+    html = (
+        _environment()
+        .get_template("index.html")
+        .render(
+            site=site,
+            feeds=rows,
+            sections=[s for s in sections if s[1]],
+            opml_url=_url(config, opml_path),
+            modified=modified,
+            generator=f"{GENERATOR_NAME} {__version__}",
+            generator_uri=GENERATOR_URI,
+        )
+    )
+    return html.encode("utf-8")
