@@ -1,0 +1,862 @@
+"""Persistent state: the ``Store`` Protocol and ``SqlStore`` on SQLAlchemy Core. Does database I/O.
+
+What lives here: one row per published post (its entry id as first published, so ids
+are minted once), one row per feed (a digest of its entries, so unchanged feeds are not
+notified), the notification outbox, a log of delivery attempts and the last builds.
+
+SQLite is the default (``sqlite:///syndicate.db``); any SQLAlchemy URL works, because
+the tables use portable types only. The store never reads the clock: every method
+where time matters takes ``now``. Datetimes go in aware (any zone) and come back aware,
+in UTC; they are stored as fixed-width ISO 8601 UTC strings, which sort like the
+instants they name, so ``next_attempt_at <= now`` is a plain string comparison in SQL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final, Literal, Protocol, Self
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from .errors import StoreError
+
+log = logging.getLogger(__name__)
+
+#: Bumped whenever the tables change; a database with a newer version is refused.
+SCHEMA_VERSION: Final = 1
+
+Kind = Literal["websub", "ping"]
+NotificationStatus = Literal["pending", "failed"]
+AttemptStatus = Literal["ok", "retry", "failed"]
+
+#: How many build records are kept (the status page shows the last one).
+BUILDS_KEPT: Final = 50
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclasses.dataclass(frozen=True)
+class PostRecord:
+    """What the store remembers about one published post, keyed by its path."""
+
+    path: str  # relative to posts_dir, with forward slashes
+    digest: str  # digest of everything that shows in a feed entry
+    entry_id: str  # the Atom id / RSS guid as first published: minted once, kept on rename
+    first_seen: datetime
+    last_changed: datetime  # when ``digest`` last changed; the entry's Atom ``updated``
+    front_id: str | None = None  # ``id`` from the front matter, if any
+    body_digest: str | None = None  # digest of the body alone, to recognise a renamed file
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedRecord:
+    """What the store remembers about one feed, keyed by its URL path."""
+
+    path: str  # URL path, e.g. "/feed.atom"
+    digest: str  # digest of the feed's content, ignoring build timestamps
+    last_changed: datetime
+    entry_count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class NewNotification:
+    """A notification to enqueue: tell ``target`` that ``feed_url`` changed."""
+
+    kind: Kind
+    target: str  # hub URL, or XML-RPC ping server URL
+    feed_url: str  # absolute URL of the feed (the WebSub topic)
+
+
+@dataclasses.dataclass(frozen=True)
+class Notification:
+    """A row of the outbox: pending (waiting for ``next_attempt_at``) or failed."""
+
+    id: int
+    kind: Kind
+    target: str
+    feed_url: str
+    created_at: datetime
+    next_attempt_at: datetime
+    attempts: int  # attempts made so far
+    status: NotificationStatus
+    last_error: str | None = None
+    # Bumped each time a later change is coalesced into this row; ``mark_delivered``
+    # only removes the row if nothing was coalesced while the attempt was in flight.
+    revision: int = 0
+    # The earliest time the target allows another attempt (from Retry-After);
+    # coalescing never moves ``next_attempt_at`` before it.
+    not_before: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """One delivery attempt, as recorded in the attempt log."""
+
+    kind: Kind
+    target: str
+    feed_url: str
+    time: datetime
+    status: AttemptStatus
+    attempt: int = 1  # 1 for the first attempt of a notification
+    http_status: int | None = None
+    latency_ms: int = 0
+    error: str | None = None  # HTTP reason, XML-RPC fault, flerror message, transport error
+    id: int | None = None  # set when read back from the store
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildRecord:
+    """Summary of one build, for ``syndicate status`` and ``GET /api/status``."""
+
+    time: datetime  # when the build started
+    duration: float  # seconds
+    post_count: int
+    feed_count: int
+    errors: tuple[str, ...] = ()  # "path: problem" lines
+    changed_feeds: tuple[str, ...] = ()  # URL paths of feeds whose digest changed
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+class Store(Protocol):
+    """Persistent state of one syndicate deployment.
+
+    Contract, for every implementation:
+
+    - Each method is one transaction: it either happens entirely or not at all, and
+      a failure of the underlying database is raised as ``StoreError``.
+    - Methods may be called from several threads at once, and several processes (the
+      server and the CLI) may use the same database at once.
+    - The store never reads the clock. Datetimes passed in must be aware; datetimes
+      returned are aware and in UTC.
+    - Posts are keyed by path and feeds by URL path; ``save_*`` applies deletes, then
+      upserts, in one transaction (so a renamed post can move its entry id).
+    - Outbox: ``enqueue`` writes notifications before any network I/O is attempted.
+      There is at most one *pending* notification per ``(kind, target, feed_url)``:
+      enqueueing one that is already pending keeps the existing row, bumps its
+      ``revision`` and sets ``next_attempt_at`` to ``min(existing, now)`` (but never
+      before ``not_before``). A notification leaves the outbox only through
+      ``mark_delivered`` (success) or stays as ``failed`` until ``retry``: at-least-once.
+    - ``due(now, limit)`` returns pending notifications with ``next_attempt_at <= now``,
+      most overdue first. With ``claim_until``, their ``next_attempt_at`` is moved
+      there in the same transaction, so that another process delivering from the same
+      outbox does not send them too; a crash leaves them due again at ``claim_until``.
+    """
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+
+    # posts
+    def posts(self) -> dict[str, PostRecord]:
+        """All post records, keyed by path."""
+        ...
+
+    def find_post(self, entry_id: str) -> PostRecord | None:
+        """The post published with ``entry_id``, if any (the first by path)."""
+        ...
+
+    def upsert_post(self, record: PostRecord) -> None:
+        """Insert or replace the record with ``record.path``."""
+
+    def delete_post(self, path: str) -> bool:
+        """Forget a post; True if it was there."""
+        ...
+
+    def save_posts(self, upsert: Iterable[PostRecord], delete: Iterable[str] = ()) -> None:
+        """Delete the paths in ``delete``, then upsert ``upsert``, in one transaction."""
+
+    # feeds
+    def feeds(self) -> dict[str, FeedRecord]:
+        """All feed records, keyed by URL path."""
+        ...
+
+    def upsert_feed(self, record: FeedRecord) -> None:
+        """Insert or replace the record with ``record.path``."""
+
+    def delete_feed(self, path: str) -> bool:
+        """Forget a feed; True if it was there."""
+        ...
+
+    def save_feeds(self, upsert: Iterable[FeedRecord], delete: Iterable[str] = ()) -> None:
+        """Delete the paths in ``delete``, then upsert ``upsert``, in one transaction."""
+
+    # outbox
+    def enqueue(self, items: Iterable[NewNotification], now: datetime) -> list[Notification]:
+        """Add notifications, coalescing with pending ones; return the resulting rows."""
+        ...
+
+    def due(
+        self, now: datetime, limit: int = 100, claim_until: datetime | None = None
+    ) -> list[Notification]:
+        """Pending notifications due at ``now``, most overdue first (see class doc)."""
+        ...
+
+    def get_notification(self, id: int) -> Notification | None:
+        """One outbox row by id."""
+        ...
+
+    def mark_delivered(self, id: int, revision: int | None = None) -> bool:
+        """Remove a delivered notification; if ``revision`` no longer matches (a later
+        change was coalesced meanwhile) keep it pending with attempts reset, and
+        return False."""
+        ...
+
+    def reschedule(
+        self,
+        id: int,
+        next_attempt_at: datetime,
+        attempts: int,
+        error: str | None,
+        not_before: datetime | None = None,
+    ) -> None:
+        """Record a failed attempt that will be retried at ``next_attempt_at``."""
+
+    def mark_failed(self, id: int, reason: str, attempts: int | None = None) -> None:
+        """Give up on a notification: it stays in the outbox as failed, with ``reason``."""
+
+    def retry(self, id: int, now: datetime) -> Notification | None:
+        """Put a failed notification back to pending, due at ``now``; None if not failed."""
+        ...
+
+    def pending(self) -> list[Notification]:
+        """Pending notifications, oldest first."""
+        ...
+
+    def failed(self) -> list[Notification]:
+        """Failed notifications, oldest first."""
+        ...
+
+    def next_due_time(self) -> datetime | None:
+        """The earliest ``next_attempt_at`` of a pending notification (the scheduler's
+        wake-up time), or None when nothing is pending."""
+        ...
+
+    # attempts
+    def record_attempt(self, attempt: Attempt) -> None:
+        """Append to the attempt log."""
+
+    def recent_attempts(self, limit: int = 50) -> list[Attempt]:
+        """The last ``limit`` attempts, newest first."""
+        ...
+
+    def prune_attempts(self, before: datetime) -> int:
+        """Delete attempts older than ``before``; return how many."""
+        ...
+
+    # builds
+    def record_build(self, build: BuildRecord) -> None:
+        """Remember a build (the last ``BUILDS_KEPT`` are kept)."""
+
+    def last_build(self) -> BuildRecord | None:
+        """The most recent build, if any."""
+        ...
+
+
+# --------------------------------------------------------------------------- schema
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """An aware datetime stored as a fixed-width ISO 8601 UTC string.
+
+    ``2024-05-01T12:00:00.000000Z`` always has 27 characters, so string order is
+    time order on every backend, and SQLite tools show readable values.
+    """
+
+    impl = sa.String(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime given to the store: {value!r}")
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return datetime.fromisoformat(value.removesuffix("Z")).replace(tzinfo=UTC)
+
+
+metadata = sa.MetaData()
+
+schema_version_table = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+posts_table = sa.Table(
+    "posts",
+    metadata,
+    sa.Column("path", sa.String(512), primary_key=True),
+    sa.Column("digest", sa.String(128), nullable=False),
+    sa.Column("body_digest", sa.String(128), nullable=True),
+    sa.Column("entry_id", sa.String(2048), nullable=False),
+    sa.Column("front_id", sa.String(2048), nullable=True),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_changed", UTCDateTime, nullable=False),
+    # Not unique: two posts claiming one id is reported by the publisher, naming both
+    # files, rather than surfacing here as an integrity error.
+    sa.Index("ix_posts_entry_id", "entry_id"),
+)
+
+feeds_table = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("path", sa.String(512), primary_key=True),
+    sa.Column("digest", sa.String(128), nullable=False),
+    sa.Column("last_changed", UTCDateTime, nullable=False),
+    sa.Column("entry_count", sa.Integer, nullable=False),
+)
+
+outbox_table = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(2048), nullable=False),
+    sa.Column("feed_url", sa.String(2048), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("not_before", UTCDateTime, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("revision", sa.Integer, nullable=False, default=0),
+    sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),
+)
+
+attempts_table = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(2048), nullable=False),
+    sa.Column("feed_url", sa.String(2048), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("http_status", sa.Integer, nullable=True),
+    sa.Column("latency_ms", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index("ix_attempts_time", "time"),
+)
+
+builds_table = sa.Table(
+    "builds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("post_count", sa.Integer, nullable=False),
+    sa.Column("feed_count", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Text, nullable=False),  # JSON list of strings
+    sa.Column("changed_feeds", sa.Text, nullable=False),  # JSON list of strings
+)
+
+
+# --------------------------------------------------------------------------- SqlStore
+
+# SQLite waits this long for another process's write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS: Final = 15_000
+_WRITE: Final = "syndicate_write"
+
+
+def _is_sqlite_memory(url: sa.URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def _setup_sqlite(engine: Engine) -> None:
+    """Make SQLite safe to share between the server and the CLI.
+
+    WAL lets readers run while one process writes; the busy timeout makes a writer
+    wait for the lock instead of failing. Transactions are begun by us (the
+    SQLAlchemy recipe for the sqlite3 driver, whose own BEGIN handling skips
+    SELECTs), and writes begin with ``BEGIN IMMEDIATE``: a deferred transaction that
+    reads and then writes can fail at once with SQLITE_BUSY under WAL if another
+    process wrote in between, and the busy timeout does not help there.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _post(row: sa.Row[Any]) -> PostRecord:
+    return PostRecord(
+        path=row.path,
+        digest=row.digest,
+        entry_id=row.entry_id,
+        first_seen=row.first_seen,
+        last_changed=row.last_changed,
+        front_id=row.front_id,
+        body_digest=row.body_digest,
+    )
+
+
+def _feed(row: sa.Row[Any]) -> FeedRecord:
+    return FeedRecord(
+        path=row.path,
+        digest=row.digest,
+        last_changed=row.last_changed,
+        entry_count=row.entry_count,
+    )
+
+
+def _notification(row: sa.Row[Any]) -> Notification:
+    return Notification(
+        id=row.id,
+        kind=row.kind,
+        target=row.target,
+        feed_url=row.feed_url,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        attempts=row.attempts,
+        status=row.status,
+        last_error=row.last_error,
+        revision=row.revision,
+        not_before=row.not_before,
+    )
+
+
+def _attempt(row: sa.Row[Any]) -> Attempt:
+    return Attempt(
+        id=row.id,
+        kind=row.kind,
+        target=row.target,
+        feed_url=row.feed_url,
+        time=row.time,
+        status=row.status,
+        attempt=row.attempt,
+        http_status=row.http_status,
+        latency_ms=row.latency_ms,
+        error=row.error,
+    )
+
+
+def _post_values(record: PostRecord) -> dict[str, Any]:
+    return dataclasses.asdict(record)
+
+
+class SqlStore:
+    """The ``Store`` on SQLAlchemy Core: one Engine, one connection per call.
+
+    ``SqlStore("sqlite:///path/to/syndicate.db")`` creates the tables on first use and
+    checks the schema version; use it as a context manager or call ``close()``.
+    """
+
+    def __init__(self, url: str | sa.URL, **engine_kwargs: Any) -> None:
+        try:
+            parsed = sa.make_url(url)
+        except sa.exc.ArgumentError as exc:
+            raise StoreError(f"{url}: not a database URL: {exc}") from exc
+        self.url = parsed.render_as_string(hide_password=True)
+        if _is_sqlite_memory(parsed):
+            # One shared connection, so every thread sees the same in-memory database.
+            engine_kwargs.setdefault("poolclass", StaticPool)
+            engine_kwargs.setdefault("connect_args", {"check_same_thread": False})
+        try:
+            self._engine = sa.create_engine(parsed, **engine_kwargs)
+        except (sa.exc.SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"{self.url}: cannot open store: {exc}") from exc
+        if self._engine.dialect.name == "sqlite":
+            _setup_sqlite(self._engine)
+        try:
+            self._open()
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.url!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    @property
+    def engine(self) -> Engine:
+        """The underlying Engine (for tests and maintenance tools)."""
+        return self._engine
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _tx(self, write: bool = False) -> Iterator[Connection]:
+        """One transaction; database errors become ``StoreError`` naming the URL."""
+        try:
+            with self._engine.connect() as conn:
+                if write:
+                    conn.execution_options(**{_WRITE: True})
+                with conn.begin():
+                    yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"{self.url}: {exc}") from exc
+
+    def _open(self) -> None:
+        """Check the schema version, then create missing tables (first start)."""
+        with self._tx(write=True) as conn:
+            if sa.inspect(conn).has_table(schema_version_table.name):
+                version = conn.scalar(
+                    sa.select(schema_version_table.c.version).where(schema_version_table.c.id == 1)
+                )
+            else:
+                version = None
+            if version is not None and version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.url}: database schema version {version} is newer than this "
+                    f"syndicate supports ({SCHEMA_VERSION}); upgrade syndicate"
+                )
+            metadata.create_all(conn)
+            if version is None:
+                conn.execute(schema_version_table.insert().values(id=1, version=SCHEMA_VERSION))
+                log.info("%s: created store (schema version %d)", self.url, SCHEMA_VERSION)
+            # version < SCHEMA_VERSION: migrations go here when there is a version 2.
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database."""
+        with self._tx() as conn:
+            version = conn.scalar(sa.select(schema_version_table.c.version))
+        if version is None:
+            raise StoreError(f"{self.url}: no schema version recorded")
+        return int(version)
+
+    # ------------------------------------------------------------------ posts
+
+    def posts(self) -> dict[str, PostRecord]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(posts_table).order_by(posts_table.c.path))
+            return {row.path: _post(row) for row in rows}
+
+    def find_post(self, entry_id: str) -> PostRecord | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(posts_table)
+                .where(posts_table.c.entry_id == entry_id)
+                .order_by(posts_table.c.path)
+                .limit(1)
+            ).first()
+            return _post(row) if row else None
+
+    def upsert_post(self, record: PostRecord) -> None:
+        self.save_posts([record])
+
+    def delete_post(self, path: str) -> bool:
+        with self._tx(write=True) as conn:
+            result = conn.execute(posts_table.delete().where(posts_table.c.path == path))
+            return result.rowcount > 0
+
+    def save_posts(self, upsert: Iterable[PostRecord], delete: Iterable[str] = ()) -> None:
+        with self._tx(write=True) as conn:
+            for path in delete:
+                conn.execute(posts_table.delete().where(posts_table.c.path == path))
+            for record in upsert:
+                _upsert(conn, posts_table, _post_values(record))
+
+    # ------------------------------------------------------------------ feeds
+
+    def feeds(self) -> dict[str, FeedRecord]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(feeds_table).order_by(feeds_table.c.path))
+            return {row.path: _feed(row) for row in rows}
+
+    def upsert_feed(self, record: FeedRecord) -> None:
+        self.save_feeds([record])
+
+    def delete_feed(self, path: str) -> bool:
+        with self._tx(write=True) as conn:
+            result = conn.execute(feeds_table.delete().where(feeds_table.c.path == path))
+            return result.rowcount > 0
+
+    def save_feeds(self, upsert: Iterable[FeedRecord], delete: Iterable[str] = ()) -> None:
+        with self._tx(write=True) as conn:
+            for path in delete:
+                conn.execute(feeds_table.delete().where(feeds_table.c.path == path))
+            for record in upsert:
+                _upsert(conn, feeds_table, dataclasses.asdict(record))
+
+    # ------------------------------------------------------------------ outbox
+
+    def enqueue(self, items: Iterable[NewNotification], now: datetime) -> list[Notification]:
+        t = outbox_table
+        out: list[Notification] = []
+        seen: set[NewNotification] = set()
+        with self._tx(write=True) as conn:
+            for item in items:
+                if item in seen:
+                    continue
+                seen.add(item)
+                row = conn.execute(
+                    sa.select(t)
+                    .where(
+                        t.c.status == "pending",
+                        t.c.kind == item.kind,
+                        t.c.target == item.target,
+                        t.c.feed_url == item.feed_url,
+                    )
+                    .order_by(t.c.id)
+                    .limit(1)
+                ).first()
+                if row is None:
+                    key = conn.execute(
+                        t.insert().values(
+                            kind=item.kind,
+                            target=item.target,
+                            feed_url=item.feed_url,
+                            created_at=now,
+                            next_attempt_at=now,
+                            not_before=None,
+                            attempts=0,
+                            status="pending",
+                            last_error=None,
+                            revision=0,
+                        )
+                    ).inserted_primary_key
+                    assert key is not None
+                    new_id = key[0]
+                else:
+                    new_id = row.id
+                    existing = _notification(row)
+                    next_at = min(existing.next_attempt_at, now)
+                    # A new change is worth an early attempt, but not one the target
+                    # asked us not to make (429/503 Retry-After).
+                    if existing.not_before is not None:
+                        next_at = max(next_at, existing.not_before)
+                    conn.execute(
+                        t.update()
+                        .where(t.c.id == row.id)
+                        .values(next_attempt_at=next_at, revision=t.c.revision + 1)
+                    )
+                fresh = conn.execute(sa.select(t).where(t.c.id == new_id)).one()
+                out.append(_notification(fresh))
+        return out
+
+    def due(
+        self, now: datetime, limit: int = 100, claim_until: datetime | None = None
+    ) -> list[Notification]:
+        t = outbox_table
+        with self._tx(write=claim_until is not None) as conn:
+            rows = conn.execute(
+                sa.select(t)
+                .where(t.c.status == "pending", t.c.next_attempt_at <= now)
+                .order_by(t.c.next_attempt_at, t.c.id)
+                .limit(limit)
+            ).all()
+            found = [_notification(row) for row in rows]
+            if claim_until is not None and found:
+                conn.execute(
+                    t.update()
+                    .where(t.c.id.in_([n.id for n in found]))
+                    .values(next_attempt_at=claim_until)
+                )
+            return found
+
+    def get_notification(self, id: int) -> Notification | None:
+        with self._tx() as conn:
+            row = conn.execute(sa.select(outbox_table).where(outbox_table.c.id == id)).first()
+            return _notification(row) if row else None
+
+    def mark_delivered(self, id: int, revision: int | None = None) -> bool:
+        t = outbox_table
+        with self._tx(write=True) as conn:
+            where = [t.c.id == id]
+            if revision is not None:
+                where.append(t.c.revision == revision)
+            if conn.execute(t.delete().where(*where)).rowcount > 0:
+                return True
+            # A later change was coalesced into this row while the attempt was in
+            # flight: the target may have fetched the feed before that change, so
+            # the row stays pending (enqueue already made it due) as a fresh one.
+            conn.execute(
+                t.update()
+                .where(t.c.id == id)
+                .values(attempts=0, last_error=None, not_before=None, status="pending")
+            )
+            return False
+
+    def reschedule(
+        self,
+        id: int,
+        next_attempt_at: datetime,
+        attempts: int,
+        error: str | None,
+        not_before: datetime | None = None,
+    ) -> None:
+        t = outbox_table
+        with self._tx(write=True) as conn:
+            conn.execute(
+                t.update()
+                .where(t.c.id == id)
+                .values(
+                    next_attempt_at=next_attempt_at,
+                    attempts=attempts,
+                    last_error=error,
+                    not_before=not_before,
+                )
+            )
+
+    def mark_failed(self, id: int, reason: str, attempts: int | None = None) -> None:
+        t = outbox_table
+        values: dict[str, Any] = {"status": "failed", "last_error": reason, "not_before": None}
+        if attempts is not None:
+            values["attempts"] = attempts
+        with self._tx(write=True) as conn:
+            conn.execute(t.update().where(t.c.id == id).values(**values))
+
+    def retry(self, id: int, now: datetime) -> Notification | None:
+        t = outbox_table
+        with self._tx(write=True) as conn:
+            row = conn.execute(sa.select(t).where(t.c.id == id, t.c.status == "failed")).first()
+            if row is None:
+                return None
+            twin = conn.execute(
+                sa.select(t)
+                .where(
+                    t.c.status == "pending",
+                    t.c.kind == row.kind,
+                    t.c.target == row.target,
+                    t.c.feed_url == row.feed_url,
+                )
+                .limit(1)
+            ).first()
+            if twin is not None:
+                # Keep the one-pending-per-key rule: the failed row merges into it.
+                conn.execute(t.delete().where(t.c.id == id))
+                pending = _notification(twin)
+                next_at = min(pending.next_attempt_at, now)
+                if pending.not_before is not None:
+                    next_at = max(next_at, pending.not_before)
+                conn.execute(
+                    t.update()
+                    .where(t.c.id == twin.id)
+                    .values(next_attempt_at=next_at, revision=t.c.revision + 1)
+                )
+                id = twin.id
+            else:
+                conn.execute(
+                    t.update()
+                    .where(t.c.id == id)
+                    .values(status="pending", attempts=0, next_attempt_at=now, not_before=None)
+                )
+            return _notification(conn.execute(sa.select(t).where(t.c.id == id)).one())
+
+    def _list(self, status: NotificationStatus) -> list[Notification]:
+        t = outbox_table
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(t).where(t.c.status == status).order_by(t.c.created_at, t.c.id)
+            )
+            return [_notification(row) for row in rows]
+
+    def pending(self) -> list[Notification]:
+        return self._list("pending")
+
+    def failed(self) -> list[Notification]:
+        return self._list("failed")
+
+    def next_due_time(self) -> datetime | None:
+        t = outbox_table
+        with self._tx() as conn:
+            value: datetime | None = conn.scalar(
+                sa.select(sa.func.min(t.c.next_attempt_at)).where(t.c.status == "pending")
+            )
+            return value
+
+    # ------------------------------------------------------------------ attempts
+
+    def record_attempt(self, attempt: Attempt) -> None:
+        values = dataclasses.asdict(attempt)
+        del values["id"]
+        with self._tx(write=True) as conn:
+            conn.execute(attempts_table.insert().values(**values))
+
+    def recent_attempts(self, limit: int = 50) -> list[Attempt]:
+        t = attempts_table
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.time.desc(), t.c.id.desc()).limit(limit))
+            return [_attempt(row) for row in rows]
+
+    def prune_attempts(self, before: datetime) -> int:
+        with self._tx(write=True) as conn:
+            result = conn.execute(attempts_table.delete().where(attempts_table.c.time < before))
+            return result.rowcount
+
+    # ------------------------------------------------------------------ builds
+
+    def record_build(self, build: BuildRecord) -> None:
+        t = builds_table
+        with self._tx(write=True) as conn:
+            conn.execute(
+                t.insert().values(
+                    time=build.time,
+                    duration=build.duration,
+                    post_count=build.post_count,
+                    feed_count=build.feed_count,
+                    errors=json.dumps(list(build.errors)),
+                    changed_feeds=json.dumps(list(build.changed_feeds)),
+                )
+            )
+            # The id of the newest build that falls off the end, found first: MySQL
+            # refuses LIMIT inside an IN subquery.
+            cutoff = conn.scalar(
+                sa.select(t.c.id).order_by(t.c.id.desc()).offset(BUILDS_KEPT).limit(1)
+            )
+            if cutoff is not None:
+                conn.execute(t.delete().where(t.c.id <= cutoff))
+
+    def last_build(self) -> BuildRecord | None:
+        t = builds_table
+        with self._tx() as conn:
+            row = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return BuildRecord(
+            time=row.time,
+            duration=row.duration,
+            post_count=row.post_count,
+            feed_count=row.feed_count,
+            errors=tuple(json.loads(row.errors)),
+            changed_feeds=tuple(json.loads(row.changed_feeds)),
+        )
+
+
+def _upsert(conn: Connection, table: sa.Table, values: dict[str, Any]) -> None:
+    """Portable upsert by primary key: UPDATE, and INSERT if nothing was there."""
+    key = table.c.path
+    result = conn.execute(table.update().where(key == values["path"]).values(**values))
+    if result.rowcount == 0:
+        conn.execute(table.insert().values(**values))

@@ -1,0 +1,367 @@
+"""Real local servers for tests: a WebSub hub, an XML-RPC ping server, a refused port, a clock.
+
+Does network I/O on 127.0.0.1 only. Every server binds port 0, runs in a thread,
+and is a context manager that shuts it down and closes its socket (pytest runs
+with ``filterwarnings = error``, so a leaked socket fails the test)::
+
+    with HubServer() as hub:
+        hub.respond(500, HubResponse(429, {"Retry-After": "120"}), hang(0.5))
+        ...  # POST to hub.url
+        assert hub.requests[0].form["hub.mode"] == ["publish"]
+
+    with PingServer(extended=False) as pinger:
+        ...  # XML-RPC to pinger.url
+        assert [c.method for c in pinger.calls] == [EXTENDED, PING]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+import xmlrpc.client
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import TCPServer, ThreadingMixIn
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qs
+from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
+
+EXTENDED = "weblogUpdates.extendedPing"
+PING = "weblogUpdates.ping"
+
+# --------------------------------------------------------------------------- clock
+
+
+class FakeClock:
+    """A clock for ``Outbox`` and ``Publisher``: aware UTC, moves only when told."""
+
+    def __init__(self, start: datetime = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float = 0.0, **kwargs: float) -> datetime:
+        """Move forward by ``seconds`` (and/or ``timedelta`` keywords); return the new now."""
+        self.now += timedelta(seconds=seconds, **kwargs)
+        return self.now
+
+
+# --------------------------------------------------------------------------- refused port
+
+
+def refused_url(path: str = "/") -> str:
+    """An http URL on 127.0.0.1 where nothing listens: connecting is refused.
+
+    The port was free a moment ago (bound, then closed); tests that want the
+    target to come back later can pass its port to ``HubServer(port=...)``.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def port_of(url: str) -> int:
+    """The port of a ``http://127.0.0.1:PORT/...`` URL."""
+    return int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+
+# --------------------------------------------------------------------------- base
+
+
+class _ThreadedServer:
+    """Start/stop plumbing shared by the hub and the ping server."""
+
+    _server: TCPServer
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=type(self).__name__,
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving, wake any hanging handler, close the socket, join the thread."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self._server.server_close()  # also joins handler threads (block_on_close)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _quiet_handle_error(request: Any, client_address: Any) -> None:
+    """A client that gave up (timeout test) makes the late reply fail: expected."""
+
+
+# --------------------------------------------------------------------------- hub
+
+
+@dataclasses.dataclass(frozen=True)
+class HubRequest:
+    """One request the hub received."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]  # as sent; look up case-insensitively with ``header()``
+    body: bytes
+    form: Mapping[str, list[str]]  # parsed application/x-www-form-urlencoded body
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class HubResponse:
+    """How the hub answers one request: ``delay`` seconds of silence, then ``status``."""
+
+    status: int = 204
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    body: bytes = b""
+    delay: float = 0.0
+
+
+def hang(seconds: float, then: int = 204) -> HubResponse:
+    """A response that arrives after ``seconds`` (past a client's timeout)."""
+    return HubResponse(status=then, delay=seconds)
+
+
+def retry_after(seconds: int | str, status: int = 429) -> HubResponse:
+    """A 429 (or 503) with a ``Retry-After`` header."""
+    return HubResponse(status=status, headers={"Retry-After": str(seconds)})
+
+
+class _HubHandler(BaseHTTPRequestHandler):
+    server: _HubHTTPServer
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        hub = self.server.hub
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        form: dict[str, list[str]] = {}
+        if (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+            form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        request = HubRequest(self.command, self.path, dict(self.headers.items()), body, form)
+        response = hub._record(request)
+        if response.delay and hub._stopping.wait(response.delay):
+            return  # shutting down: drop the connection
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if response.body and self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _HubHTTPServer(ThreadingHTTPServer):
+    hub: HubServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        _quiet_handle_error(request, client_address)
+
+
+class HubServer(_ThreadedServer):
+    """A WebSub hub on 127.0.0.1 that records every request.
+
+    Answers come from a queue (``respond(500, hang(0.5), 204)``), each used once;
+    when it is empty the hub answers ``default`` (204 No Content, as PubSubHubbub
+    hubs do on a successful publish). ``port`` binds a given port instead of 0,
+    to bring a refused target back.
+    """
+
+    def __init__(
+        self, *responses: int | HubResponse, default: int | HubResponse = 204, port: int = 0
+    ) -> None:
+        super().__init__()
+        self.requests: list[HubRequest] = []
+        self.default = _response(default)
+        self._queue: deque[HubResponse] = deque(_response(r) for r in responses)
+        self._server = _HubHTTPServer(("127.0.0.1", port), _HubHandler)
+        self._server.hub = self
+
+    def respond(self, *responses: int | HubResponse) -> None:
+        """Queue the answers to the next requests."""
+        with self._lock:
+            self._queue.extend(_response(r) for r in responses)
+
+    def _record(self, request: HubRequest) -> HubResponse:
+        with self._lock:
+            self.requests.append(request)
+            return self._queue.popleft() if self._queue else self.default
+
+    @property
+    def publishes(self) -> list[str]:
+        """The ``hub.url`` of every publish request received, in order."""
+        with self._lock:
+            return [
+                url
+                for r in self.requests
+                if r.form.get("hub.mode") == ["publish"]
+                for url in r.form.get("hub.url", [])
+            ]
+
+
+def _response(value: int | HubResponse) -> HubResponse:
+    return value if isinstance(value, HubResponse) else HubResponse(status=value)
+
+
+# --------------------------------------------------------------------------- ping server
+
+
+@dataclasses.dataclass(frozen=True)
+class PingCall:
+    """One XML-RPC call the ping server received."""
+
+    method: str
+    params: tuple[Any, ...]
+    headers: Mapping[str, str]
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+class _PingHandler(SimpleXMLRPCRequestHandler):
+    server: _PingXMLRPCServer
+    rpc_paths = ()  # accept any path, like ping services that live at "/"
+
+    def do_POST(self) -> None:
+        pinger = self.server.pinger
+        status = pinger._next_status()
+        if status is not None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            self.send_response(status)
+            for name, value in pinger.status_headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        pinger._local.headers = dict(self.headers.items())
+        super().do_POST()
+
+
+class _PingXMLRPCServer(ThreadingMixIn, SimpleXMLRPCServer):
+    pinger: PingServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        _quiet_handle_error(request, client_address)
+
+
+class PingServer(_ThreadedServer):
+    """A weblogUpdates ping server (stdlib ``SimpleXMLRPCServer``) on 127.0.0.1.
+
+    Records every call in ``calls``. ``extended=False`` makes it not know
+    ``weblogUpdates.extendedPing``: it answers the way Python's server does for an
+    unknown method (fault 1, 'method "..." is not supported'), or with
+    ``unknown_fault`` if given (e.g. ``(-32601, "requested method not found")``).
+    ``flerror=True`` answers ``{flerror: true, message}``; ``http_statuses``
+    are answered (one per request) before any XML-RPC is spoken.
+    """
+
+    def __init__(
+        self,
+        *,
+        extended: bool = True,
+        flerror: bool = False,
+        message: str = "Thanks for the ping.",
+        unknown_fault: tuple[int, str] | None = None,
+        http_statuses: tuple[int, ...] = (),
+        status_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.extended = extended
+        self.flerror = flerror
+        self.message = message
+        self.unknown_fault = unknown_fault
+        self.status_headers: Mapping[str, str] = status_headers or {}
+        self.calls: list[PingCall] = []
+        self._statuses: deque[int] = deque(http_statuses)
+        self._local = threading.local()
+        server = _PingXMLRPCServer(
+            ("127.0.0.1", 0),
+            requestHandler=_PingHandler,
+            logRequests=False,
+            allow_none=True,
+        )
+        server.pinger = self
+        server.register_instance(self)  # calls go through _dispatch below
+        self._server = server
+
+    def respond_http(self, *statuses: int) -> None:
+        """Answer the next requests with these bare HTTP statuses."""
+        with self._lock:
+            self._statuses.extend(statuses)
+
+    def _next_status(self) -> int | None:
+        with self._lock:
+            return self._statuses.popleft() if self._statuses else None
+
+    def _dispatch(self, method: str, params: tuple[Any, ...]) -> Any:
+        headers: Mapping[str, str] = getattr(self._local, "headers", {})
+        with self._lock:
+            self.calls.append(PingCall(method, tuple(params), headers))
+        known = {PING, EXTENDED} if self.extended else {PING}
+        if method not in known:
+            if self.unknown_fault is not None:
+                raise xmlrpc.client.Fault(*self.unknown_fault)
+            raise Exception(f'method "{method}" is not supported')  # as SimpleXMLRPCServer
+        if method == EXTENDED and len(params) != 4 or method == PING and len(params) != 2:
+            raise xmlrpc.client.Fault(-32602, f"{method}: wrong number of parameters")
+        return {"flerror": self.flerror, "message": self.message}
+
+
+@contextmanager
+def hub_and_pinger(**ping_options: Any) -> Iterator[tuple[HubServer, PingServer]]:
+    """Both servers at once, for end-to-end tests."""
+    with HubServer() as hub, PingServer(**ping_options) as pinger:
+        yield hub, pinger

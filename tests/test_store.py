@@ -1,0 +1,399 @@
+"""SqlStore against real SQLite files in tmp_path: schema, records, outbox rules, sharing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from syndicate.errors import StoreError
+from syndicate.store import (
+    BUILDS_KEPT,
+    SCHEMA_VERSION,
+    Attempt,
+    BuildRecord,
+    FeedRecord,
+    NewNotification,
+    PostRecord,
+    SqlStore,
+    Store,
+)
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+HUB = "http://127.0.0.1:9/hub"
+FEED = "https://example.org/feed.atom"
+OTHER_FEED = "https://example.org/feed.rss"
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'syndicate.db'}"
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[SqlStore]:
+    with SqlStore(db_url) as s:
+        yield s
+
+
+def websub(feed: str = FEED, hub: str = HUB) -> NewNotification:
+    return NewNotification("websub", hub, feed)
+
+
+def post(path: str = "2024-05-01-hello.md", **changes: object) -> PostRecord:
+    values: dict[str, object] = {
+        "path": path,
+        "digest": "d1",
+        "entry_id": "tag:example.org,2024-05-01:/hello",
+        "first_seen": T0,
+        "last_changed": T0,
+        "front_id": None,
+        "body_digest": "b1",
+    }
+    values.update(changes)
+    return PostRecord(**values)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_sqlstore_satisfies_the_protocol(store: SqlStore) -> None:
+    s: Store = store
+    assert s.posts() == {}
+
+
+def test_first_open_creates_tables_and_records_the_schema_version(db_url: str) -> None:
+    with SqlStore(db_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        names = set(sa.inspect(store.engine).get_table_names())
+    assert {"schema_version", "posts", "feeds", "outbox", "attempts", "builds"} <= names
+
+
+def test_data_survives_reopening(db_url: str) -> None:
+    with SqlStore(db_url) as store:
+        store.upsert_post(post())
+    with SqlStore(db_url) as store:
+        assert store.posts() == {"2024-05-01-hello.md": post()}
+        assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_a_newer_schema_version_is_refused_naming_the_url(db_url: str) -> None:
+    with SqlStore(db_url) as store, store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE schema_version SET version = :v"), {"v": SCHEMA_VERSION + 1})
+    with pytest.raises(StoreError, match="newer") as excinfo:
+        SqlStore(db_url)
+    assert db_url in str(excinfo.value)
+
+
+def test_an_unusable_database_is_a_store_error_naming_the_url(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
+    with pytest.raises(StoreError, match="missing-dir"):
+        SqlStore(url)
+
+
+@pytest.mark.parametrize("url", ["not a url", "nosuchdialect://x/y"])
+def test_a_bad_url_is_a_store_error(url: str) -> None:
+    with pytest.raises(StoreError, match=url.split(":")[0]):
+        SqlStore(url)
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(store: SqlStore) -> None:
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() >= 1000
+
+
+def test_in_memory_store_is_shared_between_threads() -> None:
+    with SqlStore("sqlite://") as store:
+        thread = threading.Thread(target=store.upsert_post, args=(post(),))
+        thread.start()
+        thread.join()
+        assert list(store.posts()) == ["2024-05-01-hello.md"]
+
+
+# --------------------------------------------------------------------------- time
+
+
+def test_datetimes_come_back_aware_in_utc(store: SqlStore) -> None:
+    minsk = timezone(timedelta(hours=3))
+    local = datetime(2024, 5, 1, 15, 0, 0, 123456, tzinfo=minsk)
+    store.upsert_post(post(first_seen=local, last_changed=local))
+    record = store.posts()["2024-05-01-hello.md"]
+    assert record.first_seen == datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    assert record.first_seen.tzinfo is UTC
+
+
+def test_timestamps_are_stored_as_sortable_utc_strings(store: SqlStore) -> None:
+    store.upsert_post(
+        post(first_seen=datetime(2024, 5, 1, 15, tzinfo=timezone(timedelta(hours=3))))
+    )
+    with store.engine.connect() as conn:
+        raw = conn.exec_driver_sql("SELECT first_seen FROM posts").scalar()
+    assert raw == "2024-05-01T12:00:00.000000Z"
+
+
+def test_a_naive_datetime_is_refused(store: SqlStore) -> None:
+    with pytest.raises(StoreError, match="naive"):
+        store.upsert_post(post(first_seen=datetime(2024, 5, 1, 12)))
+    assert store.posts() == {}
+
+
+# --------------------------------------------------------------------------- posts and feeds
+
+
+def test_posts_upsert_find_and_delete(store: SqlStore) -> None:
+    store.upsert_post(post())
+    store.upsert_post(post(digest="d2", last_changed=at(60)))
+    (record,) = store.posts().values()
+    assert (record.digest, record.last_changed, record.first_seen) == ("d2", at(60), T0)
+    assert store.find_post("tag:example.org,2024-05-01:/hello") == record
+    assert store.find_post("tag:example.org,2024-05-01:/other") is None
+    assert store.delete_post("2024-05-01-hello.md") is True
+    assert store.delete_post("2024-05-01-hello.md") is False
+    assert store.posts() == {}
+
+
+def test_save_posts_moves_an_entry_id_to_a_renamed_file_in_one_go(store: SqlStore) -> None:
+    store.upsert_post(post("old-name.md", front_id="hello"))
+    renamed = post("new-name.md", front_id="hello")
+    store.save_posts([renamed], delete=["old-name.md"])
+    assert store.posts() == {"new-name.md": renamed}
+    assert store.find_post(renamed.entry_id) == renamed
+
+
+def test_save_posts_is_one_transaction(store: SqlStore) -> None:
+    store.upsert_post(post("a.md"))
+    with pytest.raises(StoreError):
+        store.save_posts([post("b.md"), post("c.md", first_seen=datetime(2024, 1, 1))], ["a.md"])
+    assert list(store.posts()) == ["a.md"]
+
+
+def test_feeds_upsert_and_delete(store: SqlStore) -> None:
+    atom = FeedRecord("/feed.atom", "f1", T0, 3)
+    store.save_feeds([atom, FeedRecord("/feed.rss", "r1", T0, 3)])
+    store.upsert_feed(FeedRecord("/feed.atom", "f2", at(5), 4))
+    store.save_feeds([], delete=["/feed.rss"])
+    assert store.feeds() == {"/feed.atom": FeedRecord("/feed.atom", "f2", at(5), 4)}
+    assert store.delete_feed("/feed.atom") is True
+    assert store.feeds() == {}
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+def test_enqueue_writes_pending_notifications_due_now(store: SqlStore) -> None:
+    (n,) = store.enqueue([websub()], T0)
+    assert (n.kind, n.target, n.feed_url, n.status, n.attempts) == (
+        "websub",
+        HUB,
+        FEED,
+        "pending",
+        0,
+    )
+    assert n.created_at == n.next_attempt_at == T0
+    assert store.pending() == [n]
+    assert store.next_due_time() == T0
+
+
+def test_enqueue_coalesces_a_pending_notification_for_the_same_target_and_feed(
+    store: SqlStore,
+) -> None:
+    (first,) = store.enqueue([websub()], T0)
+    store.reschedule(first.id, at(600), 2, "HTTP 500")
+    (again,) = store.enqueue([websub(), websub()], at(30))
+    assert again.id == first.id
+    assert again.next_attempt_at == at(30)  # min(existing, now)
+    assert again.revision == first.revision + 1
+    assert again.attempts == 2 and again.created_at == T0
+    assert len(store.pending()) == 1
+    # An earlier due time is kept: min(existing, now).
+    (later,) = store.enqueue([websub()], at(90))
+    assert later.next_attempt_at == at(30)
+
+
+def test_coalescing_respects_not_before_from_retry_after(store: SqlStore) -> None:
+    (n,) = store.enqueue([websub()], T0)
+    store.reschedule(n.id, at(120), 1, "HTTP 429", not_before=at(120))
+    (again,) = store.enqueue([websub()], at(10))
+    assert again.next_attempt_at == at(120)
+
+
+def test_different_kind_target_or_feed_are_not_coalesced(store: SqlStore) -> None:
+    store.enqueue(
+        [
+            websub(),
+            websub(OTHER_FEED),
+            websub(hub="http://127.0.0.1:9/other-hub"),
+            NewNotification("ping", HUB, FEED),
+        ],
+        T0,
+    )
+    assert len(store.pending()) == 4
+
+
+def test_a_failed_notification_does_not_swallow_a_new_one(store: SqlStore) -> None:
+    (n,) = store.enqueue([websub()], T0)
+    store.mark_failed(n.id, "HTTP 404")
+    (fresh,) = store.enqueue([websub()], at(1))
+    assert fresh.id != n.id and fresh.status == "pending"
+    assert [f.id for f in store.failed()] == [n.id]
+
+
+def test_due_returns_pending_ones_due_now_most_overdue_first(store: SqlStore) -> None:
+    a, b, c = store.enqueue(
+        [
+            websub("https://example.org/a"),
+            websub("https://example.org/b"),
+            websub("https://example.org/c"),
+        ],
+        T0,
+    )
+    store.reschedule(a.id, at(50), 1, "x")
+    store.reschedule(b.id, at(10), 1, "x")
+    store.mark_failed(c.id, "HTTP 400")
+    assert store.due(at(5)) == []
+    assert [n.id for n in store.due(at(60))] == [b.id, a.id]
+    assert [n.id for n in store.due(at(60), limit=1)] == [b.id]
+    assert store.next_due_time() == at(10)
+
+
+def test_due_with_claim_hides_them_until_the_claim_ends(store: SqlStore) -> None:
+    (n,) = store.enqueue([websub()], T0)
+    (claimed,) = store.due(T0, 10, claim_until=at(120))
+    assert claimed.id == n.id and claimed.next_attempt_at == T0
+    assert store.due(at(119)) == []
+    assert [x.id for x in store.due(at(120))] == [n.id]
+
+
+def test_mark_delivered_removes_the_row(store: SqlStore) -> None:
+    (n,) = store.enqueue([websub()], T0)
+    assert store.mark_delivered(n.id, n.revision) is True
+    assert store.pending() == [] and store.next_due_time() is None
+
+
+def test_a_change_coalesced_during_delivery_keeps_the_row_pending(store: SqlStore) -> None:
+    (n,) = store.enqueue([websub()], T0)
+    store.due(T0, 1, claim_until=at(120))  # in flight
+    store.enqueue([websub()], at(1))  # a new change while the hub is being told
+    assert store.mark_delivered(n.id, n.revision) is False
+    (still,) = store.pending()
+    assert still.id == n.id and still.next_attempt_at == at(1) and still.attempts == 0
+
+
+def test_reschedule_and_mark_failed(store: SqlStore) -> None:
+    (n,) = store.enqueue([websub()], T0)
+    store.reschedule(n.id, at(4), 1, "HTTP 500 Internal Server Error")
+    got = store.get_notification(n.id)
+    assert got is not None
+    assert (got.next_attempt_at, got.attempts, got.last_error) == (
+        at(4),
+        1,
+        "HTTP 500 Internal Server Error",
+    )
+    store.mark_failed(n.id, "gave up after 2 attempts", attempts=2)
+    (failed,) = store.failed()
+    assert (failed.status, failed.attempts, failed.last_error) == (
+        "failed",
+        2,
+        "gave up after 2 attempts",
+    )
+    assert store.pending() == [] and store.due(at(10**6)) == [] and store.next_due_time() is None
+
+
+def test_retry_puts_a_failed_notification_back(store: SqlStore) -> None:
+    (n,) = store.enqueue([websub()], T0)
+    store.mark_failed(n.id, "HTTP 404", attempts=1)
+    back = store.retry(n.id, at(300))
+    assert back is not None
+    assert (back.id, back.status, back.attempts, back.next_attempt_at) == (
+        n.id,
+        "pending",
+        0,
+        at(300),
+    )
+    assert store.retry(n.id, at(300)) is None  # not failed any more
+    assert store.retry(12345, at(300)) is None
+
+
+def test_retry_merges_into_a_pending_twin(store: SqlStore) -> None:
+    (old,) = store.enqueue([websub()], T0)
+    store.mark_failed(old.id, "gave up")
+    (new,) = store.enqueue([websub()], at(10))
+    store.reschedule(new.id, at(500), 1, "HTTP 500")
+    merged = store.retry(old.id, at(20))
+    assert merged is not None and merged.id == new.id and merged.next_attempt_at == at(20)
+    assert store.failed() == [] and [n.id for n in store.pending()] == [new.id]
+
+
+# --------------------------------------------------------------------------- attempts and builds
+
+
+def test_attempts_are_recorded_and_listed_newest_first(store: SqlStore) -> None:
+    first = Attempt("websub", HUB, FEED, T0, "retry", 1, 500, 12, "HTTP 500")
+    second = Attempt("websub", HUB, FEED, at(4), "ok", 2, 204, 7, None)
+    store.record_attempt(first)
+    store.record_attempt(second)
+    got = store.recent_attempts()
+    assert [(a.status, a.http_status, a.latency_ms, a.attempt) for a in got] == [
+        ("ok", 204, 7, 2),
+        ("retry", 500, 12, 1),
+    ]
+    assert got[1].error == "HTTP 500" and got[1].time == T0 and got[1].id is not None
+    assert len(store.recent_attempts(1)) == 1
+    assert store.prune_attempts(at(1)) == 1
+    assert [a.status for a in store.recent_attempts()] == ["ok"]
+
+
+def test_last_build(store: SqlStore) -> None:
+    assert store.last_build() is None
+    build = BuildRecord(T0, 0.25, 12, 30, ("posts/a.md: no title",), ("/feed.atom",))
+    store.record_build(BuildRecord(at(-60), 1.0, 11, 30))
+    store.record_build(build)
+    assert store.last_build() == build
+
+
+def test_old_builds_are_pruned(store: SqlStore) -> None:
+    for i in range(BUILDS_KEPT + 5):
+        store.record_build(BuildRecord(at(i), 0.1, i, 1))
+    with store.engine.connect() as conn:
+        count = conn.exec_driver_sql("SELECT count(*) FROM builds").scalar()
+    assert count == BUILDS_KEPT
+    last = store.last_build()
+    assert last is not None and last.post_count == BUILDS_KEPT + 4
+
+
+# --------------------------------------------------------------------------- sharing
+
+
+def test_two_stores_on_one_file_from_many_threads(db_url: str) -> None:
+    """The CLI and a running server share the file: concurrent writers wait, not fail,
+    and coalescing holds across them."""
+    feeds = [f"https://example.org/{i}.atom" for i in range(5)]
+    errors: list[BaseException] = []
+    with SqlStore(db_url) as a, SqlStore(db_url) as b:
+
+        def work(store: SqlStore, k: int) -> None:
+            try:
+                for i in range(10):
+                    store.enqueue([websub(feeds[(i + k) % 5])], at(i))
+                    store.record_attempt(Attempt("websub", HUB, FEED, at(i), "ok"))
+                    store.due(at(i), 5)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(a if k % 2 else b, k)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert sorted(n.feed_url for n in a.pending()) == sorted(feeds)
+        assert len(b.recent_attempts(1000)) == 80
