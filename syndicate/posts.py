@@ -3,19 +3,43 @@
 ``load_posts`` never stops on a bad post: it returns every post it could read and
 one problem per thing that went wrong (pelican ``generators.py``: log, then continue).
 ``render_post`` is pure: Markdown -> sanitised HTML with absolute URLs.
+
+Front matter follows Jekyll (``title``, ``date``, ``categories``, ``permalink``, ...);
+the helpers below cite the Jekyll behaviour they copy.
 """
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
-from collections.abc import Sequence
-from datetime import datetime
-from pathlib import Path
-from typing import Literal
+import hashlib
+import html
+import logging
+import mimetypes
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+from urllib.parse import quote, unquote, urljoin, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import ftfy
+import nh3
+import yaml
+from dateutil import parser as dateparser
+from frontmatter.default_handlers import YAMLHandler
+from lxml import etree
+from lxml import html as lxml_html
+from markdown_it import MarkdownIt
+from slugify import slugify
 
 from .config import Author, Config
 
 POST_SUFFIXES = (".md", ".markdown", ".txt", ".html")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +84,7 @@ class Post:
     excerpt: str | None  # front-matter `excerpt` source, None when absent
     is_html: bool  # body is HTML (.html file), not Markdown
     published: bool  # False for `published: false` or `draft: true`
+    front_id: bool = False  # entry_id came from the front matter's `id`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,16 +95,885 @@ class Rendered:
     summary_html: str
 
 
+# --------------------------------------------------------------------------- loading
+
+
 def load_posts(config: Config) -> tuple[list[Post], list[PostProblem]]:
     """Read every post under ``config.posts_dir``; problems never stop the batch."""
-    raise NotImplementedError
+    root = config.posts_dir
+    problems: list[PostProblem] = []
+    if not root.is_dir():
+        problem = PostProblem(root, "posts folder not found")
+        logger.error("%s", problem)
+        return [], [problem]
+
+    def on_walk_error(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else root
+        problem = PostProblem(where, f"cannot read folder: {exc.strerror or exc}")
+        logger.error("%s", problem)
+        problems.append(problem)
+
+    candidates: list[tuple[str, Path]] = []
+    # os.walk does not follow symlinked folders, so a link loop cannot hang the scan.
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_walk_error):
+        here = Path(dirpath)
+        kept = []
+        for name in dirnames:
+            if name.startswith("."):
+                logger.debug("%s: hidden folder, skipped", here / name)
+            else:
+                kept.append(name)
+        dirnames[:] = kept
+        for name in filenames:
+            path = here / name
+            reason = _skip_reason(name)
+            if reason:
+                logger.debug("%s: %s, skipped", path, reason)
+                continue
+            candidates.append((path.relative_to(root).as_posix(), path))
+    candidates.sort()
+
+    posts: list[Post] = []
+    seen_ids: dict[str, str] = {}
+    seen_urls: dict[str, str] = {}
+    for relpath, path in candidates:
+        post, post_problems = load_post(path, config)
+        problems.extend(post_problems)
+        if post is None:
+            continue
+        first = seen_ids.get(post.entry_id)
+        if first is not None:
+            # Two entries with one id would make readers drop one of them (RFC 4287 4.2.6).
+            problem = PostProblem(post.source, f"id: {post.entry_id!r} is already used by {first}")
+            logger.error("%s", problem)
+            problems.append(problem)
+            continue
+        seen_ids[post.entry_id] = relpath
+        other = seen_urls.get(post.url)
+        if other is not None:
+            problem = PostProblem(
+                post.source, f"permalink: {post.url} is also the permalink of {other}", "warning"
+            )
+            logger.warning("%s", problem)
+            problems.append(problem)
+        else:
+            seen_urls[post.url] = relpath
+        posts.append(post)
+    logger.info("%s: loaded %d posts, %d problems", root, len(posts), len(problems))
+    return posts, problems
+
+
+def _skip_reason(name: str) -> str | None:
+    """Why a file name is not a post candidate, or None if it may be one."""
+    if name.startswith("."):
+        return "hidden file"
+    if name.endswith("~") or name.endswith((".swp", ".swo", ".swx")) or name.startswith("#"):
+        return "editor temporary file"
+    if not name.lower().endswith(POST_SUFFIXES):
+        return "not a post file type"
+    return None
+
+
+class _Invalid(Exception):
+    """A front-matter value that makes the post unpublishable; the message names the key."""
 
 
 def load_post(path: Path, config: Config) -> tuple[Post | None, Sequence[PostProblem]]:
     """Read one file: the post (None if it is not a post or is broken) and its problems."""
-    raise NotImplementedError
+    source = Path(os.path.abspath(path))
+    problems: list[PostProblem] = []
+
+    def warn(message: str) -> None:
+        problems.append(PostProblem(source, message, "warning"))
+
+    try:
+        raw = source.read_bytes()
+    except OSError as exc:
+        problems.append(PostProblem(source, f"cannot read file: {exc.strerror or exc}"))
+        return None, _logged(problems)
+
+    text = _read_text(raw, warn)
+    match = _FM_BOUNDARY.match(text)
+    if match is None:
+        # Not a post at all, so its encoding is none of our business either.
+        logger.debug("%s: no YAML front matter, skipped", source)
+        return None, []
+    try:
+        post = _build_post(source, _relpath(source, config), raw, text, match, config, warn)
+    except _Invalid as exc:
+        problems.append(PostProblem(source, str(exc)))
+        return None, _logged(problems)
+    logger.debug("%s: loaded %r", source, post.title)
+    return post, _logged(problems)
+
+
+def _logged(problems: list[PostProblem]) -> list[PostProblem]:
+    for problem in problems:
+        logger.log(logging.ERROR if problem.severity == "error" else logging.WARNING, "%s", problem)
+    return problems
+
+
+def _relpath(source: Path, config: Config) -> str:
+    base = config.posts_dir
+    if source.is_relative_to(base):
+        return source.relative_to(base).as_posix()
+    # Slow path for callers that pass a path through a symlink or from elsewhere.
+    real, real_base = source.resolve(), base.resolve()
+    if real.is_relative_to(real_base):
+        return real.relative_to(real_base).as_posix()
+    return source.name
+
+
+# --------------------------------------------------------------------------- text hygiene
+
+_C1_ERRORS = "syndicate.windows-1252-c1"
+
+
+def _undefined_cp1252(exc: UnicodeError) -> tuple[str, int]:
+    # Python's cp1252 leaves five bytes undefined; the WHATWG Encoding Standard (what
+    # browsers do) maps them to the C1 code points, so decoding never fails.
+    assert isinstance(exc, UnicodeDecodeError)
+    return exc.object[exc.start : exc.end].decode("latin-1"), exc.end
+
+
+codecs.register_error(_C1_ERRORS, _undefined_cp1252)
+
+# Characters no feed should carry: everything outside the XML 1.0 ``Char`` production
+# (section 2.2: C0 controls other than tab/LF/CR, lone surrogates, U+FFFE/U+FFFF), plus
+# what that section discourages and the W3C feed validator reports as "BadCharacters" or
+# (through html5lib) "Invalid codepoint": DEL, the C1 controls U+0080-U+009F, the
+# noncharacters U+FDD0-U+FDEF and U+nFFFE/U+nFFFF, and U+FFFD, which only marks text
+# that was already lost.
+_PLANE_NONCHARACTERS = "".join(chr(p << 16 | 0xFFFE) + chr(p << 16 | 0xFFFF) for p in range(1, 17))
+_FORBIDDEN_CHARS = re.compile(
+    "[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufdcf\ufdf0-\ufffc\U00010000-\U0010ffff]"
+    f"|[{_PLANE_NONCHARACTERS}]"
+)
+
+# UTF-8 read as Windows-1252 or Latin-1 turns a lead byte (C2-F4) into one of these letters
+# followed by a character that stands for a continuation byte (80-BF); Windows-1252 read as
+# Latin-1 leaves C1 controls. Clean text almost never has either, so ftfy (about 2 ms per
+# post) only runs where it can help.
+_MOJIBAKE_HINT = re.compile(
+    "[\u0080-\u009f]|[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192"
+    "\u02c6\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030"
+    "\u2039\u203a\u20ac\u2122]"
+)
+
+# Only the encoding repairs: everything that would change legitimate text (curly quotes,
+# HTML entities in Markdown, ligatures, width, normalisation) stays off.
+_FTFY_CONFIG = ftfy.TextFixerConfig(
+    unescape_html=False,
+    remove_terminal_escapes=False,
+    fix_encoding=True,
+    restore_byte_a0=True,
+    replace_lossy_sequences=True,
+    decode_inconsistent_utf8=True,
+    fix_c1_controls=True,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    uncurl_quotes=False,
+    fix_line_breaks=False,
+    fix_surrogates=True,
+    remove_control_chars=False,
+    normalization=None,
+    explain=False,
+)
+
+
+def strip_forbidden_chars(text: str) -> str:
+    """Remove characters XML 1.0 forbids or discourages and the feed validator reports."""
+    return _FORBIDDEN_CHARS.sub("", text)
+
+
+def repair_mojibake(text: str) -> str:
+    """Undo UTF-8 that was decoded as Windows-1252/Latin-1 (``Ã©`` -> ``é``); fast on clean text."""
+    # str.isascii() is O(1) in CPython, and ASCII text cannot hold mojibake.
+    if text.isascii() or _MOJIBAKE_HINT.search(text) is None:
+        return text
+    return ftfy.fix_text(text, _FTFY_CONFIG)
+
+
+def _read_text(raw: bytes, warn: Callable[[str], None]) -> str:
+    """Decode a post file and apply text hygiene, reporting what had to be repaired."""
+    text = _decode(raw, warn)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    fixed = repair_mojibake(text)
+    if fixed != text:
+        warn(f"repaired mojibake{_changed_lines(text, fixed)}")
+        text = fixed
+    cleaned, removed = _FORBIDDEN_CHARS.subn("", text)
+    if removed:
+        warn(f"removed {removed} control or non-character code point(s) that feeds cannot carry")
+    return cleaned
+
+
+def _decode(raw: bytes, warn: Callable[[str], None]) -> str:
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    try:
+        # utf-8-sig drops a leading byte order mark, as Jekyll does.
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        warn(
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} on line {line}); decoded as Windows-1252"
+        )
+        return raw.decode("cp1252", errors=_C1_ERRORS)
+
+
+def _changed_lines(before: str, after: str) -> str:
+    old, new = before.split("\n"), after.split("\n")
+    if len(old) != len(new):
+        return ""
+    lines = [str(i) for i, (a, b) in enumerate(zip(old, new, strict=True), 1) if a != b]
+    if not lines:
+        return ""
+    shown = ", ".join(lines[:5]) + (", ..." if len(lines) > 5 else "")
+    return f" on line{'s' if len(lines) > 1 else ''} {shown}"
+
+
+_SCRIPT_STYLE_COMMENT = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.S | re.I)
+_TAG = re.compile(r"</?[A-Za-z][^>]*>|<![^>]*>|<\?[^>]*>")
+_SPACES = re.compile(r"[ \t\n\r\f\v]+")
+
+
+def plain_text(text: str) -> str:
+    """Markup removed, entities decoded, whitespace collapsed (Liquid ``strip_html``)."""
+    if "<" in text:
+        # Only real tags go (a letter, '/', '!' or '?' after '<'), so "a < b" survives.
+        text = _TAG.sub("", _SCRIPT_STYLE_COMMENT.sub("", text))
+    if "&" in text:
+        text = html.unescape(text)
+    return _SPACES.sub(" ", strip_forbidden_chars(text)).strip()
+
+
+# --------------------------------------------------------------------------- front matter
+
+_FM_HANDLER = YAMLHandler()
+_FM_BOUNDARY: re.Pattern[str] = _FM_HANDLER.FM_BOUNDARY or re.compile(r"^-{3,}\s*$", re.M)
+# libyaml parses front matter several times faster; 10k posts are read on every scan.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_FILENAME_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:-(.*))?$", re.S)
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "mapping"
+    return type(value).__name__
+
+
+def _build_post(
+    source: Path,
+    relpath: str,
+    raw: bytes,
+    text: str,
+    start: re.Match[str],
+    config: Config,
+    warn: Callable[[str], None],
+) -> Post:
+    end = _FM_BOUNDARY.search(text, start.end())
+    if end is None:
+        raise _Invalid("front matter starts with '---' but has no closing '---' line")
+    first_line = text.count("\n", 0, start.end()) + 1
+    data = _parse_yaml(text[start.end() : end.start()], first_line)
+    body = text[end.end() :].strip("\n")
+
+    tz = config.site.tz
+    stem = PurePosixPath(relpath).stem
+    name_match = _FILENAME_DATE.match(stem)
+    name_slug = stem
+    name_date: date | None = None
+    if name_match:
+        name_slug = name_match.group(4) or ""
+        try:
+            name_date = date(*(int(name_match.group(i)) for i in (1, 2, 3)))
+        except ValueError:
+            name_slug = stem
+
+    title = _title(data.get("title"), name_slug, warn)
+    if data.get("date") is not None:
+        posted = _to_utc(data["date"], "date", tz)
+    elif name_date is not None:
+        posted = datetime.combine(name_date, time(), tz).astimezone(UTC)
+    else:
+        raise _Invalid("date: missing, and the file name does not start with YYYY-MM-DD-")
+    updated = None
+    for key in ("last_modified_at", "updated"):
+        if data.get(key) is not None:
+            updated = _to_utc(data[key], key, tz)
+            break
+
+    author = _author(data.get("author"), config)
+    categories = _names(data, "category", "categories", warn)
+    tags = _names(data, "tag", "tags", warn)
+    slug_value = _optional_str(data, "slug", warn)
+    title_slug = slug_value or name_slug or slugify(title)
+    url = _permalink(data, config, posted, categories, title_slug, stem, warn)
+    return Post(
+        source=source,
+        relpath=relpath,
+        digest=hashlib.sha256(raw).hexdigest(),
+        title=title,
+        date=posted,
+        updated=updated,
+        author=author,
+        categories=categories,
+        tags=tags,
+        url=url,
+        entry_id=_entry_id(data, config, posted, relpath, warn),
+        image=_image(data.get("image"), config, warn),
+        lang=_optional_str(data, "lang", warn),
+        body=body,
+        excerpt=_optional_str(data, "excerpt", warn, strip=False),
+        is_html=relpath.lower().endswith(".html"),
+        published=_published(data, warn),
+        front_id=data.get("id") not in (None, ""),
+    )
+
+
+def _parse_yaml(source: str, first_line: int) -> Mapping[str, Any]:
+    try:
+        data = _FM_HANDLER.load(source, Loader=_YAML_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        # libyaml notices some mistakes a line late ("did not find expected ']'" on the line
+        # after an unclosed list), so name where the construct started as well.
+        parts = []
+        for text, mark in ((exc.context, exc.context_mark), (exc.problem, exc.problem_mark)):
+            if text:
+                where = (
+                    f" (line {first_line + mark.line}, column {mark.column + 1})" if mark else ""
+                )
+                parts.append(f"{text}{where}")
+        raise _Invalid(f"invalid YAML front matter: {': '.join(parts) or exc}") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        # PyYAML raises ValueError for impossible timestamps such as 2025-02-30.
+        raise _Invalid(f"invalid YAML front matter: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise _Invalid(f"front matter: expected a mapping, got {_type_name(data)}")
+    return {str(key): value for key, value in data.items()}
+
+
+def _title(value: object, name_slug: str, warn: Callable[[str], None]) -> str:
+    if value is not None and not isinstance(value, str):
+        raise _Invalid(f"title: expected a string, got {_type_name(value)}")
+    title = plain_text(value) if value else ""
+    if not title:
+        # Jekyll's Utils.titleize_slug: "my-first-post" -> "My First Post".
+        title = " ".join(word.capitalize() for word in name_slug.split("-") if word)
+        title = title or "Untitled"
+        warn(f"title: missing; using {title!r} from the file name")
+    return title
+
+
+_DATE_DEFAULTS = (datetime(2000, 1, 1), datetime(2001, 2, 2))
+
+
+def _to_utc(value: object, key: str, tz: tzinfo) -> datetime:
+    """A front-matter date as aware UTC; naive values are in the site's time zone."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time())
+    elif isinstance(value, str):
+        moment = _parse_date_string(value, key)
+    else:
+        raise _Invalid(f"{key}: expected a date, got {_type_name(value)}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(UTC)
+
+
+def _parse_date_string(value: str, key: str) -> datetime:
+    text = value.strip()
+    if not any(c.isdigit() for c in text):
+        raise _Invalid(f"{key}: cannot parse {value!r}")
+    try:
+        return dateparser.isoparse(text)
+    except (ValueError, OverflowError):
+        pass
+
+    def zone(name: str | None, offset: int | None) -> tzinfo | None:
+        # A callable makes dateutil ask us about every zone instead of guessing from the
+        # machine's own zone names (and warning about the rest).
+        if offset is not None:
+            return timezone(timedelta(seconds=offset))
+        if not name:
+            return None
+        if name.upper() in ("UTC", "GMT", "Z", "UT"):
+            return UTC
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _Invalid(f"{key}: unknown time zone {name!r} in {value!r}") from None
+
+    try:
+        # Missing parts are filled from `default`: two defaults tell us whether the string
+        # named a full date, so "June 19" or "10:00" is an error, not a guess.
+        first, second = (dateparser.parse(text, default=d, tzinfos=zone) for d in _DATE_DEFAULTS)
+    except (ValueError, OverflowError):
+        raise _Invalid(f"{key}: cannot parse {value!r}") from None
+    if first.date() != second.date():
+        raise _Invalid(f"{key}: {value!r} is not a full date (year, month and day)")
+    return first
+
+
+def _author(value: object, config: Config) -> Author | None:
+    if isinstance(value, list) and value:
+        # jekyll-seo-tag credits the first of several authors.
+        value = value[0]
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        name = plain_text(value)
+        return config.authors.get(value.strip()) or Author(name=name)
+    if isinstance(value, Mapping):
+        fields: dict[str, str | None] = {}
+        for key in ("name", "email", "uri"):
+            item = value.get(key)
+            if item is not None and not isinstance(item, str):
+                raise _Invalid(f"author.{key}: expected a string, got {_type_name(item)}")
+            fields[key] = strip_forbidden_chars(item).strip() if item else None
+        if not fields["name"]:
+            raise _Invalid("author: a mapping needs a 'name'")
+        return Author(name=plain_text(fields["name"]), email=fields["email"], uri=fields["uri"])
+    raise _Invalid(f"author: expected a string or a mapping, got {_type_name(value)}")
+
+
+def _names(
+    data: Mapping[str, Any], singular: str, plural: str, warn: Callable[[str], None]
+) -> tuple[str, ...]:
+    """Categories or tags with Jekyll's ``pluralized_array_from_hash`` semantics."""
+    # The singular key wins and a string there is one name; a string under the plural key
+    # is split on whitespace ("categories: news politics" is two categories).
+    key = singular if data.get(singular) is not None else plural
+    value = data.get(key)
+    items: Iterable[object]
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items = [value] if key == singular else value.split()
+    elif isinstance(value, list):
+        items = value
+    else:
+        items = [value]
+    names: dict[str, None] = {}
+    for item in items:
+        if isinstance(item, bool):
+            item = "true" if item else "false"  # YAML's spelling, not Python's
+        if item is None:
+            continue
+        if isinstance(item, Mapping | list):
+            warn(f"{key}: ignored a {_type_name(item)} (expected strings)")
+            continue
+        name = _SPACES.sub(" ", strip_forbidden_chars(str(item))).strip()
+        if name:
+            names.setdefault(name, None)  # dict keeps the first occurrence's position
+    return tuple(names)
+
+
+def _optional_str(
+    data: Mapping[str, Any], key: str, warn: Callable[[str], None], *, strip: bool = True
+) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        warn(f"{key}: expected a string, got {_type_name(value)}; ignored")
+        return None
+    text = strip_forbidden_chars(str(value))
+    if strip:
+        text = text.strip()
+    return text if text.strip() else None
+
+
+def _published(data: Mapping[str, Any], warn: Callable[[str], None]) -> bool:
+    for key, hidden_when in (("published", False), ("draft", True)):
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in ("true", "yes", "on", "1"):
+                value = True
+            elif lowered in ("false", "no", "off", "0"):
+                value = False
+        if not isinstance(value, bool):
+            warn(f"{key}: expected true or false, got {_type_name(value)}; ignored")
+            continue
+        if value is hidden_when:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- URLs
+
+# Characters kept as they are when a path becomes a URL: RFC 3986 unreserved, sub-delims,
+# ':', '@', '/', and '%' (an already-escaped sequence must not be escaped twice).
+_URL_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _quote_path(path: str) -> str:
+    return _LONE_PERCENT.sub("%25", quote(path, safe=_URL_PATH_SAFE))
+
+
+_DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+
+
+def _site_url(config: Config, path: str) -> str:
+    """A path relative to the site (a leading '/' too), as Jekyll's ``absolute_url`` does."""
+    quoted = _quote_path(path.lstrip("/"))
+    if _DOT_SEGMENT.search(quoted) is None:
+        return config.site.url + quoted  # site.url always ends with "/"
+    # urljoin removes "." and ".." segments (RFC 3986 5.2.4); "./" keeps a colon in the
+    # first segment from being read as a URL scheme.
+    return urljoin(config.site.url, "./" + quoted)
+
+
+_PLACEHOLDER = re.compile(r":([a-z_]+)")
+# Month names are fixed English, as in Jekyll: strftime("%b") would follow the locale.
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July", "August",
+    "September", "October", "November", "December",
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class _UrlParts:
+    local: datetime  # the post's date in the site's time zone
+    categories: Sequence[str]
+    title_slug: str
+    stem: str
+
+
+# Jekyll's permalink placeholders (Jekyll::Drops::UrlDrop); computed only when used.
+_PLACEHOLDERS: Mapping[str, Callable[[_UrlParts], str]] = {
+    "year": lambda p: f"{p.local.year:04d}",
+    "short_year": lambda p: f"{p.local.year % 100:02d}",
+    "month": lambda p: f"{p.local.month:02d}",
+    "i_month": lambda p: str(p.local.month),
+    "short_month": lambda p: _MONTHS[p.local.month - 1][:3],
+    "long_month": lambda p: _MONTHS[p.local.month - 1],
+    "day": lambda p: f"{p.local.day:02d}",
+    "i_day": lambda p: str(p.local.day),
+    "y_day": lambda p: f"{p.local.timetuple().tm_yday:03d}",
+    "hour": lambda p: f"{p.local.hour:02d}",
+    "minute": lambda p: f"{p.local.minute:02d}",
+    "second": lambda p: f"{p.local.second:02d}",
+    "title": lambda p: p.title_slug,
+    "slug": lambda p: slugify(p.title_slug) or p.title_slug,
+    "name": lambda p: p.stem,
+    # Lower-case ASCII slugs joined by "/"; empty when the post has no categories.
+    "categories": lambda p: "/".join(s for s in map(slugify, p.categories) if s),
+    "output_ext": lambda p: ".html",
+}
+
+
+def _permalink(
+    data: Mapping[str, Any],
+    config: Config,
+    posted: datetime,
+    categories: Sequence[str],
+    title_slug: str,
+    stem: str,
+    warn: Callable[[str], None],
+) -> str:
+    pattern = config.site.permalink
+    value = data.get("permalink")
+    if isinstance(value, str):
+        value = strip_forbidden_chars(value).strip()
+        scheme = urlsplit(value).scheme
+        if scheme in ("http", "https"):
+            return value
+        if scheme:
+            warn(f"permalink: {value!r} is not an http(s) URL or a path; ignored")
+        elif value:
+            # Jekyll expands placeholders in a post's own permalink too ("/:year/:title/").
+            pattern = value
+    elif value is not None:
+        warn(f"permalink: expected a string, got {_type_name(value)}; ignored")
+    parts = _UrlParts(posted.astimezone(config.site.tz), categories, title_slug, stem)
+
+    def expand(match: re.Match[str]) -> str:
+        # Unknown placeholders stay as written, as in Jekyll.
+        make = _PLACEHOLDERS.get(match.group(1))
+        return make(parts) if make else match.group(0)
+
+    path = _PLACEHOLDER.sub(expand, pattern)
+    # An empty :categories must not leave "//" behind (Jekyll drops "/:categories").
+    path = re.sub("/{2,}", "/", "/" + path)
+    return _site_url(config, path)
+
+
+def _entry_id(
+    data: Mapping[str, Any],
+    config: Config,
+    posted: datetime,
+    relpath: str,
+    warn: Callable[[str], None],
+) -> str:
+    value = data.get("id")
+    if value is not None and value != "":
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise _Invalid(f"id: expected a string, got {_type_name(value)}")
+        entry_id = strip_forbidden_chars(str(value)).strip()
+        if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", entry_id):
+            warn(f"id: {entry_id!r} is not an absolute URI, which Atom requires (RFC 4287 4.2.6)")
+        return entry_id
+    # RFC 4151: tag:<authority>,<date>:<specific>. Built from the file's path and the
+    # post's day only, so retitling a post or changing the permalink style keeps its id.
+    domain = config.site.domain
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass
+    specific = str(PurePosixPath(relpath).with_suffix(""))
+    return f"tag:{domain},{posted.date().isoformat()}:{quote(specific, safe=_URL_PATH_SAFE[:-1])}"
+
+
+# Fixed table first: the system's mimetypes database differs between machines, and the
+# same post must give the same enclosure everywhere.
+_IMAGE_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".jpe": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".svg": "image/svg+xml",
+    ".bmp": "image/bmp",
+    ".ico": "image/vnd.microsoft.icon",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".heic": "image/heic",
+    ".jxl": "image/jxl",
+}
+
+
+def _media_type(url: str) -> str:
+    path = unquote(urlsplit(url).path)
+    suffix = PurePosixPath(path).suffix.lower()
+    if suffix in _IMAGE_TYPES:
+        return _IMAGE_TYPES[suffix]
+    guessed, _ = mimetypes.guess_type(path, strict=False)
+    # An enclosure must not claim a type we do not know (RSS 2.0 `type` is required).
+    return guessed or "application/octet-stream"
+
+
+def _image(value: object, config: Config, warn: Callable[[str], None]) -> Image | None:
+    if isinstance(value, Mapping):
+        # jekyll-seo-tag: image: {path: ..., height: ..., width: ..., alt: ...}
+        value = value.get("path")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        warn(f"image: expected a string or a mapping with 'path', got {_type_name(value)}")
+        return None
+    ref = strip_forbidden_chars(value).strip()
+    scheme = urlsplit(ref).scheme
+    if scheme in ("http", "https"):
+        url = ref
+    elif ref.startswith("//"):
+        url = urljoin(config.site.url, ref)
+    elif scheme:
+        warn(f"image: {ref!r} is not an http(s) URL or a path; ignored")
+        return None
+    else:
+        # Deliberately against the SITE url, not the post's: Jekyll front matter
+        # (jekyll-seo-tag, jekyll-feed) treats `image` like `absolute_url`, so
+        # "assets/x.jpg" means https://example.org/assets/x.jpg for every post.
+        url = _site_url(config, ref)
+    return Image(url=url, media_type=_media_type(url), length=_asset_size(url, config))
+
+
+def _asset_size(url: str, config: Config) -> int | None:
+    """Size of the file behind ``url`` if it lies inside ``assets_dir``; never looks outside."""
+    if config.assets_dir is None:
+        return None
+    site, target = urlsplit(config.site.url), urlsplit(url)
+    if (target.scheme, target.netloc) != (site.scheme, site.netloc):
+        return None
+    if not target.path.startswith(site.path):
+        return None
+    rel = unquote(target.path[len(site.path) :]).lstrip("/")
+    if not rel or "\x00" in rel:
+        return None
+    assets = config.assets_dir.resolve()
+    # "assets/images/x.jpg" usually names assets_dir itself; a bare "images/x.jpg" may too.
+    for candidate in (assets.parent / rel, assets / rel):
+        try:
+            real = candidate.resolve()
+            if real.is_relative_to(assets) and real.is_file():
+                return real.stat().st_size
+        except OSError:
+            continue
+    return None
+
+
+# --------------------------------------------------------------------------- rendering
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+# What feed readers get. Every tag here is in the W3C feed validator's
+# HTMLValidator.acceptable_elements (feedvalidator/validators.py), so nothing left by the
+# sanitiser is reported as a security risk; form controls are dropped even though the
+# validator tolerates them, because a reader cannot submit them anyway.
+ALLOWED_TAGS = frozenset(
+    {
+        "a", "abbr", "acronym", "address", "article", "aside", "audio", "b", "bdi",
+        "blockquote", "br", "caption", "center", "cite", "code", "col", "colgroup", "data",
+        "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure",
+        "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "i", "img",
+        "ins", "kbd", "li", "main", "mark", "nav", "ol", "p", "picture", "pre", "q", "rp",
+        "rt", "ruby", "s", "samp", "section", "small", "source", "span", "strike", "strong",
+        "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "time",
+        "tr", "track", "tt", "u", "ul", "var", "video", "wbr",
+    }
+)  # fmt: skip
+# Dropped together with their content: code, styles, and text that only makes sense
+# inside a control or a script-less fallback the sanitiser cannot see into.
+_DROP_WITH_CONTENT = frozenset(
+    {"script", "style", "template", "noscript", "iframe", "textarea", "select", "svg", "xmp",
+     "noembed", "noframes", "title"}
+)  # fmt: skip
+_TABLE_CELL = {"colspan", "rowspan", "headers", "scope", "align", "style"}
+ALLOWED_ATTRIBUTES: Mapping[str, frozenset[str]] = {
+    "*": frozenset({"title", "lang", "dir"}),
+    "a": frozenset({"href", "hreflang"}),
+    "img": frozenset({"src", "srcset", "sizes", "alt", "width", "height"}),
+    "source": frozenset({"src", "srcset", "sizes", "type", "media"}),
+    "video": frozenset(
+        {"src", "poster", "controls", "width", "height", "loop", "muted", "preload"}
+    ),
+    "audio": frozenset({"src", "controls", "loop", "muted", "preload"}),
+    "track": frozenset({"src", "kind", "srclang", "label", "default"}),
+    "blockquote": frozenset({"cite"}),
+    "q": frozenset({"cite"}),
+    "del": frozenset({"cite", "datetime"}),
+    "ins": frozenset({"cite", "datetime"}),
+    "time": frozenset({"datetime"}),
+    "data": frozenset({"value"}),
+    "ol": frozenset({"start", "reversed", "type"}),
+    "li": frozenset({"value"}),
+    "details": frozenset({"open"}),
+    "col": frozenset({"span"}),
+    "colgroup": frozenset({"span"}),
+    "th": frozenset(_TABLE_CELL),
+    "td": frozenset(_TABLE_CELL),
+    "code": frozenset({"class"}),
+    "pre": frozenset({"class"}),
+}
+URL_SCHEMES = frozenset({"http", "https", "mailto", "tel", "ftp"})
+
+_TAG_NAME = re.compile(r"<([A-Za-z][A-Za-z0-9-]*)")
+_LANGUAGE_CLASS = re.compile(r"^lang(?:uage)?-[\w+#.-]+$")
+_TEXT_ALIGN = re.compile(r"text-align\s*:\s*(left|right|center|justify)\b", re.I)
+
+
+def sanitize_html(fragment: str, base_url: str) -> str:
+    """Clean an HTML fragment for feed readers and make every URL in it absolute."""
+
+    def resolve(ref: str) -> str | None:
+        url = urljoin(base_url, ref.strip())
+        return url if urlsplit(url).scheme.lower() in URL_SCHEMES else None
+
+    def attribute_filter(tag: str, attr: str, value: str) -> str | None:
+        # nh3 resolves href/src/poster itself (url_relative below) and reports exceptions
+        # here only through sys.unraisablehook, so this must not raise.
+        try:
+            if attr == "srcset":
+                candidates = []
+                for part in value.split(","):
+                    ref, _, descriptor = part.strip().partition(" ")
+                    url = resolve(ref) if ref else None
+                    if url:
+                        candidates.append(f"{url} {descriptor.strip()}".strip())
+                return ", ".join(candidates) or None
+            if attr == "cite":
+                return resolve(value)
+            if attr == "class":
+                # Keep only highlight.js/Prism language hints ("language-python").
+                kept = [c for c in value.split() if _LANGUAGE_CLASS.match(c)]
+                return " ".join(kept) or None
+            if attr == "style":
+                # Markdown table alignment; the only style worth keeping, and one the
+                # validator's checkStyle accepts.
+                align = _TEXT_ALIGN.search(value)
+                return f"text-align:{align.group(1).lower()}" if align else None
+            return value
+        except Exception:  # pragma: no cover - defensive, see comment above
+            return None
+
+    def clean(html_in: str) -> str:
+        return nh3.clean(
+            html_in,
+            tags=set(ALLOWED_TAGS),
+            clean_content_tags=set(_DROP_WITH_CONTENT),
+            attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+            attribute_filter=attribute_filter,
+            strip_comments=True,
+            link_rel=None,
+            url_schemes=set(URL_SCHEMES),
+            # Readers resolve relative URLs badly (or against the feed's URL), so resolve
+            # against the post's own URL here; "#note" becomes "<post url>#note".
+            url_relative=("rewrite_with_base", base_url),
+        )
+
+    cleaned = clean(fragment)
+    if any(name.lower() not in ALLOWED_TAGS for name in _TAG_NAME.findall(fragment)):
+        # Unwrapping a removed element (object, button, ...) can leave nesting that an HTML
+        # parser would not build ("<a><a>", "<p><ul>"); the validator reports that as
+        # "Invalid HTML". Parsing the output again settles it, usually in one more pass.
+        for _ in range(3):
+            again = clean(cleaned)
+            if again == cleaned:
+                break
+            cleaned = again
+    # Character references such as "&#0;" or "&#x81;" decode to characters feeds cannot carry.
+    return strip_forbidden_chars(cleaned)
+
+
+def _to_html(source: str, is_html: bool) -> str:
+    return source if is_html else _MARKDOWN.render(source)
+
+
+def _first_paragraph(content_html: str) -> str:
+    """The first top-level paragraph of sanitised HTML (any paragraph, else everything)."""
+    if not content_html.strip():
+        return ""
+    try:
+        fragments = lxml_html.fragments_fromstring(content_html)
+    except etree.ParserError:
+        return content_html
+    elements = [f for f in fragments if not isinstance(f, str)]
+    paragraph = next((el for el in elements if el.tag == "p"), None)
+    if paragraph is None:
+        paragraph = next((p for el in elements for p in el.iter("p")), None)
+    if paragraph is None:
+        return content_html
+    return str(lxml_html.tostring(paragraph, encoding="unicode", with_tail=False)).strip()
 
 
 def render_post(post: Post, config: Config) -> Rendered:
     """Render a post's body and excerpt to clean HTML with absolute URLs. Pure."""
-    raise NotImplementedError
+    content = sanitize_html(_to_html(post.body, post.is_html), post.url).strip()
+    separator = config.excerpt_separator
+    if post.excerpt is not None and post.excerpt.strip():
+        summary = sanitize_html(_to_html(post.excerpt, post.is_html), post.url).strip()
+    elif separator and separator in post.body:
+        before = post.body.split(separator, 1)[0]
+        summary = sanitize_html(_to_html(before, post.is_html), post.url).strip()
+    else:
+        summary = _first_paragraph(content)
+    return Rendered(content_html=content, summary_html=summary)
