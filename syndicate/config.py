@@ -110,6 +110,9 @@ class Config:
     site: SiteConfig
     posts_dir: Path = Path("posts")
     assets_dir: Path | None = None
+    # The live static tree the service keeps up to date (and serves from); `build --out`
+    # writes the same tree anywhere.
+    output_dir: Path = Path("_site")
     excerpt_separator: str = "<!--more-->"
     authors: Mapping[str, Author] = dataclasses.field(default_factory=dict)
     feeds: FeedsConfig = dataclasses.field(default_factory=FeedsConfig)
@@ -120,6 +123,15 @@ class Config:
     watch: WatchConfig = dataclasses.field(default_factory=WatchConfig)
     notify: NotifyConfig = dataclasses.field(default_factory=NotifyConfig)
     root: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
+
+
+def state_dir(config: Config) -> Path:
+    """The folder for state beside the store: the SQLite file's folder, else the config's."""
+    url = config.storage.url
+    for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+        if url.startswith(prefix) and url[len(prefix) :].startswith("/"):
+            return Path(url[len(prefix) :].split("?", 1)[0]).parent
+    return config.root
 
 
 def load_config(path: Path | str) -> Config:
@@ -158,6 +170,7 @@ def config_from_mapping(data: Any, root: Path) -> Config:
         storage=StorageConfig(url=_resolve_sqlite_url(config.storage.url, root)),
         root=root,
         posts_dir=(root / config.posts_dir).resolve(),
+        output_dir=(root / config.output_dir).resolve(),
         assets_dir=(root / config.assets_dir).resolve() if config.assets_dir else None,
     )
     _check(config)

@@ -2,6 +2,11 @@
 
 ``Publisher.build()`` runs ``posts.load_posts`` then the pure ``feeds.build_site`` with
 ``now`` from the injected clock, and logs one line per post problem plus a summary.
+``Publisher.publish()`` is the stateful path used by the service, ``republish`` and
+``build``: entry ids are taken from the store (minted once, kept when a file is renamed),
+an entry's ``updated`` moves when its content changes, changed feeds are found by digest,
+written to ``output_dir`` with a manifest that web workers reload, and notifications for
+them are queued in the outbox before any network I/O.
 ``Publisher.write_static()`` writes a ``Site`` as files (each with a reproducible
 ``.gz`` beside it) into a temporary folder next to the target and swaps it in with
 ``renameat2(RENAME_EXCHANGE)`` (or ``rename`` where that is missing), so a web server
@@ -10,26 +15,33 @@ serving the target never sees a half-written tree.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import errno
+import fcntl
 import gzip
+import hashlib
+import json
 import logging
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from . import feeds, posts
-from .config import Config
+from .config import Config, state_dir
 from .errors import PublishError
-from .feeds import Site
-from .posts import PostProblem
+from .feeds import Document, FeedInfo, Site
+from .notify import Outbox, PingClient, RetryPolicy, WebSubClient, make_session
+from .posts import Post, PostProblem
+from .store import BuildRecord, FeedRecord, PostRecord, SqlStore, Store
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +72,164 @@ class BuildResult:
         return tuple(p for p in self.problems if p.severity != "error")
 
 
+@dataclasses.dataclass(frozen=True)
+class PublishResult:
+    """The outcome of one stateful publish: what changed and what was queued."""
+
+    site: Site
+    problems: tuple[PostProblem, ...]
+    post_count: int
+    changed_feeds: tuple[str, ...]  # URL paths of feed documents whose content changed
+    removed_feeds: tuple[str, ...]  # URL paths of feed documents that no longer exist
+    queued: int  # notifications queued
+    scheduled: tuple[tuple[str, datetime], ...]  # (post path, time) of future posts
+    started: datetime
+    duration: float
+
+    @property
+    def errors(self) -> tuple[PostProblem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+
+MANIFEST = ".syndicate-manifest.json"
+
+
 class Publisher:
     """Builds the Site from the posts and writes it out; the clock is a parameter."""
 
-    def __init__(self, config: Config, clock: Clock = _utcnow) -> None:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock = _utcnow,
+        store: Store | None = None,
+        outbox: Outbox | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
+        self.store = store
+        self.outbox = outbox
+        self.last: PublishResult | None = None
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One publish at a time: across threads, and across processes sharing the state."""
+        lock_dir = state_dir(self.config)
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(lock_dir / ".syndicate.lock", "a") as handle:
+            # The CLI (`republish`) and a running service may publish at the same moment;
+            # an OS lock on a file beside the state serialises them.
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def publish(
+        self, force: bool = False, notify: bool = True, write: bool = True
+    ) -> PublishResult:
+        """Rebuild from the posts and the store; write changed feeds; queue notifications.
+
+        ``force`` queues notifications for every feed, changed or not. ``notify=False``
+        records nothing in the store (``syndicate build``: ids are read, never minted).
+        """
+        if self.store is None:
+            raise PublishError("publish() needs a store")
+        with self._exclusive():
+            result = self._publish(self.store, force=force, notify=notify, write=write)
+        self.last = result
+        return result
+
+    def _publish(self, store: Store, force: bool, notify: bool, write: bool) -> PublishResult:
+        started_at = time.perf_counter()
+        now = self.clock()
+        loaded, problems = posts.load_posts(self.config)
+        records = store.posts()
+        plan = reconcile_ids(loaded, records, now)
+        problems = [*problems, *plan.problems]
+        for problem in problems:
+            level = logging.ERROR if problem.severity == "error" else logging.WARNING
+            log.log(level, "%s", problem, extra={"post_problem": problem})
+        site = feeds.build_site(plan.posts, self.config, now=now)
+
+        feed_paths = [p for info in site.feeds for p in (info.rss_path, info.atom_path)]
+        stored_feeds = store.feeds()
+        changed: list[str] = []
+        feed_upserts: list[FeedRecord] = []
+        counts = {
+            p: info.entry_count for info in site.feeds for p in (info.rss_path, info.atom_path)
+        }
+        for path in feed_paths:
+            digest = _digest(site.documents[path].body)
+            record = stored_feeds.get(path)
+            if record is None or record.digest != digest:
+                changed.append(path)
+                feed_upserts.append(FeedRecord(path, digest, now, counts[path]))
+        removed = sorted(set(stored_feeds) - set(feed_paths))
+        for path in removed:
+            log.info("feed %s: removed (no published posts left)", path)
+        for path in changed:
+            log.info("feed %s: changed", path)
+
+        if write:
+            write_live(site, self.config.output_dir)
+
+        queued = 0
+        if notify:
+            targets = feed_paths if force else changed
+            if self.outbox is not None and targets:
+                urls = [self.config.site.url + p.lstrip("/") for p in targets]
+                # Queued before the feed digests are saved: a crash in between re-detects
+                # the change next time, so a notification is never lost (at-least-once).
+                queued = len(
+                    self.outbox.enqueue_for(
+                        urls, self.config.websub.hubs, self.config.pings, now=now
+                    )
+                )
+            store.save_posts(plan.upserts, plan.deletes)
+            store.save_feeds(feed_upserts, removed)
+
+        scheduled = tuple(
+            sorted(
+                ((p.relpath, p.date) for p in plan.posts if p.published and p.date > now),
+                key=lambda item: (item[1], item[0]),
+            )
+        )
+        duration = time.perf_counter() - started_at
+        result = PublishResult(
+            site=site,
+            problems=tuple(problems),
+            post_count=len(loaded),
+            changed_feeds=tuple(changed),
+            removed_feeds=tuple(removed),
+            queued=queued,
+            scheduled=scheduled,
+            started=now,
+            duration=duration,
+        )
+        if notify:
+            store.record_build(
+                BuildRecord(
+                    time=now,
+                    duration=duration,
+                    post_count=len(loaded),
+                    feed_count=len(site.feeds),
+                    errors=tuple(str(p) for p in result.errors),
+                    changed_feeds=tuple(changed),
+                )
+            )
+        log.info(
+            "published %d feeds from %d posts: %d changed, %d removed, %d notifications "
+            "queued, %d errors, in %.2f s",
+            len(site.feeds),
+            len(loaded),
+            len(changed),
+            len(removed),
+            queued,
+            len(result.errors),
+            duration,
+        )
+        return result
 
     def build(self) -> BuildResult:
         """Load every post and build every document; problems are logged, not raised."""
@@ -103,21 +267,241 @@ class Publisher:
             for rel, doc in files:
                 target = staging.joinpath(*rel.parts)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                # mtime=0 keeps the gzip header free of build time: same site, same bytes.
-                packed = gzip.compress(doc.body, compresslevel=GZIP_LEVEL, mtime=0)
-                stamp = doc.last_modified.timestamp()
-                for path, data in (
-                    (target, doc.body),
-                    (target.with_name(target.name + ".gz"), packed),
-                ):
-                    path.write_bytes(data)
-                    # Static servers derive Last-Modified from mtime (RFC 9110 8.8.2).
-                    os.utime(path, (stamp, stamp))
+                _write_document(target, doc)
             _swap_in(staging, out_dir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         log.info("wrote %d documents to %s", len(files), out_dir)
+
+
+def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:
+    """A Publisher wired to the configured store and an outbox with real HTTP clients."""
+    store = SqlStore(config.storage.url)
+    session = make_session(config.notify.timeout)
+    outbox = Outbox(
+        store,
+        WebSubClient(session),
+        PingClient(session),
+        RetryPolicy.from_config(config.notify),
+        clock,
+        site_name=config.site.title,
+        site_url=config.site.url,
+        # weblogUpdates is about the site; its main feed is the one to name.
+        ping_feed_url=config.site.url + "feed.rss",
+        lease=max(120.0, 3 * config.notify.timeout),
+    )
+    return Publisher(config, clock, store, outbox)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def content_digest(post: Post) -> str:
+    """Digest of what a reader sees of an entry; its change moves the entry's ``updated``."""
+    parts = [
+        post.title,
+        post.body,
+        post.excerpt or "",
+        post.url,
+        repr(post.author),
+        "\x1f".join(post.categories),
+        "\x1f".join(post.tags),
+        repr(post.image),
+        post.lang or "",
+    ]
+    return _digest("\x1e".join(parts).encode("utf-8", "surrogatepass"))
+
+
+def _body_digest(post: Post) -> str:
+    return _digest(post.body.encode("utf-8", "surrogatepass"))
+
+
+@dataclasses.dataclass(frozen=True)
+class IdPlan:
+    """Posts with their entry ids settled against the store, and the store's new rows."""
+
+    posts: tuple[Post, ...]
+    problems: tuple[PostProblem, ...]
+    upserts: tuple[PostRecord, ...]
+    deletes: tuple[str, ...]
+
+
+def reconcile_ids(
+    loaded: Iterable[Post], records: Mapping[str, PostRecord], now: datetime
+) -> IdPlan:
+    """Give every post the entry id readers already have. Pure.
+
+    Ids are minted once: a post keeps the id stored for its path; a post at a new path
+    takes the id of a vanished post with the same front-matter ``id`` or the same body
+    (a renamed file, or a changed date or permalink). Two posts with one id are an error
+    naming both files; the later one is left out. An entry's ``updated`` moves to the
+    time its content last changed when that is later than what the front matter says.
+    """
+    loaded = list(loaded)
+    present = {post.relpath for post in loaded}
+    vanished = {path: rec for path, rec in records.items() if path not in present}
+    by_front = {rec.front_id: rec for rec in vanished.values() if rec.front_id}
+    by_body: dict[str, PostRecord] = {}
+    for rec in sorted(vanished.values(), key=lambda r: r.path):
+        if rec.body_digest:
+            by_body.setdefault(rec.body_digest, rec)
+    taken: set[str] = set()  # vanished records claimed by a renamed post
+
+    settled: list[Post] = []
+    upserts: list[PostRecord] = []
+    problems: list[PostProblem] = []
+    owner: dict[str, Post] = {}
+    for post in sorted(loaded, key=lambda p: p.relpath):
+        front_id = post.entry_id if post.front_id else None
+        body_digest = _body_digest(post)
+        digest = content_digest(post)
+        record = records.get(post.relpath)
+        if record is None:
+            old = (by_front.get(front_id) if front_id else None) or by_body.get(body_digest)
+            if old is not None and old.path not in taken:
+                taken.add(old.path)
+                record = old
+                log.info(
+                    "post %s: renamed from %s, keeps entry id %s",
+                    post.relpath,
+                    old.path,
+                    old.entry_id,
+                )
+        entry_id = front_id or (record.entry_id if record else post.entry_id)
+        if record is None:
+            record = PostRecord(post.relpath, digest, entry_id, now, now, front_id, body_digest)
+        else:
+            last_changed = now if record.digest != digest else record.last_changed
+            record = PostRecord(
+                post.relpath,
+                digest,
+                entry_id,
+                record.first_seen,
+                last_changed,
+                front_id,
+                body_digest,
+            )
+        upserts.append(record)
+        updated = post.updated
+        if record.last_changed > record.first_seen:
+            # The content changed after it was first published: readers must see a new
+            # `updated` (RFC 4287 4.2.15) even if the editor did not touch last_modified_at.
+            updated = max(updated or post.date, record.last_changed)
+        post = dataclasses.replace(post, entry_id=entry_id, updated=updated)
+        if not post.published:
+            settled.append(post)
+            continue
+        first = owner.get(entry_id)
+        if first is not None:
+            problems.append(
+                PostProblem(
+                    post.source,
+                    f"entry id {entry_id!r} is already used by {first.source}; "
+                    "this post is left out until one of them changes its id",
+                )
+            )
+            continue
+        owner[entry_id] = post
+        settled.append(post)
+    deletes = tuple(sorted(path for path in vanished if path not in taken))
+    return IdPlan(tuple(settled), tuple(problems), tuple(upserts), deletes)
+
+
+def write_live(site: Site, out_dir: Path) -> None:
+    """Bring a live tree up to date in place: changed files, then the manifest, last.
+
+    Each file is replaced with rename(2), so a reader sees the old or the new file;
+    web workers reload documents when the manifest changes, never from a partial set.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    old = read_manifest(out_dir)
+    old_docs = old.get("documents", {}) if old else {}
+    entries: dict[str, dict[str, str]] = {}
+    for url_path, doc in site.documents.items():
+        rel = _file_path(url_path)
+        entry = {
+            "file": str(rel),
+            "media_type": doc.media_type,
+            "etag": doc.etag,
+            "last_modified": doc.last_modified.isoformat(),
+        }
+        entries[url_path] = entry
+        target = out_dir.joinpath(*rel.parts)
+        if old_docs.get(url_path) == entry and target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_document(target, doc)
+    for url_path in old_docs:
+        if url_path not in entries:
+            stale = out_dir.joinpath(*_file_path(url_path).parts)
+            for path in (stale, stale.with_name(stale.name + ".gz")):
+                path.unlink(missing_ok=True)
+    generation = int(old.get("generation", 0)) + 1 if old else 1
+    manifest = {
+        "generation": generation,
+        "documents": entries,
+        "feeds": [_feed_info_json(info) for info in site.feeds],
+    }
+    _atomic_write(out_dir / MANIFEST, json.dumps(manifest, sort_keys=True).encode())
+
+
+def _feed_info_json(info: FeedInfo) -> dict[str, object]:
+    data = dataclasses.asdict(info)
+    data["updated"] = info.updated.isoformat() if info.updated else None
+    data["entry_ids"] = list(info.entry_ids)
+    return data
+
+
+def read_manifest(out_dir: Path) -> dict[str, typing.Any] | None:
+    """The manifest of a live tree, or None when there is none (or it is unreadable)."""
+    try:
+        data = json.loads((out_dir / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def load_live(out_dir: Path) -> Site | None:
+    """Read a live tree back into a Site (documents and feed infos); None if there is none."""
+    manifest = read_manifest(out_dir)
+    if manifest is None:
+        return None
+    documents: dict[str, Document] = {}
+    for url_path, entry in manifest["documents"].items():
+        body = (out_dir / entry["file"]).read_bytes()
+        documents[url_path] = Document(
+            media_type=entry["media_type"],
+            body=body,
+            etag=entry["etag"],
+            last_modified=datetime.fromisoformat(entry["last_modified"]),
+        )
+    infos = []
+    for data in manifest.get("feeds", []):
+        data = dict(data)
+        data["updated"] = datetime.fromisoformat(data["updated"]) if data["updated"] else None
+        data["entry_ids"] = tuple(data["entry_ids"])
+        infos.append(FeedInfo(**data))
+    return Site(documents=documents, feeds=tuple(infos))
+
+
+def _atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    tmp.write_bytes(data)
+    if mtime is not None:
+        os.utime(tmp, (mtime, mtime))
+    os.replace(tmp, path)
+
+
+def _write_document(target: Path, doc: Document) -> None:
+    """Write a document and its reproducible .gz, each with mtime = Last-Modified."""
+    # mtime=0 keeps the gzip header free of build time: same site, same bytes.
+    packed = gzip.compress(doc.body, compresslevel=GZIP_LEVEL, mtime=0)
+    # Static servers derive Last-Modified from mtime (RFC 9110 8.8.2).
+    stamp = doc.last_modified.timestamp()
+    _atomic_write(target, doc.body, stamp)
+    _atomic_write(target.with_name(target.name + ".gz"), packed, stamp)
 
 
 def _file_path(url_path: str) -> PurePosixPath:
