@@ -208,8 +208,9 @@ def load_post(path: Path, config: Config) -> tuple[Post | None, Sequence[PostPro
 
 
 def _logged(problems: list[PostProblem]) -> list[PostProblem]:
+    # Debug only: the caller (the publisher, the CLI) reports problems once, at its level.
     for problem in problems:
-        logger.log(logging.ERROR if problem.severity == "error" else logging.WARNING, "%s", problem)
+        logger.debug("%s", problem)
     return problems
 
 

@@ -110,6 +110,33 @@ class Publisher:
         self.outbox = outbox
         self.last: PublishResult | None = None
         self._lock = threading.Lock()
+        self._last_good: dict[str, Post] = {}  # relpath -> the post as last published
+
+    def _keep_last_good(
+        self, loaded: list[Post], problems: list[PostProblem]
+    ) -> tuple[list[Post], list[PostProblem]]:
+        """A post that breaks stays in its feeds as it was until the editor fixes it.
+
+        Readers keep the last good version instead of seeing the entry vanish because of
+        a stray quote in the YAML; the error is still reported, naming the file.
+        """
+        present = {post.relpath for post in loaded}
+        kept: list[Post] = []
+        reported: list[PostProblem] = []
+        for problem in problems:
+            previous = None
+            if problem.severity == "error" and problem.path.exists():
+                previous = self._last_good.get(_relpath(problem.path, self.config))
+            if previous is not None and previous.relpath not in present:
+                kept.append(previous)
+                present.add(previous.relpath)
+                problem = dataclasses.replace(
+                    problem, message=problem.message + " (the last good version stays published)"
+                )
+            reported.append(problem)
+        self._last_good = {post.relpath: post for post in loaded}
+        self._last_good.update({post.relpath: post for post in kept})
+        return [*loaded, *kept], reported
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -144,6 +171,7 @@ class Publisher:
         started_at = time.perf_counter()
         now = self.clock()
         loaded, problems = posts.load_posts(self.config)
+        loaded, problems = self._keep_last_good(loaded, problems)
         records = store.posts()
         plan = reconcile_ids(loaded, records, now)
         problems = [*problems, *plan.problems]
@@ -277,6 +305,8 @@ class Publisher:
 
 def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:
     """A Publisher wired to the configured store and an outbox with real HTTP clients."""
+    # SQLite creates the file but not its folder (`storage.url: sqlite:///state/x.db`).
+    state_dir(config).mkdir(parents=True, exist_ok=True)
     store = SqlStore(config.storage.url)
     session = make_session(config.notify.timeout)
     outbox = Outbox(
@@ -292,6 +322,13 @@ def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:
         lease=max(120.0, 3 * config.notify.timeout),
     )
     return Publisher(config, clock, store, outbox)
+
+
+def _relpath(path: Path, config: Config) -> str:
+    try:
+        return path.resolve().relative_to(config.posts_dir).as_posix()
+    except ValueError:
+        return path.name
 
 
 def _digest(data: bytes) -> str:
@@ -405,7 +442,8 @@ def reconcile_ids(
             continue
         owner[entry_id] = post
         settled.append(post)
-    deletes = tuple(sorted(path for path in vanished if path not in taken))
+    # A renamed post's old row goes too: its id now lives on in the row at the new path.
+    deletes = tuple(sorted(vanished))
     return IdPlan(tuple(settled), tuple(problems), tuple(upserts), deletes)
 
 

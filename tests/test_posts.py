@@ -783,18 +783,18 @@ def test_empty_front_matter_is_a_post(posts_dir: Path, config: Config) -> None:
     assert warnings_(problems) == ["title: missing; using 'Empty' from the file name"]
 
 
-def test_each_problem_is_logged_once_naming_the_file(
+def test_problems_are_returned_not_logged_above_debug(
     posts_dir: Path, config: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The caller (publisher, CLI) reports each problem once; posts only logs at debug."""
     copy_case(posts_dir, "broken_yaml.md")
     write(posts_dir, "untitled.md", "date: 2025-01-01")
 
-    with caplog.at_level(logging.WARNING, logger="syndicate.posts"):
+    with caplog.at_level(logging.DEBUG, logger="syndicate.posts"):
         _, problems = load_posts(config)
 
-    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
-        (logging.ERROR, str(problems[0])),
-        (logging.WARNING, str(problems[1])),
-    ]
-    assert "broken_yaml.md" in caplog.records[0].getMessage()
-    assert "untitled.md" in caplog.records[1].getMessage()
+    assert [p.severity for p in problems] == ["error", "warning"]
+    assert "broken_yaml.md" in str(problems[0]) and "untitled.md" in str(problems[1])
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert debug.count(str(problems[0])) == 1 and debug.count(str(problems[1])) == 1

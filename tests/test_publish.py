@@ -1,0 +1,319 @@
+"""The stateful publish path: ids minted once, change detection, notifications end to end.
+
+Real parts: post files in tmp_path, a real SQLite store, the real outbox delivering to a
+real local hub and XML-RPC ping server on 127.0.0.1. Time is a FakeClock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import feedparser
+import pytest
+from lxml import etree
+
+from syndicate.config import Config
+from syndicate.publisher import Publisher, load_live, open_publisher, read_manifest
+from tests.conftest import ConfigFactory
+from tests.servers import EXTENDED, FakeClock, HubServer, PingServer
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+POST = """---
+title: {title}
+date: {date}
+author: badely
+categories: [{category}]
+tags: [{tags}]
+{extra}---
+
+{body}
+"""
+
+
+def write_post(
+    posts_dir: Path,
+    name: str,
+    title: str = "A post",
+    date: str = "2024-04-01 10:00:00",
+    category: str = "News",
+    tags: str = "belarus",
+    body: str = "Some text.",
+    extra: str = "",
+) -> Path:
+    path = posts_dir / name
+    path.write_text(
+        POST.format(title=title, date=date, category=category, tags=tags, body=body, extra=extra),
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[HubServer, PingServer]]:
+    with HubServer() as hub, PingServer() as pinger:
+        yield hub, pinger
+
+
+@pytest.fixture
+def pub_clock() -> FakeClock:
+    return FakeClock(datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def publisher(
+    make_config: ConfigFactory,
+    servers: tuple[HubServer, PingServer],
+    pub_clock: FakeClock,
+    tmp_path: Path,
+) -> Iterator[Publisher]:
+    hub, pinger = servers
+    config = make_config(
+        websub={"hubs": [hub.url]},
+        pings=[pinger.url],
+        storage={"url": "sqlite:///state/syndicate.db"},
+        notify={"timeout": 2, "max_attempts": 3, "max_backoff": 10},
+    )
+    pub = open_publisher(config, clock=pub_clock)
+    yield pub
+    assert pub.store is not None
+    pub.store.close()
+
+
+def deliver(pub: Publisher) -> None:
+    assert pub.outbox is not None
+    pub.outbox.deliver_due()
+
+
+def atom_ids(config: Config, path: str) -> list[str]:
+    body = (config.output_dir / path.lstrip("/")).read_bytes()
+    parsed = feedparser.parse(body)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return [entry.id for entry in parsed.entries]
+
+
+def test_first_publish_writes_the_live_tree_and_notifies_every_feed(
+    publisher: Publisher, posts_dir: Path, servers: tuple[HubServer, PingServer]
+) -> None:
+    hub, pinger = servers
+    write_post(posts_dir, "2024-04-01-one.md", title="One", tags="belarus, europe")
+    result = publisher.publish()
+    expected = {
+        "/feed.rss", "/feed.atom", "/category/news.rss", "/category/news.atom",
+        "/tag/belarus.rss", "/tag/belarus.atom", "/tag/europe.rss", "/tag/europe.atom",
+    }  # fmt: skip
+    assert set(result.changed_feeds) == expected
+    assert result.queued == len(expected) + 1  # one per feed for the hub, one ping
+    deliver(publisher)
+    assert sorted(hub.publishes) == sorted("https://example.org/" + p.lstrip("/") for p in expected)
+    assert [call.method for call in pinger.calls] == [EXTENDED]
+    site = load_live(publisher.config.output_dir)
+    assert site is not None and set(expected) <= set(site.documents)
+    root = etree.fromstring(site.documents["/feed.atom"].body)
+    assert root.findtext(f"{ATOM}entry/{ATOM}title") == "One"
+
+
+def test_unchanged_posts_change_nothing_and_notify_nobody(
+    publisher: Publisher, posts_dir: Path, servers: tuple[HubServer, PingServer]
+) -> None:
+    hub, _ = servers
+    write_post(posts_dir, "2024-04-01-one.md")
+    publisher.publish()
+    deliver(publisher)
+    before = len(hub.requests)
+    manifest = read_manifest(publisher.config.output_dir)
+    result = publisher.publish()
+    deliver(publisher)
+    assert result.changed_feeds == () and result.queued == 0
+    assert len(hub.requests) == before
+    after = read_manifest(publisher.config.output_dir)
+    assert manifest is not None and after is not None
+    assert after["documents"] == manifest["documents"]
+
+
+def test_one_edit_notifies_exactly_the_affected_feeds(
+    publisher: Publisher,
+    posts_dir: Path,
+    servers: tuple[HubServer, PingServer],
+    pub_clock: FakeClock,
+) -> None:
+    hub, pinger = servers
+    write_post(posts_dir, "2024-04-01-one.md", title="One", category="News", tags="belarus")
+    write_post(posts_dir, "2024-04-02-two.md", title="Two", category="Culture", tags="food")
+    publisher.publish()
+    deliver(publisher)
+    hub.requests.clear()
+    pinger.calls.clear()
+
+    pub_clock.advance(60)
+    write_post(posts_dir, "2024-04-02-two.md", title="Two", category="Culture", tags="food",
+               body="Corrected text.")  # fmt: skip
+    result = publisher.publish()
+    expected = {"/feed.rss", "/feed.atom", "/category/culture.rss", "/category/culture.atom",
+                "/tag/food.rss", "/tag/food.atom"}  # fmt: skip
+    assert set(result.changed_feeds) == expected
+    deliver(publisher)
+    assert sorted(hub.publishes) == sorted("https://example.org/" + p.lstrip("/") for p in expected)
+    assert len(pinger.calls) == 1
+
+
+def test_content_change_moves_the_entry_updated(
+    publisher: Publisher, posts_dir: Path, pub_clock: FakeClock
+) -> None:
+    write_post(posts_dir, "2024-04-01-one.md", body="First version.")
+    publisher.publish()
+    config = publisher.config
+    first = feedparser.parse((config.output_dir / "feed.atom").read_bytes()).entries[0]
+    assert first.updated_parsed[:5] == (2024, 4, 1, 10, 0)
+
+    pub_clock.advance(3600)
+    write_post(posts_dir, "2024-04-01-one.md", body="Second version, with a correction.")
+    publisher.publish()
+    second = feedparser.parse((config.output_dir / "feed.atom").read_bytes()).entries[0]
+    assert second.id == first.id
+    assert second.published == first.published
+    # The clock read 2024-05-01 13:00 UTC when the change was seen.
+    assert second.updated_parsed[:5] == (2024, 5, 1, 13, 0)
+
+
+def test_renamed_post_keeps_its_entry_id(publisher: Publisher, posts_dir: Path) -> None:
+    old = write_post(posts_dir, "2024-04-01-one.md", title="One", body="Body that stays.")
+    publisher.publish()
+    ids = atom_ids(publisher.config, "/feed.atom")
+    # The editor tidies the file name and fixes the date: readers must not see it twice.
+    old.unlink()
+    write_post(posts_dir, "2024-04-02-one-renamed.md", title="One, retitled",
+               date="2024-04-02 09:00:00", body="Body that stays.")  # fmt: skip
+    publisher.publish()
+    assert atom_ids(publisher.config, "/feed.atom") == ids
+    assert publisher.store is not None
+    assert set(publisher.store.posts()) == {"2024-04-02-one-renamed.md"}
+
+
+def test_renamed_post_with_front_matter_id_keeps_it(publisher: Publisher, posts_dir: Path) -> None:
+    old = write_post(posts_dir, "2024-04-01-one.md", extra="id: urn:uuid:1b4e28ba-2fa1-11d2\n")
+    publisher.publish()
+    old.unlink()
+    write_post(posts_dir, "2024-04-01-other.md", body="Rewritten body.",
+               extra="id: urn:uuid:1b4e28ba-2fa1-11d2\n")  # fmt: skip
+    publisher.publish()
+    assert atom_ids(publisher.config, "/feed.atom") == ["urn:uuid:1b4e28ba-2fa1-11d2"]
+
+
+def test_deleted_post_leaves_its_feeds_and_they_are_notified(
+    publisher: Publisher, posts_dir: Path, servers: tuple[HubServer, PingServer]
+) -> None:
+    hub, _ = servers
+    write_post(posts_dir, "2024-04-01-one.md", title="One", tags="belarus")
+    gone = write_post(posts_dir, "2024-04-02-two.md", title="Two", tags="belarus, food")
+    publisher.publish()
+    deliver(publisher)
+    hub.requests.clear()
+
+    gone.unlink()
+    result = publisher.publish()
+    assert {"/feed.atom", "/tag/belarus.atom"} <= set(result.changed_feeds)
+    assert set(result.removed_feeds) == {"/tag/food.rss", "/tag/food.atom"}
+    deliver(publisher)
+    assert "https://example.org/tag/belarus.atom" in hub.publishes
+    assert [e.title for e in feedparser.parse(
+        (publisher.config.output_dir / "feed.atom").read_bytes()).entries] == ["One"]  # fmt: skip
+    assert not (publisher.config.output_dir / "tag" / "food.atom").exists()
+    assert not (publisher.config.output_dir / "tag" / "food.atom.gz").exists()
+
+
+def test_unpublished_post_leaves_its_feeds(publisher: Publisher, posts_dir: Path) -> None:
+    write_post(posts_dir, "2024-04-01-one.md", title="One")
+    write_post(posts_dir, "2024-04-02-two.md", title="Two")
+    publisher.publish()
+    write_post(posts_dir, "2024-04-02-two.md", title="Two", extra="published: false\n")
+    result = publisher.publish()
+    assert "/feed.atom" in result.changed_feeds
+    titles = [e.title for e in feedparser.parse(
+        (publisher.config.output_dir / "feed.atom").read_bytes()).entries]  # fmt: skip
+    assert titles == ["One"]
+
+
+def test_two_posts_with_one_id_are_an_error_naming_both(
+    publisher: Publisher, posts_dir: Path
+) -> None:
+    write_post(posts_dir, "2024-04-01-a.md", title="A", extra="id: urn:x:same\n")
+    write_post(posts_dir, "2024-04-02-b.md", title="B", extra="id: urn:x:same\n")
+    result = publisher.publish()
+    messages = [str(p) for p in result.errors]
+    assert any("2024-04-01-a.md" in m and "2024-04-02-b.md" in m for m in messages), messages
+    assert atom_ids(publisher.config, "/feed.atom") == ["urn:x:same"]
+
+
+def test_force_notifies_every_feed(
+    publisher: Publisher, posts_dir: Path, servers: tuple[HubServer, PingServer]
+) -> None:
+    hub, _ = servers
+    write_post(posts_dir, "2024-04-01-one.md")
+    publisher.publish()
+    deliver(publisher)
+    hub.requests.clear()
+    result = publisher.publish(force=True)
+    assert result.changed_feeds == ()
+    deliver(publisher)
+    assert len(hub.publishes) == 6  # site, category and tag feeds, RSS and Atom
+
+
+def test_notifications_survive_a_restart(
+    make_config: ConfigFactory, posts_dir: Path, pub_clock: FakeClock
+) -> None:
+    with HubServer() as hub:
+        config = make_config(websub={"hubs": [hub.url]})
+        write_post(posts_dir, "2024-04-01-one.md")
+        first = open_publisher(config, clock=pub_clock)
+        first.publish()
+        assert first.store is not None
+        first.store.close()  # the process stops before delivering anything
+        assert hub.requests == []
+
+        second = open_publisher(config, clock=pub_clock)
+        assert second.store is not None and second.outbox is not None
+        assert len(second.store.pending()) == 6
+        second.outbox.deliver_due()
+        assert len(hub.publishes) == 6
+        assert second.store.pending() == []
+        second.store.close()
+
+
+def test_future_post_is_published_at_its_time(
+    publisher: Publisher, posts_dir: Path, pub_clock: FakeClock
+) -> None:
+    write_post(posts_dir, "2024-04-01-now.md", title="Now")
+    write_post(posts_dir, "2024-06-01-later.md", title="Later", date="2024-06-01 08:00:00")
+    result = publisher.publish()
+    assert [path for path, _ in result.scheduled] == ["2024-06-01-later.md"]
+    assert result.scheduled[0][1] == datetime(2024, 6, 1, 8, 0, tzinfo=UTC)
+    titles = [e.title for e in feedparser.parse(
+        (publisher.config.output_dir / "feed.atom").read_bytes()).entries]  # fmt: skip
+    assert titles == ["Now"]
+
+    pub_clock.advance(days=31, hours=20)  # 2024-06-01 08:00 UTC
+    result = publisher.publish()
+    assert result.scheduled == ()
+    assert "/feed.atom" in result.changed_feeds and result.queued > 0
+    titles = [e.title for e in feedparser.parse(
+        (publisher.config.output_dir / "feed.atom").read_bytes()).entries]  # fmt: skip
+    assert titles == ["Later", "Now"]
+
+
+def test_a_post_that_breaks_keeps_its_last_good_version_published(
+    publisher: Publisher, posts_dir: Path
+) -> None:
+    write_post(posts_dir, "2024-04-01-one.md", title="One")
+    path = write_post(posts_dir, "2024-04-02-two.md", title="Two", date="2024-04-02 10:00:00")
+    publisher.publish()
+    path.write_text('---\ntitle: "Two\ndate: 2024-04-02\n---\nBroken quote.\n', encoding="utf-8")
+    result = publisher.publish()
+    (error,) = result.errors
+    assert error.path == path and "last good version stays published" in error.message
+    titles = [e.title for e in feedparser.parse(
+        (publisher.config.output_dir / "feed.atom").read_bytes()).entries]  # fmt: skip
+    assert titles == ["Two", "One"]
+    assert result.changed_feeds == ()
