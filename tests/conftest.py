@@ -1,16 +1,27 @@
-"""Shared fixtures: a posts folder in tmp_path and a Config pointing at it."""
+"""Shared fixtures: a posts folder and a Config in tmp_path, a store, a clock, local servers.
+
+``store`` is an SQLite file at ``db_url`` (the file the default config's
+``storage.url`` names too); ``hub`` and ``pinger`` are real servers on 127.0.0.1
+(see ``servers``), shut down after the test.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from syndicate.config import Config, config_from_mapping
+from syndicate.store import SqlStore
+
+from .servers import FakeClock, HubServer, PingServer
 
 ConfigFactory = Callable[..., Config]
+
+CLOCK_START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -57,3 +68,36 @@ def make_config(tmp_path: Path, posts_dir: Path) -> ConfigFactory:
 def config(make_config: ConfigFactory) -> Config:
     """The default test Config (site https://example.org/, posts in tmp_path/posts)."""
     return make_config()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """An SQLite file in tmp_path, not created until a store opens it."""
+    return f"sqlite:///{tmp_path / 'syndicate.db'}"
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[SqlStore]:
+    """An open SqlStore on ``db_url``, closed after the test."""
+    with SqlStore(db_url) as s:
+        yield s
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A FakeClock at CLOCK_START (2024-05-01 12:00 UTC); it moves only on ``advance()``."""
+    return FakeClock(CLOCK_START)
+
+
+@pytest.fixture
+def hub() -> Iterator[HubServer]:
+    """A WebSub hub on 127.0.0.1 that records every request; answers 204 unless told."""
+    with HubServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pinger() -> Iterator[PingServer]:
+    """An XML-RPC weblogUpdates server on 127.0.0.1 that records every call."""
+    with PingServer() as server:
+        yield server

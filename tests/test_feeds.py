@@ -619,6 +619,82 @@ def test_missing_summary_falls_back_to_content(config: Config) -> None:
     assert read(site, "/feed.atom").entries[0].summary == "<p>All of it</p>"
 
 
+# -- WebSub hubs -----------------------------------------------------------------------
+
+HUBS = ("https://hub.example.com/", "https://websub.example.net/hub?a=1&b=2")
+
+
+def feed_paths(site: Site) -> list[str]:
+    return [p for p in site.documents if p.endswith((".rss", ".atom"))]
+
+
+def hub_links(site: Site, path: str) -> list[str]:
+    """The hrefs of the feed-level rel="hub" links, in document order, read with lxml."""
+    root = xml(site, path)
+    head = root.find("channel") if path.endswith(".rss") else root
+    assert head is not None
+    return [ln.get("href", "") for ln in head.iterfind("atom:link[@rel='hub']", NS)]
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_every_feed_advertises_each_hub_once(
+    sample: list[Post], make_config: ConfigFactory, count: int
+) -> None:
+    hubs = list(HUBS[:count])
+    site = build(sample, make_config(websub={"hubs": hubs}))
+    paths = feed_paths(site)
+    assert len(paths) == 2 * len(site.feeds)
+    for path in paths:
+        assert hub_links(site, path) == hubs, path
+        # What a subscriber sees (WebSub section 4): feedparser reads atom:link in RSS too.
+        parsed = read(site, path)
+        assert [ln.href for ln in parsed.feed.links if ln.rel == "hub"] == hubs, path
+
+
+@pytest.mark.parametrize("path", ["/feed.rss", "/tag/belarus.rss"])
+def test_hubs_leave_the_rss_channel_link_and_self_link_alone(
+    sample: list[Post], make_config: ConfigFactory, path: str
+) -> None:
+    site = build(sample, make_config(websub={"hubs": list(HUBS)}))
+    channel = xml(site, path).find("channel")
+    assert channel is not None
+    assert channel.findtext("link") == SITE
+    links = [attrs(ln) for ln in channel.iterfind("atom:link", NS)]
+    assert links == [
+        {"href": SITE + path.lstrip("/"), "rel": "self", "type": "application/rss+xml"},
+        *({"href": hub, "rel": "hub"} for hub in HUBS),
+    ]
+    # Hubs belong to the feed, not to its items.
+    assert not any(item.findall("atom:link", NS) for item in items(site, path))
+
+
+def test_hubs_sit_at_atom_feed_level_only(sample: list[Post], make_config: ConfigFactory) -> None:
+    site = build(sample, make_config(websub={"hubs": list(HUBS)}))
+    feed = xml(site, "/feed.atom")
+    links = [(ln.get("rel"), ln.get("href")) for ln in feed.iterfind("atom:link", NS)]
+    assert links == [
+        ("self", f"{SITE}feed.atom"),
+        *(("hub", hub) for hub in HUBS),
+        ("alternate", SITE),
+    ]
+    assert not feed.findall("atom:entry/atom:link[@rel='hub']", NS)
+
+
+def test_no_hubs_means_no_hub_links(sample: list[Post], config: Config) -> None:
+    site = build(sample, config)
+    for path in feed_paths(site):
+        assert hub_links(site, path) == [], path
+        assert b'rel="hub"' not in site.documents[path].body, path
+
+
+def test_feeds_with_hubs_rebuild_byte_identical(
+    sample: list[Post], make_config: ConfigFactory
+) -> None:
+    config = make_config(websub={"hubs": list(HUBS)})
+    first = build(sample, config)
+    assert build(list(reversed(sample)), config, now=NOW + timedelta(days=3)) == first
+
+
 # -- empty site ------------------------------------------------------------------------
 
 

@@ -61,17 +61,6 @@ HANG = 0.5
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqlStore]:
-    with SqlStore(f"sqlite:///{tmp_path / 'syndicate.db'}") as s:
-        yield s
-
-
-@pytest.fixture
 def session() -> Iterator[TimeoutSession]:
     with make_session(TIMEOUT) as s:
         yield s
@@ -81,18 +70,6 @@ def session() -> Iterator[TimeoutSession]:
 def short_session() -> Iterator[TimeoutSession]:
     with make_session(SHORT_TIMEOUT) as s:
         yield s
-
-
-@pytest.fixture
-def hub() -> Iterator[HubServer]:
-    with HubServer() as server:
-        yield server
-
-
-@pytest.fixture
-def pinger() -> Iterator[PingServer]:
-    with PingServer() as server:
-        yield server
 
 
 def policy(max_attempts: int = 4, max_backoff: float = 60.0) -> RetryPolicy:

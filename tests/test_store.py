@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -31,17 +30,6 @@ OTHER_FEED = "https://example.org/feed.rss"
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'syndicate.db'}"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[SqlStore]:
-    with SqlStore(db_url) as s:
-        yield s
 
 
 def websub(feed: str = FEED, hub: str = HUB) -> NewNotification:

@@ -15,9 +15,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from feedgen.entry import FeedEntry
+from feedgen.ext.base import BaseExtension
 from feedgen.ext.dc import DcEntryExtension, DcExtension
 from feedgen.ext.media import MediaEntryExtension, MediaExtension
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from .. import __version__
 from ..config import Author, Config
@@ -28,6 +30,7 @@ Format = Literal["rss", "atom"]
 GENERATOR_NAME = "syndicate"
 GENERATOR_URI = "https://github.com/syndicate-feeds/syndicate"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+ATOM_LINK = "{http://www.w3.org/2005/Atom}link"
 SELF_TYPES: dict[Format, str] = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
 
 # Extensions serve RSS only: Atom has native author and enclosure links, and
@@ -37,6 +40,32 @@ _EXTENSIONS = (
     ("dc", DcExtension, DcEntryExtension),
     ("media", MediaExtension, MediaEntryExtension),
 )
+
+
+class _HubExtension(BaseExtension):  # type: ignore[misc]  # feedgen is untyped
+    """RSS only: one ``atom:link rel="hub"`` per WebSub hub in the channel.
+
+    feedgen 1.0 writes only the first rel="self" link of an RSS channel as atom:link
+    and drops every other link, so the hubs a subscriber must discover (WebSub
+    section 4) would be lost; Atom gets them from ``FeedGenerator.link`` directly.
+    """
+
+    def __init__(self) -> None:
+        self._hubs: tuple[str, ...] = ()
+
+    def hubs(self, hubs: Sequence[str]) -> None:
+        """Set the hub URLs, in the order they are advertised."""
+        self._hubs = tuple(hubs)
+
+    def extend_rss(self, rss_feed: Any) -> Any:
+        channel = rss_feed.find("channel")
+        # Beside feedgen's atom:link rel="self", the first atom:link of the channel.
+        anchor = channel.find(ATOM_LINK)
+        position = channel.index(anchor) + 1 if anchor is not None else len(channel)
+        for offset, hub in enumerate(self._hubs):
+            link = etree.Element(ATOM_LINK, href=hub, rel="hub")
+            channel.insert(position + offset, link)
+        return rss_feed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +191,11 @@ def render_feed(meta: FeedMeta, entries: Sequence[FeedEntry], config: Config, fm
     feed = FeedGenerator()
     for name, feed_extension, entry_extension in _EXTENSIONS:
         feed.register_extension(name, feed_extension, entry_extension, atom=False, rss=True)
+    hubs = config.websub.hubs
+    if hubs:
+        # A feed-level extension only: with no entry class, add_entry() skips it.
+        feed.register_extension("websub", _HubExtension, None, atom=False, rss=True)
+        feed.websub.hubs(hubs)
 
     self_url = meta.rss_url if fmt == "rss" else meta.atom_url
     # The Atom id must never change (RFC 4287 4.2.6); the feed's own URL is as stable
@@ -171,6 +205,11 @@ def render_feed(meta: FeedMeta, entries: Sequence[FeedEntry], config: Config, fm
     feed.description(meta.description)
     # feedgen uses the *last* link as the RSS channel <link>: self first, site last.
     feed.link(href=self_url, rel="self", type=SELF_TYPES[fmt])
+    # WebSub section 4 (Discovery): the feed names its hubs beside its self URL. Atom
+    # writes these links itself; RSS gets atom:link from _HubExtension. Before the
+    # alternate link, which must stay last.
+    for hub in hubs:
+        feed.link(href=hub, rel="hub")
     feed.link(href=site.url, rel="alternate", type="text/html")
     if site.language:
         feed.language(site.language)
