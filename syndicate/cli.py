@@ -1,6 +1,8 @@
-"""Command line: ``syndicate serve | build | check``. Thin: parse, load config, call Publisher.
+"""Command line: ``syndicate serve | worker | build | check | republish | status``. Thin.
 
+Parse, load config, call Publisher (or the service in ``scheduler``), print, exit.
 Reads the config file and writes to the terminal; everything else is delegated.
+``worker`` stops gracefully on SIGTERM or SIGINT; ``serve`` runs one as a child process.
 Post problems go to stderr one line each (``FILE: problem``); every ``SyndicateError``
 becomes a ``click.ClickException`` (a clean message and exit 1, no traceback).
 """
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -111,22 +115,77 @@ def main(verbose: int, quiet: int) -> None:
 @_config_option
 @click.option("--host", help="Address to listen on [default: serve.host from the config].")
 @click.option("--port", type=click.IntRange(1, 65535), help="[default: serve.port from the config]")
-def serve(config_path: Path, host: str | None, port: int | None) -> None:
-    """Serve the feeds over HTTP with a production WSGI server (granian)."""
+@click.option(
+    "--no-scheduler",
+    is_flag=True,
+    help="Serve only; a `syndicate worker` elsewhere keeps the live tree up to date.",
+)
+def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: bool) -> None:
+    """Serve the feeds over HTTP (granian), with the scheduler in a `worker` child process."""
+    from .scheduler import WorkerProcess
     from .web import run_server
 
     # Load here as well as in the workers, so a bad config is a clean error up front.
     with _clean_errors():
         config = load_config(config_path)
     level = logging.getLogger("syndicate").getEffectiveLevel()
-    run_server(
-        config_path,
-        host=host or config.serve.host,
-        port=port or config.serve.port,
-        workers=config.serve.workers,
-        # A server's start, address and stop are worth seeing without -v; -q still hides them.
-        log_level=logging.INFO if level == logging.WARNING else level,
-    )
+    # A server's start, address and stop are worth seeing without -v; -q still hides them.
+    log_level = logging.INFO if level == logging.WARNING else level
+    logging.getLogger("syndicate").setLevel(log_level)
+    worker = None
+    if not no_scheduler:
+        # Exactly one scheduler per deployment: a child process, started before granian
+        # forks its web workers (which only serve the live tree the worker writes).
+        worker = WorkerProcess.spawn(config_path, config, _verbosity(level))
+    try:
+        if worker is not None:
+            with _clean_errors():
+                worker.wait_ready()
+        run_server(
+            config_path,
+            host=host or config.serve.host,
+            port=port or config.serve.port,
+            workers=config.serve.workers,
+            log_level=log_level,
+        )
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+@main.command()
+@_config_option
+def worker(config_path: Path) -> None:
+    """Run the scheduler alone: watch the posts, publish, notify; stop on SIGTERM or SIGINT."""
+    from .scheduler import run_worker
+
+    with _clean_errors():
+        config = load_config(config_path)
+        logger = logging.getLogger("syndicate")
+        if logger.getEffectiveLevel() == logging.WARNING:
+            # A service's one line per event is worth seeing without -v; -q still hides it.
+            logger.setLevel(logging.INFO)
+        run_worker(config, _stop_on_signals())
+
+
+def _verbosity(level: int) -> list[str]:
+    """The -v/-q options that give a child process our log level."""
+    return {logging.DEBUG: ["-vv"], logging.INFO: ["-v"], logging.ERROR: ["-q"]}.get(level, [])
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by the first SIGTERM or SIGINT (a second SIGINT interrupts at once)."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        log = logging.getLogger("syndicate")
+        log.info("%s: shutting down gracefully", signal.Signals(signum).name)
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
 
 
 @main.command()
@@ -163,3 +222,116 @@ def check(config_path: Path) -> None:
     click.echo(_summary(result))
     if result.errors:
         raise click.exceptions.Exit(1)
+
+
+@main.command()
+@_config_option
+@click.option("--force", is_flag=True, help="Queue notifications for every feed, changed or not.")
+@click.option(
+    "--strict", is_flag=True, help="Exit 1 if a post has an error (the rest is published)."
+)
+def republish(config_path: Path, force: bool, strict: bool) -> None:
+    """Rebuild now and queue notifications for the feeds that changed.
+
+    Safe while `serve` or `worker` runs: they share the store, and one publish runs at a
+    time. The scheduler of `serve` or `worker` delivers what is queued.
+    """
+    from .publisher import open_publisher
+
+    with _clean_errors():
+        publisher = open_publisher(load_config(config_path))
+        try:
+            result = publisher.publish(force=force)
+        finally:
+            if publisher.store is not None:
+                publisher.store.close()
+    _report(result.problems)
+    site_url = publisher.config.site.url
+    for path in result.changed_feeds:
+        click.echo(f"changed {site_url}{path.lstrip('/')}")
+    for path in result.removed_feeds:
+        click.echo(f"removed {site_url}{path.lstrip('/')}")
+    warnings = len(result.problems) - len(result.errors)
+    click.echo(
+        f"{result.post_count} posts, {len(result.site.feeds)} feeds: "
+        f"{len(result.changed_feeds)} changed, {len(result.removed_feeds)} removed; "
+        f"{result.queued} notifications queued{' (--force)' if force else ''} "
+        f"for serve or worker to deliver; {len(result.errors)} errors, {warnings} warnings"
+    )
+    if strict and result.errors:
+        raise click.exceptions.Exit(1)
+
+
+@main.command()
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON of GET /api/status.")
+def status(config_path: Path, as_json: bool) -> None:
+    """Show the last build, post errors, scheduled posts and the notification outbox."""
+    import json
+
+    from .api import status_json
+    from .store import SqlStore
+
+    with _clean_errors():
+        config = load_config(config_path)
+        with SqlStore(config.storage.url) as store:
+            data = status_json(Publisher(config, store=store))
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    for line in _status_lines(data):
+        click.echo(line)
+
+
+# Readable status lists stop here; --json has everything.
+_STATUS_SHOWN = 10
+
+
+def _status_lines(data: dict[str, Any]) -> Iterator[str]:
+    build = data["last_build"]
+    if build is None:
+        yield "Last build: none yet"
+    else:
+        yield (
+            f"Last build: {build['time']} ({build['duration']:.2f} s): {build['post_count']} "
+            f"posts, {build['feed_count']} feeds, {build['error_count']} errors, "
+            f"{len(build['changed_feeds'])} feeds changed"
+        )
+        yield from _listed([f"changed {feed['url']}" for feed in build["changed_feeds"]])
+    yield f"Post errors: {len(data['errors'])}"
+    yield from _listed([f"{e['file']}: {e['message']}" for e in data["errors"]])
+    yield f"Scheduled posts: {len(data['scheduled'])}"
+    yield from _listed([f"{s['time']} {s['file']}" for s in data["scheduled"]])
+    yield f"Pending notifications: {len(data['pending'])}"
+    yield from _listed(
+        [
+            f"{n['kind']} {n['feed']} -> {n['target']}: {n['attempts']} attempts, "
+            f"next {n['next_attempt']}"
+            + (f"; last error: {n['last_error']}" if n["last_error"] else "")
+            for n in data["pending"]
+        ]
+    )
+    yield f"Failed notifications: {len(data['failed'])}"
+    yield from _listed(
+        [
+            f"{n['kind']} {n['feed']} -> {n['target']}: {n['attempts']} attempts; {n['last_error']}"
+            for n in data["failed"]
+        ]
+    )
+    yield f"Recent attempts: {len(data['recent_attempts'])}"
+    yield from _listed(
+        [
+            f"{a['time']} {a['status']} {a['kind']} {a['feed']} -> {a['target']}"
+            + (f" HTTP {a['http_status']}" if a["http_status"] is not None else "")
+            + f" in {a['latency_ms']} ms"
+            + (f": {a['error']}" if a["error"] else "")
+            for a in data["recent_attempts"]
+        ]
+    )
+
+
+def _listed(lines: Sequence[str]) -> Iterator[str]:
+    for line in lines[:_STATUS_SHOWN]:
+        yield "  " + line
+    if len(lines) > _STATUS_SHOWN:
+        yield f"  ... and {len(lines) - _STATUS_SHOWN} more (--json lists them all)"

@@ -506,14 +506,33 @@ def load_live(out_dir: Path) -> Site | None:
     manifest = read_manifest(out_dir)
     if manifest is None:
         return None
+    return site_from_manifest(out_dir, manifest)
+
+
+def site_from_manifest(
+    out_dir: Path, manifest: Mapping[str, typing.Any], reuse: Mapping[str, Document] | None = None
+) -> Site:
+    """The Site a manifest describes; a document in ``reuse`` with the same entity-tag,
+    media type and date is kept as it is instead of being read again."""
+    reuse = reuse or {}
     documents: dict[str, Document] = {}
     for url_path, entry in manifest["documents"].items():
+        last_modified = datetime.fromisoformat(entry["last_modified"])
+        known = reuse.get(url_path)
+        if (
+            known is not None
+            and known.etag == entry["etag"]
+            and known.media_type == entry["media_type"]
+            and known.last_modified == last_modified
+        ):
+            documents[url_path] = known
+            continue
         body = (out_dir / entry["file"]).read_bytes()
         documents[url_path] = Document(
             media_type=entry["media_type"],
             body=body,
             etag=entry["etag"],
-            last_modified=datetime.fromisoformat(entry["last_modified"]),
+            last_modified=last_modified,
         )
     infos = []
     for data in manifest.get("feeds", []):

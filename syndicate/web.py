@@ -8,6 +8,10 @@ whose ``feeds`` blueprint answers 404 and 405 with short plain-text messages.
 
 ``SiteHolder.current`` is the one place the current Site lives; a swap is a single
 attribute assignment, so a request sees either the old Site or the new one, never a mix.
+The Site comes from the live tree in ``output_dir`` that the service (``syndicate worker``)
+keeps up to date; a ``LiveReloader`` thread in each web process stats its manifest a few
+times a second and swaps in a new generation, re-reading only the documents that changed.
+The web app never publishes on its own and never starts the scheduler.
 ``run_server`` runs the app under granian (a production WSGI server) via ``app_from_env``.
 """
 
@@ -19,30 +23,42 @@ import gzip
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+import threading
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from .api import init_api
 from .config import Config, load_config
 from .feeds import Document, Site
-from .publisher import GZIP_LEVEL, Publisher
+from .publisher import GZIP_LEVEL, MANIFEST, Publisher, read_manifest, site_from_manifest
 
 log = logging.getLogger(__name__)
 
 CONFIG_ENV = "SYNDICATE_CONFIG"
 """Environment variable through which ``serve`` hands the config path to server workers."""
 
+#: Seconds between looks at the live tree's manifest: a stat(2), cheap enough to do often.
+RELOAD_INTERVAL = 0.2
+
 ALLOWED_METHODS = ("GET", "HEAD")
 Headers = list[tuple[str, str]]
 
 # An entity-tag in a list (RFC 9110 8.8.3): optional weak prefix, then a quoted opaque-tag.
 _ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")')
+
+# Documents that are feeds, and so get WebSub discovery Link headers.
+FEED_MEDIA_TYPES = frozenset({"application/rss+xml", "application/atom+xml"})
+# Characters left as they are in a Link target: RFC 3986 reserved and unreserved, and "%".
+_URI_SAFE = ":/?#[]@!$&'()*+,;=~%"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,23 +88,43 @@ class PreparedSite:
 class SiteHolder:
     """Holds the Site being served; ``current`` is read once per request, swapped whole."""
 
-    def __init__(self, site: Site, cache_max_age: int) -> None:
+    def __init__(
+        self, site: Site, cache_max_age: int, site_url: str, hubs: Sequence[str] = ()
+    ) -> None:
         self.cache_control = f"public, max-age={cache_max_age}"
+        self.site_url = site_url  # absolute, ends with "/" (config.site.url)
+        self.hubs = tuple(hubs)
         self.current = PreparedSite(site, {})
         self.swap(site)
 
     def swap(self, site: Site) -> None:
         """Prepare site and make it current; unchanged documents keep their gzip bytes."""
+        old = self.current
         gzip_cache = {
             prepared.etag: (prepared.body, prepared.gzip_body)
-            for prepared in self.current.documents.values()
+            for prepared in old.documents.values()
         }
-        documents = {
-            path: _prepare(doc, self.cache_control, gzip_cache)
-            for path, doc in site.documents.items()
-        }
+        documents: dict[str, PreparedDocument] = {}
+        for path, doc in site.documents.items():
+            prepared = old.documents.get(path)
+            if prepared is not None and old.site.documents.get(path) is doc:
+                # The very same Document (a reload reuses unchanged ones): nothing to redo.
+                documents[path] = prepared
+            else:
+                links = self._links(path, doc)
+                documents[path] = _prepare(doc, self.cache_control, gzip_cache, links)
         # One attribute assignment: requests in flight keep the PreparedSite they read.
         self.current = PreparedSite(site, documents)
+
+    def _links(self, path: str, doc: Document) -> Headers:
+        """WebSub discovery (W3C WebSub section 4) for a feed: a Link per hub, then self."""
+        if not _is_feed(doc.media_type):
+            return []
+        links = [("Link", f'<{_link_target(hub)}>; rel="hub"') for hub in self.hubs]
+        # The topic URL subscribers use, the same one the feed's own rel="self" names.
+        self_url = self.site_url + path.lstrip("/")
+        links.append(("Link", f'<{_link_target(self_url)}>; rel="self"'))
+        return links
 
 
 def _gzip_etag(etag: str) -> str:
@@ -101,6 +137,16 @@ def _opaque(etag: str) -> str:
     return etag[2:] if etag.startswith("W/") else etag
 
 
+def _is_feed(media_type: str) -> bool:
+    return media_type.partition(";")[0].strip().lower() in FEED_MEDIA_TYPES
+
+
+def _link_target(url: str) -> str:
+    # A Link target is a URI-reference between "<" and ">" (RFC 8288 3.1); escape what
+    # could end it early or is not ASCII, which a header value cannot carry.
+    return quote(url, safe=_URI_SAFE)
+
+
 def _media_type(media_type: str) -> str:
     # Feeds are XML in UTF-8; say so, so clients don't guess (RFC 7303 section 3).
     lowered = media_type.lower()
@@ -111,7 +157,10 @@ def _media_type(media_type: str) -> str:
 
 
 def _prepare(
-    doc: Document, cache_control: str, gzip_cache: Mapping[str, tuple[bytes, bytes]]
+    doc: Document,
+    cache_control: str,
+    gzip_cache: Mapping[str, tuple[bytes, bytes]],
+    links: Sequence[tuple[str, str]],
 ) -> PreparedDocument:
     gz_etag = _gzip_etag(doc.etag)
     content_type = _media_type(doc.media_type)
@@ -124,10 +173,13 @@ def _prepare(
         gzip_body = gzip.compress(doc.body, compresslevel=GZIP_LEVEL, mtime=0)
     last_modified = format_datetime(doc.last_modified.astimezone(UTC), usegmt=True)
     # Vary: the body depends on Accept-Encoding, so shared caches must key on it (RFC 9110 12.5.5).
+    # Link: WebSub discovery travels on every response, 304 included, since a subscriber
+    # may revalidate a feed it already holds (WebSub section 4).
     common = [
         ("Last-Modified", last_modified),
         ("Cache-Control", cache_control),
         ("Vary", "Accept-Encoding"),
+        *links,
     ]
     return PreparedDocument(
         body=doc.body,
@@ -251,6 +303,7 @@ class Services:
     config: Config
     publisher: Publisher
     holder: SiteHolder
+    reloader: LiveReloader | None = None
 
 
 def services() -> Services:
@@ -293,16 +346,43 @@ def _method_not_allowed(error: MethodNotAllowed) -> Response:
     return _plain(f"Method {request.method} not allowed; use {allow}", 405, [("Allow", allow)])
 
 
-def create_app(config: Config, publisher: Publisher | None = None) -> Flask:
-    """Build the Site once and return the Flask app, with the feed hot path in front."""
+def create_app(
+    config: Config,
+    publisher: Publisher | None = None,
+    *,
+    reload_interval: float | None = RELOAD_INTERVAL,
+) -> Flask:
+    """The Flask app serving the live tree, with the feed hot path in front.
+
+    The Site is read from ``config.output_dir``; until a worker has written it (a web
+    tier started first), the posts are built in memory, without touching the store.
+    A ``LiveReloader`` then follows the live tree every ``reload_interval`` seconds
+    (None: never). The scheduler is never started here: ``serve`` and ``worker`` do that.
+    """
     if publisher is None:
         publisher = Publisher(config)
-    result = publisher.build()
-    holder = SiteHolder(result.site, cache_max_age=config.serve.cache_max_age)
+    stamp = _stamp(config.output_dir)  # before reading: a publish meanwhile is seen next
+    generation, site = _read_live(config.output_dir)
+    if site is None:
+        site = publisher.build().site
+    holder = SiteHolder(
+        site,
+        cache_max_age=config.serve.cache_max_age,
+        site_url=config.site.url,
+        hubs=config.websub.hubs,
+    )
+    reloader = None
+    if reload_interval is not None:
+        reloader = LiveReloader(config.output_dir, holder, generation, stamp)
+        reloader.start(reload_interval)
     # No static folder: every URL path belongs to the Site.
     app = Flask(__name__, static_folder=None)
-    app.extensions["syndicate"] = Services(config=config, publisher=publisher, holder=holder)
+    app.extensions["syndicate"] = Services(
+        config=config, publisher=publisher, holder=holder, reloader=reloader
+    )
     app.register_blueprint(feeds)
+    # The editor API (`api` blueprint); off unless SYNDICATE_EDITOR_TOKEN is set.
+    init_api(app, config, publisher)
     app.register_error_handler(NotFound, _not_found)
     app.register_error_handler(MethodNotAllowed, _method_not_allowed)
     # Wrapping wsgi_app (not the app) keeps app.test_client() on the real hot path.
@@ -313,6 +393,108 @@ def create_app(config: Config, publisher: Publisher | None = None) -> Flask:
 def app_from_env() -> Flask:
     """App factory for server workers: the config path comes from ``SYNDICATE_CONFIG``."""
     return create_app(load_config(os.environ[CONFIG_ENV]))
+
+
+# --------------------------------------------------------------------------- live reload
+
+Stamp = tuple[int, int, int] | None  # (inode, size, mtime in ns) of the manifest; None: absent
+
+
+def _stamp(out_dir: Path) -> Stamp:
+    try:
+        st = os.stat(out_dir / MANIFEST)
+    except OSError:
+        return None
+    # The manifest is replaced with rename(2), so a new one always has a new inode.
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _read_live(out_dir: Path, reuse: Site | None = None) -> tuple[int | None, Site | None]:
+    """The generation and Site of the live tree; (None, None) if there is none (yet)."""
+    manifest = read_manifest(out_dir)
+    if manifest is None:
+        return None, None
+    try:
+        site = site_from_manifest(out_dir, manifest, reuse.documents if reuse else None)
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        # A document went away under us (the next publish removed it): the next look
+        # finds the manifest changed again and reads that generation instead.
+        log.warning("%s: cannot read the live tree: %s", out_dir, exc)
+        return None, None
+    generation = manifest.get("generation")
+    return (generation if isinstance(generation, int) else None), site
+
+
+class LiveReloader:
+    """Keeps a SiteHolder on the newest generation of a live tree.
+
+    ``check()`` stats the manifest and, when it changed and names a new generation,
+    reads that generation (unchanged documents are reused, not re-read) and swaps it
+    in. ``start()`` calls it from a daemon thread every ``interval`` seconds; the thread
+    ends with ``stop()``, or once the reloader (that is, its app) is garbage.
+    """
+
+    def __init__(
+        self, out_dir: Path, holder: SiteHolder, generation: int | None, stamp: Stamp
+    ) -> None:
+        self.out_dir = out_dir
+        self.holder = holder
+        self.generation = generation
+        self._stamp = stamp
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> bool:
+        """Look once; True if a new generation was swapped in."""
+        stamp = _stamp(self.out_dir)
+        if stamp == self._stamp or stamp is None:
+            return False
+        # Remembered even if this manifest cannot be read: the publish that made it so
+        # (a document removed under us) writes a newer one, which is read then.
+        self._stamp = stamp
+        generation, site = _read_live(self.out_dir, reuse=self.holder.current.site)
+        if site is None:
+            return False
+        if generation is not None and generation == self.generation:
+            return False
+        self.holder.swap(site)
+        log.info("live tree %s: generation %s swapped in", self.out_dir, generation)
+        self.generation = generation
+        return True
+
+    def start(self, interval: float) -> None:
+        """Look every ``interval`` seconds from a daemon thread."""
+        if self._thread is not None:
+            return
+        # The thread holds only a weak reference, so an app that is dropped (tests make
+        # many) takes its thread with it instead of leaving it polling forever.
+        self._thread = threading.Thread(
+            target=_follow,
+            args=(weakref.ref(self), self._stop, interval),
+            name=f"syndicate-reload {self.out_dir}",
+            daemon=True,
+        )
+        weakref.finalize(self, self._stop.set)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop looking and wait for the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+def _follow(ref: weakref.ref[LiveReloader], stop: threading.Event, interval: float) -> None:
+    while not stop.wait(interval):
+        reloader = ref()
+        if reloader is None:
+            return
+        try:
+            reloader.check()
+        except Exception:  # the web process must go on serving the Site it has
+            log.exception("live tree %s: reload failed", reloader.out_dir)
+        del reloader
 
 
 def logging_config(level: int) -> dict[str, Any]:

@@ -297,6 +297,101 @@ def test_other_methods_on_unknown_path_are_404(client: FlaskClient) -> None:
     assert response.get_data(as_text=True) == "No such feed: /tag/nope.rss\n"
 
 
+# --- WebSub discovery: Link headers -----------------------------------------------------
+
+HUBS = ["https://hub.example.com/", "https://websub.example.net/hub?a=1&b=2"]
+OPML = Document("text/x-opml; charset=utf-8", b"<opml/>", '"opml-1"', LAST_MODIFIED)
+
+
+def hub_links(*hubs: str) -> list[str]:
+    return [f'<{hub}>; rel="hub"' for hub in hubs]
+
+
+@pytest.fixture
+def hub_client(make_config: ConfigFactory) -> FlaskClient:
+    """The sample site plus an OPML document, with two hubs configured."""
+    config = make_config(websub={"hubs": HUBS})
+    site = make_site({**sample_site().documents, "/feeds.opml": OPML})
+    return create_app(config, SitePublisher(config, site)).test_client()
+
+
+@pytest.mark.parametrize(("path", "etag"), [("/feed.rss", ETAG), ("/tag/python.atom", '"atom-1"')])
+@pytest.mark.parametrize("accept_encoding", ["", "gzip"])
+@pytest.mark.parametrize("conditional", [False, True])
+def test_feed_responses_link_their_hubs_and_themselves(
+    hub_client: FlaskClient, path: str, etag: str, accept_encoding: str, conditional: bool
+) -> None:
+    headers = {"If-None-Match": etag} if conditional else {}
+    response = get(hub_client, path, Accept_Encoding=accept_encoding, **headers)
+    assert response.status_code == (304 if conditional else 200)
+    # The representation asked for: the gzip variant has its own entity-tag, 304 or not.
+    assert response.headers["ETag"] == (etag[:-1] + '-gzip"' if accept_encoding else etag)
+    # WebSub section 4: a Link rel="hub" per hub and a Link rel="self" with the topic URL.
+    assert response.headers.getlist("Link") == [
+        *hub_links(*HUBS),
+        f'<https://example.org{path}>; rel="self"',
+    ]
+
+
+@pytest.mark.parametrize("path", ["/feed.rss", "/tag/python.atom"])
+def test_head_on_a_feed_has_the_link_headers_too(hub_client: FlaskClient, path: str) -> None:
+    head = hub_client.head(path)
+    assert head.status_code == 200
+    assert head.headers.getlist("Link") == get(hub_client, path).headers.getlist("Link")
+    assert len(head.headers.getlist("Link")) == 3
+
+
+@pytest.mark.parametrize("path", ["/", "/feeds.opml"])
+def test_documents_that_are_not_feeds_have_no_hub_links(hub_client: FlaskClient, path: str) -> None:
+    for accept_encoding in ("", "gzip"):
+        response = get(hub_client, path, Accept_Encoding=accept_encoding)
+        assert response.status_code == 200
+        assert response.headers.getlist("Link") == []
+
+
+def test_without_hubs_a_feed_links_only_itself(client: FlaskClient) -> None:
+    for path in ("/feed.rss", "/tag/python.atom"):
+        assert get(client, path).headers.getlist("Link") == [
+            f'<https://example.org{path}>; rel="self"'
+        ]
+    assert get(client, "/").headers.getlist("Link") == []
+
+
+def test_self_link_follows_a_site_url_with_a_path(make_config: ConfigFactory) -> None:
+    config = make_config(site={"url": "https://example.org/news"}, websub={"hubs": HUBS[:1]})
+    client = create_app(config, SitePublisher(config, sample_site())).test_client()
+    assert get(client, "/tag/python.atom").headers.getlist("Link") == [
+        *hub_links(HUBS[0]),
+        '<https://example.org/news/tag/python.atom>; rel="self"',
+    ]
+
+
+def test_link_targets_are_escaped_for_a_header() -> None:
+    from syndicate.web import SiteHolder
+
+    holder = SiteHolder(
+        sample_site(),
+        cache_max_age=60,
+        site_url="https://example.org/",
+        hubs=["https://hub.example.com/p?q=<a b>&é"],
+    )
+    prepared = holder.current.documents["/feed.rss"]
+    links = [value for name, value in prepared.headers if name == "Link"]
+    assert links[0] == '<https://hub.example.com/p?q=%3Ca%20b%3E&%C3%A9>; rel="hub"'
+
+
+def test_link_headers_survive_a_swap(hub_client: FlaskClient) -> None:
+    app = hub_client.application
+    assert isinstance(app, Flask)
+    app.extensions["syndicate"].holder.swap(sample_site(body=b"<rss/>", etag='"rss-v2"'))
+    response = get(hub_client, Accept_Encoding="gzip")
+    assert response.headers["ETag"] == '"rss-v2-gzip"'
+    assert response.headers.getlist("Link") == [
+        *hub_links(*HUBS),
+        '<https://example.org/feed.rss>; rel="self"',
+    ]
+
+
 # --- the hot path and swapping ---------------------------------------------------------
 
 
@@ -306,7 +401,8 @@ def test_hot_path_answers_without_flask() -> None:
     def fallback(environ: Any, start_response: Any) -> Iterable[bytes]:
         raise AssertionError("a known feed must not reach the fallback app")
 
-    responder = FeedResponder(SiteHolder(sample_site(), cache_max_age=60), fallback)
+    holder = SiteHolder(sample_site(), cache_max_age=60, site_url="https://example.org/")
+    responder = FeedResponder(holder, fallback)
     seen: list[Any] = []
     body = responder(
         {"REQUEST_METHOD": "GET", "PATH_INFO": "/feed.rss"},

@@ -1,0 +1,652 @@
+"""The service: APScheduler 3 and file-watcher wiring around the Publisher. Starts threads.
+
+``Service`` owns one ``BackgroundScheduler`` (with its own in-memory job store:
+APScheduler 3 job stores must never be shared between schedulers) and one watchdog
+``Observer`` on ``posts_dir``. It decides *when* to publish and deliver; *what* that
+does is the Publisher's and the Outbox's business. Its jobs:
+
+``publish``          a rebuild, debounced: a burst of saves under ``posts_dir`` is one rebuild,
+                     ``watch.debounce`` seconds after the last of them
+``scan``             a full rebuild every ``watch.scan_interval`` seconds (the safety net)
+``post:<path>``      one per post dated in the future, at its date; replanned from
+                     ``PublishResult.scheduled`` after every publish, so a restart restores them
+``deliver``          ``Outbox.deliver_due()`` right after a publish that queued something,
+                     else when the outbox next has work (``DeliveryReport.next_due``)
+``deliver-poll``     the same every few seconds, for notifications that another process
+                     (``syndicate republish``, the editor API) queued
+``prune``            daily: delivery attempts older than 30 days are deleted
+
+Nothing here sleeps: APScheduler does the waiting. Publishes run one at a time, and so
+do deliveries; a trigger that comes while one runs makes it run once more afterwards.
+The ``clock`` is the Publisher's time; the scheduler fires in real time, which is the
+same thing in production (tests keep the scheduler paused and call ``run_due()``).
+
+``run_worker()`` is ``syndicate worker``: the service until a stop event. ``WorkerProcess``
+is how ``syndicate serve`` runs that as a child process, so that there is exactly one
+scheduler per deployment and none in the process that forks granian's web workers.
+I/O: reads file-system events and starts a process; the jobs do the Publisher's and
+the Outbox's I/O.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Generic, TypeVar
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.job import Job
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
+from .config import Config
+from .errors import SyndicateError
+from .notify import DeliveryReport, Outbox
+from .posts import POST_SUFFIXES
+from .publisher import MANIFEST, Clock, Publisher, PublishResult, open_publisher
+from .store import Attempt, Notification, Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PUBLISH_JOB: Final = "publish"
+SCAN_JOB: Final = "scan"
+DELIVER_JOB: Final = "deliver"
+POLL_JOB: Final = "deliver-poll"
+PRUNE_JOB: Final = "prune"
+POST_JOB_PREFIX: Final = "post:"
+
+#: Seconds between looks at the outbox for work queued by another process.
+POLL_INTERVAL: Final = 5.0
+#: Delivery attempts are kept this long (the status page shows recent ones).
+KEEP_ATTEMPTS: Final = timedelta(days=30)
+#: A stream of saves that never pauses still gets a rebuild this many debounces after it began.
+MAX_DEBOUNCES: Final = 10
+#: Notifications sent per delivery run before the service checks whether it is stopping.
+DELIVERY_BATCH: Final = 100
+
+# What a write to a post looks like through watchdog. Not "opened", "closed_no_write" nor
+# "attrib": the publisher itself opens and reads every post, and that must not trigger
+# another rebuild.
+_CHANGE_EVENTS: Final = frozenset({"created", "modified", "deleted", "moved", "closed"})
+
+
+class _OneAtATime(Generic[T]):
+    """Runs a function in one thread at a time. A call made while it runs returns None at
+    once and makes the running call go round once more, so the last trigger is never lost
+    and a burst of triggers costs at most one extra run."""
+
+    def __init__(self, func: Callable[[], T], stopping: threading.Event) -> None:
+        self._func = func
+        self._stopping = stopping  # once set, no more rounds: that is new work, not in flight
+        self._lock = threading.Lock()
+        self._running = False
+        self._again = False
+
+    def __call__(self) -> T | None:
+        with self._lock:
+            if self._running:
+                self._again = True
+                return None
+            self._running = True
+            self._again = False
+        try:
+            while True:
+                result = self._func()
+                with self._lock:
+                    # Decided under the lock, so a call arriving now either sees us
+                    # running (and is run by this loop) or runs itself.
+                    if not self._again or self._stopping.is_set():
+                        self._running = False
+                        return result
+                    self._again = False
+        except BaseException:
+            with self._lock:
+                self._running = False
+            raise
+
+
+class _PostsHandler(FileSystemEventHandler):
+    """Turns file-system events under posts_dir into debounced rebuild requests."""
+
+    def __init__(self, service: Service, root: Path, ignored: tuple[Path, ...]) -> None:
+        self.service = service
+        self.root = root
+        self.ignored = ignored
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in _CHANGE_EVENTS:
+            return
+        if event.is_directory and event.event_type in ("modified", "closed"):
+            return  # the events of the files inside say what changed
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        for raw in paths:
+            if not raw:
+                continue
+            path = Path(os.fsdecode(raw))
+            if self.relevant(path, event.is_directory):
+                self.service.request_publish(f"{event.event_type} {self._shown(path)}")
+                return
+
+    def relevant(self, path: Path, is_directory: bool) -> bool:
+        """Whether a change to path can change a post: not hidden, not an editor's
+        temporary file, not our own output or state, and a post file type."""
+        if any(path == d or d in path.parents for d in self.ignored):
+            return False
+        try:
+            parts = path.relative_to(self.root).parts
+        except ValueError:
+            return False
+        if not parts or any(part.startswith(".") for part in parts):
+            return False
+        if is_directory:
+            return True  # a folder of posts created, deleted or moved
+        return is_post_name(parts[-1])
+
+    def _shown(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+def is_post_name(name: str) -> bool:
+    """Whether a file name can be a post: the same rule ``posts.load_posts`` applies."""
+    if name.startswith(".") or name.startswith("#") or name.endswith("~"):
+        return False  # hidden, Emacs auto-save, backup
+    if name.endswith((".swp", ".swo", ".swx")):
+        return False  # Vim swap files
+    return name.lower().endswith(POST_SUFFIXES)
+
+
+class Service:
+    """The scheduler and the file watcher of one deployment; see the module docstring.
+
+    ``start()`` publishes once (so the live tree exists), then starts watching and the
+    jobs; ``shutdown()`` stops watching and waits for the job in flight, leaving the
+    rest in the outbox. The job functions (``run_publish``, ``run_delivery``,
+    ``run_prune``) and the planners (``plan_scheduled``, ``plan_delivery``) can be
+    called directly; ``run_due()`` runs the one-off jobs that are due by ``clock``.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        publisher: Publisher,
+        clock: Clock | None = None,
+        *,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
+        if publisher.store is None or publisher.outbox is None:
+            raise SyndicateError("the service needs a publisher with a store and an outbox")
+        self.config = config
+        self.publisher = publisher
+        self.store: Store = publisher.store
+        self.outbox: Outbox = publisher.outbox
+        self.clock: Clock = clock or publisher.clock
+        self.poll_interval = poll_interval
+        self.scheduler = BackgroundScheduler(
+            # Its own job store, never shared: APScheduler 3 requires that.
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                # A job that could not run on time (busy, suspended machine) still runs:
+                # a scheduled post must appear even if its moment was missed.
+                "misfire_grace_time": None,
+            },
+            timezone=UTC,
+        )
+        self._observer: BaseObserver | None = None
+        # Held by whoever calls the scheduler from a job or the watcher, and by shutdown()
+        # to set _stopping: APScheduler 3's shutdown(wait=True) holds its job-store lock
+        # while it waits for running jobs, so a job that called the scheduler after that
+        # would deadlock. Once _stopping is set, jobs leave the scheduler alone.
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._burst_started: datetime | None = None
+        self._publish = _OneAtATime(self._publish_once, self._stopping)
+        self._deliver = _OneAtATime(self._deliver_once, self._stopping)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, paused: bool = False) -> PublishResult:
+        """Publish once, then watch posts_dir and start the jobs.
+
+        ``paused`` plans every job but runs none by itself (tests drive time with
+        ``run_due()`` and a fake clock). Errors of the first publish are raised.
+        """
+        self.scheduler.start(paused=True)
+        try:
+            # Watch before the first publish, so a save during it is not missed.
+            self._observer = self._watch()
+            result = self.publisher.publish()
+            self._after_publish(result)
+            self.plan_delivery(self.store.next_due_time())
+            self._add_periodic_jobs()
+        except BaseException:
+            self.shutdown()
+            raise
+        if not paused:
+            self.scheduler.resume()
+        log.info(
+            "service started: watching %s, full scan every %g s",
+            self.config.posts_dir,
+            self.config.watch.scan_interval,
+        )
+        return result
+
+    def shutdown(self) -> None:
+        """Stop watching, let the job in flight finish, drop the rest (the outbox keeps it)."""
+        with self._lock:
+            self._stopping.set()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join()
+            self._observer = None
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+            log.info("service stopped")
+
+    def __enter__(self) -> Service:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+    def _watch(self) -> BaseObserver | None:
+        self.config.posts_dir.mkdir(parents=True, exist_ok=True)
+        root = self.config.posts_dir.resolve()
+        output = self.config.output_dir.resolve()
+        # The live tree may be under posts_dir, and its index.html looks like a post: writing
+        # it is no edit. (The state files are hidden or not post files, so they never count.)
+        ignored = (output,) if output not in (root, *root.parents) else ()
+        handler = _PostsHandler(self, root, ignored)
+        observer = Observer()
+        observer.schedule(handler, str(root), recursive=True)
+        observer.daemon = True
+        try:
+            observer.start()
+        except OSError as exc:
+            # No events here (inotify watches used up, some network file systems): the full
+            # scan is the safety net for exactly this.
+            observer.unschedule_all()
+            log.warning(
+                "%s: no file-system events (%s); changes are found by the full scan every %g s",
+                root,
+                exc,
+                self.config.watch.scan_interval,
+            )
+            return None
+        return observer
+
+    def _add_periodic_jobs(self) -> None:
+        self.scheduler.add_job(
+            self._publish_job,
+            "interval",
+            seconds=self.config.watch.scan_interval,
+            args=["full scan"],
+            id=SCAN_JOB,
+            name="full scan of the posts",
+        )
+        self.scheduler.add_job(
+            self.run_delivery,
+            "interval",
+            seconds=self.poll_interval,
+            id=POLL_JOB,
+            name="look for queued notifications",
+            max_instances=2,  # see DELIVER_JOB
+        )
+        self.scheduler.add_job(
+            self.run_prune, "interval", days=1, id=PRUNE_JOB, name="prune old attempts"
+        )
+
+    # ------------------------------------------------------------------ triggers
+
+    def request_publish(self, reason: str) -> None:
+        """Rebuild once things are quiet: ``watch.debounce`` seconds after the last request
+        of a burst (and at most ``MAX_DEBOUNCES`` debounces after its first)."""
+        debounce = timedelta(seconds=self.config.watch.debounce)
+        # Real time, not the clock: the debounce measures quiet on the file system.
+        now = datetime.now(UTC)
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            first = self._burst_started is None
+            if self._burst_started is None:
+                self._burst_started = now
+            run_at = min(now + debounce, self._burst_started + MAX_DEBOUNCES * debounce)
+            self.scheduler.add_job(
+                self._publish_job,
+                "date",
+                run_date=run_at,
+                args=[reason],
+                id=PUBLISH_JOB,
+                name="rebuild after changes",
+                replace_existing=True,
+                # If this fires while the previous rebuild still runs, it must reach
+                # _OneAtATime (which runs the rebuild once more), not be skipped.
+                max_instances=2,
+            )
+        if first:
+            log.info("%s: rebuild in %g s", reason, debounce.total_seconds())
+        else:
+            log.debug("%s: rebuild postponed", reason)
+
+    def _publish_job(self, reason: str) -> None:
+        with self._lock:
+            self._burst_started = None  # a change from now on starts a new burst
+        log.debug("publishing: %s", reason)
+        try:
+            self.run_publish()
+        except Exception:
+            # The next change or full scan tries again; the scheduler must go on.
+            log.exception("publish failed (%s)", reason)
+
+    def _scheduled_post_job(self, relpath: str) -> None:
+        log.info("scheduled post %s is due: publishing", relpath)
+        self._publish_job(f"scheduled post {relpath}")
+
+    # ------------------------------------------------------------------ jobs
+
+    def run_publish(self) -> PublishResult | None:
+        """Publish now and plan what follows: scheduled posts and delivery.
+
+        None if a publish was already running (it publishes once more when it is done).
+        """
+        return self._publish()
+
+    def _publish_once(self) -> PublishResult:
+        result = self.publisher.publish()
+        self._after_publish(result)
+        return result
+
+    def _after_publish(self, result: PublishResult) -> None:
+        self.plan_scheduled(result)
+        if result.queued:
+            # Deliver at once, in another thread, so a slow hub does not hold up publishing.
+            self.plan_delivery(self.clock())
+
+    def run_delivery(self) -> DeliveryReport | None:
+        """Deliver the notifications that are due, then plan the next delivery.
+
+        None if a delivery was already running (it looks for due ones once more).
+        """
+        return self._deliver()
+
+    def _deliver_once(self) -> DeliveryReport:
+        delivered: list[Notification] = []
+        retried: list[Notification] = []
+        failed: list[Notification] = []
+        attempts: list[Attempt] = []
+        next_due = None
+        # One at a time, so a shutdown waits for one request at most; the rest stay queued.
+        for _ in range(DELIVERY_BATCH):
+            if self._stopping.is_set():
+                next_due = self.store.next_due_time()
+                break
+            report = self.outbox.deliver_due(limit=1)
+            next_due = report.next_due
+            if not report.attempts:
+                break
+            delivered += report.delivered
+            retried += report.retried
+            failed += report.failed
+            attempts += report.attempts
+        total = DeliveryReport(
+            delivered=tuple(delivered),
+            retried=tuple(retried),
+            failed=tuple(failed),
+            attempts=tuple(attempts),
+            next_due=next_due,
+        )
+        if attempts:
+            log.info(
+                "delivery: %d sent, %d to retry, %d failed; next due %s",
+                len(delivered),
+                len(retried),
+                len(failed),
+                next_due.isoformat() if next_due else "never (outbox empty)",
+            )
+        self.plan_delivery(next_due)
+        return total
+
+    def run_prune(self) -> int:
+        """Delete delivery attempts older than ``KEEP_ATTEMPTS``; returns how many."""
+        removed = self.store.prune_attempts(self.clock() - KEEP_ATTEMPTS)
+        if removed:
+            log.info("pruned %d delivery attempts older than %d days", removed, KEEP_ATTEMPTS.days)
+        return removed
+
+    # ------------------------------------------------------------------ planning
+
+    def plan_scheduled(self, result: PublishResult) -> None:
+        """One date job per post dated in the future, at its date; stale ones removed."""
+        wanted = {POST_JOB_PREFIX + relpath: (relpath, when) for relpath, when in result.scheduled}
+        with self._lock:
+            if self._stopping.is_set():
+                return  # the next start plans them again, from the posts
+            for job in self.scheduler.get_jobs():
+                if job.id.startswith(POST_JOB_PREFIX) and job.id not in wanted:
+                    self._remove(job.id)
+                    relpath = job.id[len(POST_JOB_PREFIX) :]
+                    log.info("scheduled post %s: no longer scheduled", relpath)
+            for job_id, (relpath, when) in wanted.items():
+                existing = self.scheduler.get_job(job_id)
+                if existing is not None and _run_time(existing) == when:
+                    continue
+                self.scheduler.add_job(
+                    self._scheduled_post_job,
+                    "date",
+                    run_date=when,
+                    args=[relpath],
+                    id=job_id,
+                    name=f"publish scheduled post {relpath}",
+                    replace_existing=True,
+                    max_instances=2,  # as for PUBLISH_JOB: never skipped while a publish runs
+                )
+                log.info("scheduled post %s due at %s", relpath, when.isoformat())
+
+    def plan_delivery(self, when: datetime | None) -> None:
+        """Run delivery at ``when`` (None: the outbox is empty, the poll will notice work).
+
+        An earlier planned run is kept: a report computed before a publish queued more
+        work must not postpone its delivery."""
+        if when is None:
+            return
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            planned = self.scheduler.get_job(DELIVER_JOB)
+            if planned is not None and (earlier := _run_time(planned)) and earlier <= when:
+                return
+            self.scheduler.add_job(
+                self.run_delivery,
+                "date",
+                run_date=when,
+                id=DELIVER_JOB,
+                name="deliver notifications",
+                replace_existing=True,
+                # If this fires while a delivery runs, it must reach _OneAtATime (which
+                # looks for due notifications once more), not be skipped by APScheduler.
+                max_instances=2,
+            )
+
+    def _remove(self, job_id: str) -> None:
+        with contextlib.suppress(JobLookupError):
+            self.scheduler.remove_job(job_id)
+
+    # ------------------------------------------------------------------ inspection
+
+    def jobs(self) -> dict[str, datetime | None]:
+        """Every job's id and its next run time (None: the job is paused)."""
+        return {job.id: _run_time(job) for job in self.scheduler.get_jobs()}
+
+    def scheduled_posts(self) -> dict[str, datetime]:
+        """The post path and time of every scheduled-post job."""
+        found: dict[str, datetime] = {}
+        for job in self.scheduler.get_jobs():
+            when = _run_time(job)
+            if job.id.startswith(POST_JOB_PREFIX) and when is not None:
+                found[job.id[len(POST_JOB_PREFIX) :]] = when
+        return found
+
+    def run_due(self, max_rounds: int = 100) -> list[str]:
+        """Run in this thread, earliest first, every one-off job due by ``clock``, and then
+        those that they made due (a publish plans a delivery); the ids of the jobs run.
+
+        For driving time with a fake clock (the scheduler paused); in production the
+        scheduler runs them itself, in real time.
+        """
+        ran: list[str] = []
+        for _ in range(max_rounds):
+            now = self.clock()
+            due = [
+                (when, job.id, job)
+                for job in self.scheduler.get_jobs()
+                if isinstance(job.trigger, DateTrigger)
+                and (when := _run_time(job)) is not None
+                and when <= now
+            ]
+            if not due:
+                break
+            for _when, job_id, job in sorted(due, key=lambda item: item[:2]):
+                self._remove(job_id)
+                job.func(*job.args, **job.kwargs)
+                ran.append(job_id)
+        return ran
+
+
+def _run_time(job: Job) -> datetime | None:
+    """A job's next run time; a one-off job not yet in a started scheduler has its date."""
+    when: datetime | None = getattr(job, "next_run_time", None)
+    if when is None and isinstance(job.trigger, DateTrigger):
+        run_date: datetime = job.trigger.run_date
+        return run_date
+    return when
+
+
+class WorkerProcess:
+    """``syndicate worker`` as a child of ``syndicate serve``: the one scheduler of a
+    deployment whose web tier is granian's worker processes (which must never run one).
+
+    Started before granian, so that no scheduler thread exists in the process that forks
+    the web workers. ``wait_ready()`` waits for its first publish; ``stop()`` asks it to
+    shut down gracefully (SIGTERM), and kills it only if it does not within ``grace``.
+    """
+
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        config: Config,
+        grace: float,
+        manifest_before: tuple[int, int] | None,
+    ) -> None:
+        self.process = process
+        self.config = config
+        self.grace = grace
+        self._manifest_before = manifest_before  # the live tree's manifest before the start
+
+    @classmethod
+    def spawn(cls, config_path: Path, config: Config, options: Sequence[str] = ()) -> WorkerProcess:
+        """Start ``syndicate [options] worker --config config_path``, sharing our stdout/stderr."""
+        before = _manifest_stamp(config)
+        command = [sys.executable, "-m", "syndicate", *options, "worker"]
+        command += ["--config", str(config_path.absolute())]
+        process = subprocess.Popen(command, preexec_fn=_die_with_parent)
+        # Grace: a publish and a delivery attempt in flight (a ping may take two requests).
+        worker = cls(process, config, max(10.0, 2 * config.notify.timeout + 5), before)
+        log.info("worker started (pid %d)", process.pid)
+        return worker
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        """Wait until the worker's first publish has written the live tree (True), or
+        ``timeout`` has passed (False: the web workers build in memory meanwhile).
+
+        Raises ``SyndicateError`` if the worker exits first.
+        """
+        deadline = time.monotonic() + timeout
+        while _manifest_stamp(self.config) == self._manifest_before:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning("worker: no live tree after %g s; serving without it for now", timeout)
+                return False
+            try:
+                # Waiting on the child doubles as the pause between two looks.
+                status = self.process.wait(timeout=min(0.05, remaining))
+            except subprocess.TimeoutExpired:
+                continue
+            raise SyndicateError(f"syndicate worker exited with status {status} before publishing")
+        return True
+
+    def stop(self) -> int | None:
+        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; the exit status."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=self.grace)
+            except subprocess.TimeoutExpired:
+                log.error("worker did not stop within %g s: killed", self.grace)
+                self.process.kill()
+                self.process.wait()
+        status = self.process.returncode
+        log.info("worker stopped (status %s)", status)
+        return status
+
+
+def _manifest_stamp(config: Config) -> tuple[int, int] | None:
+    try:
+        st = os.stat(config.output_dir / MANIFEST)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: have Linux send it SIGTERM when serve dies, even by
+    SIGKILL, so a killed serve never leaves an orphaned scheduler behind (a restarted
+    serve would otherwise make two). Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
+def run_worker(config: Config, stop: threading.Event) -> None:
+    """Run the service on the configured store until ``stop`` is set, then shut down."""
+    publisher = open_publisher(config)
+    assert publisher.store is not None
+    try:
+        service = Service(config, publisher)
+        service.start()
+        try:
+            stop.wait()
+        finally:
+            service.shutdown()
+    finally:
+        publisher.store.close()
