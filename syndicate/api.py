@@ -1,0 +1,509 @@
+"""Editor API: the ``api`` blueprint, ``POST /api/republish`` and ``GET /api/status``. Does I/O.
+
+Requests carry a bearer token (RFC 6750) that must equal ``SYNDICATE_EDITOR_TOKEN``,
+read from the environment when the app is created; without it the API is off and every
+``/api/`` URL answers 404. Repeated failures from one address are answered 429 for a
+while (``FailureLimiter``, in process memory).
+
+``republish`` runs ``Publisher.publish`` (posts read from disk, changed feeds written to
+``output_dir``, notifications written to the store's outbox) and answers what changed.
+It never talks to a hub: the scheduler (``serve`` or ``worker``) delivers what is queued,
+so the request takes as long as a build. ``status`` reads the store (and, for scheduled
+posts, the posts folder). Every answer is JSON, errors included (blueprint error
+handlers, as in reader's ``_app``).
+
+``republish_json`` and ``status_json`` build the JSON documents; the CLI's ``republish``
+and ``status --json`` print the same ones.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import hmac
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
+
+from . import posts
+from .config import Config
+from .errors import SyndicateError
+from .posts import PostProblem
+from .publisher import Publisher, PublishResult, open_publisher
+from .store import Attempt, BuildRecord, Notification, Store
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV: Final = "SYNDICATE_EDITOR_TOKEN"
+"""Environment variable holding the editor token; unset or empty turns the API off."""
+
+EXTENSION: Final = "syndicate.api"
+"""Key of the ``EditorAPI`` in ``app.extensions``."""
+
+MAX_FAILURES: Final = 5  # failed authentications per address ...
+FAILURE_WINDOW: Final = 60.0  # ... within this many seconds, then 429 until the oldest expires
+RECENT_ATTEMPTS: Final = 50  # delivery attempts listed by status
+REALM: Final = "syndicate"
+
+DELIVERY_NOTE: Final = (
+    "Notifications are queued in the store; the scheduler (syndicate serve or "
+    "syndicate worker) delivers them."
+)
+
+Json = dict[str, Any]
+
+# Paths of the API under /api/ and the methods each allows; anything else is a JSON 404/405.
+_ROUTES: Final = {"republish": ("POST",), "status": ("GET", "HEAD")}
+_EVERY_METHOD: Final = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+# --------------------------------------------------------------------------- limiter
+
+
+class FailureLimiter:
+    """Failed authentications per client address in a sliding window. No I/O; thread-safe.
+
+    After ``max_failures`` failures within ``window`` seconds an address is blocked
+    until the oldest of them is ``window`` old; a success forgets its failures.
+    ``clock`` returns seconds (monotonic by default, so wall-clock steps do not matter).
+    At most ``max_keys`` addresses are remembered; the oldest is forgotten first.
+    """
+
+    def __init__(
+        self,
+        max_failures: int = MAX_FAILURES,
+        window: float = FAILURE_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 10_000,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self.clock = clock
+        self.max_keys = max_keys
+        self._failures: dict[str, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def blocked_for(self, key: str) -> float | None:
+        """Seconds until ``key`` may try again, or None if it may try now."""
+        with self._lock:
+            now = self.clock()
+            times = self._recent(key, now)
+            if len(times) < self.max_failures:
+                return None
+            return max(0.0, times[0] + self.window - now)
+
+    def failure(self, key: str) -> None:
+        """Record a failed attempt from ``key``."""
+        with self._lock:
+            now = self.clock()
+            times = self._recent(key, now)
+            if not times:
+                # Only the last max_failures times matter: the oldest decides the wait.
+                times = collections.deque(maxlen=self.max_failures)
+                self._failures[key] = times
+                while len(self._failures) > self.max_keys:
+                    del self._failures[next(iter(self._failures))]
+            times.append(now)
+
+    def success(self, key: str) -> None:
+        """Forget the failures of ``key``."""
+        with self._lock:
+            self._failures.pop(key, None)
+
+    def _recent(self, key: str, now: float) -> collections.deque[float]:
+        times = self._failures.get(key)
+        if times is None:
+            return collections.deque()
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+        return times
+
+
+# --------------------------------------------------------------------------- extension
+
+
+class EditorAPI:
+    """The editor API's state, kept in ``app.extensions[EXTENSION]``.
+
+    ``publisher()`` is the app's Publisher when it has a store; otherwise one is opened
+    (``open_publisher``) on first use, and closed by ``close()`` or at exit.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        publisher: Publisher | None,
+        token: str | None,
+        limiter: FailureLimiter | None = None,
+    ) -> None:
+        self.config = config
+        self.token = token.encode("utf-8") if token else None
+        self.limiter = limiter or FailureLimiter()
+        self._given = publisher
+        self._owned: Publisher | None = None
+        self._lock = threading.Lock()
+
+    def publisher(self) -> Publisher:
+        """A Publisher with a store and an outbox, shared by every request of this app."""
+        given = self._given
+        if given is not None and given.store is not None:
+            return given
+        with self._lock:
+            if self._owned is None:
+                self._owned = (
+                    open_publisher(self.config, given.clock)
+                    if given is not None
+                    else open_publisher(self.config)
+                )
+                # Flask has no app shutdown hook; server workers exit through atexit.
+                atexit.register(self.close)
+            return self._owned
+
+    def close(self) -> None:
+        """Close the store of the Publisher opened here, if any."""
+        with self._lock:
+            owned, self._owned = self._owned, None
+        if owned is not None:
+            atexit.unregister(self.close)
+            if owned.store is not None:
+                owned.store.close()
+
+
+def init_api(app: Flask, config: Config, publisher: Publisher | None = None) -> EditorAPI:
+    """Register the ``api`` blueprint; the token is read from the environment now."""
+    token = os.environ.get(TOKEN_ENV, "").strip() or None
+    ext = EditorAPI(config, publisher, token)
+    app.extensions[EXTENSION] = ext
+    app.register_blueprint(api)
+    if token is None:
+        log.info("editor API off: %s is not set", TOKEN_ENV)
+    return ext
+
+
+def editor_api() -> EditorAPI:
+    """The current app's ``EditorAPI``."""
+    found: EditorAPI = current_app.extensions[EXTENSION]
+    return found
+
+
+# --------------------------------------------------------------------------- blueprint
+
+api = Blueprint("api", __name__, url_prefix="/api")
+
+
+class BearerChallenge(Unauthorized):
+    """401 with the ``WWW-Authenticate: Bearer`` challenge of RFC 6750 section 3."""
+
+    def __init__(self, description: str, error: str | None = None) -> None:
+        super().__init__(description)
+        self.error = error
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        headers = super().get_headers(*args, **kwargs)
+        # RFC 6750 3.1: a request without credentials gets no error code; a wrong
+        # token gets error="invalid_token". Values quoted as in the RFC's examples.
+        params = [f'realm="{REALM}"']
+        if self.error:
+            params.append(f'error="{self.error}"')
+        headers.append(("WWW-Authenticate", "Bearer " + ", ".join(params)))
+        return headers
+
+
+@api.before_request
+def _authenticate() -> None:
+    """Every /api/ request: API on, address not blocked, right bearer token."""
+    ext = editor_api()
+    if ext.token is None:
+        raise NotFound(f"The editor API is off: set {TOKEN_ENV} in the server's environment.")
+    client = request.remote_addr or "unknown"
+    wait = ext.limiter.blocked_for(client)
+    if wait is not None:
+        # Checked before the token, so a blocked client learns nothing from guessing.
+        raise TooManyRequests(
+            "Too many failed attempts from this address; try again later.",
+            retry_after=max(1, math.ceil(wait)),
+        )
+    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    credentials = credentials.strip()
+    # The auth-scheme is case-insensitive (RFC 9110 11.1).
+    if scheme.lower() != "bearer" or not credentials:
+        ext.limiter.failure(client)
+        log.warning(
+            "editor API: %s %s from %s without a token", request.method, request.path, client
+        )
+        raise BearerChallenge("An editor token is required: Authorization: Bearer <token>.")
+    # WSGI hands header values over as latin-1, so this gives back the bytes the client
+    # sent. Compared in constant time: how much of a guess matched must not show.
+    if not hmac.compare_digest(credentials.encode("latin-1"), ext.token):
+        ext.limiter.failure(client)
+        log.warning(
+            "editor API: %s %s from %s with a wrong token", request.method, request.path, client
+        )
+        raise BearerChallenge("The editor token is wrong.", error="invalid_token")
+    ext.limiter.success(client)
+
+
+@api.after_request
+def _no_store(response: Response) -> Response:
+    # Answers describe private state and follow a credentialed request: never cache them
+    # (RFC 6750 section 5.3 and RFC 9111 5.2.2.5).
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api.post("/republish")
+def republish() -> Response:
+    """Rebuild now and queue notifications for changed feeds (every feed with force)."""
+    force = _force_from_body()
+    publisher = editor_api().publisher()
+    result = publisher.publish(force=force)
+    log.info(
+        "editor API: republish%s from %s: %d feeds changed, %d notifications queued",
+        " (force)" if force else "",
+        request.remote_addr,
+        len(result.changed_feeds),
+        result.queued,
+    )
+    return _json(republish_json(result, publisher.config, force=force))
+
+
+@api.get("/status")
+def status() -> Response:
+    """Last build, post errors, scheduled posts, the outbox and recent attempts."""
+    return _json(status_json(editor_api().publisher()))
+
+
+@api.route("/", defaults={"rest": ""}, methods=_EVERY_METHOD, provide_automatic_options=False)
+@api.route("/<path:rest>", methods=_EVERY_METHOD, provide_automatic_options=False)
+def unknown(rest: str) -> Response:
+    """Anything else under /api/: a JSON 405 for a known path, else a JSON 404."""
+    allowed = _ROUTES.get(rest)
+    if allowed is not None:
+        raise MethodNotAllowed(valid_methods=list(allowed))
+    raise NotFound(f"No such editor API endpoint: /api/{rest}")
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    return _json({"error": error.name, "message": error.description}, status, headers)
+
+
+# Flask prefers an app's handler for a status code over a blueprint's for HTTPException,
+# and the app answers 404 and 405 in plain text (feeds); so each code the API raises
+# is registered here by its class, then HTTPException for the rest.
+for _error in (BadRequest, Unauthorized, NotFound, MethodNotAllowed, TooManyRequests):
+    api.register_error_handler(_error, _http_error)
+api.register_error_handler(HTTPException, _http_error)
+
+
+@api.errorhandler(SyndicateError)
+def _syndicate_error(error: SyndicateError) -> Response:
+    log.error("editor API: %s %s failed: %s", request.method, request.path, error)
+    return _json({"error": "Internal Server Error", "message": str(error)}, 500)
+
+
+def _json(data: Json, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> Response:
+    body = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return Response(
+        body, status=status, headers=list(headers), content_type="application/json; charset=utf-8"
+    )
+
+
+def _force_from_body() -> bool:
+    """``force`` from an optional JSON body ``{"force": true}``; anything else is a 400."""
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        return False
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise BadRequest('The body is not valid JSON; send {"force": true} or nothing.') from None
+    if not isinstance(body, dict):
+        raise BadRequest('The body must be a JSON object, like {"force": true}.')
+    unknown = sorted(set(body) - {"force"})
+    if unknown:
+        raise BadRequest(f"Unknown key {unknown[0]!r}; the only key is 'force'.")
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        raise BadRequest("force: expected true or false.")
+    return force
+
+
+# --------------------------------------------------------------------------- JSON documents
+
+
+def iso(when: datetime) -> str:
+    """An aware datetime as ISO 8601 in UTC, ``2024-05-01T12:00:00Z``."""
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _shown(path: Path | str, config: Config) -> str:
+    """A file as a POSIX path relative to the config's folder when inside it."""
+    path = Path(path)
+    try:
+        return path.relative_to(config.root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _problem(problem: PostProblem, config: Config) -> Json:
+    return {"file": _shown(problem.path, config), "message": problem.message}
+
+
+def _feed(path: str, config: Config) -> Json:
+    return {"path": path, "url": config.site.url + path.lstrip("/")}
+
+
+def _scheduled_item(relpath: str, when: datetime, config: Config) -> Json:
+    return {"file": _shown(config.posts_dir / relpath, config), "time": iso(when)}
+
+
+def republish_json(result: PublishResult, config: Config, force: bool = False) -> Json:
+    """What ``POST /api/republish`` answers (and ``syndicate republish`` reports)."""
+    return {
+        "force": force,
+        "changed_feeds": [_feed(p, config) for p in result.changed_feeds],
+        "removed_feeds": [_feed(p, config) for p in result.removed_feeds],
+        "queued": result.queued,
+        "delivery": DELIVERY_NOTE,
+        "errors": [_problem(p, config) for p in result.problems if p.severity == "error"],
+        "warnings": [_problem(p, config) for p in result.problems if p.severity != "error"],
+        "post_count": result.post_count,
+        "feed_count": len(result.site.feeds),
+        "scheduled": [_scheduled_item(path, when, config) for path, when in result.scheduled],
+        "started": iso(result.started),
+        "duration": round(result.duration, 3),
+    }
+
+
+def _build_error(line: str, config: Config) -> Json:
+    # The store keeps errors as "path: problem" lines (str(PostProblem)).
+    file, _, message = line.partition(": ")
+    return {"file": _shown(file, config), "message": message}
+
+
+def _notification(n: Notification) -> Json:
+    return {
+        "id": n.id,
+        "kind": n.kind,
+        "target": n.target,
+        "feed": n.feed_url,
+        "attempts": n.attempts,
+        "created": iso(n.created_at),
+        # A failed notification waits for nobody: it is retried only when asked.
+        "next_attempt": iso(n.next_attempt_at) if n.status == "pending" else None,
+        "last_error": n.last_error,
+    }
+
+
+def _attempt(a: Attempt) -> Json:
+    return {
+        "kind": a.kind,
+        "target": a.target,
+        "feed": a.feed_url,
+        "time": iso(a.time),
+        "status": a.status,
+        "attempt": a.attempt,
+        "http_status": a.http_status,
+        "latency_ms": a.latency_ms,
+        "error": a.error,
+    }
+
+
+class _QuietThreads(logging.Filter):
+    """Drops records logged by threads that asked for quiet (see ``_quiet_posts``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return threading.get_ident() not in self.threads
+
+
+_quiet = _QuietThreads()
+logging.getLogger(posts.__name__).addFilter(_quiet)
+
+
+@contextlib.contextmanager
+def _quiet_posts() -> Iterator[None]:
+    # Re-reading the posts for a status page would log every post problem again on each
+    # poll; they were logged by the build. Per thread, so other requests still log.
+    me = threading.get_ident()
+    _quiet.threads.add(me)
+    try:
+        yield
+    finally:
+        _quiet.threads.discard(me)
+
+
+def scheduled_posts(
+    publisher: Publisher, build: BuildRecord | None, now: datetime
+) -> Sequence[tuple[str, datetime]]:
+    """Posts dated after ``now``: from this process's last publish if it is the latest
+    build, else re-read from the posts folder (the build may have run in another process).
+    """
+    last = publisher.last
+    if last is not None and (build is None or last.started >= build.time):
+        found: Iterable[tuple[str, datetime]] = last.scheduled
+    else:
+        with _quiet_posts():
+            loaded, _ = posts.load_posts(publisher.config)
+        found = sorted(
+            ((p.relpath, p.date) for p in loaded if p.published and p.date > now),
+            key=lambda item: (item[1], item[0]),
+        )
+    return [(path, when) for path, when in found if when > now]
+
+
+def status_json(publisher: Publisher, attempts: int = RECENT_ATTEMPTS) -> Json:
+    """What ``GET /api/status`` answers (and ``syndicate status --json`` prints)."""
+    store: Store | None = publisher.store
+    if store is None:
+        raise SyndicateError("status needs a Publisher with a store")
+    config = publisher.config
+    now = publisher.clock()
+    build = store.last_build()
+    last_build: Json | None = None
+    if build is not None:
+        last_build = {
+            "time": iso(build.time),
+            "duration": round(build.duration, 3),
+            "post_count": build.post_count,
+            "feed_count": build.feed_count,
+            "error_count": len(build.errors),
+            "changed_feeds": [_feed(p, config) for p in build.changed_feeds],
+        }
+    return {
+        "now": iso(now),
+        "last_build": last_build,
+        "errors": [_build_error(line, config) for line in build.errors] if build else [],
+        "scheduled": [
+            _scheduled_item(path, when, config)
+            for path, when in scheduled_posts(publisher, build, now)
+        ],
+        "pending": [_notification(n) for n in store.pending()],
+        "failed": [_notification(n) for n in store.failed()],
+        "recent_attempts": [_attempt(a) for a in store.recent_attempts(attempts)],
+    }
