@@ -23,7 +23,7 @@ from . import __version__
 from .config import load_config
 from .errors import SyndicateError
 from .posts import PostProblem
-from .publisher import BuildResult, Publisher
+from .publisher import BuildResult, Publisher, existing_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -201,8 +201,14 @@ def _stop_on_signals() -> threading.Event:
 def build(config_path: Path, out_dir: Path, strict: bool) -> None:
     """Write every feed, the OPML and the index page as static files (plus .gz)."""
     with _clean_errors():
-        publisher = Publisher(load_config(config_path))
-        result = publisher.build()
+        config = load_config(config_path)
+        store = existing_store(config)
+        try:
+            publisher = Publisher(config, store=store)
+            result = publisher.build()
+        finally:
+            if store is not None:
+                store.close()
         _report(result.problems)
         if strict and result.problems:
             raise click.ClickException(
@@ -217,7 +223,13 @@ def build(config_path: Path, out_dir: Path, strict: bool) -> None:
 def check(config_path: Path) -> None:
     """Report every problem in every post; exit 1 if any post has an error."""
     with _clean_errors():
-        result = Publisher(load_config(config_path)).build()
+        config = load_config(config_path)
+        store = existing_store(config)
+        try:
+            result = Publisher(config, store=store).build()
+        finally:
+            if store is not None:
+                store.close()
     _report(result.problems)
     click.echo(_summary(result))
     if result.errors:

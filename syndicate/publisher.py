@@ -262,12 +262,18 @@ class Publisher:
     def build(self) -> BuildResult:
         """Load every post and build every document; problems are logged, not raised."""
         started = time.perf_counter()
+        now = self.clock()
         loaded, problems = posts.load_posts(self.config)
+        # Entry ids as the service published them (read only: nothing is recorded), so a
+        # static build shows readers the same ids, and the same duplicate-id errors.
+        records = self.store.posts() if self.store is not None else {}
+        plan = reconcile_ids(loaded, records, now)
+        problems = [*problems, *plan.problems]
         for problem in problems:
             level = logging.ERROR if problem.severity == "error" else logging.WARNING
             # `post_problem` lets the CLI, which prints problems itself, drop the duplicate.
             log.log(level, "%s", problem, extra={"post_problem": problem})
-        site = feeds.build_site(loaded, self.config, now=self.clock())
+        site = feeds.build_site(plan.posts, self.config, now=now)
         result = BuildResult(site=site, problems=tuple(problems), post_count=len(loaded))
         log.info(
             "built %d feeds from %d posts (%d errors, %d warnings) in %.2f s",
@@ -301,6 +307,16 @@ class Publisher:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         log.info("wrote %d documents to %s", len(files), out_dir)
+
+
+def existing_store(config: Config) -> SqlStore | None:
+    """The configured store if it already exists (a SQLite file is never created here)."""
+    url = config.storage.url
+    if url.startswith("sqlite") and ":memory:" not in url:
+        path = url.split(":///", 1)[-1].split("?", 1)[0]
+        if not path or not Path(path).exists():
+            return None
+    return SqlStore(url)
 
 
 def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:

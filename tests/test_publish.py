@@ -317,3 +317,23 @@ def test_a_post_that_breaks_keeps_its_last_good_version_published(
         (publisher.config.output_dir / "feed.atom").read_bytes()).entries]  # fmt: skip
     assert titles == ["Two", "One"]
     assert result.changed_feeds == ()
+
+
+def test_static_build_shows_the_ids_the_service_published(
+    publisher: Publisher, posts_dir: Path
+) -> None:
+    """`syndicate build` reads ids from the store, so a renamed post keeps its id there too."""
+    old = write_post(posts_dir, "2024-04-01-one.md", title="One", body="Body that stays.")
+    publisher.publish()
+    ids = atom_ids(publisher.config, "/feed.atom")
+    old.unlink()
+    write_post(posts_dir, "2024-04-03-renamed.md", title="One", date="2024-04-03 09:00:00",
+               body="Body that stays.")  # fmt: skip
+    publisher.publish()
+    result = Publisher(publisher.config, store=publisher.store).build()
+    parsed = feedparser.parse(result.site.documents["/feed.atom"].body)
+    assert [e.id for e in parsed.entries] == ids
+    # Without the store, the id would be minted from the new file name and date.
+    fresh = Publisher(publisher.config).build()
+    fresh_ids = [e.id for e in feedparser.parse(fresh.site.documents["/feed.atom"].body).entries]
+    assert fresh_ids != ids
