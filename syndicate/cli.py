@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .config import load_config
+from .cache import PostCache
+from .config import load_config, state_dir
 from .errors import SyndicateError
 from .posts import PostProblem
 from .publisher import BuildResult, Publisher, existing_store
@@ -198,13 +199,17 @@ def _stop_on_signals() -> threading.Event:
     help="Output folder; replaced atomically.",
 )
 @click.option("--strict", is_flag=True, help="Any problem is a failure; nothing is written.")
-def build(config_path: Path, out_dir: Path, strict: bool) -> None:
+@click.option(
+    "--no-cache", is_flag=True, help="Parse and render every post afresh (the cache is not used)."
+)
+def build(config_path: Path, out_dir: Path, strict: bool, no_cache: bool) -> None:
     """Write every feed, the OPML and the index page as static files (plus .gz)."""
     with _clean_errors():
         config = load_config(config_path)
         store = existing_store(config)
+        cache = None if no_cache else PostCache(state_dir(config) / "cache", config)
         try:
-            publisher = Publisher(config, store=store)
+            publisher = Publisher(config, store=store, cache=cache)
             result = publisher.build()
         finally:
             if store is not None:

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from . import feeds, posts
+from .cache import PostCache
 from .config import Config, state_dir
 from .errors import PublishError
 from .feeds import Document, FeedInfo, Site
@@ -103,14 +104,40 @@ class Publisher:
         clock: Clock = _utcnow,
         store: Store | None = None,
         outbox: Outbox | None = None,
+        cache: PostCache | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.store = store
         self.outbox = outbox
+        self.cache = cache
+        self._site: Site | None = None  # the last Site built, reused feed by feed
         self.last: PublishResult | None = None
         self._lock = threading.Lock()
         self._last_good: dict[str, Post] = {}  # relpath -> the post as last published
+
+    def _load_posts(self) -> tuple[list[Post], list[PostProblem]]:
+        """Every post, through the cache when there is one."""
+        if self.cache is None:
+            return posts.load_posts(self.config)
+        self.cache.begin_scan()
+        loaded, problems = posts.load_posts(self.config, load_one=self.cache.load_post)
+        self.cache.end_scan()
+        log.debug("post cache: %d hits, %d misses", self.cache.hits, self.cache.misses)
+        return loaded, problems
+
+    def _build_site(self, settled: Iterable[Post], now: datetime, previous: Site | None) -> Site:
+        cache = self.cache
+        site = feeds.build_site(
+            settled,
+            self.config,
+            now=now,
+            previous=previous,
+            render_many=cache.render_many if cache is not None else None,
+        )
+        if cache is not None:
+            cache.save()
+        return site
 
     def _keep_last_good(
         self, loaded: list[Post], problems: list[PostProblem]
@@ -170,7 +197,7 @@ class Publisher:
     def _publish(self, store: Store, force: bool, notify: bool, write: bool) -> PublishResult:
         started_at = time.perf_counter()
         now = self.clock()
-        loaded, problems = posts.load_posts(self.config)
+        loaded, problems = self._load_posts()
         loaded, problems = self._keep_last_good(loaded, problems)
         records = store.posts()
         plan = reconcile_ids(loaded, records, now)
@@ -178,7 +205,12 @@ class Publisher:
         for problem in problems:
             level = logging.ERROR if problem.severity == "error" else logging.WARNING
             log.log(level, "%s", problem, extra={"post_problem": problem})
-        site = feeds.build_site(plan.posts, self.config, now=now)
+        if self._site is None:
+            # A restart: the live tree on disk is the previous build (its manifest keeps
+            # each feed's signature), so unchanged feeds are not rebuilt.
+            self._site = load_live(self.config.output_dir)
+        site = self._build_site(plan.posts, now, self._site)
+        self._site = site
 
         feed_paths = [p for info in site.feeds for p in (info.rss_path, info.atom_path)]
         stored_feeds = store.feeds()
@@ -263,7 +295,7 @@ class Publisher:
         """Load every post and build every document; problems are logged, not raised."""
         started = time.perf_counter()
         now = self.clock()
-        loaded, problems = posts.load_posts(self.config)
+        loaded, problems = self._load_posts()
         # Entry ids as the service published them (read only: nothing is recorded), so a
         # static build shows readers the same ids, and the same duplicate-id errors.
         records = self.store.posts() if self.store is not None else {}
@@ -273,7 +305,7 @@ class Publisher:
             level = logging.ERROR if problem.severity == "error" else logging.WARNING
             # `post_problem` lets the CLI, which prints problems itself, drop the duplicate.
             log.log(level, "%s", problem, extra={"post_problem": problem})
-        site = feeds.build_site(plan.posts, self.config, now=now)
+        site = self._build_site(plan.posts, now, None)
         result = BuildResult(site=site, problems=tuple(problems), post_count=len(loaded))
         log.info(
             "built %d feeds from %d posts (%d errors, %d warnings) in %.2f s",
@@ -324,6 +356,7 @@ def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:
     # SQLite creates the file but not its folder (`storage.url: sqlite:///state/x.db`).
     state_dir(config).mkdir(parents=True, exist_ok=True)
     store = SqlStore(config.storage.url)
+    cache = PostCache(state_dir(config) / "cache", config)
     session = make_session(config.notify.timeout)
     outbox = Outbox(
         store,
@@ -337,7 +370,7 @@ def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:
         ping_feed_url=config.site.url + "feed.rss",
         lease=max(120.0, 3 * config.notify.timeout),
     )
-    return Publisher(config, clock, store, outbox)
+    return Publisher(config, clock, store, outbox, cache)
 
 
 def _relpath(path: Path, config: Config) -> str:
@@ -497,6 +530,7 @@ def write_live(site: Site, out_dir: Path) -> None:
         "generation": generation,
         "documents": entries,
         "feeds": [_feed_info_json(info) for info in site.feeds],
+        "signatures": dict(site.signatures),
     }
     _atomic_write(out_dir / MANIFEST, json.dumps(manifest, sort_keys=True).encode())
 
@@ -556,7 +590,8 @@ def site_from_manifest(
         data["updated"] = datetime.fromisoformat(data["updated"]) if data["updated"] else None
         data["entry_ids"] = tuple(data["entry_ids"])
         infos.append(FeedInfo(**data))
-    return Site(documents=documents, feeds=tuple(infos))
+    signatures = manifest.get("signatures", {})
+    return Site(documents=documents, feeds=tuple(infos), signatures=dict(signatures))
 
 
 def _atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:

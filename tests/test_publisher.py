@@ -220,7 +220,7 @@ def test_build_logs_problems_and_summary(
     def load_posts(cfg: Config) -> tuple[list[Post], list[PostProblem]]:
         return [], problems
 
-    def build_site(posts: list[Post], cfg: Config, now: datetime) -> Site:
+    def build_site(posts: list[Post], cfg: Config, now: datetime, **kwargs: object) -> Site:
         seen["now"] = now
         feed = FeedInfo("site", None, None, "Example", "/feed.rss", "/feed.atom", 0, None, ())
         return Site(documents=SITE.documents, feeds=(feed,))

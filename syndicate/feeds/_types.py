@@ -45,3 +45,6 @@ class Site:
 
     documents: Mapping[str, Document]
     feeds: tuple[FeedInfo, ...]
+    # Feed rss_path -> digest of everything its two documents are made from. A later
+    # build given this Site as ``previous`` reuses a feed whose signature is unchanged.
+    signatures: Mapping[str, str] = dataclasses.field(default_factory=dict)

@@ -1,0 +1,160 @@
+"""Cache: parsed posts and rendered entries kept on disk between runs. Does file I/O.
+
+A restart with nothing changed must not parse YAML or render Markdown again. The cache
+is one pickle file in a folder beside the state, keyed by syndicate's version and the
+configuration (``feeds.config_fingerprint``): a new version or a changed config starts
+from empty. Entries are keyed by content:
+
+- a parsed post by its path, its size and its modification time (a file whose stat
+  changed is read again, so an edit is never missed; its digest is then checked);
+- a rendered entry by the post's file digest and URL (relative links resolve against
+  the URL).
+
+The file is written to a temporary name and renamed over the old one, so a crash
+mid-write leaves the previous cache (or none), never a torn one. A cache that cannot
+be read is ignored with a log line: it is only ever an optimisation.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from .config import Config
+from .feeds import config_fingerprint
+from .posts import Post, PostProblem, Rendered, load_post, render_post
+
+log = logging.getLogger(__name__)
+
+CACHE_FILE = "posts.pickle"
+FORMAT = 1  # bump when the layout of the pickled payload changes
+
+# Rendering in worker processes pays for itself only past this many posts: starting
+# the pool and shipping posts and results costs a few hundred milliseconds.
+PARALLEL_MIN = 400
+
+StatKey = tuple[int, int]  # (st_mtime_ns, st_size)
+
+
+class PostCache:
+    """Parsed posts and rendered entries, loaded from and saved to ``directory``."""
+
+    def __init__(self, directory: Path, config: Config, workers: int | None = None) -> None:
+        self.path = directory / CACHE_FILE
+        self.config = config
+        self.key = config_fingerprint(config)
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.posts: dict[str, tuple[StatKey, Post | None, tuple[PostProblem, ...]]] = {}
+        self.rendered: dict[tuple[str, str], Rendered] = {}
+        self.hits = 0
+        self.misses = 0
+        self._seen: set[str] = set()
+        self._dirty = False
+        self._lock = threading.Lock()
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            with open(self.path, "rb") as handle:
+                header = pickle.load(handle)
+                if header != (FORMAT, self.key):
+                    log.info(
+                        "cache %s: made by another version or config, starting afresh", self.path
+                    )
+                    return
+                self.posts, self.rendered = pickle.load(handle)
+        except FileNotFoundError:
+            return
+        except Exception as exc:  # noqa: BLE001 - any unreadable cache is just a miss
+            log.warning("cache %s: unreadable (%s), starting afresh", self.path, exc)
+            self.posts, self.rendered = {}, {}
+
+    def save(self) -> None:
+        """Write the cache if anything changed: temporary file, then rename."""
+        with self._lock:
+            if not self._dirty:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+            with open(tmp, "wb") as handle:
+                pickle.dump((FORMAT, self.key), handle, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((self.posts, self.rendered), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.path)
+            self._dirty = False
+
+    def load_post(self, path: Path, config: Config) -> tuple[Post | None, Sequence[PostProblem]]:
+        """``posts.load_post`` through the cache (the ``load_one`` of ``posts.load_posts``)."""
+        try:
+            st = path.stat()
+        except OSError:
+            return load_post(path, config)
+        relpath = path.relative_to(config.posts_dir).as_posix()
+        self._seen.add(relpath)
+        stat_key = (st.st_mtime_ns, st.st_size)
+        cached = self.posts.get(relpath)
+        if cached is not None and cached[0] == stat_key:
+            self.hits += 1
+            return cached[1], cached[2]
+        self.misses += 1
+        post, problems = load_post(path, config)
+        with self._lock:
+            self.posts[relpath] = (stat_key, post, tuple(problems))
+            self._dirty = True
+        return post, problems
+
+    def begin_scan(self) -> None:
+        """Start a full scan of the posts folder: files not read until end_scan are gone."""
+        self._seen = set()
+        self.hits = self.misses = 0
+
+    def end_scan(self) -> None:
+        """Drop posts whose files were not seen, and renders no post refers to any more."""
+        with self._lock:
+            gone = [relpath for relpath in self.posts if relpath not in self._seen]
+            for relpath in gone:
+                del self.posts[relpath]
+            live = {(p.digest, p.url) for _, p, _ in self.posts.values() if p is not None}
+            stale = [key for key in self.rendered if key not in live]
+            for key in stale:
+                del self.rendered[key]
+            if gone or stale:
+                self._dirty = True
+
+    def render_many(self, posts: Sequence[Post], config: Config) -> list[Rendered]:
+        """Rendered entries for posts, from the cache or rendered (in parallel if many)."""
+        missing = [p for p in posts if (p.digest, p.url) not in self.rendered]
+        if missing:
+            if len(missing) >= PARALLEL_MIN and self.workers > 1:
+                results = _render_parallel(missing, config, self.workers)
+            else:
+                results = [render_post(p, config) for p in missing]
+            with self._lock:
+                for post, rendered in zip(missing, results, strict=True):
+                    self.rendered[(post.digest, post.url)] = rendered
+                self._dirty = True
+        return [self.rendered[(p.digest, p.url)] for p in posts]
+
+
+def _render_chunk(args: tuple[Sequence[Post], Config]) -> list[Rendered]:
+    posts, config = args
+    return [render_post(post, config) for post in posts]
+
+
+def _render_parallel(posts: Sequence[Post], config: Config, workers: int) -> list[Rendered]:
+    """Render on every core: Markdown is CPU-bound pure Python, so threads would not help."""
+    size = -(-len(posts) // (workers * 4))  # a few chunks per worker evens out the load
+    chunks = [posts[i : i + size] for i in range(0, len(posts), size)]
+    log.info("rendering %d posts on %d processes", len(posts), workers)
+    # fork is cheapest, but forking a process that runs other threads (the scheduler,
+    # the file watcher) can copy a held lock into the child: spawn fresh ones then.
+    method = "fork" if threading.active_count() == 1 else "spawn"
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        parts = pool.map(_render_chunk, [(chunk, config) for chunk in chunks])
+        return [rendered for part in parts for rendered in part]

@@ -1,0 +1,268 @@
+"""The on-disk post cache and incremental builds: same bytes as a full build, always."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from syndicate import cache as cache_module
+from syndicate import posts as posts_module
+from syndicate.cache import CACHE_FILE, PostCache
+from syndicate.config import Config
+from syndicate.feeds import Site, build_site
+from syndicate.posts import Post, load_posts
+from syndicate.publisher import Publisher, load_live, write_live
+from tests.conftest import ConfigFactory
+
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+CATEGORIES = ["News", "World", "Culture"]
+TAGS = ["belarus", "europe", "food", "press"]
+
+
+def post_text(n: int, day: int, category: str, tags: list[str], body: str) -> str:
+    return (
+        f"---\ntitle: Post {n}\ndate: 2024-05-{day:02d} 10:00:00\nauthor: badely\n"
+        f"categories: [{category}]\ntags: [{', '.join(tags)}]\n---\n\n"
+        f"{body}\n\nSee [more](../x/).\n"
+    )
+
+
+def counting_load_post(
+    monkeypatch: pytest.MonkeyPatch,
+) -> list[Path]:
+    calls: list[Path] = []
+    real = posts_module.load_post
+
+    def load_post(path: Path, config: Config) -> tuple[Post | None, list[posts_module.PostProblem]]:
+        calls.append(path)
+        post, problems = real(path, config)
+        return post, list(problems)
+
+    monkeypatch.setattr("syndicate.cache.load_post", load_post)
+    return calls
+
+
+def test_unchanged_posts_are_read_from_the_cache(
+    posts_dir: Path, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        (posts_dir / f"p{n}.md").write_text(post_text(n, n + 1, "News", ["food"], "Hi."))
+    first = PostCache(tmp_path / "cache", config)
+    expected, _ = load_posts(config, load_one=first.load_post)
+    first.render_many(expected, config)
+    first.save()
+
+    calls = counting_load_post(monkeypatch)
+    second = PostCache(tmp_path / "cache", config)
+    got, _ = load_posts(config, load_one=second.load_post)
+    assert got == expected and calls == []
+    assert second.rendered.keys() == first.rendered.keys()
+
+    # An edit changes size or mtime: that file (and only it) is read again.
+    edited = posts_dir / "p1.md"
+    edited.write_text(post_text(1, 2, "News", ["food"], "Hi, edited."))
+    os.utime(edited, ns=(1, 1))
+    got, _ = load_posts(config, load_one=second.load_post)
+    assert calls == [edited]
+    assert [p.body for p in got if p.relpath == "p1.md"] == ["Hi, edited.\n\nSee [more](../x/)."]
+
+
+def test_a_new_version_or_config_invalidates_the_cache(
+    posts_dir: Path, make_config: ConfigFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (posts_dir / "p.md").write_text(post_text(1, 1, "News", [], "Hi."))
+    config = make_config()
+    cache = PostCache(tmp_path / "cache", config)
+    load_posts(config, load_one=cache.load_post)
+    cache.save()
+    assert PostCache(tmp_path / "cache", config).posts
+
+    other = make_config(site={"timezone": "Europe/Minsk"})
+    assert PostCache(tmp_path / "cache", other).posts == {}
+
+    import syndicate.feeds as feeds_package
+
+    monkeypatch.setattr(feeds_package, "__version__", "99.0")
+    assert PostCache(tmp_path / "cache", config).posts == {}
+
+
+def test_a_torn_cache_file_is_ignored(posts_dir: Path, config: Config, tmp_path: Path) -> None:
+    (posts_dir / "p.md").write_text(post_text(1, 1, "News", [], "Hi."))
+    cache = PostCache(tmp_path / "cache", config)
+    expected, _ = load_posts(config, load_one=cache.load_post)
+    cache.save()
+    path = tmp_path / "cache" / CACHE_FILE
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # a crash mid-write without the rename
+    torn = PostCache(tmp_path / "cache", config)
+    assert torn.posts == {}
+    got, _ = load_posts(config, load_one=torn.load_post)
+    assert got == expected
+
+
+def test_save_replaces_the_file_atomically(
+    posts_dir: Path, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (posts_dir / "p.md").write_text(post_text(1, 1, "News", [], "Hi."))
+    cache = PostCache(tmp_path / "cache", config)
+    load_posts(config, load_one=cache.load_post)
+    cache.save()
+    before = (tmp_path / "cache" / CACHE_FILE).read_bytes()
+    (posts_dir / "q.md").write_text(post_text(2, 2, "News", [], "Ho."))
+    cache.begin_scan()
+    load_posts(config, load_one=cache.load_post)
+    cache.end_scan()
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pickle, "dump", crash)
+    with pytest.raises(OSError):
+        cache.save()
+    assert (tmp_path / "cache" / CACHE_FILE).read_bytes() == before
+
+
+def test_parallel_render_equals_serial(
+    posts_dir: Path, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(12):
+        (posts_dir / f"p{n}.md").write_text(post_text(n, n + 1, "News", ["food"], f"Body {n}."))
+    loaded, _ = load_posts(config)
+    monkeypatch.setattr(cache_module, "PARALLEL_MIN", 4)
+    parallel = PostCache(tmp_path / "a", config, workers=2).render_many(loaded, config)
+    serial = PostCache(tmp_path / "b", config, workers=1).render_many(loaded, config)
+    assert parallel == serial
+
+
+# --- incremental == full --------------------------------------------------------------
+
+Edit = tuple[str, int, int, int, int]  # (kind, post number, day, category, tag mask)
+
+edits = st.lists(
+    st.tuples(
+        st.sampled_from(["write", "delete", "rename", "unpublish"]),
+        st.integers(0, 7),
+        st.integers(1, 28),
+        st.integers(0, len(CATEGORIES) - 1),
+        st.integers(0, 2 ** len(TAGS) - 1),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def apply(posts_dir: Path, edit: Edit, step: int) -> None:
+    kind, n, day, category, mask = edit
+    existing = sorted(posts_dir.glob(f"p{n}-*.md"))
+    if kind == "delete":
+        for path in existing:
+            path.unlink()
+        return
+    if kind == "rename" and existing:
+        existing[0].rename(posts_dir / f"p{n}-renamed{step}.md")
+        return
+    tags = [t for i, t in enumerate(TAGS) if mask & (1 << i)]
+    text = post_text(n, day, CATEGORIES[category], tags, f"Body of {n} at step {step}.")
+    if kind == "unpublish":
+        text = text.replace("---\n\n", "published: false\n---\n\n", 1)
+    for path in existing:
+        path.unlink()
+    (posts_dir / f"p{n}-{step}.md").write_text(text)
+
+
+def bodies(site: Site) -> dict[str, bytes]:
+    return {path: doc.body for path, doc in site.documents.items()}
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(edits)
+def test_incremental_builds_equal_full_builds(
+    make_config: ConfigFactory, tmp_path: Path, sequence: list[Edit]
+) -> None:
+    work = tmp_path / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "posts").mkdir(parents=True)
+    posts_dir = work / "posts"
+    config = dataclasses.replace(
+        make_config(feeds={"limit": 3}), posts_dir=posts_dir, output_dir=work / "live"
+    )
+    for n in range(4):
+        apply(posts_dir, ("write", n, n + 1, n % 3, n), 0)
+    cache = PostCache(work / "cache", config)
+    incremental = Publisher(config, clock=lambda: NOW, cache=cache)
+    previous = incremental.build().site
+    for step, edit in enumerate(sequence, start=1):
+        apply(posts_dir, edit, step)
+        loaded, _ = incremental._load_posts()
+        site = build_site(loaded, config, NOW, previous=previous, render_many=cache.render_many)
+        full = Publisher(config, clock=lambda: NOW).build().site
+        assert bodies(site) == bodies(full)
+        assert site.signatures == full.signatures
+        # Through the live tree and back (a restart), too.
+        write_live(site, config.output_dir)
+        reloaded = load_live(config.output_dir)
+        assert reloaded is not None and reloaded.signatures == site.signatures
+        assert bodies(reloaded) == bodies(full)
+        previous = reloaded
+
+
+def test_unchanged_feeds_are_not_rendered_again(
+    posts_dir: Path, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(4):
+        (posts_dir / f"p{n}.md").write_text(
+            post_text(n, n + 1, CATEGORIES[n % 3], [TAGS[n]], f"Body {n}.")
+        )
+    loaded, _ = load_posts(config)
+    first = build_site(loaded, config, NOW)
+    rendered: list[str] = []
+
+    def render(post: Post, cfg: Config) -> posts_module.Rendered:
+        rendered.append(post.relpath)
+        return posts_module.render_post(post, cfg)
+
+    (posts_dir / "p3.md").write_text(post_text(3, 4, CATEGORIES[0], [TAGS[3]], "Edited."))
+    loaded, _ = load_posts(config)
+    second = build_site(loaded, config, NOW, render, previous=first)
+    # p3 is in the site feed (with everyone), News and its tag: those are rebuilt;
+    # World, Culture and the other tags are reused as they were.
+    assert second.documents["/category/world.atom"] is first.documents["/category/world.atom"]
+    assert second.documents["/tag/belarus.atom"] is first.documents["/tag/belarus.atom"]
+    assert second.documents["/tag/press.atom"] is not first.documents["/tag/press.atom"]
+    # Entries are prepared only for the feeds being rebuilt (here the site feed holds
+    # every post); with the render cache only the edited post is rendered anew.
+    assert sorted(rendered) == ["p0.md", "p1.md", "p2.md", "p3.md"]
+
+
+def test_with_the_cache_only_the_edited_post_is_rendered(
+    posts_dir: Path, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(4):
+        (posts_dir / f"p{n}.md").write_text(post_text(n, n + 1, "News", [TAGS[n]], f"Body {n}."))
+    cache = PostCache(tmp_path / "cache", config)
+    loaded, _ = load_posts(config, load_one=cache.load_post)
+    first = build_site(loaded, config, NOW, render_many=cache.render_many)
+    rendered: list[str] = []
+    real = posts_module.render_post
+
+    def render_post(post: Post, cfg: Config) -> posts_module.Rendered:
+        rendered.append(post.relpath)
+        return real(post, cfg)
+
+    monkeypatch.setattr("syndicate.cache.render_post", render_post)
+    (posts_dir / "p2.md").write_text(post_text(2, 3, "News", [TAGS[2]], "Edited body."))
+    loaded, _ = load_posts(config, load_one=cache.load_post)
+    build_site(loaded, config, NOW, previous=first, render_many=cache.render_many)
+    assert rendered == ["p2.md"]
