@@ -32,6 +32,7 @@ import threading
 import time
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
@@ -330,10 +331,12 @@ class Publisher:
         try:
             # mkdtemp makes the folder 0700; a web server running as another user must read it.
             staging.chmod(0o755)
+            jobs = []
             for rel, doc in files:
                 target = staging.joinpath(*rel.parts)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                _write_document(target, doc)
+                jobs.append((target, doc))
+            _write_documents(jobs)
             _swap_in(staging, out_dir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -506,6 +509,7 @@ def write_live(site: Site, out_dir: Path) -> None:
     old = read_manifest(out_dir)
     old_docs = old.get("documents", {}) if old else {}
     entries: dict[str, dict[str, str]] = {}
+    jobs: list[tuple[Path, Document]] = []
     for url_path, doc in site.documents.items():
         rel = _file_path(url_path)
         entry = {
@@ -519,7 +523,8 @@ def write_live(site: Site, out_dir: Path) -> None:
         if old_docs.get(url_path) == entry and target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        _write_document(target, doc)
+        jobs.append((target, doc))
+    _write_documents(jobs)
     for url_path in old_docs:
         if url_path not in entries:
             stale = out_dir.joinpath(*_file_path(url_path).parts)
@@ -600,6 +605,17 @@ def _atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:
     if mtime is not None:
         os.utime(tmp, (mtime, mtime))
     os.replace(tmp, path)
+
+
+def _write_documents(jobs: list[tuple[Path, Document]]) -> None:
+    """Write documents on every core: zlib and file writes release the GIL."""
+    if len(jobs) < 8:
+        for target, doc in jobs:
+            _write_document(target, doc)
+        return
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        # list() re-raises the first failure, so a failed write fails the build.
+        list(pool.map(lambda job: _write_document(*job), jobs))
 
 
 def _write_document(target: Path, doc: Document) -> None:
