@@ -45,8 +45,15 @@ StatKey = tuple[int, int]  # (st_mtime_ns, st_size)
 class PostCache:
     """Parsed posts and rendered entries, loaded from and saved to ``directory``."""
 
-    def __init__(self, directory: Path, config: Config, workers: int | None = None) -> None:
-        self.path = directory / CACHE_FILE
+    def __init__(
+        self,
+        directory: Path | None,
+        config: Config,
+        workers: int | None = None,
+    ) -> None:
+        # directory None: an in-memory cache that starts empty and is never saved (a cold
+        # build that still renders once per post and in parallel).
+        self.path = directory / CACHE_FILE if directory is not None else None
         self.config = config
         self.key = config_fingerprint(config)
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
@@ -60,6 +67,8 @@ class PostCache:
         self._load()
 
     def _load(self) -> None:
+        if self.path is None:
+            return
         try:
             with open(self.path, "rb") as handle:
                 header = pickle.load(handle)
@@ -78,7 +87,7 @@ class PostCache:
     def save(self) -> None:
         """Write the cache if anything changed: temporary file, then rename."""
         with self._lock:
-            if not self._dirty:
+            if not self._dirty or self.path is None:
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")

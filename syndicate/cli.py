@@ -207,7 +207,7 @@ def build(config_path: Path, out_dir: Path, strict: bool, no_cache: bool) -> Non
     with _clean_errors():
         config = load_config(config_path)
         store = existing_store(config)
-        cache = None if no_cache else PostCache(state_dir(config) / "cache", config)
+        cache = PostCache(None if no_cache else state_dir(config) / "cache", config)
         try:
             publisher = Publisher(config, store=store, cache=cache)
             result = publisher.build()

@@ -266,3 +266,16 @@ def test_with_the_cache_only_the_edited_post_is_rendered(
     loaded, _ = load_posts(config, load_one=cache.load_post)
     build_site(loaded, config, NOW, previous=first, render_many=cache.render_many)
     assert rendered == ["p2.md"]
+
+
+def test_a_cache_without_a_folder_is_never_written(
+    posts_dir: Path, config: Config, tmp_path: Path
+) -> None:
+    """`build --no-cache`: nothing is read from or written to disk, renders still shared."""
+    (posts_dir / "p.md").write_text(post_text(1, 1, "News", [], "Hi."))
+    memory = PostCache(None, config)
+    loaded, _ = load_posts(config, load_one=memory.load_post)
+    first = memory.render_many(loaded, config)
+    assert memory.render_many(loaded, config) == first
+    memory.save()
+    assert list(tmp_path.rglob(CACHE_FILE)) == []
