@@ -103,7 +103,13 @@ class PostCache:
             st = path.stat()
         except OSError:
             return load_post(path, config)
-        relpath = path.relative_to(config.posts_dir).as_posix()
+        # A string prefix test: pathlib's relative_to costs more than the stat itself.
+        root = str(config.posts_dir) + os.sep
+        spath = str(path)
+        if spath.startswith(root):
+            relpath = spath[len(root) :].replace(os.sep, "/")
+        else:
+            relpath = path.relative_to(config.posts_dir).as_posix()
         self._seen.add(relpath)
         stat_key = (st.st_mtime_ns, st.st_size)
         cached = self.posts.get(relpath)

@@ -20,7 +20,6 @@ import ctypes
 import dataclasses
 import errno
 import fcntl
-import functools
 import gzip
 import hashlib
 import json
@@ -388,7 +387,21 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@functools.lru_cache(maxsize=1 << 16)
+_DIGESTS: dict[tuple[str, str, str], tuple[str, str]] = {}
+
+
+def _digests(post: Post) -> tuple[str, str]:
+    """(content digest, body digest), memoised by the file's digest: a Post is a function
+    of its file, its path and the config (which settles its URL)."""
+    key = (post.digest, post.relpath, post.url)
+    found = _DIGESTS.get(key)
+    if found is None:
+        if len(_DIGESTS) > 1 << 17:
+            _DIGESTS.clear()
+        found = _DIGESTS[key] = (content_digest(post), _body_digest(post))
+    return found
+
+
 def content_digest(post: Post) -> str:
     """Digest of what a reader sees of an entry; its change moves the entry's ``updated``."""
     parts = [
@@ -405,7 +418,6 @@ def content_digest(post: Post) -> str:
     return _digest("\x1e".join(parts).encode("utf-8", "surrogatepass"))
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _body_digest(post: Post) -> str:
     return _digest(post.body.encode("utf-8", "surrogatepass"))
 
@@ -447,8 +459,7 @@ def reconcile_ids(
     owner: dict[str, Post] = {}
     for post in sorted(loaded, key=lambda p: p.relpath):
         front_id = post.entry_id if post.front_id else None
-        body_digest = _body_digest(post)
-        digest = content_digest(post)
+        digest, body_digest = _digests(post)
         record = records.get(post.relpath)
         if record is None:
             old = (by_front.get(front_id) if front_id else None) or by_body.get(body_digest)
