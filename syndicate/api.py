@@ -432,7 +432,7 @@ def _attempt(a: Attempt) -> Json:
 
 
 class _QuietThreads(logging.Filter):
-    """Drops records logged by threads that asked for quiet (see ``_quiet_posts``)."""
+    """Drops records logged by threads that asked for quiet (see ``quiet_posts``)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -447,9 +447,12 @@ logging.getLogger(posts.__name__).addFilter(_quiet)
 
 
 @contextlib.contextmanager
-def _quiet_posts() -> Iterator[None]:
-    # Re-reading the posts for a status page would log every post problem again on each
-    # poll; they were logged by the build. Per thread, so other requests still log.
+def quiet_posts() -> Iterator[None]:
+    """Silence the posts module's log lines in this thread (re-reading for a status page).
+
+    Re-reading the posts for a status page would log every post problem again on each
+    poll; they were logged by the build. Per thread, so other requests still log.
+    """
     me = threading.get_ident()
     _quiet.threads.add(me)
     try:
@@ -468,7 +471,7 @@ def scheduled_posts(
     if last is not None and (build is None or last.started >= build.time):
         found: Iterable[tuple[str, datetime]] = last.scheduled
     else:
-        with _quiet_posts():
+        with quiet_posts():
             loaded, _ = posts.load_posts(publisher.config)
         found = sorted(
             ((p.relpath, p.date) for p in loaded if p.published and p.date > now),

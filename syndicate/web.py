@@ -4,7 +4,14 @@ Feed hits are the hot path. ``FeedResponder`` sits in front of the Flask app, lo
 ``PATH_INFO`` up in the prepared documents of the current ``Site`` and answers GET and
 HEAD at once, with validators, caching headers and gzip all computed when the Site was
 swapped in. Everything else (other methods, unknown paths) falls through to Flask,
-whose ``feeds`` blueprint answers 404 and 405 with short plain-text messages.
+whose ``feeds`` blueprint answers 404 and 405 with short plain-text messages; the
+``api`` (``api.py``) and ``admin`` (``admin.py``, the dashboard) blueprints live there too.
+
+A feed requested by a browser (``Accept`` preferring text/html over every feed type and
+``*/*``, see ``prefers_html``) gets a readable HTML page of the same feed instead
+(``preview.render_preview``), made once per feed version and cached with its own
+ETag and gzip; every other request gets the feed, byte for byte. Both carry
+``Vary: Accept, Accept-Encoding``. Only an Accept value that mentions "html" is parsed.
 
 ``SiteHolder.current`` is the one place the current Site lives; a swap is a single
 attribute assignment, so a request sees either the old Site or the new one, never a mix.
@@ -20,12 +27,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
+import hashlib
 import logging
 import os
 import re
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -36,9 +44,11 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from .admin import init_admin
 from .api import init_api
 from .config import Config, load_config
 from .feeds import Document, Site
+from .preview import content_security_policy, render_preview
 from .publisher import GZIP_LEVEL, MANIFEST, Publisher, read_manifest, site_from_manifest
 
 log = logging.getLogger(__name__)
@@ -57,6 +67,23 @@ _ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")')
 
 # Documents that are feeds, and so get WebSub discovery Link headers.
 FEED_MEDIA_TYPES = frozenset({"application/rss+xml", "application/atom+xml"})
+# Media types a feed is also served as: a request must prefer text/html over every one of
+# them (and over */*) to get the readable page instead of the feed.
+FEED_ACCEPT_TYPES = (
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/xml",
+    "text/xml",
+    "*/*",
+)
+HTML_TYPE = "text/html; charset=utf-8"
+# Responses that depend on Accept as well as Accept-Encoding (RFC 9110 12.5.5).
+VARY_NEGOTIATED = "Accept, Accept-Encoding"
+VARY_ENCODING = "Accept-Encoding"
+
+Previewer = Callable[[Site, str], bytes]
+"""Renders the HTML page of the feed at a URL path of a Site (``preview.render_preview``)."""
+
 # Characters left as they are in a Link target: RFC 3986 reserved and unreserved, and "%".
 _URI_SAFE = ":/?#[]@!$&'()*+,;=~%"
 
@@ -75,6 +102,7 @@ class PreparedDocument:
     etags: frozenset[str]  # opaque-tags of both variants, for If-None-Match
     last_modified: str  # HTTP-date, as sent
     last_modified_ts: int  # whole seconds: HTTP-dates have no finer resolution
+    negotiable: bool = False  # a feed that also has an HTML page for browsers
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -89,12 +117,21 @@ class SiteHolder:
     """Holds the Site being served; ``current`` is read once per request, swapped whole."""
 
     def __init__(
-        self, site: Site, cache_max_age: int, site_url: str, hubs: Sequence[str] = ()
+        self,
+        site: Site,
+        cache_max_age: int,
+        site_url: str,
+        hubs: Sequence[str] = (),
+        preview: Previewer | None = None,
     ) -> None:
         self.cache_control = f"public, max-age={cache_max_age}"
         self.site_url = site_url  # absolute, ends with "/" (config.site.url)
         self.hubs = tuple(hubs)
+        # Renders a feed's page for browsers; None: feeds are never negotiated.
+        self.preview = preview
         self.current = PreparedSite(site, {})
+        # HTML pages of feeds, by (URL path, the feed's entity-tag); made on first request.
+        self._pages: dict[tuple[str, str], PreparedDocument] = {}
         self.swap(site)
 
     def swap(self, site: Site) -> None:
@@ -111,10 +148,47 @@ class SiteHolder:
                 # The very same Document (a reload reuses unchanged ones): nothing to redo.
                 documents[path] = prepared
             else:
-                links = self._links(path, doc)
-                documents[path] = _prepare(doc, self.cache_control, gzip_cache, links)
+                negotiable = self.preview is not None and _is_feed(doc.media_type)
+                documents[path] = _prepare(
+                    doc,
+                    self.cache_control,
+                    gzip_cache,
+                    self._links(path, doc),
+                    vary=VARY_NEGOTIATED if negotiable else VARY_ENCODING,
+                    negotiable=negotiable,
+                )
         # One attribute assignment: requests in flight keep the PreparedSite they read.
         self.current = PreparedSite(site, documents)
+        # Pages of feeds that changed or went away are dropped; the rest stay valid.
+        self._pages = {
+            key: page
+            for key, page in self._pages.items()
+            if key[0] in documents and documents[key[0]].etag == key[1]
+        }
+
+    def page(self, current: PreparedSite, path: str, feed: PreparedDocument) -> PreparedDocument:
+        """The HTML page of the feed at ``path`` (made once per feed version); the feed
+        itself if the page cannot be made, so a browser still gets something readable."""
+        key = (path, feed.etag)
+        found = self._pages.get(key)
+        if found is not None:
+            return found
+        assert self.preview is not None  # only negotiable documents get here
+        try:
+            body = self.preview(current.site, path)
+        except Exception:  # a preview must never cost a feed its availability
+            log.exception("feed %s: cannot render its HTML page", path)
+            return feed
+        doc = current.site.documents[path]
+        html = Document(HTML_TYPE, body, _html_etag(body), doc.last_modified)
+        extra = [
+            ("Content-Security-Policy", content_security_policy()),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        page = _prepare(html, self.cache_control, {}, extra, vary=VARY_NEGOTIATED)
+        # Racing requests may both render; either result is the same page.
+        self._pages[key] = page
+        return page
 
     def _links(self, path: str, doc: Document) -> Headers:
         """WebSub discovery (W3C WebSub section 4) for a feed: a Link per hub, then self."""
@@ -125,6 +199,12 @@ class SiteHolder:
         self_url = self.site_url + path.lstrip("/")
         links.append(("Link", f'<{_link_target(self_url)}>; rel="self"'))
         return links
+
+
+def _html_etag(body: bytes) -> str:
+    # Its own entity-tag, from its own bytes: the page is another representation of the
+    # feed's resource (RFC 9110 8.8.3), and changes when the template does.
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '-html"'
 
 
 def _gzip_etag(etag: str) -> str:
@@ -161,6 +241,8 @@ def _prepare(
     cache_control: str,
     gzip_cache: Mapping[str, tuple[bytes, bytes]],
     links: Sequence[tuple[str, str]],
+    vary: str = VARY_ENCODING,
+    negotiable: bool = False,
 ) -> PreparedDocument:
     gz_etag = _gzip_etag(doc.etag)
     content_type = _media_type(doc.media_type)
@@ -172,13 +254,14 @@ def _prepare(
     else:
         gzip_body = gzip.compress(doc.body, compresslevel=GZIP_LEVEL, mtime=0)
     last_modified = format_datetime(doc.last_modified.astimezone(UTC), usegmt=True)
-    # Vary: the body depends on Accept-Encoding, so shared caches must key on it (RFC 9110 12.5.5).
+    # Vary: the body depends on Accept-Encoding (and, for a feed that has an HTML page,
+    # on Accept), so shared caches must key on them (RFC 9110 12.5.5).
     # Link: WebSub discovery travels on every response, 304 included, since a subscriber
     # may revalidate a feed it already holds (WebSub section 4).
     common = [
         ("Last-Modified", last_modified),
         ("Cache-Control", cache_control),
-        ("Vary", "Accept-Encoding"),
+        ("Vary", vary),
         *links,
     ]
     return PreparedDocument(
@@ -205,6 +288,7 @@ def _prepare(
         etags=frozenset({_opaque(doc.etag), _opaque(gz_etag)}),
         last_modified=last_modified,
         last_modified_ts=int(doc.last_modified.timestamp()),
+        negotiable=negotiable,
     )
 
 
@@ -233,6 +317,56 @@ def accepts_gzip(accept_encoding: str) -> bool:
         return gzip_q > 0
     # "*" matches any coding not listed explicitly.
     return star_q is not None and star_q > 0
+
+
+@functools.lru_cache(maxsize=256)
+def prefers_html(accept: str) -> bool:
+    """Whether an Accept value prefers text/html over every feed type and ``*/*``.
+
+    Each type gets the q of the most specific media range that matches it (RFC 9110
+    12.5.1); HTML wins only with a strictly higher q, so a tie (``*/*``, or a feed
+    reader listing text/html beside its feed types) keeps the feed.
+    """
+    ranges: list[tuple[str, str, float]] = []
+    for item in accept.split(","):
+        media, _, params = item.partition(";")
+        kind, _, subtype = media.strip().lower().partition("/")
+        if not kind:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        ranges.append((kind, subtype.strip(), q))
+
+    def quality(media_type: str) -> float:
+        kind, _, subtype = media_type.partition("/")
+        best, found = -1, 0.0
+        for range_kind, range_subtype, q in ranges:
+            if range_kind == kind and range_subtype == subtype:
+                rank = 2
+            elif range_kind == kind and range_subtype == "*":
+                rank = 1
+            elif range_kind == "*" and range_subtype == "*":
+                rank = 0
+            else:
+                continue
+            if rank > best:
+                best, found = rank, q
+        return found
+
+    html = quality("text/html")
+    return html > 0 and all(html > quality(t) for t in FEED_ACCEPT_TYPES)
+
+
+def _wants_page(environ: WSGIEnvironment) -> bool:
+    accept = environ.get("HTTP_ACCEPT")
+    # Feed readers seldom mention HTML: their requests skip parsing altogether.
+    return accept is not None and ("html" in accept or "HTML" in accept) and prefers_html(accept)
 
 
 def _none_match(header: str, etags: frozenset[str]) -> bool:
@@ -286,8 +420,20 @@ class FeedResponder:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         if method == "GET" or method == "HEAD":
-            prepared = self.holder.current.documents.get(environ.get("PATH_INFO", ""))
+            current = self.holder.current
+            path = environ.get("PATH_INFO", "")
+            prepared = current.documents.get(path)
             if prepared is not None:
+                if prepared.negotiable:
+                    # Inlined _wants_page: feed readers seldom mention HTML, so their
+                    # requests cost a substring test and never reach the parser.
+                    accept = environ.get("HTTP_ACCEPT")
+                    if (
+                        accept is not None
+                        and ("html" in accept or "HTML" in accept)
+                        and prefers_html(accept)
+                    ):
+                        prepared = self.holder.page(current, path, prepared)
                 status, headers, body = answer(prepared, environ)
                 # A copy: some servers append to the list (Date, Server), and ours is shared.
                 start_response(status, list(headers))
@@ -319,9 +465,13 @@ feeds = Blueprint("feeds", __name__)
 @feeds.route("/<path:path>", provide_automatic_options=False)
 def document(path: str) -> Response:
     """Serve a document the hot path did not (the Site was swapped in between), else 404."""
-    prepared = services().holder.current.documents.get(request.path)
+    holder = services().holder
+    current = holder.current
+    prepared = current.documents.get(request.path)
     if prepared is None:
         raise NotFound()
+    if prepared.negotiable and _wants_page(request.environ):
+        prepared = holder.page(current, request.path, prepared)
     status, headers, body = answer(prepared, request.environ)
     return Response(body, status=status, headers=headers)
 
@@ -370,6 +520,7 @@ def create_app(
         cache_max_age=config.serve.cache_max_age,
         site_url=config.site.url,
         hubs=config.websub.hubs,
+        preview=functools.partial(render_preview, config=config),
     )
     reloader = None
     if reload_interval is not None:
@@ -381,8 +532,10 @@ def create_app(
         config=config, publisher=publisher, holder=holder, reloader=reloader
     )
     app.register_blueprint(feeds)
-    # The editor API (`api` blueprint); off unless SYNDICATE_EDITOR_TOKEN is set.
-    init_api(app, config, publisher)
+    # The editor API (`api` blueprint) and dashboard (`admin`); off unless
+    # SYNDICATE_EDITOR_TOKEN is set.
+    editors = init_api(app, config, publisher)
+    init_admin(app, editors)
     app.register_error_handler(NotFound, _not_found)
     app.register_error_handler(MethodNotAllowed, _method_not_allowed)
     # Wrapping wsgi_app (not the app) keeps app.test_client() on the real hot path.

@@ -195,6 +195,15 @@ def _signature(plan: _FeedPlan, config_digest: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _latest(plans: Iterable[_FeedPlan]) -> dict[str, tuple[str, str, datetime]]:
+    """Each feed's newest entry (title, URL, date), for the index page."""
+    return {
+        plan.rss_path: (plan.posts[0].title, plan.posts[0].url, plan.posts[0].date)
+        for plan in plans
+        if plan.posts
+    }
+
+
 def build_site(
     posts: Iterable[Post],
     config: Config,
@@ -282,6 +291,8 @@ def build_site(
         MEDIA_TYPES["opml"], render_opml(feeds, config, modified), modified
     )
     documents[INDEX_PATH] = _document(
-        MEDIA_TYPES["html"], render_index(feeds, config, newest, OPML_PATH), modified
+        MEDIA_TYPES["html"],
+        render_index(feeds, config, newest, OPML_PATH, latest=_latest(plans)),
+        modified,
     )
     return Site(documents=documents, feeds=feeds, signatures=signatures)

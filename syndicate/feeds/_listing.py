@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime
 
@@ -80,11 +80,21 @@ def _environment() -> jinja2.Environment:
     )
 
 
+Latest = Mapping[str, tuple[str, str, datetime]]
+"""A feed's ``rss_path`` -> (title, URL, date) of its newest entry."""
+
+
 def render_index(
-    feeds: Sequence[FeedInfo], config: Config, modified: datetime | None, opml_path: str
+    feeds: Sequence[FeedInfo],
+    config: Config,
+    modified: datetime | None,
+    opml_path: str,
+    latest: Latest | None = None,
 ) -> bytes:
-    """The HTML5 page listing every feed, with autodiscovery links in its head."""
+    """The HTML5 page listing every feed (with its newest entry, from ``latest``), with
+    autodiscovery links in its head and a button to copy each feed's URL."""
     site = config.site
+    latest = latest or {}
     rows = [
         {
             "kind": feed.kind,
@@ -94,6 +104,7 @@ def render_index(
             "atom_url": _url(config, feed.atom_path),
             "entry_count": feed.entry_count,
             "updated": feed.updated,
+            "latest": latest.get(feed.rss_path),
         }
         for feed in feeds
     ]

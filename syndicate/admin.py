@@ -1,0 +1,839 @@
+"""Editors' dashboard: the ``admin`` blueprint, server-rendered HTML under ``/admin``. Does I/O.
+
+Editors sign in with the editor token (``SYNDICATE_EDITOR_TOKEN``, the API's) and get a
+signed session cookie: HttpOnly, SameSite=Lax, Secure when the request came over HTTPS,
+scoped to ``/admin``, valid for ``SESSION_HOURS``. The signing key is derived from the
+token (HMAC with a fixed label), so every web worker and every restart accepts the same
+cookies, and changing the token signs everybody out. Every form carries a per-session
+CSRF token, checked in constant time; failed sign-ins count against the API's
+``FailureLimiter``. Without a token the dashboard is off: ``/admin`` answers 404.
+
+Pages read the store (build records, outbox, attempts), the Site this web process
+serves (``Services.holder``) and the posts folder, re-read on demand (``PostBoard``
+caches the parse until a file changes): the scheduler runs in another process, so its
+last publish is not in memory here. "Republish" runs ``Publisher.publish`` in a
+background thread (``JobBoard``) whose state is a small JSON file in the state folder,
+so the progress page, which polls it, works whichever web worker answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+import logging
+import math
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
+from markupsafe import Markup
+from werkzeug.exceptions import NotFound
+from werkzeug.wrappers import Response as BaseResponse
+
+from . import posts
+from .api import TOKEN_ENV, EditorAPI, quiet_posts, republish_json, scheduled_posts
+from .config import Config, state_dir
+from .feeds import FeedInfo, Site
+from .posts import Post, PostProblem
+from .publisher import Publisher, reconcile_ids
+from .store import Attempt, Notification, Store
+
+log = logging.getLogger(__name__)
+
+EXTENSION: Final = "syndicate.admin"
+"""Key of the ``Dashboard`` in ``app.extensions``."""
+
+SESSION_COOKIE: Final = "syndicate_admin"
+SESSION_HOURS: Final = 12
+CSRF_FIELD: Final = "csrf_token"
+# The label the session-signing key is derived under; another label, another key.
+_KEY_LABEL: Final = b"syndicate dashboard session key v1"
+RECENT_ATTEMPTS: Final = 200  # attempts read for the notifications page
+ATTEMPTS_PER_TARGET: Final = 10
+# How long "Republish" waits for a quick rebuild before showing the progress page.
+REPUBLISH_WAIT: Final = 1.5
+JOB_DIR: Final = ".syndicate-admin-jobs"
+JOB_KEEP: Final = timedelta(days=1)
+_JOB_ID = re.compile(r"[0-9a-f]{16}")
+
+State = Literal["error", "scheduled", "draft", "published"]
+STATES: Final[tuple[State, ...]] = ("error", "scheduled", "draft", "published")
+Json = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- posts
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedLink:
+    """A feed as a link: its label on the page and its URL path."""
+
+    label: str
+    url: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PostRow:
+    """One line of the posts page: a post file and what became of it."""
+
+    file: str  # relative to the config's folder, POSIX
+    title: str
+    state: State
+    date: datetime | None  # the post's date (the scheduled time, when scheduled)
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    feeds: tuple[FeedLink, ...] = ()
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def _order(row: PostRow) -> tuple[int, float, str]:
+    """Errors first, then what is scheduled (soonest first), drafts, then newest published."""
+    rank = STATES.index(row.state)
+    stamp = row.date.timestamp() if row.date is not None else 0.0
+    return (rank, -stamp if row.state == "published" else stamp, row.file)
+
+
+def feed_label(info: FeedInfo) -> str:
+    """``Site``, ``Category: News``, ``Tag: python``."""
+    if info.kind == "site" or info.name is None:
+        return "Site"
+    return f"{info.kind.capitalize()}: {info.name}"
+
+
+def post_rows(
+    loaded: Sequence[Post],
+    problems: Sequence[PostProblem],
+    store: Store | None,
+    site: Site,
+    config: Config,
+    now: datetime,
+) -> list[PostRow]:
+    """Every post file with its state and feeds, errors first. Pure but for ``store``.
+
+    Entry ids are settled against the store as a publish would (a renamed post keeps
+    its id), so the feeds a post appears in are read off the served Site's feeds.
+    """
+    records = store.posts() if store is not None else {}
+    plan = reconcile_ids(loaded, records, now)
+    in_feeds: dict[str, list[FeedLink]] = {}
+    for info in site.feeds:
+        # A path, not the public URL: the dashboard's server serves the feeds too.
+        link = FeedLink(feed_label(info), info.rss_path)
+        for entry_id in info.entry_ids:
+            in_feeds.setdefault(entry_id, []).append(link)
+
+    errors: dict[Path, list[str]] = {}
+    warnings: dict[Path, list[str]] = {}
+    for problem in (*problems, *plan.problems):
+        target = errors if problem.severity == "error" else warnings
+        target.setdefault(Path(problem.path), []).append(problem.message)
+
+    rows: list[PostRow] = []
+    seen: set[Path] = set()
+    for post in plan.posts:
+        seen.add(post.source)
+        post_errors = tuple(errors.get(post.source, ()))
+        state: State
+        if post_errors:
+            state = "error"
+        elif not post.published:
+            state = "draft"
+        elif post.date > now:
+            state = "scheduled"
+        else:
+            state = "published"
+        rows.append(
+            PostRow(
+                file=_shown(post.source, config),
+                title=post.title,
+                state=state,
+                date=post.date,
+                categories=post.categories,
+                tags=post.tags,
+                feeds=tuple(in_feeds.get(post.entry_id, ()) if state != "draft" else ()),
+                errors=post_errors,
+                warnings=tuple(warnings.get(post.source, ())),
+            )
+        )
+    # Files that could not be read as posts at all (and posts left out for a duplicate id).
+    for post in loaded:
+        if post.source not in seen:
+            seen.add(post.source)
+            rows.append(
+                PostRow(
+                    file=_shown(post.source, config),
+                    title=post.title,
+                    state="error",
+                    date=post.date,
+                    categories=post.categories,
+                    tags=post.tags,
+                    errors=tuple(errors.get(post.source, ())) or ("left out of the feeds",),
+                    warnings=tuple(warnings.get(post.source, ())),
+                )
+            )
+    for path in sorted(set(errors) - seen):
+        record = records.get(_relpath(path, config))
+        # The service keeps the last good version of a broken post in its feeds.
+        feeds = tuple(in_feeds.get(record.entry_id, ())) if record is not None else ()
+        rows.append(
+            PostRow(
+                file=_shown(path, config),
+                title=path.name,
+                state="error",
+                date=None,
+                feeds=feeds,
+                errors=tuple(errors[path]),
+                warnings=tuple(warnings.get(path, ())),
+            )
+        )
+    rows.sort(key=_order)
+    return rows
+
+
+def _shown(path: Path, config: Config) -> str:
+    try:
+        return path.relative_to(config.root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _relpath(path: Path, config: Config) -> str:
+    try:
+        return path.relative_to(config.posts_dir).as_posix()
+    except ValueError:
+        return path.name
+
+
+Scan = tuple[tuple[str, int, int], ...]
+
+
+def scan_posts(root: Path) -> Scan:
+    """(path, size, mtime in ns) of every file under ``root``: cheap, and it changes
+    whenever a post does."""
+    found: list[tuple[str, int, int]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            found.append((path, st.st_size, st.st_mtime_ns))
+    found.sort()
+    return tuple(found)
+
+
+class PostBoard:
+    """The posts as read from the posts folder, re-read only when a file changed."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._scan: Scan | None = None
+        self._loaded: tuple[list[Post], list[PostProblem]] = ([], [])
+
+    def load(self) -> tuple[list[Post], list[PostProblem]]:
+        """``posts.load_posts(config)``, cached by a scan of the folder's files."""
+        with self._lock:
+            scan = scan_posts(self.config.posts_dir)
+            if scan != self._scan:
+                with quiet_posts():
+                    self._loaded = posts.load_posts(self.config)
+                self._scan = scan
+            return self._loaded
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+class JobBoard:
+    """Republish jobs: each runs in a thread; its state is a JSON file any worker reads.
+
+    A job file holds ``id``, ``force``, ``state`` (running, done, failed), ``started``,
+    ``finished``, ``result`` (``republish_json``) and ``error``.
+    """
+
+    def __init__(self, folder: Path, clock: Callable[[], datetime]) -> None:
+        self.folder = folder
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._threads: dict[str, threading.Thread] = {}
+
+    def start(self, publisher: Publisher, force: bool) -> str:
+        """Start a republish (or return the one this process is already running)."""
+        with self._lock:
+            for job_id, thread in self._threads.items():
+                if thread.is_alive():
+                    return job_id
+            self._threads.clear()
+            self._prune()
+            job_id = secrets.token_hex(8)
+            self._write(job_id, self._state(job_id, force, "running"))
+            thread = threading.Thread(
+                target=self._run,
+                args=(job_id, publisher, force),
+                name=f"syndicate-republish {job_id}",
+            )
+            self._threads[job_id] = thread
+            thread.start()
+            return job_id
+
+    def wait(self, job_id: str, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a job of this process; True when it is over."""
+        thread = self._threads.get(job_id)
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        found = self.get(job_id)
+        return found is not None and found["state"] != "running"
+
+    def join(self) -> None:
+        """Wait for every job of this process (tests; shutdown)."""
+        for thread in list(self._threads.values()):
+            thread.join()
+
+    def get(self, job_id: str) -> Json | None:
+        """A job's state, or None for an unknown id."""
+        if not _JOB_ID.fullmatch(job_id):
+            return None
+        try:
+            data = json.loads((self.folder / f"{job_id}.json").read_bytes())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _state(self, job_id: str, force: bool, state: str, **more: Any) -> Json:
+        return {
+            "id": job_id,
+            "force": force,
+            "state": state,
+            "started": _iso(self.clock()),
+            "finished": None,
+            "result": None,
+            "error": None,
+            **more,
+        }
+
+    def _run(self, job_id: str, publisher: Publisher, force: bool) -> None:
+        data = self.get(job_id) or self._state(job_id, force, "running")
+        try:
+            result = publisher.publish(force=force)
+        except Exception as exc:  # shown on the page; the thread must not die silently
+            log.exception("dashboard: republish %s failed", job_id)
+            data.update(state="failed", error=str(exc) or type(exc).__name__)
+        else:
+            log.info(
+                "dashboard: republish%s: %d feeds changed, %d notifications queued",
+                " (force)" if force else "",
+                len(result.changed_feeds),
+                result.queued,
+            )
+            data.update(state="done", result=republish_json(result, publisher.config, force))
+        data["finished"] = _iso(self.clock())
+        self._write(job_id, data)
+
+    def _write(self, job_id: str, data: Json) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.folder / f"{job_id}.json"
+        tmp = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, target)  # a poll sees the old state or the new one, whole
+
+    def _prune(self) -> None:
+        cutoff = time.time() - JOB_KEEP.total_seconds()
+        try:
+            entries = list(self.folder.glob("*.json"))
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    entry.unlink()
+            except OSError:
+                pass
+
+
+# --------------------------------------------------------------------------- extension
+
+
+@dataclasses.dataclass
+class Dashboard:
+    """The dashboard's state, kept in ``app.extensions[EXTENSION]``."""
+
+    editors: EditorAPI
+    posts: PostBoard
+    jobs: JobBoard
+
+    @property
+    def config(self) -> Config:
+        return self.editors.config
+
+    def publisher(self) -> Publisher:
+        return self.editors.publisher()
+
+
+def dashboard() -> Dashboard:
+    """The current app's ``Dashboard``."""
+    found: Dashboard = current_app.extensions[EXTENSION]
+    return found
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with Secure decided per request."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return is_https()
+
+
+def is_https() -> bool:
+    """Whether the request came over HTTPS (directly, or as a proxy in front says)."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    # Trusting the header can only add Secure to a cookie, never take it away.
+    return request.is_secure or forwarded == "https"
+
+
+def session_key(token: bytes) -> bytes:
+    """The session-signing key: the same in every worker and after a restart."""
+    return hmac.new(token, _KEY_LABEL, hashlib.sha256).digest()
+
+
+def init_admin(app: Flask, editors: EditorAPI) -> Dashboard | None:
+    """Register the ``admin`` blueprint when an editor token is set; else the dashboard
+    is off (``/admin`` is a plain 404, like any unknown path)."""
+    if editors.token is None:
+        log.info("dashboard off: %s is not set", TOKEN_ENV)
+        return None
+    config = editors.config
+    app.secret_key = session_key(editors.token)
+    app.session_interface = _SessionInterface()
+    app.config.update(
+        SESSION_COOKIE_NAME=SESSION_COOKIE,
+        SESSION_COOKIE_PATH="/admin",
+        SESSION_COOKIE_HTTPONLY=True,
+        # Lax: a link to the dashboard from elsewhere still arrives signed in, while
+        # cross-site form posts arrive without the cookie (and fail the CSRF check too).
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+    )
+    board = Dashboard(
+        editors=editors,
+        posts=PostBoard(config),
+        jobs=JobBoard(state_dir(config) / JOB_DIR, _utcnow),
+    )
+    app.extensions[EXTENSION] = board
+    app.register_blueprint(admin)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    return board
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- blueprint
+
+admin = Blueprint(
+    "admin", __name__, url_prefix="/admin", static_folder="static", static_url_path="/static"
+)
+
+_PUBLIC_ENDPOINTS: Final = frozenset({"admin.login", "admin.static"})
+
+
+def csrf_token() -> str:
+    """This session's CSRF token, made on first use."""
+    token = session.get(CSRF_FIELD)
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        session[CSRF_FIELD] = token
+    return token
+
+
+def _csrf_field() -> Markup:
+    return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, csrf_token())
+
+
+@admin.context_processor
+def _template_globals() -> dict[str, Any]:
+    return {
+        "csrf_field": _csrf_field,
+        "signed_in": bool(session.get("editor")),
+        "site": dashboard().config.site,
+    }
+
+
+@admin.app_template_filter("when")
+def _when(value: datetime | str | None) -> str:
+    """``2024-05-01 12:00 UTC``; an ISO string is parsed first."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@admin.app_template_filter("iso")
+def _iso_filter(value: datetime | str) -> str:
+    return value if isinstance(value, str) else _iso(value)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class _CsrfError(Exception):
+    """A form post without this session's CSRF token."""
+
+
+@admin.before_request
+def _guard() -> BaseResponse | None:
+    """Every /admin request: CSRF check on posts; sign-in required beyond the login page."""
+    if request.method == "POST":
+        sent = request.form.get(CSRF_FIELD, "")
+        expected = session.get(CSRF_FIELD)
+        if not isinstance(expected, str) or not hmac.compare_digest(
+            sent.encode("utf-8"), expected.encode("utf-8")
+        ):
+            raise _CsrfError()
+    if request.endpoint in _PUBLIC_ENDPOINTS or session.get("editor"):
+        return None
+    if request.method == "GET":
+        return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+    return redirect(url_for("admin.login"))
+
+
+@admin.errorhandler(_CsrfError)
+def _csrf_failed(error: _CsrfError) -> tuple[str, int]:
+    log.warning(
+        "dashboard: %s %s from %s failed the CSRF check",
+        request.method,
+        request.path,
+        request.remote_addr,
+    )
+    page = render_template(
+        "admin/message.html",
+        title="Form expired",
+        message=(
+            "This form was not sent from the dashboard, or your session changed since the "
+            "page was loaded. Nothing was done. Go back, reload the page and try again "
+            "(the dashboard needs cookies)."
+        ),
+    )
+    return page, 400
+
+
+@admin.after_request
+def _headers(response: Response) -> Response:
+    if request.endpoint == "admin.static":
+        return response
+    # Private, per-editor pages: never cached (RFC 9111 5.2.2.5), never framed.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+    return response
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after sign-in: a dashboard path, never another site."""
+    default = url_for("admin.overview")
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/admin") or "\\" in target:
+        return default
+    return target
+
+
+@admin.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse | tuple[str, int, dict[str, str]] | str:
+    """The sign-in form; a right token starts a session."""
+    next_url = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if session.get("editor"):
+            return redirect(next_url)
+        csrf_token()  # the form's own CSRF token, in a fresh session cookie
+        return render_template("admin/login.html", next_url=next_url, error=None)
+    board = dashboard()
+    limiter = board.editors.limiter
+    client = request.remote_addr or "unknown"
+    wait = limiter.blocked_for(client)
+    if wait is not None:
+        seconds = max(1, math.ceil(wait))
+        page = render_template(
+            "admin/login.html",
+            next_url=next_url,
+            error=f"Too many failed sign-ins from this address; try again in {seconds} s.",
+        )
+        return page, 429, {"Retry-After": str(seconds)}
+    token = request.form.get("token", "").strip().encode("utf-8")
+    assert board.editors.token is not None  # the blueprint exists only with a token
+    # Compared in constant time: how much of a guess matched must not show.
+    if not token or not hmac.compare_digest(token, board.editors.token):
+        limiter.failure(client)
+        log.warning("dashboard: failed sign-in from %s", client)
+        page = render_template(
+            "admin/login.html", next_url=next_url, error="That is not the editor token."
+        )
+        return page, 403, {}
+    limiter.success(client)
+    # A new session (and CSRF token) at sign-in, so a session planted before is useless.
+    session.clear()
+    session["editor"] = True
+    session.permanent = True
+    csrf_token()
+    log.info("dashboard: editor signed in from %s", client)
+    return redirect(next_url)
+
+
+@admin.post("/logout")
+def logout() -> BaseResponse:
+    """End the session."""
+    session.clear()
+    flash("You are signed out.")
+    log.info("dashboard: editor signed out from %s", request.remote_addr)
+    return redirect(url_for("admin.login"))
+
+
+@admin.get("")
+def bare() -> BaseResponse:
+    return redirect(url_for("admin.overview"))
+
+
+@admin.get("/")
+def overview() -> str:
+    """Last build, counts, and the republish buttons."""
+    board = dashboard()
+    publisher = board.publisher()
+    store = _store(publisher)
+    now = publisher.clock()
+    build = store.last_build()
+    rows = _rows(board, publisher)
+    counts = {state: sum(1 for r in rows if r.state == state) for state in STATES}
+    return render_template(
+        "admin/overview.html",
+        section="overview",
+        build=build,
+        counts=counts,
+        errors=[r for r in rows if r.state == "error"][:5],
+        scheduled=scheduled_posts(publisher, build, now),
+        pending=len(store.pending()),
+        failed=len(store.failed()),
+        feed_count=len(_site().feeds),
+        config=board.config,
+    )
+
+
+@admin.get("/posts")
+def posts_page() -> str:
+    """Every post with its state, categories, tags and feeds; filter by state."""
+    board = dashboard()
+    rows = _rows(board, board.publisher())
+    wanted = request.args.get("state", "all")
+    if wanted not in STATES:
+        wanted = "all"
+    counts = {state: sum(1 for r in rows if r.state == state) for state in STATES}
+    shown = rows if wanted == "all" else [r for r in rows if r.state == wanted]
+    return render_template(
+        "admin/posts.html",
+        section="posts",
+        rows=shown,
+        counts=counts,
+        total=len(rows),
+        state=wanted,
+        states=STATES,
+    )
+
+
+@admin.get("/feeds")
+def feeds_page() -> str:
+    """Every feed with its entry count, last change and URLs."""
+    board = dashboard()
+    store = _store(board.publisher())
+    records = store.feeds()
+    base = board.config.site.url
+    rows = []
+    for info in _site().feeds:
+        changed = [records[p].last_changed for p in (info.rss_path, info.atom_path) if p in records]
+        rows.append(
+            {
+                "label": feed_label(info),
+                "title": info.title,
+                "entry_count": info.entry_count,
+                "changed": max(changed) if changed else info.updated,
+                "rss_path": info.rss_path,
+                "atom_path": info.atom_path,
+                "rss_url": base + info.rss_path.lstrip("/"),
+            }
+        )
+    return render_template("admin/feeds.html", section="feeds", rows=rows, opml_url="/feeds.opml")
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetRow:
+    """A hub or ping server with its queue and its recent attempts."""
+
+    kind: str
+    target: str
+    configured: bool
+    pending: tuple[Notification, ...]
+    failed: tuple[Notification, ...]
+    attempts: tuple[Attempt, ...]
+
+
+def target_rows(
+    config: Config,
+    pending: Sequence[Notification],
+    failed: Sequence[Notification],
+    attempts: Sequence[Attempt],
+) -> list[TargetRow]:
+    """One row per target: configured ones first, then any the outbox still mentions."""
+    keys: dict[tuple[str, str], bool] = {}
+    for hub in config.websub.hubs:
+        keys[("websub", hub)] = True
+    for server in config.pings:
+        keys[("ping", server)] = True
+    for n in (*pending, *failed):
+        keys.setdefault((n.kind, n.target), False)
+    for a in attempts:
+        keys.setdefault((a.kind, a.target), False)
+    return [
+        TargetRow(
+            kind=kind,
+            target=target,
+            configured=configured,
+            pending=tuple(n for n in pending if (n.kind, n.target) == (kind, target)),
+            failed=tuple(n for n in failed if (n.kind, n.target) == (kind, target)),
+            attempts=tuple(a for a in attempts if (a.kind, a.target) == (kind, target))[
+                :ATTEMPTS_PER_TARGET
+            ],
+        )
+        for (kind, target), configured in keys.items()
+    ]
+
+
+@admin.get("/notifications")
+def notifications_page() -> str:
+    """Pending and failed notifications and recent attempts, per hub and ping server."""
+    board = dashboard()
+    store = _store(board.publisher())
+    pending = store.pending()
+    failed = store.failed()
+    attempts = store.recent_attempts(RECENT_ATTEMPTS)
+    return render_template(
+        "admin/notifications.html",
+        section="notifications",
+        pending=pending,
+        failed=failed,
+        targets=target_rows(board.config, pending, failed, attempts),
+    )
+
+
+@admin.post("/notifications/<int:notification_id>/retry")
+def retry(notification_id: int) -> BaseResponse:
+    """Queue a failed notification again, due now."""
+    publisher = dashboard().publisher()
+    store = _store(publisher)
+    found = store.retry(notification_id, publisher.clock())
+    if found is None:
+        flash(
+            f"Notification #{notification_id} is not failed (any more); nothing to retry.", "error"
+        )
+    else:
+        log.info(
+            "dashboard: retry notification #%d (%s %s for %s)",
+            found.id,
+            found.kind,
+            found.target,
+            found.feed_url,
+        )
+        flash(
+            f"Notification #{found.id} to {found.target} is queued again; "
+            "the scheduler delivers it within seconds."
+        )
+    return redirect(url_for("admin.notifications_page"))
+
+
+@admin.post("/republish")
+def republish() -> BaseResponse:
+    """Start a rebuild; show its result (or its progress, if it takes a while)."""
+    board = dashboard()
+    force = request.form.get("force") == "1"
+    job_id = board.jobs.start(board.publisher(), force)
+    board.jobs.wait(job_id, REPUBLISH_WAIT)
+    return redirect(url_for("admin.job", job_id=job_id))
+
+
+@admin.get("/jobs/<job_id>")
+def job(job_id: str) -> str:
+    """A republish: progress while it runs, then its result."""
+    board = dashboard()
+    found = board.jobs.get(job_id)
+    if found is None:
+        raise NotFound()
+    started = datetime.fromisoformat(found["started"].replace("Z", "+00:00"))
+    elapsed = max(0, round((board.jobs.clock() - started).total_seconds()))
+    return render_template("admin/job.html", section="overview", job=found, elapsed=elapsed)
+
+
+@admin.get("/jobs/<job_id>/status")
+def job_status(job_id: str) -> Response:
+    """A republish's state as JSON, for the progress page to poll."""
+    found = dashboard().jobs.get(job_id)
+    if found is None:
+        raise NotFound()
+    body = json.dumps({"state": found["state"], "started": found["started"]})
+    return Response(body, content_type="application/json")
+
+
+@admin.errorhandler(NotFound)
+def _not_found(error: NotFound) -> tuple[str, int]:
+    page = render_template(
+        "admin/message.html", title="Not found", message="There is no such page or job."
+    )
+    return page, 404
+
+
+def _store(publisher: Publisher) -> Store:
+    store = publisher.store
+    assert store is not None  # EditorAPI.publisher() always has one
+    return store
+
+
+def _site() -> Site:
+    from .web import services  # web imports this module: a late import avoids the cycle
+
+    return services().holder.current.site
+
+
+def _rows(board: Dashboard, publisher: Publisher) -> list[PostRow]:
+    loaded, problems = board.posts.load()
+    return post_rows(loaded, problems, publisher.store, _site(), board.config, publisher.clock())
