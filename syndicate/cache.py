@@ -33,7 +33,7 @@ from .posts import Post, PostProblem, Rendered, load_post, render_post
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "posts.pickle"
-FORMAT = 1  # bump when the layout of the pickled payload changes
+FORMAT = 2  # bump when the layout of the pickled payload changes
 
 # Rendering in worker processes pays for itself only past this many posts: starting
 # the pool and shipping posts and results costs a few hundred milliseconds.
@@ -59,6 +59,9 @@ class PostCache:
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.posts: dict[str, tuple[StatKey, Post | None, tuple[PostProblem, ...]]] = {}
         self.rendered: dict[tuple[str, str], Rendered] = {}
+        # relpath -> the last version of a post that loaded without error, so that every
+        # process publishing (worker, CLI, web) keeps a post that broke in its feeds.
+        self.last_good: dict[str, Post] = {}
         self.hits = 0
         self.misses = 0
         self._seen: set[str] = set()
@@ -77,12 +80,12 @@ class PostCache:
                         "cache %s: made by another version or config, starting afresh", self.path
                     )
                     return
-                self.posts, self.rendered = pickle.load(handle)
+                self.posts, self.rendered, self.last_good = pickle.load(handle)
         except FileNotFoundError:
             return
         except Exception as exc:  # noqa: BLE001 - any unreadable cache is just a miss
             log.warning("cache %s: unreadable (%s), starting afresh", self.path, exc)
-            self.posts, self.rendered = {}, {}
+            self.posts, self.rendered, self.last_good = {}, {}, {}
 
     def save(self) -> None:
         """Write the cache if anything changed: temporary file, then rename."""
@@ -93,7 +96,8 @@ class PostCache:
             tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
             with open(tmp, "wb") as handle:
                 pickle.dump((FORMAT, self.key), handle, protocol=pickle.HIGHEST_PROTOCOL)
-                pickle.dump((self.posts, self.rendered), handle, protocol=pickle.HIGHEST_PROTOCOL)
+                payload = (self.posts, self.rendered, self.last_good)
+                pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.path)
             self._dirty = False
 
@@ -120,6 +124,8 @@ class PostCache:
         post, problems = load_post(path, config)
         with self._lock:
             self.posts[relpath] = (stat_key, post, tuple(problems))
+            if post is not None:
+                self.last_good[relpath] = post
             self._dirty = True
         return post, problems
 
@@ -134,6 +140,7 @@ class PostCache:
             gone = [relpath for relpath in self.posts if relpath not in self._seen]
             for relpath in gone:
                 del self.posts[relpath]
+                self.last_good.pop(relpath, None)
             live = {(p.digest, p.url) for _, p, _ in self.posts.values() if p is not None}
             stale = [key for key in self.rendered if key not in live]
             for key in stale:

@@ -154,7 +154,11 @@ class Publisher:
         for problem in problems:
             previous = None
             if problem.severity == "error" and problem.path.exists():
-                previous = self._last_good.get(_relpath(problem.path, self.config))
+                relpath = _relpath(problem.path, self.config)
+                previous = self._last_good.get(relpath)
+                if previous is None and self.cache is not None:
+                    # A fresh process (the CLI, a web worker): the cache remembers it.
+                    previous = self.cache.last_good.get(relpath)
             if previous is not None and previous.relpath not in present:
                 kept.append(previous)
                 present.add(previous.relpath)

@@ -337,3 +337,21 @@ def test_static_build_shows_the_ids_the_service_published(
     fresh = Publisher(publisher.config).build()
     fresh_ids = [e.id for e in feedparser.parse(fresh.site.documents["/feed.atom"].body).entries]
     assert fresh_ids != ids
+
+
+def test_another_process_keeps_the_last_good_version_too(
+    publisher: Publisher, posts_dir: Path
+) -> None:
+    """`syndicate republish` or the dashboard start with no memory: the cache has it."""
+    write_post(posts_dir, "2024-04-01-one.md", title="One")
+    path = write_post(posts_dir, "2024-04-02-two.md", title="Two", date="2024-04-02 10:00:00")
+    publisher.publish()
+    path.write_text('---\ntitle: "Two\n---\nBroken.\n', encoding="utf-8")
+    other = open_publisher(publisher.config, clock=publisher.clock)
+    try:
+        result = other.publish()
+    finally:
+        assert other.store is not None
+        other.store.close()
+    assert "last good version stays published" in result.errors[0].message
+    assert result.changed_feeds == ()
