@@ -141,8 +141,11 @@ class PostCache:
             for relpath in gone:
                 del self.posts[relpath]
                 self.last_good.pop(relpath, None)
-            live = {(p.digest, p.url) for _, p, _ in self.posts.values() if p is not None}
-            stale = [key for key in self.rendered if key not in live]
+            stale: list[tuple[str, str]] = []
+            if gone or self.misses:
+                # Renders can only go stale when a file changed or went away.
+                live = {(p.digest, p.url) for _, p, _ in self.posts.values() if p is not None}
+                stale = [key for key in self.rendered if key not in live]
             for key in stale:
                 del self.rendered[key]
             if gone or stale:

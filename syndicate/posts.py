@@ -140,7 +140,7 @@ def load_posts(
             if reason:
                 logger.debug("%s: %s, skipped", path, reason)
                 continue
-            candidates.append((path.relative_to(root).as_posix(), path))
+            candidates.append((_relpath(path, config), path))
     candidates.sort()
 
     posts: list[Post] = []

@@ -113,9 +113,19 @@ class Publisher:
         self.outbox = outbox
         self.cache = cache
         self._site: Site | None = None  # the last Site built, reused feed by feed
+        # (time, duration) of the build this process recorded, and the post rows after it.
+        self._records: tuple[datetime, float, dict[str, PostRecord]] | None = None
         self.last: PublishResult | None = None
         self._lock = threading.Lock()
         self._last_good: dict[str, Post] = {}  # relpath -> the post as last published
+
+    def _post_records(self, store: Store) -> Mapping[str, PostRecord]:
+        """The store's post rows; from memory when this process wrote the last build."""
+        if self._records is not None:
+            last = store.last_build()
+            if last is not None and (last.time, last.duration) == self._records[:2]:
+                return self._records[2]
+        return store.posts()
 
     def _load_posts(self) -> tuple[list[Post], list[PostProblem]]:
         """Every post, through the cache when there is one."""
@@ -204,7 +214,7 @@ class Publisher:
         now = self.clock()
         loaded, problems = self._load_posts()
         loaded, problems = self._keep_last_good(loaded, problems)
-        records = store.posts()
+        records = self._post_records(store)
         plan = reconcile_ids(loaded, records, now)
         problems = [*problems, *plan.problems]
         for problem in problems:
@@ -273,16 +283,18 @@ class Publisher:
             duration=duration,
         )
         if notify:
-            store.record_build(
-                BuildRecord(
-                    time=now,
-                    duration=duration,
-                    post_count=len(loaded),
-                    feed_count=len(site.feeds),
-                    errors=tuple(str(p) for p in result.errors),
-                    changed_feeds=tuple(changed),
-                )
+            build = BuildRecord(
+                time=now,
+                duration=duration,
+                post_count=len(loaded),
+                feed_count=len(site.feeds),
+                errors=tuple(str(p) for p in result.errors),
+                changed_feeds=tuple(changed),
             )
+            store.record_build(build)
+            kept = {path: rec for path, rec in records.items() if path not in plan.deletes}
+            kept.update({rec.path: rec for rec in plan.upserts})
+            self._records = (build.time, build.duration, kept)
         log.info(
             "published %d feeds from %d posts: %d changed, %d removed, %d notifications "
             "queued, %d errors, in %.2f s",
@@ -498,7 +510,8 @@ def reconcile_ids(
             # The content changed after it was first published: readers must see a new
             # `updated` (RFC 4287 4.2.15) even if the editor did not touch last_modified_at.
             updated = max(updated or post.date, record.last_changed)
-        post = dataclasses.replace(post, entry_id=entry_id, updated=updated)
+        if entry_id != post.entry_id or updated != post.updated:
+            post = dataclasses.replace(post, entry_id=entry_id, updated=updated)
         if not post.published:
             settled.append(post)
             continue
