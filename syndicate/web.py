@@ -292,22 +292,29 @@ def _prepare(
     )
 
 
+def _weighted(header: str) -> list[tuple[str, float]]:
+    """The lower-cased items of a list header with their q-values (RFC 9110 12.4.2)."""
+    items = []
+    for item in header.split(","):
+        value, _, params = item.partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, weight = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(weight.strip())
+                except ValueError:
+                    q = 0.0  # a malformed weight is not a preference
+        items.append((value.strip().lower(), q))
+    return items
+
+
 @functools.lru_cache(maxsize=256)
 def accepts_gzip(accept_encoding: str) -> bool:
     """Whether an Accept-Encoding value allows gzip (RFC 9110 12.5.3); ``q=0`` means no."""
     gzip_q: float | None = None
     star_q: float | None = None
-    for item in accept_encoding.split(","):
-        coding, _, params = item.partition(";")
-        coding = coding.strip().lower()
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
-                    q = 0.0
+    for coding, q in _weighted(accept_encoding):
         # x-gzip is the same coding (RFC 9110 8.4.1.3).
         if coding in ("gzip", "x-gzip"):
             gzip_q = q if gzip_q is None else max(gzip_q, q)
@@ -328,20 +335,10 @@ def prefers_html(accept: str) -> bool:
     reader listing text/html beside its feed types) keeps the feed.
     """
     ranges: list[tuple[str, str, float]] = []
-    for item in accept.split(","):
-        media, _, params = item.partition(";")
-        kind, _, subtype = media.strip().lower().partition("/")
-        if not kind:
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
-                    q = 0.0
-        ranges.append((kind, subtype.strip(), q))
+    for media, q in _weighted(accept):
+        kind, _, subtype = media.partition("/")
+        if kind:
+            ranges.append((kind, subtype.strip(), q))
 
     def quality(media_type: str) -> float:
         kind, _, subtype = media_type.partition("/")
