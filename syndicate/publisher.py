@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -113,6 +113,8 @@ class Publisher:
         self.outbox = outbox
         self.cache = cache
         self._site: Site | None = None  # the last Site built, reused feed by feed
+        self._changed: set[Path] | None = None  # files named as changed, for this publish
+        self._known: dict[Path, tuple[Post | None, Sequence[PostProblem]]] = {}
         # (time, duration) of the build this process recorded, and the post rows after it.
         self._records: tuple[datetime, float, dict[str, PostRecord]] | None = None
         self.last: PublishResult | None = None
@@ -131,9 +133,22 @@ class Publisher:
         """Every post, through the cache when there is one."""
         if self.cache is None:
             return posts.load_posts(self.config)
-        self.cache.begin_scan()
-        loaded, problems = posts.load_posts(self.config, load_one=self.cache.load_post)
-        self.cache.end_scan()
+        cache = self.cache
+        changed, known = self._changed, self._known
+        read: dict[Path, tuple[Post | None, Sequence[PostProblem]]] = {}
+
+        def load_one(path: Path, config: Config) -> tuple[Post | None, Sequence[PostProblem]]:
+            if changed is not None and path not in changed and path in known:
+                found = known[path]
+            else:
+                found = cache.load_post(path, config)
+            read[path] = found
+            return found
+
+        cache.begin_scan(keep=set(known) if changed is not None else None)
+        loaded, problems = posts.load_posts(self.config, load_one=load_one)
+        cache.end_scan()
+        self._known = read
         log.debug("post cache: %d hits, %d misses", self.cache.hits, self.cache.misses)
         return loaded, problems
 
@@ -195,17 +210,27 @@ class Publisher:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def publish(
-        self, force: bool = False, notify: bool = True, write: bool = True
+        self,
+        force: bool = False,
+        notify: bool = True,
+        write: bool = True,
+        paths: Iterable[Path] | None = None,
     ) -> PublishResult:
         """Rebuild from the posts and the store; write changed feeds; queue notifications.
 
         ``force`` queues notifications for every feed, changed or not. ``notify=False``
         records nothing in the store (``syndicate build``: ids are read, never minted).
+        ``paths`` names the files that changed (from file-system events): the others are
+        taken as this process last read them, without even a stat.
         """
         if self.store is None:
             raise PublishError("publish() needs a store")
         with self._exclusive():
-            result = self._publish(self.store, force=force, notify=notify, write=write)
+            self._changed = {Path(p).absolute() for p in paths} if paths is not None else None
+            try:
+                result = self._publish(self.store, force=force, notify=notify, write=write)
+            finally:
+                self._changed = None
         self.last = result
         return result
 

@@ -142,7 +142,11 @@ class _PostsHandler(FileSystemEventHandler):
                 continue
             path = Path(os.fsdecode(raw))
             if self.relevant(path, event.is_directory):
-                self.service.request_publish(f"{event.event_type} {self._shown(path)}")
+                # A folder event may hide many files: that needs a full scan.
+                changed = [] if event.is_directory else [Path(os.fsdecode(p)) for p in paths if p]
+                self.service.request_publish(
+                    f"{event.event_type} {self._shown(path)}", paths=changed or None
+                )
                 return
 
     def relevant(self, path: Path, is_directory: bool) -> bool:
@@ -223,6 +227,8 @@ class Service:
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._burst_started: datetime | None = None
+        # Files changed since the last publish (None: something needs a full scan).
+        self._changed: set[Path] | None = set()
         self._publish = _OneAtATime(self._publish_once, self._stopping)
         self._deliver = _OneAtATime(self._deliver_once, self._stopping)
 
@@ -309,7 +315,7 @@ class Service:
             self._publish_job,
             "interval",
             seconds=self.config.watch.scan_interval,
-            args=["full scan"],
+            args=["full scan", True],
             id=SCAN_JOB,
             name="full scan of the posts",
         )
@@ -327,15 +333,23 @@ class Service:
 
     # ------------------------------------------------------------------ triggers
 
-    def request_publish(self, reason: str) -> None:
+    def request_publish(self, reason: str, paths: Sequence[Path] | None = None) -> None:
         """Rebuild once things are quiet: ``watch.debounce`` seconds after the last request
-        of a burst (and at most ``MAX_DEBOUNCES`` debounces after its first)."""
+        of a burst (and at most ``MAX_DEBOUNCES`` debounces after its first).
+
+        ``paths`` are the files that changed: the rebuild then reads only those; without
+        them (a folder event), the rebuild scans the whole posts folder.
+        """
         debounce = timedelta(seconds=self.config.watch.debounce)
         # Real time, not the clock: the debounce measures quiet on the file system.
         now = datetime.now(UTC)
         with self._lock:
             if self._stopping.is_set():
                 return
+            if paths is None:
+                self._changed = None
+            elif self._changed is not None:
+                self._changed.update(paths)
             first = self._burst_started is None
             if self._burst_started is None:
                 self._burst_started = now
@@ -357,9 +371,11 @@ class Service:
         else:
             log.debug("%s: rebuild postponed", reason)
 
-    def _publish_job(self, reason: str) -> None:
+    def _publish_job(self, reason: str, full: bool = False) -> None:
         with self._lock:
             self._burst_started = None  # a change from now on starts a new burst
+            if full:
+                self._changed = None
         log.debug("publishing: %s", reason)
         try:
             self.run_publish()
@@ -369,7 +385,7 @@ class Service:
 
     def _scheduled_post_job(self, relpath: str) -> None:
         log.info("scheduled post %s is due: publishing", relpath)
-        self._publish_job(f"scheduled post {relpath}")
+        self._publish_job(f"scheduled post {relpath}", full=True)
 
     # ------------------------------------------------------------------ jobs
 
@@ -381,7 +397,14 @@ class Service:
         return self._publish()
 
     def _publish_once(self) -> PublishResult:
-        result = self.publisher.publish()
+        with self._lock:
+            # Only file events name what changed; a scan, a scheduled post or a direct
+            # call rereads everything (the safety net stays a real full scan).
+            changed, self._changed = self._changed, set()
+        if changed:
+            result = self.publisher.publish(paths=sorted(changed))
+        else:
+            result = self.publisher.publish()
         self._after_publish(result)
         return result
 

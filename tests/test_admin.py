@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -515,10 +515,14 @@ class SlowPublisher(Publisher):
         self.release = threading.Event()
 
     def publish(
-        self, force: bool = False, notify: bool = True, write: bool = True
+        self,
+        force: bool = False,
+        notify: bool = True,
+        write: bool = True,
+        paths: Iterable[Path] | None = None,
     ) -> PublishResult:
         assert self.release.wait(10)
-        return super().publish(force=force, notify=notify, write=write)
+        return super().publish(force=force, notify=notify, write=write, paths=paths)
 
 
 def test_a_long_republish_shows_progress(

@@ -6,6 +6,7 @@ real local hub and XML-RPC ping server on 127.0.0.1. Time is a FakeClock.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -355,3 +356,38 @@ def test_another_process_keeps_the_last_good_version_too(
         other.store.close()
     assert "last good version stays published" in result.errors[0].message
     assert result.changed_feeds == ()
+
+
+def test_publishing_named_paths_equals_a_full_scan(
+    publisher: Publisher, posts_dir: Path, make_config: ConfigFactory, pub_clock: FakeClock
+) -> None:
+    """File events name the changed files; the result is what a full scan would give."""
+    for n in range(4):
+        write_post(posts_dir, f"2024-04-0{n + 1}-p{n}.md", title=f"P{n}",
+                   date=f"2024-04-0{n + 1} 10:00:00", tags=["belarus", "food"][n % 2])  # fmt: skip
+    publisher.publish()
+    edited = write_post(posts_dir, "2024-04-02-p1.md", title="P1 edited",
+                        date="2024-04-02 10:00:00", tags="food")  # fmt: skip
+    added = write_post(posts_dir, "2024-04-05-new.md", title="New", date="2024-04-05 10:00:00")
+    gone = posts_dir / "2024-04-03-p2.md"
+    gone.unlink()
+    # A file changed behind the watcher's back is not re-read by a targeted publish...
+    sneaky = write_post(posts_dir, "2024-04-04-p3.md", title="P3 sneaky",
+                        date="2024-04-04 10:00:00", tags="food")  # fmt: skip
+    os.utime(sneaky, ns=(1, 1))
+    result = publisher.publish(paths=[edited, added, gone])
+    titles = [e.title for e in feedparser.parse(result.site.documents["/feed.atom"].body).entries]
+    assert titles == ["New", "P3", "P1 edited", "P0"]
+    # ... until the next full scan, the safety net.
+    full = publisher.publish()
+    titles = [e.title for e in feedparser.parse(full.site.documents["/feed.atom"].body).entries]
+    assert titles == ["New", "P3 sneaky", "P1 edited", "P0"]
+    fresh = open_publisher(publisher.config, clock=pub_clock)
+    try:
+        again = fresh.publish()
+    finally:
+        assert fresh.store is not None
+        fresh.store.close()
+    assert {p: d.body for p, d in again.site.documents.items()} == {
+        p: d.body for p, d in full.site.documents.items()
+    }

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -309,11 +309,17 @@ class GatedPublisher(Publisher):
         self.entered = threading.Event()
         self.gate = threading.Event()
 
-    def publish(self, force: bool = False, notify: bool = True, write: bool = True) -> Any:
+    def publish(
+        self,
+        force: bool = False,
+        notify: bool = True,
+        write: bool = True,
+        paths: Iterable[Path] | None = None,
+    ) -> Any:
         if self.hold:
             self.entered.set()
             self.gate.wait(WAIT)
-        return super().publish(force=force, notify=notify, write=write)
+        return super().publish(force=force, notify=notify, write=write, paths=paths)
 
 
 def test_shutdown_waits_for_the_publish_in_flight(service_config: Config, posts_dir: Path) -> None:
@@ -548,3 +554,37 @@ def test_worker_with_a_missing_config_is_a_clean_error(
     assert result.exit_code == 1
     assert "config.yaml: config file not found" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_file_events_name_the_changed_files(service_config: Config, posts_dir: Path) -> None:
+    """The watcher hands the publisher the files that changed; a folder event means all."""
+    seen: list[list[Path] | None] = []
+
+    class Recording(Publisher):
+        def publish(
+            self,
+            force: bool = False,
+            notify: bool = True,
+            write: bool = True,
+            paths: Iterable[Path] | None = None,
+        ) -> Any:
+            seen.append(sorted(paths) if paths is not None else None)
+            return super().publish(force=force, notify=notify, write=write, paths=paths)
+
+    base = open_publisher(service_config)
+    publisher = Recording(base.config, base.clock, base.store, base.outbox, base.cache)
+    service = Service(service_config, publisher)
+    try:
+        service.start(paused=True)
+        one = posts_dir / "2024-04-01-one.md"
+        service.request_publish("modified", paths=[one])
+        service.request_publish("modified", paths=[one, posts_dir / "2024-04-02-two.md"])
+        service.run_publish()
+        service.request_publish("created folder", paths=None)
+        service.request_publish("modified", paths=[one])
+        service.run_publish()
+    finally:
+        service.shutdown()
+        assert base.store is not None
+        base.store.close()
+    assert seen == [None, [one, posts_dir / "2024-04-02-two.md"], None]
