@@ -49,13 +49,21 @@ def _not_a_post_problem(record: logging.LogRecord) -> bool:
     return not any(isinstance(arg, PostProblem) for arg in args)
 
 
-def _configure_logging(level: int) -> None:
+# Long-running commands log post problems as they are found (nothing else reports them)
+# and stamp each line with the time; one-shot commands print problems themselves.
+_SERVICES = ("serve", "worker")
+
+
+def _configure_logging(level: int, service: bool = False) -> None:
     logger = logging.getLogger("syndicate")
     for handler in [h for h in logger.handlers if isinstance(h, _EchoHandler)]:
         logger.removeHandler(handler)
     handler = _EchoHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_not_a_post_problem)
+    if service:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(_not_a_post_problem)
     logger.addHandler(handler)
     logger.setLevel(level)
 
@@ -109,7 +117,8 @@ def main(verbose: int, quiet: int) -> None:
     """Publish Markdown posts as RSS 2.0 and Atom 1.0 feeds."""
     levels = [logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG]
     index = max(0, min(len(levels) - 1, 1 + verbose - quiet))
-    _configure_logging(levels[index])
+    command = click.get_current_context().invoked_subcommand
+    _configure_logging(levels[index], service=command in _SERVICES)
 
 
 @main.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -294,3 +295,23 @@ def test_check_good_posts_exit_0(project: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "2 posts" in result.stdout and "0 errors" in result.stdout
     assert run("build", "--out", "public", "--strict").exit_code == 0
+
+
+@pytest.mark.parametrize(("service", "shown"), [(True, True), (False, False)])
+def test_services_log_post_problems_with_a_time(
+    service: bool, shown: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """serve/worker have no one else to report a broken post; one-shot commands print it."""
+    from syndicate.cli import _configure_logging
+
+    logger = logging.getLogger("syndicate.publisher")
+    problem = PostProblem(Path("posts/bad.md"), "invalid YAML front matter")
+    try:
+        _configure_logging(logging.INFO, service=service)
+        logger.error("%s", problem, extra={"post_problem": problem})
+    finally:
+        _configure_logging(logging.WARNING)
+    err = capsys.readouterr().err
+    assert ("posts/bad.md: invalid YAML front matter" in err) is shown
+    if shown:
+        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ERROR syndicate.publisher: ", err)
