@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import pickle
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -65,6 +66,7 @@ class PostCache:
         self.hits = 0
         self.misses = 0
         self._seen: set[str] = set()
+        self._saved_at = float("-inf")
         self._dirty = False
         self._lock = threading.Lock()
         self._load()
@@ -87,10 +89,17 @@ class PostCache:
             log.warning("cache %s: unreadable (%s), starting afresh", self.path, exc)
             self.posts, self.rendered, self.last_good = {}, {}, {}
 
-    def save(self) -> None:
-        """Write the cache if anything changed: temporary file, then rename."""
+    def save(self, max_age: float = 0.0) -> None:
+        """Write the cache if anything changed: temporary file, then rename.
+
+        ``max_age``: skip the write if the last one is more recent than this many seconds
+        (a running service saves now and then, and at shutdown, not on every edit:
+        pickling every post costs more than the edit itself).
+        """
         with self._lock:
             if not self._dirty or self.path is None:
+                return
+            if max_age and time.monotonic() - self._saved_at < max_age:
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
@@ -100,6 +109,7 @@ class PostCache:
                 pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.path)
             self._dirty = False
+            self._saved_at = time.monotonic()
 
     def load_post(self, path: Path, config: Config) -> tuple[Post | None, Sequence[PostProblem]]:
         """``posts.load_post`` through the cache (the ``load_one`` of ``posts.load_posts``)."""

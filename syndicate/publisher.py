@@ -94,6 +94,8 @@ class PublishResult:
 
 
 MANIFEST = ".syndicate-manifest.json"
+# A running service writes its post cache at most this often (and when it stops).
+CACHE_SAVE_INTERVAL = 60.0
 
 
 class Publisher:
@@ -152,7 +154,16 @@ class Publisher:
         log.debug("post cache: %d hits, %d misses", self.cache.hits, self.cache.misses)
         return loaded, problems
 
-    def _build_site(self, settled: Iterable[Post], now: datetime, previous: Site | None) -> Site:
+    def close(self) -> None:
+        """Write what is pending (the cache) and close the store."""
+        if self.cache is not None:
+            self.cache.save()
+        if self.store is not None:
+            self.store.close()
+
+    def _build_site(
+        self, settled: Iterable[Post], now: datetime, previous: Site | None, save_after: float = 0.0
+    ) -> Site:
         cache = self.cache
         site = feeds.build_site(
             settled,
@@ -162,7 +173,7 @@ class Publisher:
             render_many=cache.render_many if cache is not None else None,
         )
         if cache is not None:
-            cache.save()
+            cache.save(max_age=save_after)
         return site
 
     def _keep_last_good(
@@ -249,7 +260,7 @@ class Publisher:
             # A restart: the live tree on disk is the previous build (its manifest keeps
             # each feed's signature), so unchanged feeds are not rebuilt.
             self._site = load_live(self.config.output_dir)
-        site = self._build_site(plan.posts, now, self._site)
+        site = self._build_site(plan.posts, now, self._site, save_after=CACHE_SAVE_INTERVAL)
         self._site = site
 
         feed_paths = [p for info in site.feeds for p in (info.rss_path, info.atom_path)]

@@ -271,6 +271,9 @@ class Service:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
             log.info("service stopped")
+        if self.publisher.cache is not None:
+            # The cache is saved now and then while running; this keeps the latest.
+            self.publisher.cache.save()
 
     def __enter__(self) -> Service:
         self.start()

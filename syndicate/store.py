@@ -5,7 +5,8 @@ are minted once), one row per feed (a digest of its entries, so unchanged feeds 
 notified), the notification outbox, a log of delivery attempts and the last builds.
 
 SQLite is the default (``sqlite:///syndicate.db``); any SQLAlchemy URL works, because
-the tables use portable types only. The store never reads the clock: every method
+the tables use portable types only, and PostgreSQL is tested
+(``postgresql+psycopg://user@host/db``). The store never reads the clock: every method
 where time matters takes ``now``. Datetimes go in aware (any zone) and come back aware,
 in UTC; they are stored as fixed-width ISO 8601 UTC strings, which sort like the
 instants they name, so ``next_attempt_at <= now`` is a plain string comparison in SQL.
@@ -136,7 +137,10 @@ class Store(Protocol):
     - Each method is one transaction: it either happens entirely or not at all, and
       a failure of the underlying database is raised as ``StoreError``.
     - Methods may be called from several threads at once, and several processes (the
-      server and the CLI) may use the same database at once.
+      server and the CLI) may use the same database at once. Writing transactions
+      are serialised (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock), so
+      the read-then-write steps below (coalescing, claiming, upserts, creating the
+      tables) hold across processes.
     - The store never reads the clock. Datetimes passed in must be aware; datetimes
       returned are aware and in UTC.
     - Posts are keyed by path and feeds by URL path; ``save_*`` applies deletes, then
@@ -372,6 +376,9 @@ builds_table = sa.Table(
 # SQLite waits this long for another process's write lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS: Final = 15_000
 _WRITE: Final = "syndicate_write"
+# PostgreSQL: every writing transaction first takes this transaction-level advisory lock
+# (the key is b"syndicat" as a bigint), the counterpart of SQLite's BEGIN IMMEDIATE.
+_PG_WRITE_LOCK: Final = sa.text("SELECT pg_advisory_xact_lock(8320803164087607668)")
 
 
 def _is_sqlite_memory(url: sa.URL) -> bool:
@@ -478,12 +485,21 @@ class SqlStore:
             # One shared connection, so every thread sees the same in-memory database.
             engine_kwargs.setdefault("poolclass", StaticPool)
             engine_kwargs.setdefault("connect_args", {"check_same_thread": False})
+        if parsed.get_backend_name() == "postgresql":
+            # Whatever the server's default_transaction_isolation (see ``_lock_writes``).
+            engine_kwargs.setdefault("isolation_level", "READ COMMITTED")
         try:
             self._engine = sa.create_engine(parsed, **engine_kwargs)
         except (sa.exc.SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"{self.url}: cannot open store: {exc}") from exc
         if self._engine.dialect.name == "sqlite":
             _setup_sqlite(self._engine)
+        # PostgreSQL runs read-then-write steps (``enqueue`` coalescing, ``due`` claiming,
+        # ``_upsert``, creating the tables) that another connection could interleave
+        # with: two pending rows for one key, one row claimed twice, a duplicate key.
+        # Writers therefore queue on one advisory lock, and read committed isolation
+        # makes each statement after the lock see what the previous writer committed.
+        self._lock_writes = self._engine.dialect.name == "postgresql"
         try:
             self._open()
         except BaseException:
@@ -523,6 +539,8 @@ class SqlStore:
                 if write:
                     conn.execution_options(**{_WRITE: True})
                 with conn.begin():
+                    if write and self._lock_writes:
+                        conn.execute(_PG_WRITE_LOCK)
                     yield conn
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"{self.url}: {exc}") from exc
