@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Literal, Protocol, Self
+from typing import Any, Final, Literal, Protocol, Self, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -412,56 +412,30 @@ def _setup_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+R = TypeVar("R")
+
+
+def _record(cls: type[R], row: sa.Row[Any]) -> R:
+    """A record dataclass from a row whose columns carry the same names as its fields."""
+    mapping = row._mapping
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    return cls(**{name: mapping[name] for name in names})
+
+
 def _post(row: sa.Row[Any]) -> PostRecord:
-    return PostRecord(
-        path=row.path,
-        digest=row.digest,
-        entry_id=row.entry_id,
-        first_seen=row.first_seen,
-        last_changed=row.last_changed,
-        front_id=row.front_id,
-        body_digest=row.body_digest,
-    )
+    return _record(PostRecord, row)
 
 
 def _feed(row: sa.Row[Any]) -> FeedRecord:
-    return FeedRecord(
-        path=row.path,
-        digest=row.digest,
-        last_changed=row.last_changed,
-        entry_count=row.entry_count,
-    )
+    return _record(FeedRecord, row)
 
 
 def _notification(row: sa.Row[Any]) -> Notification:
-    return Notification(
-        id=row.id,
-        kind=row.kind,
-        target=row.target,
-        feed_url=row.feed_url,
-        created_at=row.created_at,
-        next_attempt_at=row.next_attempt_at,
-        attempts=row.attempts,
-        status=row.status,
-        last_error=row.last_error,
-        revision=row.revision,
-        not_before=row.not_before,
-    )
+    return _record(Notification, row)
 
 
 def _attempt(row: sa.Row[Any]) -> Attempt:
-    return Attempt(
-        id=row.id,
-        kind=row.kind,
-        target=row.target,
-        feed_url=row.feed_url,
-        time=row.time,
-        status=row.status,
-        attempt=row.attempt,
-        http_status=row.http_status,
-        latency_ms=row.latency_ms,
-        error=row.error,
-    )
+    return _record(Attempt, row)
 
 
 def _post_values(record: PostRecord) -> dict[str, Any]:
