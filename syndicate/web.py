@@ -54,6 +54,7 @@ from .publisher import GZIP_LEVEL, MANIFEST, Publisher, read_manifest, site_from
 log = logging.getLogger(__name__)
 
 CONFIG_ENV = "SYNDICATE_CONFIG"
+WORKERS_KILL_TIMEOUT = 10  # seconds a web worker gets to stop before it is killed
 """Environment variable through which ``serve`` hands the config path to server workers."""
 
 #: Seconds between looks at the live tree's manifest: a stat(2), cheap enough to do often.
@@ -688,6 +689,9 @@ def run_server(config_path: Path, host: str, port: int, workers: int, log_level:
         # and granian itself warns above 2 x cores + 1.
         blocking_threads=2 * (os.cpu_count() or 1) + 1,
         factory=True,
+        # Without a limit granian waits for its workers forever; a worker still starting
+        # when SIGTERM arrives can miss the signal, and serve would never exit.
+        workers_kill_timeout=WORKERS_KILL_TIMEOUT,
         log_level=LogLevels(logging.getLevelName(log_level).lower()),
         log_dictconfig=logging_config(log_level),
     )
