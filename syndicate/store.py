@@ -438,10 +438,6 @@ def _attempt(row: sa.Row[Any]) -> Attempt:
     return _record(Attempt, row)
 
 
-def _post_values(record: PostRecord) -> dict[str, Any]:
-    return dataclasses.asdict(record)
-
-
 class SqlStore:
     """The ``Store`` on SQLAlchemy Core: one Engine, one connection per call.
 
@@ -568,16 +564,25 @@ class SqlStore:
         self.save_posts([record])
 
     def delete_post(self, path: str) -> bool:
-        with self._tx(write=True) as conn:
-            result = conn.execute(posts_table.delete().where(posts_table.c.path == path))
-            return result.rowcount > 0
+        return self._delete(posts_table, path)
 
     def save_posts(self, upsert: Iterable[PostRecord], delete: Iterable[str] = ()) -> None:
+        self._save(posts_table, upsert, delete)
+
+    def _delete(self, table: sa.Table, path: str) -> bool:
+        with self._tx(write=True) as conn:
+            result = conn.execute(table.delete().where(table.c.path == path))
+            return result.rowcount > 0
+
+    def _save(
+        self, table: sa.Table, upsert: Iterable[PostRecord | FeedRecord], delete: Iterable[str]
+    ) -> None:
+        """Deletes, then upserts, in one transaction (a renamed post takes its id along)."""
         with self._tx(write=True) as conn:
             for path in delete:
-                conn.execute(posts_table.delete().where(posts_table.c.path == path))
+                conn.execute(table.delete().where(table.c.path == path))
             for record in upsert:
-                _upsert(conn, posts_table, _post_values(record))
+                _upsert(conn, table, dataclasses.asdict(record))
 
     # ------------------------------------------------------------------ feeds
 
@@ -590,16 +595,10 @@ class SqlStore:
         self.save_feeds([record])
 
     def delete_feed(self, path: str) -> bool:
-        with self._tx(write=True) as conn:
-            result = conn.execute(feeds_table.delete().where(feeds_table.c.path == path))
-            return result.rowcount > 0
+        return self._delete(feeds_table, path)
 
     def save_feeds(self, upsert: Iterable[FeedRecord], delete: Iterable[str] = ()) -> None:
-        with self._tx(write=True) as conn:
-            for path in delete:
-                conn.execute(feeds_table.delete().where(feeds_table.c.path == path))
-            for record in upsert:
-                _upsert(conn, feeds_table, dataclasses.asdict(record))
+        self._save(feeds_table, upsert, delete)
 
     # ------------------------------------------------------------------ outbox
 
