@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,33 @@ from typing import Any
 import pytest
 
 from syndicate.config import Config, config_from_mapping
+from syndicate.publisher import Publisher, PublishResult
 from syndicate.store import SqlStore
 
 from .servers import FakeClock, HubServer, PingServer
 
 ConfigFactory = Callable[..., Config]
+
+
+class HookedPublisher(Publisher):
+    """A real Publisher (same config, clock, store, outbox, cache as ``base``) that calls
+    ``hook(paths)`` before each publish, so a test can gate, slow or record publishes."""
+
+    def __init__(self, base: Publisher, hook: Callable[[list[Path] | None], None]) -> None:
+        super().__init__(base.config, base.clock, base.store, base.outbox, base.cache)
+        self.hook = hook
+
+    def publish(
+        self,
+        force: bool = False,
+        notify: bool = True,
+        write: bool = True,
+        paths: Iterable[Path] | None = None,
+    ) -> PublishResult:
+        named = sorted(paths) if paths is not None else None
+        self.hook(named)
+        return super().publish(force=force, notify=notify, write=write, paths=named)
+
 
 CLOCK_START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

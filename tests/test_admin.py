@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from syndicate.publisher import Publisher, PublishResult, open_publisher
 from syndicate.store import SqlStore
 from syndicate.web import create_app
 
-from .conftest import ConfigFactory
+from .conftest import ConfigFactory, HookedPublisher
 from .servers import FakeClock, HubServer
 from .test_api import BROKEN, CATS, LATER, PYTHON, close_api
 
@@ -507,28 +507,11 @@ def test_republish_and_notify_all(signed_in: FlaskClient, store: SqlStore) -> No
     assert "and notified all" in text(page)
 
 
-class SlowPublisher(Publisher):
-    """A Publisher whose publish waits until the test lets it go."""
-
-    def __init__(self, inner: Publisher) -> None:
-        super().__init__(inner.config, inner.clock, inner.store, inner.outbox)
-        self.release = threading.Event()
-
-    def publish(
-        self,
-        force: bool = False,
-        notify: bool = True,
-        write: bool = True,
-        paths: Iterable[Path] | None = None,
-    ) -> PublishResult:
-        assert self.release.wait(10)
-        return super().publish(force=force, notify=notify, write=write, paths=paths)
-
-
 def test_a_long_republish_shows_progress(
     app: Flask, signed_in: FlaskClient, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    slow = SlowPublisher(publisher)
+    release = threading.Event()
+    slow = HookedPublisher(publisher, lambda paths: None if release.wait(10) else pytest.fail())
     monkeypatch.setattr(board(app).editors, "publisher", lambda: slow)
     monkeypatch.setattr(admin, "REPUBLISH_WAIT", 0.01)
     page = republish(signed_in)
@@ -546,7 +529,7 @@ def test_a_long_republish_shows_progress(
         # A second click while it runs shows the same job.
         assert republish(signed_in).request.path == page.request.path
     finally:
-        slow.release.set()
+        release.set()
         board(app).jobs.join()
     assert signed_in.get(status_url).get_json()["state"] == "done"
     assert "Republished" in text(signed_in.get(page.request.path))

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from syndicate.scheduler import (
 from syndicate.store import Attempt, SqlStore
 from syndicate.web import Services, create_app
 
-from .conftest import CLOCK_START, ConfigFactory
+from .conftest import CLOCK_START, ConfigFactory, HookedPublisher
 from .servers import EXTENDED, FakeClock, HubServer, PingServer, hang
 
 SITE = "https://example.org/"
@@ -300,49 +300,34 @@ def test_a_rescheduled_post_moves_its_job(
     assert service.scheduled_posts() == {}
 
 
-class GatedPublisher(Publisher):
-    """A real Publisher whose publish waits at a gate once ``hold`` is set."""
-
-    def __init__(self, base: Publisher) -> None:
-        super().__init__(base.config, base.clock, base.store, base.outbox)
-        self.hold = False
-        self.entered = threading.Event()
-        self.gate = threading.Event()
-
-    def publish(
-        self,
-        force: bool = False,
-        notify: bool = True,
-        write: bool = True,
-        paths: Iterable[Path] | None = None,
-    ) -> Any:
-        if self.hold:
-            self.entered.set()
-            self.gate.wait(WAIT)
-        return super().publish(force=force, notify=notify, write=write, paths=paths)
-
-
 def test_shutdown_waits_for_the_publish_in_flight(service_config: Config, posts_dir: Path) -> None:
     write_post(posts_dir, "2024-04-01-first.md")
-    publisher = GatedPublisher(open_publisher(service_config))
+    hold, entered, gate = threading.Event(), threading.Event(), threading.Event()
+
+    def wait_at_gate(paths: list[Path] | None) -> None:
+        if hold.is_set():
+            entered.set()
+            gate.wait(WAIT)
+
+    publisher = HookedPublisher(open_publisher(service_config), wait_at_gate)
     service = Service(service_config, publisher)
     try:
         service.start()
-        publisher.hold = True
+        hold.set()
         write_post(posts_dir, "2024-05-01-later.md", title="Later", date="2099-01-01")
-        assert publisher.entered.wait(WAIT), "the rebuild did not start"
+        assert entered.wait(WAIT), "the rebuild did not start"
 
         stopper = threading.Thread(target=service.shutdown)
         stopper.start()
         # APScheduler is stopped and waits for the job, holding its job-store lock.
         wait_for(lambda: not service.scheduler.running, "the scheduler stopping")
-        publisher.gate.set()  # the publish ends, and would now plan the scheduled post
+        gate.set()  # the publish ends, and would now plan the scheduled post
         stopper.join(WAIT)
         assert not stopper.is_alive(), "shutdown deadlocked with the job in flight"
         assert b"Later" not in live_body(service_config)
         assert generation(service_config) == 2  # the publish in flight did finish
     finally:
-        publisher.gate.set()
+        gate.set()
         service.shutdown()
         assert publisher.store is not None
         publisher.store.close()
@@ -560,19 +545,8 @@ def test_file_events_name_the_changed_files(service_config: Config, posts_dir: P
     """The watcher hands the publisher the files that changed; a folder event means all."""
     seen: list[list[Path] | None] = []
 
-    class Recording(Publisher):
-        def publish(
-            self,
-            force: bool = False,
-            notify: bool = True,
-            write: bool = True,
-            paths: Iterable[Path] | None = None,
-        ) -> Any:
-            seen.append(sorted(paths) if paths is not None else None)
-            return super().publish(force=force, notify=notify, write=write, paths=paths)
-
     base = open_publisher(service_config)
-    publisher = Recording(base.config, base.clock, base.store, base.outbox, base.cache)
+    publisher = HookedPublisher(base, seen.append)
     service = Service(service_config, publisher)
     try:
         service.start(paused=True)
