@@ -40,7 +40,7 @@ TOOLS_PACKAGES = [
     "PyYAML",
 ]
 VERSIONED = {
-    "syndicate": ["syndicate", "markdown-it-py", "PyYAML", "feedgen", "granian", "Flask"],
+    "syndicate": ["syndicate", "cmarkgfm", "PyYAML", "feedgen", "granian", "Flask"],
     "tools": [
         "hugo",
         "pelican",
