@@ -12,10 +12,9 @@ decides which posts go in which feed.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
-from collections import defaultdict
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -24,6 +23,7 @@ from ..config import Config
 from ..posts import Post, Rendered, render_post
 from ._formats import FeedMeta, entry_change, make_entry, render_feed
 from ._listing import render_index, render_opml
+from ._plan import FeedPlan, plan_feeds
 from ._slugs import make_slugs
 from ._types import Document, FeedInfo, FeedKind, Site
 
@@ -44,8 +44,6 @@ logger = logging.getLogger(__name__)
 
 INDEX_PATH = "/"
 OPML_PATH = "/feeds.opml"
-SITE_RSS_PATH = "/feed.rss"
-SITE_ATOM_PATH = "/feed.atom"
 
 MEDIA_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
@@ -58,116 +56,6 @@ MEDIA_TYPES = {
 # An empty feed still needs updated / lastBuildDate; a fixed value keeps it reproducible.
 # Not the epoch: the W3C validator warns "Implausible date" for anything before 1990.
 EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
-
-_KIND_LABELS = {"category": "Category", "tag": "Tag"}
-
-
-@dataclasses.dataclass(frozen=True)
-class _FeedPlan:
-    """One feed before rendering: who it is and which posts, newest first."""
-
-    kind: FeedKind
-    name: str | None
-    slug: str | None
-    title: str
-    description: str
-    rss_path: str
-    atom_path: str
-    posts: Sequence[Post]
-
-
-def _utc(moment: datetime) -> datetime:
-    # Post dates are promised aware UTC; a naive one is taken as UTC rather than
-    # letting feedgen raise halfway through a build.
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _clean_names(names: Iterable[str]) -> tuple[str, ...]:
-    """Distinct, non-blank names in their original order (a blank term is invalid Atom)."""
-    return tuple(dict.fromkeys(n for n in names if n.strip()))
-
-
-def _normalise(post: Post) -> Post:
-    """The post with UTC dates and clean names; the same object when already so."""
-    date = _utc(post.date)
-    updated = _utc(post.updated) if post.updated is not None else None
-    categories = _clean_names(post.categories)
-    tags = _clean_names(post.tags)
-    if (
-        date.tzinfo is post.date.tzinfo
-        and (
-            post.updated is None or (updated is not None and updated.tzinfo is post.updated.tzinfo)
-        )
-        and categories == post.categories
-        and tags == post.tags
-    ):
-        return post
-    return dataclasses.replace(post, date=date, updated=updated, categories=categories, tags=tags)
-
-
-def _select(posts: Iterable[Post], now: datetime) -> list[Post]:
-    """Published posts dated up to ``now``, newest first, one per entry id."""
-    visible = [_normalise(p) for p in posts if p.published]
-    visible = [p for p in visible if p.date <= now]
-    # Newest first; equal dates by entry id, then file, so input order never matters.
-    visible.sort(key=lambda p: (p.entry_id, p.relpath))
-    visible.sort(key=lambda p: p.date, reverse=True)
-    seen: set[str] = set()
-    unique: list[Post] = []
-    for post in visible:
-        # Two items with one guid is an RSS error and readers keep only one of them.
-        if post.entry_id in seen:
-            logger.warning(
-                "%s: duplicate entry id %s, left out of the feeds", post.relpath, post.entry_id
-            )
-            continue
-        seen.add(post.entry_id)
-        unique.append(post)
-    return unique
-
-
-def _plans(posts: Sequence[Post], config: Config) -> list[_FeedPlan]:
-    """The site feed, then category feeds by name, then tag feeds by name."""
-    limit = config.feeds.limit
-    site = config.site
-    plans = [
-        _FeedPlan(
-            kind="site",
-            name=None,
-            slug=None,
-            title=site.title,
-            description=site.description or f"The latest posts from {site.title}",
-            rss_path=SITE_RSS_PATH,
-            atom_path=SITE_ATOM_PATH,
-            posts=posts[:limit],
-        )
-    ]
-    for kind in ("category", "tag"):
-        members: dict[str, list[Post]] = defaultdict(list)
-        for post in posts:  # newest first, so each list is too
-            for name in post.categories if kind == "category" else post.tags:
-                chosen = members[name]
-                if len(chosen) < limit:
-                    chosen.append(post)
-        slugs = make_slugs(members)
-        label = _KIND_LABELS[kind]
-        for name in sorted(members, key=lambda n: (n.casefold(), n)):
-            slug = slugs[name]
-            plans.append(
-                _FeedPlan(
-                    kind="category" if kind == "category" else "tag",
-                    name=name,
-                    slug=slug,
-                    title=f"{site.title} — {label}: {name}",
-                    description=f"Posts in the {kind} “{name}” from {site.title}",
-                    rss_path=f"/{kind}/{slug}.rss",
-                    atom_path=f"/{kind}/{slug}.atom",
-                    posts=members[name],
-                )
-            )
-    return plans
 
 
 def _document(media_type: str, body: bytes, last_modified: datetime) -> Document:
@@ -183,7 +71,7 @@ def config_fingerprint(config: Config) -> str:
     return hashlib.sha256(f"{__version__}\x1e{config!r}".encode()).hexdigest()
 
 
-def _signature(plan: _FeedPlan, config_digest: str) -> str:
+def _signature(plan: FeedPlan, config_digest: str) -> str:
     """Digest of what a feed's documents are made from; equal -> byte-identical output.
 
     A post's file digest covers its text and front matter; entry id and updated come
@@ -195,7 +83,7 @@ def _signature(plan: _FeedPlan, config_digest: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _latest(plans: Iterable[_FeedPlan]) -> dict[str, tuple[str, str, datetime]]:
+def _latest(plans: Iterable[FeedPlan]) -> dict[str, tuple[str, str, datetime]]:
     """Each feed's newest entry (title, URL, date), for the index page."""
     return {
         plan.rss_path: (plan.posts[0].title, plan.posts[0].url, plan.posts[0].date)
@@ -220,10 +108,17 @@ def build_site(
     to a full build, at a cost that grows with the feeds that changed. ``render_many``
     renders a batch at once (in parallel, from a cache) instead of calling ``render``.
     """
-    selected = _select(posts, _utc(now))
-    plans = _plans(selected, config)
+    state = plan_feeds(posts, config, now, previous.plan if previous is not None else None)
+    plans = state.order
     config_digest = config_fingerprint(config)
-    signatures = {plan.rss_path: _signature(plan, config_digest) for plan in plans}
+    signatures: dict[str, str] = {}
+    for feed in plans:
+        known = state.signatures.get(feed.rss_path)
+        if known is None or known[0] is not feed:
+            known = state.signatures[feed.rss_path] = (feed, _signature(feed, config_digest))
+        signatures[feed.rss_path] = known[1]
+    for gone in set(state.signatures) - set(signatures):
+        del state.signatures[gone]
     old_signatures = previous.signatures if previous is not None else {}
     reused = {
         plan.rss_path
@@ -253,19 +148,22 @@ def build_site(
     documents: dict[str, Document] = {}
     infos: list[FeedInfo] = []
     for plan in plans:
-        updated = max((entry_change(p) for p in plan.posts), default=None)
-        published = max((p.date for p in plan.posts), default=None)
-        info = FeedInfo(
-            kind=plan.kind,
-            name=plan.name,
-            slug=plan.slug,
-            title=plan.title,
-            rss_path=plan.rss_path,
-            atom_path=plan.atom_path,
-            entry_count=len(plan.posts),
-            updated=updated,
-            entry_ids=tuple(p.entry_id for p in plan.posts),
-        )
+        known_info = state.infos.get(plan.rss_path)
+        if known_info is not None and known_info[0] is plan:
+            info = typing.cast(FeedInfo, known_info[1])
+        else:
+            info = FeedInfo(
+                kind=plan.kind,
+                name=plan.name,
+                slug=plan.slug,
+                title=plan.title,
+                rss_path=plan.rss_path,
+                atom_path=plan.atom_path,
+                entry_count=len(plan.posts),
+                updated=max((entry_change(p) for p in plan.posts), default=None),
+                entry_ids=tuple(p.entry_id for p in plan.posts),
+            )
+            state.infos[plan.rss_path] = (plan, info)
         infos.append(info)
         if previous is not None and plan.rss_path in reused:
             documents[plan.rss_path] = previous.documents[plan.rss_path]
@@ -276,14 +174,16 @@ def build_site(
             description=plan.description,
             rss_url=config.site.url + plan.rss_path.lstrip("/"),
             atom_url=config.site.url + plan.atom_path.lstrip("/"),
-            updated=updated or EMPTY_FEED_DATE,
-            published=published,
+            updated=info.updated or EMPTY_FEED_DATE,
+            published=max((p.date for p in plan.posts), default=None),
         )
         feed_entries = [entries[p.entry_id] for p in plan.posts]
         for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
             body = render_feed(meta, feed_entries, config, "rss" if fmt == "rss" else "atom")
             documents[path] = _document(MEDIA_TYPES[fmt], body, meta.updated)
 
+    for gone in set(state.infos) - set(signatures):
+        del state.infos[gone]
     feeds = tuple(infos)
     newest = max((f.updated for f in feeds if f.updated is not None), default=None)
     modified = newest or EMPTY_FEED_DATE
@@ -295,4 +195,4 @@ def build_site(
         render_index(feeds, config, newest, OPML_PATH, latest=_latest(plans)),
         modified,
     )
-    return Site(documents=documents, feeds=feeds, signatures=signatures)
+    return Site(documents=documents, feeds=feeds, signatures=signatures, plan=state)

@@ -9,7 +9,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from ._plan import PlanState
 
 FeedKind = Literal["site", "category", "tag"]
 
@@ -48,3 +51,5 @@ class Site:
     # Feed rss_path -> digest of everything its two documents are made from. A later
     # build given this Site as ``previous`` reuses a feed whose signature is unchanged.
     signatures: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # How the feeds were planned, for the next build to plan from the changes only.
+    plan: PlanState | None = dataclasses.field(default=None, compare=False, repr=False)

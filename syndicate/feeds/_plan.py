@@ -1,0 +1,298 @@
+"""Feeds: which posts go in which feed, kept up to date between builds. No I/O.
+
+A full plan sorts every visible post once (newest first) and walks them to fill each
+feed's list. A ``PlanState`` keeps that work: every feed's whole member list (not only
+its first ``limit`` entries, so a post leaving a feed lets the next one in) and the
+plans made from it. Given the posts of the next build, it finds the posts that are not
+the very objects it saw last time, moves only those, and remakes only the plans of the
+feeds they are or were in. The cost grows with the feeds the changed posts are in, not
+with the number of posts; the result is the same as planning from scratch, which is
+what the incremental tests compare.
+
+A state is used by one build only: ``plan`` marks the one it is given as spent before
+changing it, so a build that fails halfway leaves nothing half-updated behind; the next
+build then plans from scratch.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from ..config import Config
+from ..posts import Post
+from ._slugs import make_slugs
+from ._types import FeedKind
+
+logger = logging.getLogger(__name__)
+
+SITE_RSS_PATH = "/feed.rss"
+SITE_ATOM_PATH = "/feed.atom"
+
+_KIND_LABELS = {"category": "Category", "tag": "Tag"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Newest first; equal dates by entry id, then file, so input order never matters.
+SortKey = tuple[int, str, str]  # (-microseconds since the epoch, entry id, relpath)
+FeedKey = tuple[str, str]  # (kind, name); the site feed is ("site", "")
+_SITE: FeedKey = ("site", "")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedPlan:
+    """One feed before rendering: who it is and which posts, newest first."""
+
+    kind: FeedKind
+    name: str | None
+    slug: str | None
+    title: str
+    description: str
+    rss_path: str
+    atom_path: str
+    posts: Sequence[Post]
+
+
+def _utc(moment: datetime) -> datetime:
+    # Post dates are promised aware UTC; a naive one is taken as UTC rather than
+    # letting feedgen raise halfway through a build.
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _clean_names(names: Iterable[str]) -> tuple[str, ...]:
+    """Distinct, non-blank names in their original order (a blank term is invalid Atom)."""
+    return tuple(dict.fromkeys(n for n in names if n.strip()))
+
+
+def normalise(post: Post) -> Post:
+    """The post with UTC dates and clean names; the same object when already so."""
+    date = _utc(post.date)
+    updated = _utc(post.updated) if post.updated is not None else None
+    categories = _clean_names(post.categories)
+    tags = _clean_names(post.tags)
+    if (
+        date.tzinfo is post.date.tzinfo
+        and (
+            post.updated is None or (updated is not None and updated.tzinfo is post.updated.tzinfo)
+        )
+        and categories == post.categories
+        and tags == post.tags
+    ):
+        return post
+    return dataclasses.replace(post, date=date, updated=updated, categories=categories, tags=tags)
+
+
+def _sort_key(post: Post) -> SortKey:
+    age = (post.date - _EPOCH) // _MICROSECOND
+    return (-age, post.entry_id, post.relpath)
+
+
+_MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
+
+
+def _feed_keys(post: Post) -> list[FeedKey]:
+    return [
+        _SITE,
+        *(("category", name) for name in post.categories),
+        *(("tag", name) for name in post.tags),
+    ]
+
+
+@dataclasses.dataclass
+class PlanState:
+    """What the last plan was made from, to make the next one from the differences."""
+
+    config: Config
+    now: datetime
+    seen: dict[str, Post]  # relpath -> the post object last given (compared by identity)
+    chosen: dict[str, Post]  # relpath -> the normalised post, when in the selection
+    waiting: dict[str, Post]  # relpath -> a published post dated after ``now``
+    members: dict[FeedKey, list[SortKey]]  # every feed's members, sorted
+    by_key: dict[SortKey, Post]
+    plans: dict[FeedKey, FeedPlan]
+    order: list[FeedPlan]  # the plans in document order
+    duplicates: bool = False  # two posts shared an entry id: plan from scratch next time
+    # rss_path -> (plan, value) made from it: a plan that is the same object is unchanged.
+    signatures: dict[str, tuple[FeedPlan, str]] = dataclasses.field(default_factory=dict)
+    infos: dict[str, tuple[FeedPlan, object]] = dataclasses.field(default_factory=dict)
+    spent: bool = False
+
+
+def plan_feeds(
+    posts: Iterable[Post], config: Config, now: datetime, previous: PlanState | None = None
+) -> PlanState:
+    """Plan every feed from the posts; from ``previous`` when it can, else from scratch."""
+    now = _utc(now)
+    posts = list(posts)
+    if previous is not None and not previous.spent and previous.config == config:
+        previous.spent = True
+        state = _update(previous, posts, now)
+        if state is not None:
+            return state
+    return _full(posts, config, now)
+
+
+def _visible(post: Post, now: datetime) -> tuple[Post | None, Post | None]:
+    """(selected, waiting): a published post dated up to now, or one dated after it."""
+    if not post.published:
+        return None, None
+    post = normalise(post)
+    return (post, None) if post.date <= now else (None, post)
+
+
+def _full(posts: list[Post], config: Config, now: datetime) -> PlanState:
+    chosen: dict[str, Post] = {}
+    waiting: dict[str, Post] = {}
+    keyed: list[tuple[SortKey, Post]] = []
+    for post in posts:
+        shown, later = _visible(post, now)
+        if later is not None:
+            waiting[later.relpath] = later
+        if shown is not None:
+            keyed.append((_sort_key(shown), shown))
+    keyed.sort(key=lambda item: item[0])
+    members: dict[FeedKey, list[SortKey]] = {_SITE: []}
+    by_key: dict[SortKey, Post] = {}
+    ids: set[str] = set()
+    duplicates = False
+    for key, post in keyed:
+        # Two items with one guid is an RSS error and readers keep only one of them.
+        if post.entry_id in ids:
+            duplicates = True
+            logger.warning(
+                "%s: duplicate entry id %s, left out of the feeds", post.relpath, post.entry_id
+            )
+            continue
+        ids.add(post.entry_id)
+        chosen[post.relpath] = post
+        by_key[key] = post
+        for feed in _feed_keys(post):
+            members.setdefault(feed, []).append(key)
+    state = PlanState(
+        config=config,
+        now=now,
+        seen={post.relpath: post for post in posts},
+        chosen=chosen,
+        waiting=waiting,
+        members=members,
+        by_key=by_key,
+        plans={},
+        order=[],
+        duplicates=duplicates,
+    )
+    _remake(state, set(members), names_changed={"category", "tag"})
+    return state
+
+
+def _update(state: PlanState, posts: list[Post], now: datetime) -> PlanState | None:
+    """Move the posts that changed since ``state``; None when only a full plan will do."""
+    if now < state.now or state.duplicates:
+        # The clock went back (what was visible may not be any more), or a post left out
+        # as a duplicate may now be due in: both are for the full plan.
+        return None
+    seen = {post.relpath: post for post in posts}
+    if len(seen) != len(posts):
+        return None  # two posts at one path: leave it to the full plan
+    old_seen = state.seen
+    changed = [path for path, post in seen.items() if old_seen.get(path) is not post]
+    changed += [path for path in old_seen if path not in seen]
+    # Posts dated after the last plan and up to now come out of waiting.
+    changed += [path for path, post in state.waiting.items() if post.date <= now]
+    touched: set[FeedKey] = set()
+    names_before = {key for key in state.members if key != _SITE}
+    ids = {post.entry_id for post in state.chosen.values()}
+    for path in dict.fromkeys(changed):
+        old = state.chosen.pop(path, None)
+        state.waiting.pop(path, None)
+        if old is not None:
+            ids.discard(old.entry_id)
+            key = _sort_key(old)
+            del state.by_key[key]
+            for feed in _feed_keys(old):
+                keys = state.members[feed]
+                del keys[bisect.bisect_left(keys, key)]
+                if not keys and feed != _SITE:
+                    del state.members[feed]
+                touched.add(feed)
+        post = seen.get(path)
+        if post is None:
+            continue
+        shown, later = _visible(post, now)
+        if later is not None:
+            state.waiting[path] = later
+        if shown is None:
+            continue
+        if shown.entry_id in ids:
+            return None  # a duplicate id: the full plan decides who keeps it, and says so
+        ids.add(shown.entry_id)
+        key = _sort_key(shown)
+        state.chosen[path] = shown
+        state.by_key[key] = shown
+        for feed in _feed_keys(shown):
+            bisect.insort(state.members.setdefault(feed, []), key)
+            touched.add(feed)
+    state.seen = seen
+    state.now = now
+    names_after = {key for key in state.members if key != _SITE}
+    kinds = {kind for kind, _ in names_before ^ names_after}
+    _remake(state, touched, names_changed=kinds)
+    state.spent = False
+    return state
+
+
+def _remake(state: PlanState, touched: set[FeedKey], names_changed: set[str]) -> None:
+    """Remake the plans of the touched feeds (every feed of a kind whose names changed:
+    a new name can change the slugs of the others) and their order."""
+    config = state.config
+    limit = config.feeds.limit
+    site = config.site
+    plans = state.plans
+    for gone in [key for key in plans if key not in state.members]:
+        del plans[gone]
+
+    def posts_of(feed: FeedKey) -> tuple[Post, ...]:
+        return tuple(state.by_key[key] for key in state.members[feed][:limit])
+
+    if _SITE in touched or _SITE not in plans:
+        plans[_SITE] = FeedPlan(
+            kind="site",
+            name=None,
+            slug=None,
+            title=site.title,
+            description=site.description or f"The latest posts from {site.title}",
+            rss_path=SITE_RSS_PATH,
+            atom_path=SITE_ATOM_PATH,
+            posts=posts_of(_SITE),
+        )
+    order = [plans[_SITE]]
+    for kind in ("category", "tag"):
+        names = sorted(
+            (name for k, name in state.members if k == kind), key=lambda n: (n.casefold(), n)
+        )
+        slugs = make_slugs(names) if kind in names_changed else None
+        label = _KIND_LABELS[kind]
+        for name in names:
+            feed = (kind, name)
+            current = plans.get(feed)
+            if current is not None and feed not in touched and slugs is None:
+                order.append(current)
+                continue
+            slug = slugs[name] if slugs is not None else current.slug if current else None
+            if slug is None:
+                slug = make_slugs(names)[name]
+            plans[feed] = FeedPlan(
+                kind="category" if kind == "category" else "tag",
+                name=name,
+                slug=slug,
+                title=f"{site.title} — {label}: {name}",
+                description=f"Posts in the {kind} “{name}” from {site.title}",
+                rss_path=f"/{kind}/{slug}.rss",
+                atom_path=f"/{kind}/{slug}.atom",
+                posts=posts_of(feed),
+            )
+            order.append(plans[feed])
+    state.order = order
