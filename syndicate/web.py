@@ -54,11 +54,12 @@ from .publisher import GZIP_LEVEL, MANIFEST, Publisher, read_manifest, site_from
 log = logging.getLogger(__name__)
 
 CONFIG_ENV = "SYNDICATE_CONFIG"
-WORKERS_KILL_TIMEOUT = 10  # seconds a web worker gets to stop before it is killed
 """Environment variable through which ``serve`` hands the config path to server workers."""
+WORKERS_KILL_TIMEOUT = 10  # seconds a web worker gets to stop before it is killed
 
-#: Seconds between looks at the live tree's manifest: a stat(2), cheap enough to do often.
-RELOAD_INTERVAL = 0.2
+#: Seconds between looks at the live tree's manifest: a stat(2), cheap enough to do often,
+#: and a published edit is served at most this long after the worker wrote it.
+RELOAD_INTERVAL = 0.05
 
 ALLOWED_METHODS = ("GET", "HEAD")
 Headers = list[tuple[str, str]]
