@@ -1,14 +1,16 @@
 """Feeds: RSS 2.0 and Atom 1.0 bytes through feedgen. No I/O, no clock.
 
-One ``FeedEntry`` is made per post and shared by every feed the post is in; it
-builds its ``<item>`` and ``<entry>`` elements once and hands out copies, so a post
-in 30 tag feeds costs one feedgen build per format, not 30. Every date feedgen would
-default to *now* is set from the posts, so the same inputs give the same bytes.
+One ``FeedEntry`` is made per post and shared by every feed the post is in. feedgen
+builds each feed's channel with no entries; each entry's ``<item>`` / ``<entry>`` is
+built and serialised once and its bytes are spliced in where feedgen puts entries, so
+a post in 30 tag feeds costs one build and one serialisation per format, not 30. The
+bytes are exactly those feedgen would write (see ``_Slot`` and ``_Context``). Every
+date feedgen would default to *now* is set from the posts, so the same inputs give the
+same bytes.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
@@ -81,38 +83,136 @@ class FeedMeta:
 
 
 class _Entry(FeedEntry):  # type: ignore[misc]  # feedgen is untyped
-    """A FeedEntry that builds its XML once and returns a fresh copy per feed.
+    """A FeedEntry that keeps its serialised XML, once per format, for every feed.
 
-    feedgen appends the returned element to the channel, which moves it; a deep copy
-    keeps the cached original free for the next feed.
+    ``rss_entry`` / ``atom_entry`` build a fresh element on each call, as feedgen's do
+    (feedgen appends the element to a channel, which moves it); ``render_feed`` calls
+    them once per format through ``_serialised`` and reuses the bytes.
     """
 
     def __init__(self, lang: str | None) -> None:
         super().__init__()
         self._syndicate_lang = lang
-        self._syndicate_xml: dict[str, Any] = {}
-
-    def rss_entry(self, extensions: bool = True) -> Any:
-        if "rss" not in self._syndicate_xml:
-            self._syndicate_xml["rss"] = super().rss_entry(extensions)
-        return copy.deepcopy(self._syndicate_xml["rss"])
+        # _Context.key -> the element's bytes in that context.
+        self._syndicate_bytes: dict[bytes, bytes] = {}
 
     def atom_entry(self, extensions: bool = True) -> Any:
-        if "atom" not in self._syndicate_xml:
-            element = super().atom_entry(extensions)
-            # feedgen 1.0 drops every attribute but href from entry links (entry.py
-            # rebinds its loop variable to the new element before reading rel/type/length),
-            # so rel="enclosure" would read as a second rel="alternate" (RFC 4287 4.2.7.2).
-            links = [child for child in element if child.tag == "link"]
-            for link_element, data in zip(links, self.link() or [], strict=True):
-                for attr in ("rel", "type", "hreflang", "title", "length"):
-                    if data.get(attr):
-                        link_element.set(attr, data[attr])
-            if self._syndicate_lang:
-                # feedgen has no entry-level language; RFC 4287 2 allows xml:lang anywhere.
-                element.set(XML_LANG, self._syndicate_lang)
-            self._syndicate_xml["atom"] = element
-        return copy.deepcopy(self._syndicate_xml["atom"])
+        element = super().atom_entry(extensions)
+        # feedgen 1.0 drops every attribute but href from entry links (entry.py
+        # rebinds its loop variable to the new element before reading rel/type/length),
+        # so rel="enclosure" would read as a second rel="alternate" (RFC 4287 4.2.7.2).
+        links = [child for child in element if child.tag == "link"]
+        for link_element, data in zip(links, self.link() or [], strict=True):
+            for attr in ("rel", "type", "hreflang", "title", "length"):
+                if data.get(attr):
+                    link_element.set(attr, data[attr])
+        if self._syndicate_lang:
+            # feedgen has no entry-level language; RFC 4287 2 allows xml:lang anywhere.
+            element.set(XML_LANG, self._syndicate_lang)
+        return element
+
+
+# Where feedgen puts the entries, marked in its own output; never written to a feed.
+_SLOT_TARGET = "syndicate-entries"
+_SLOT_BYTES = etree.tostring(etree.ProcessingInstruction(_SLOT_TARGET))  # b"<?... ?>"
+
+
+def _tostring(tree: etree._ElementTree) -> bytes:
+    """Serialise as feedgen's rss_str() / atom_str() do with their defaults."""
+    return etree.tostring(tree, pretty_print=False, encoding="UTF-8", xml_declaration=True)
+
+
+def _split_at_slot(body: bytes) -> tuple[bytes, bytes]:
+    """``body`` before and after its one slot marker."""
+    # Text and attribute values never hold a raw "<" (lxml escapes it) and the
+    # channel has no CDATA, comment or other processing instruction: the marker
+    # found is the slot itself.
+    if body.count(_SLOT_BYTES) != 1:
+        raise RuntimeError("feedgen output has no single entry slot")
+    head, tail = body.split(_SLOT_BYTES)
+    return head, tail
+
+
+class _Slot(FeedEntry):  # type: ignore[misc]  # feedgen is untyped
+    """A stand-in entry: feedgen puts it where the entries go, as a processing instruction.
+
+    Its position in feedgen's output is where the entries' bytes go, so the splice
+    never guesses at feedgen's layout (the channel's extension elements, such as the
+    hubs' atom:link, come before the items). Afterwards its element leads to the
+    channel (RSS) or feed (Atom) element the entries would have been appended to.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.element = etree.ProcessingInstruction(_SLOT_TARGET)
+
+    def rss_entry(self, extensions: bool = True) -> Any:
+        return self.element
+
+    def atom_entry(self, extensions: bool = True) -> Any:
+        return self.element
+
+
+class _Context:
+    """The element entries are appended to, emptied, for serialising one entry at a time.
+
+    An entry's bytes in a feed depend on its ancestors' namespace declarations: lxml
+    rebinds an appended element's namespaces to those in scope (the standalone
+    ``<item>`` says ``ns0:encoded``, in the channel ``content:encoded``) and drops its
+    redundant declarations. Serialising the entry inside the feed's own (emptied)
+    ancestors gives exactly the bytes it has in the whole feed. ``key`` is the emptied
+    document's serialisation, which spells out every declaration in scope: entries
+    serialised under an equal key are reused byte for byte.
+    """
+
+    def __init__(self, slot: etree._Element) -> None:
+        parent = slot.getparent()
+        if parent is None:
+            raise RuntimeError("feedgen did not place the entry slot")
+        # Keep only the path from the root to the slot: siblings never change a
+        # child's bytes, and this keeps each serialisation small.
+        node: etree._Element = slot
+        while parent is not None:
+            for child in list(parent):
+                if child is not node:
+                    parent.remove(child)
+            node, parent = parent, parent.getparent()
+        self._parent = slot.getparent()
+        self._current: etree._Element = slot
+        self._tree = slot.getroottree()
+        self.key = _tostring(self._tree)
+        self._head, self._tail = _split_at_slot(self.key)
+
+    def serialise(self, element: etree._Element) -> bytes:
+        """``element``'s bytes as a child of this context (it is moved here)."""
+        assert self._parent is not None
+        self._parent.replace(self._current, element)
+        self._current = element
+        body = _tostring(self._tree)
+        head, tail = self._head, self._tail
+        if not (body.startswith(head) and body.endswith(tail)) or len(body) < len(head + tail):
+            raise RuntimeError("entry serialised outside its slot")
+        return body[len(head) : len(body) - len(tail)]
+
+
+def _serialised(entry: FeedEntry, fmt: Format, context: _Context) -> bytes:
+    """One entry's bytes in a feed; a make_entry entry's from its cache when it has them."""
+    if isinstance(entry, _Entry):
+        cache = entry._syndicate_bytes
+        cached = cache.get(context.key)
+        if cached is None:
+            cached = cache[context.key] = context.serialise(
+                entry.rss_entry() if fmt == "rss" else entry.atom_entry()
+            )
+        return cached
+    # Any other FeedEntry: load the extensions as add_entry() would (one already
+    # loaded raises ImportError, which add_entry ignores too), and build it each time.
+    for name, _, entry_extension in _EXTENSIONS:
+        try:
+            entry.register_extension(name, entry_extension, False, True)
+        except ImportError:
+            pass
+    return context.serialise(entry.rss_entry() if fmt == "rss" else entry.atom_entry())
 
 
 def _person(author: Author) -> dict[str, str]:
@@ -185,8 +285,8 @@ def make_entry(post: Post, rendered: Rendered, config: Config) -> FeedEntry:
     return entry
 
 
-def render_feed(meta: FeedMeta, entries: Sequence[FeedEntry], config: Config, fmt: Format) -> bytes:
-    """One feed as RSS 2.0 or Atom 1.0 bytes, entries in the given order."""
+def _new_feed(meta: FeedMeta, config: Config, fmt: Format) -> FeedGenerator:
+    """The feedgen channel / feed of one feed, with no entries."""
     site = config.site
     feed = FeedGenerator()
     for name, feed_extension, entry_extension in _EXTENSIONS:
@@ -226,8 +326,23 @@ def render_feed(meta: FeedMeta, entries: Sequence[FeedEntry], config: Config, fm
     feed.lastBuildDate(meta.updated)
     if meta.published is not None:
         feed.pubDate(meta.published)
+    return feed
 
-    for entry in entries:
-        feed.add_entry(entry, order="append")  # the default, prepend, reverses the order
+
+def render_feed(meta: FeedMeta, entries: Sequence[FeedEntry], config: Config, fmt: Format) -> bytes:
+    """One feed as RSS 2.0 or Atom 1.0 bytes, entries in the given order.
+
+    The bytes feedgen writes when each entry is added with ``add_entry(order="append")``:
+    feedgen writes the feed with one ``_Slot`` where the entries go, and the slot is
+    replaced by the entries' bytes, each serialised once per format (``_serialised``).
+    """
+    feed = _new_feed(meta, config, fmt)
+    if not entries:
+        empty: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
+        return empty
+    slot = _Slot()
+    feed.add_entry(slot, order="append")
     body: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
-    return body
+    head, tail = _split_at_slot(body)
+    context = _Context(slot.element)
+    return b"".join([head, *(_serialised(entry, fmt, context) for entry in entries), tail])
