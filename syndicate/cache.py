@@ -13,6 +13,10 @@ from empty. Entries are keyed by content:
 The file is written to a temporary name and renamed over the old one, so a crash
 mid-write leaves the previous cache (or none), never a torn one. A cache that cannot
 be read is ignored with a log line: it is only ever an optimisation.
+
+Many posts to read (``load_many``) or to render (``render_many``) go to worker processes,
+one pool per build: started on first need, shared by the reading and the rendering,
+stopped by ``save()`` (which ends every build) or ``close()``.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import TypeVar
 
 from .config import Config
 from .feeds import config_fingerprint
@@ -36,8 +42,10 @@ log = logging.getLogger(__name__)
 CACHE_FILE = "posts.pickle"
 FORMAT = 2  # bump when the layout of the pickled payload changes
 
-# Rendering in worker processes pays for itself only past this many posts: starting
-# the pool and shipping posts and results costs a few hundred milliseconds.
+# Rendering or reading in worker processes pays for itself only past this many posts:
+# starting the pool (50 ms forked, about a second spawned) and shipping posts and results
+# (some 40 us a post) cost more than they save below (400 posts read in 250 ms: 200 ms
+# on two forked workers).
 PARALLEL_MIN = 400
 
 StatKey = tuple[int, int]  # (st_mtime_ns, st_size)
@@ -69,6 +77,10 @@ class PostCache:
         self._saved_at = float("-inf")
         self._dirty = False
         self._lock = threading.Lock()
+        # Worker processes for reading and rendering, started on first need and shared by
+        # the reading and the rendering of one build; save() and close() stop them.
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._load()
 
     def _load(self) -> None:
@@ -95,7 +107,10 @@ class PostCache:
         ``max_age``: skip the write if the last one is more recent than this many seconds
         (a running service saves now and then, and at shutdown, not on every edit:
         pickling every post costs more than the edit itself).
+
+        A build ends with a save: the worker processes, if any were started, stop here.
         """
+        self.close()
         with self._lock:
             if not self._dirty or self.path is None:
                 return
@@ -111,19 +126,43 @@ class PostCache:
             self._dirty = False
             self._saved_at = time.monotonic()
 
+    def close(self) -> None:
+        """Stop the worker processes, if any (the cache itself stays usable)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        """The worker processes, started on first use."""
+        with self._pool_lock:
+            if self._pool is None:
+                # fork is cheapest, but forking a process that runs other threads (the
+                # scheduler, the file watcher) can copy a held lock into the child: spawn
+                # fresh ones then. Decided once: the pool forks all its workers at once.
+                method = "fork" if threading.active_count() == 1 else "spawn"
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.workers, mp_context=multiprocessing.get_context(method)
+                )
+            return self._pool
+
+    def _parallel(
+        self, func: Callable[[_Chunk[_T]], list[_R]], items: Sequence[_T], config: Config
+    ) -> list[_R]:
+        """``func`` over chunks of ``items`` in the worker processes, results in order."""
+        try:
+            return _parallel(func, items, config, self._executor(), self.workers)
+        except BrokenProcessPool:
+            self.close()  # a worker died (killed, out of memory): start afresh next time
+            raise
+
     def load_post(self, path: Path, config: Config) -> tuple[Post | None, Sequence[PostProblem]]:
         """``posts.load_post`` through the cache (the ``load_one`` of ``posts.load_posts``)."""
         try:
             st = path.stat()
         except OSError:
             return load_post(path, config)
-        # A string prefix test: pathlib's relative_to costs more than the stat itself.
-        root = str(config.posts_dir) + os.sep
-        spath = str(path)
-        if spath.startswith(root):
-            relpath = spath[len(root) :].replace(os.sep, "/")
-        else:
-            relpath = path.relative_to(config.posts_dir).as_posix()
+        relpath = _cache_key(path, config)
         self._seen.add(relpath)
         stat_key = (st.st_mtime_ns, st.st_size)
         cached = self.posts.get(relpath)
@@ -138,6 +177,51 @@ class PostCache:
                 self.last_good[relpath] = post
             self._dirty = True
         return post, problems
+
+    def load_many(
+        self, paths: Sequence[Path], config: Config
+    ) -> list[tuple[Post | None, Sequence[PostProblem]]]:
+        """``load_post`` for each path, in order (the ``load_many`` of ``posts.load_posts``).
+
+        The same results, and the same bookkeeping (entries, hits, misses, files seen), as
+        calling ``load_post`` path by path; but the files that must be read again are read
+        on every core when there are at least ``PARALLEL_MIN`` of them (a cold build).
+        """
+        results: list[tuple[Post | None, Sequence[PostProblem]] | None] = [None] * len(paths)
+        missed: list[tuple[int, str, StatKey]] = []  # (index in paths, relpath, stat)
+        for index, path in enumerate(paths):
+            try:
+                st = path.stat()
+            except OSError:
+                results[index] = load_post(path, config)  # reports the file as unreadable
+                continue
+            relpath = _cache_key(path, config)
+            self._seen.add(relpath)
+            stat_key = (st.st_mtime_ns, st.st_size)
+            cached = self.posts.get(relpath)
+            if cached is not None and cached[0] == stat_key:
+                self.hits += 1
+                results[index] = (cached[1], cached[2])
+            else:
+                missed.append((index, relpath, stat_key))
+        if missed:
+            self.misses += len(missed)
+            to_read = [paths[index] for index, _, _ in missed]
+            if len(to_read) >= PARALLEL_MIN and self.workers > 1:
+                log.info("reading %d posts on %d processes", len(to_read), self.workers)
+                read = self._parallel(_load_chunk, to_read, config)
+            else:
+                read = [load_post(path, config) for path in to_read]
+            with self._lock:
+                for (index, relpath, stat_key), (post, problems) in zip(missed, read, strict=True):
+                    self.posts[relpath] = (stat_key, post, tuple(problems))
+                    if post is not None:
+                        self.last_good[relpath] = post
+                    results[index] = (post, problems)
+                self._dirty = True
+        done = [result for result in results if result is not None]
+        assert len(done) == len(paths)
+        return done
 
     def begin_scan(self, keep: set[Path] | None = None) -> None:
         """Start a scan of the posts folder: files not read until end_scan are gone.
@@ -175,7 +259,8 @@ class PostCache:
         missing = [p for p in posts if (p.digest, p.url) not in self.rendered]
         if missing:
             if len(missing) >= PARALLEL_MIN and self.workers > 1:
-                results = _render_parallel(missing, config, self.workers)
+                log.info("rendering %d posts on %d processes", len(missing), self.workers)
+                results = self._parallel(_render_chunk, missing, config)
             else:
                 results = [render_post(p, config) for p in missing]
             with self._lock:
@@ -185,20 +270,45 @@ class PostCache:
         return [self.rendered[(p.digest, p.url)] for p in posts]
 
 
-def _render_chunk(args: tuple[Sequence[Post], Config]) -> list[Rendered]:
+def _cache_key(path: Path, config: Config) -> str:
+    """A post's key in the cache: its path relative to posts_dir, POSIX separators."""
+    # A string prefix test: pathlib's relative_to costs more than the stat itself.
+    root = str(config.posts_dir) + os.sep
+    spath = str(path)
+    if spath.startswith(root):
+        return spath[len(root) :].replace(os.sep, "/")
+    return path.relative_to(config.posts_dir).as_posix()
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+_Chunk = tuple[Sequence[_T], Config]
+
+
+def _load_chunk(args: _Chunk[Path]) -> list[tuple[Post | None, Sequence[PostProblem]]]:
+    paths, config = args
+    return [load_post(path, config) for path in paths]
+
+
+def _render_chunk(args: _Chunk[Post]) -> list[Rendered]:
     posts, config = args
     return [render_post(post, config) for post in posts]
 
 
-def _render_parallel(posts: Sequence[Post], config: Config, workers: int) -> list[Rendered]:
-    """Render on every core: Markdown is CPU-bound pure Python, so threads would not help."""
-    size = -(-len(posts) // (workers * 4))  # a few chunks per worker evens out the load
-    chunks = [posts[i : i + size] for i in range(0, len(posts), size)]
-    log.info("rendering %d posts on %d processes", len(posts), workers)
-    # fork is cheapest, but forking a process that runs other threads (the scheduler,
-    # the file watcher) can copy a held lock into the child: spawn fresh ones then.
-    method = "fork" if threading.active_count() == 1 else "spawn"
-    context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        parts = pool.map(_render_chunk, [(chunk, config) for chunk in chunks])
-        return [rendered for part in parts for rendered in part]
+def _parallel(
+    func: Callable[[_Chunk[_T]], list[_R]],
+    items: Sequence[_T],
+    config: Config,
+    pool: ProcessPoolExecutor,
+    workers: int,
+) -> list[_R]:
+    """Run on every core: parsing and Markdown are CPU-bound Python, threads would not help.
+
+    Results come back pickled: whole Post objects from reading, bodies included (4 KB a
+    post, 80% body; unpickling costs the parent some 40 us a post, mostly in rebuilding
+    the objects, not the bodies).
+    """
+    size = -(-len(items) // (workers * 4))  # a few chunks per worker evens out the load
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    parts = pool.map(func, [(chunk, config) for chunk in chunks])
+    return [result for part in parts for result in part]

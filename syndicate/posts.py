@@ -101,14 +101,19 @@ class Rendered:
 
 
 LoadOne = Callable[[Path, Config], tuple["Post | None", Sequence[PostProblem]]]
+# Reads a batch of files: one (post, problems) per path, in the order of the paths.
+LoadMany = Callable[[Sequence[Path], Config], Sequence[tuple["Post | None", Sequence[PostProblem]]]]
 
 
 def load_posts(
-    config: Config, load_one: LoadOne | None = None
+    config: Config, load_one: LoadOne | None = None, load_many: LoadMany | None = None
 ) -> tuple[list[Post], list[PostProblem]]:
     """Read every post under ``config.posts_dir``; problems never stop the batch.
 
     ``load_one`` reads one file (default ``load_post``); a cache passes its own.
+    ``load_many``, if given, is called instead, once, with every candidate path in
+    order (``PostCache.load_many`` reads them on several cores); it must return what
+    ``load_one`` would for each path, in the same order.
     """
     load_one = load_one or load_post
     root = config.posts_dir
@@ -144,11 +149,32 @@ def load_posts(
             candidates.append((_relpath(path, config), path))
     candidates.sort()
 
+    results: Iterable[tuple[Post | None, Sequence[PostProblem]]]
+    if load_many is not None:
+        batch = load_many([path for _, path in candidates], config)
+        if len(batch) != len(candidates):
+            raise ValueError(f"load_many: {len(batch)} results for {len(candidates)} files")
+        results = batch
+    else:
+        results = (load_one(path, config) for _, path in candidates)
+
+    read = ((relpath, *result) for (relpath, _), result in zip(candidates, results, strict=True))
+    posts, more = collect_posts(read)
+    problems.extend(more)
+    logger.info("%s: loaded %d posts, %d problems", root, len(posts), len(problems))
+    return posts, problems
+
+
+def collect_posts(
+    read: Iterable[tuple[str, Post | None, Sequence[PostProblem]]],
+) -> tuple[list[Post], list[PostProblem]]:
+    """The posts of files read, in path order, with their problems: one post per entry
+    id (the first by path keeps it) and a warning for a permalink used twice."""
     posts: list[Post] = []
+    problems: list[PostProblem] = []
     seen_ids: dict[str, str] = {}
     seen_urls: dict[str, str] = {}
-    for relpath, path in candidates:
-        post, post_problems = load_one(path, config)
+    for relpath, post, post_problems in read:
         problems.extend(post_problems)
         if post is None:
             continue
@@ -170,8 +196,20 @@ def load_posts(
         else:
             seen_urls[post.url] = relpath
         posts.append(post)
-    logger.info("%s: loaded %d posts, %d problems", root, len(posts), len(problems))
     return posts, problems
+
+
+def candidate_relpath(path: Path, config: Config) -> str | None:
+    """The path of a file under the posts folder if a scan would read it, else None:
+    what ``load_posts`` would skip (hidden, temporary, another file type) gives None."""
+    absolute = Path(os.path.abspath(path))
+    if not absolute.is_relative_to(config.posts_dir):
+        return None
+    parts = absolute.relative_to(config.posts_dir).parts
+    relpath = "/".join(parts)
+    if not parts or any(part.startswith(".") for part in parts[:-1]) or _skip_reason(parts[-1]):
+        return None
+    return relpath
 
 
 def _skip_reason(name: str) -> str | None:
