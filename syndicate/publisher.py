@@ -116,13 +116,15 @@ class Publisher:
         self.cache = cache
         self._site: Site | None = None  # the last Site built, reused feed by feed
         self._changed: set[Path] | None = None  # files named as changed, for this publish
-        self._known: dict[Path, tuple[Post | None, Sequence[PostProblem]]] = {}
+        # relpath -> (post, problems) of every file the last publish read, in path order.
+        self._files: dict[str, tuple[Post | None, Sequence[PostProblem]]] | None = None
         # (time, duration) of the build this process recorded, and the post rows after it.
         self._records: tuple[datetime, float, dict[str, PostRecord]] | None = None
         self.last: PublishResult | None = None
         self._lock = threading.Lock()
         self._last_good: dict[str, Post] = {}  # relpath -> the post as last published
         self._settled: SettleMemo = {}  # how each post's entry id was last settled
+        self._live = LiveTree()  # the manifest this publisher last wrote
         # URL path -> (document, digest of its body), so unchanged feeds are not hashed.
         self._digested: dict[str, tuple[Document, str]] = {}
 
@@ -135,25 +137,49 @@ class Publisher:
         return store.posts()
 
     def _load_posts(self) -> tuple[list[Post], list[PostProblem]]:
-        """Every post, through the cache when there is one."""
+        """Every post, through the cache when there is one.
+
+        With the files named as changed (file events) and the files of the last publish
+        in memory, only those are read again and the folder is not even walked: the cost
+        of an edit does not grow with the number of posts.
+        """
         if self.cache is None:
             return posts.load_posts(self.config)
         cache = self.cache
-        changed, known = self._changed, self._known
-        read: dict[Path, tuple[Post | None, Sequence[PostProblem]]] = {}
+        if self._changed is not None and self._files is not None:
+            files = dict(self._files)
+            added = False
+            for path in self._changed:
+                relpath = posts.candidate_relpath(path, self.config)
+                if relpath is None:
+                    continue
+                if path.is_file():
+                    added = added or relpath not in files
+                    files[relpath] = cache.load_post(path, self.config)
+                else:
+                    files.pop(relpath, None)
+            if added:
+                files = dict(sorted(files.items()))
+            self._files = files
+            return posts.collect_posts((rel, *found) for rel, found in files.items())
 
-        def load_one(path: Path, config: Config) -> tuple[Post | None, Sequence[PostProblem]]:
-            if changed is not None and path not in changed and path in known:
-                found = known[path]
-            else:
-                found = cache.load_post(path, config)
-            read[path] = found
+        read: dict[str, tuple[Post | None, Sequence[PostProblem]]] = {}
+        root = str(self.config.posts_dir) + os.sep
+
+        def load_many(
+            paths: Sequence[Path], config: Config
+        ) -> Sequence[tuple[Post | None, Sequence[PostProblem]]]:
+            found = cache.load_many(paths, config)
+            for path, result in zip(paths, found, strict=True):
+                spath = str(path)
+                rel = spath[len(root) :] if spath.startswith(root) else path.name
+                read[rel.replace(os.sep, "/")] = result
             return found
 
-        cache.begin_scan(keep=set(known) if changed is not None else None)
-        loaded, problems = posts.load_posts(self.config, load_one=load_one)
+        cache.begin_scan()
+        loaded, problems = posts.load_posts(self.config, load_many=load_many)
         cache.end_scan()
-        self._known = read
+        self._files = read
         log.debug("post cache: %d hits, %d misses", self.cache.hits, self.cache.misses)
         return loaded, problems
 
@@ -293,7 +319,7 @@ class Publisher:
             log.info("feed %s: changed", path)
 
         if write:
-            write_live(site, self.config.output_dir)
+            write_live(site, self.config.output_dir, self._live)
 
         queued = 0
         if notify:
@@ -606,14 +632,46 @@ def _settle_owner(
     settled.append(post)
 
 
-def write_live(site: Site, out_dir: Path) -> None:
+class LiveTree:
+    """The manifest this process last wrote to a live tree, and the file's identity then:
+    while the file is unchanged, the next write compares against it without reading and
+    parsing it again, and unchanged feeds keep their manifest entries."""
+
+    def __init__(self) -> None:
+        self.manifest: dict[str, typing.Any] | None = None
+        self.stamp: tuple[int, int, int] | None = None
+        self.feeds: dict[str, tuple[FeedInfo, dict[str, object]]] = {}
+
+    def read(self, out_dir: Path) -> dict[str, typing.Any] | None:
+        if self.manifest is not None and self.stamp == _stamp(out_dir / MANIFEST):
+            return self.manifest
+        return read_manifest(out_dir)
+
+    def feed_json(self, info: FeedInfo) -> dict[str, object]:
+        known = self.feeds.get(info.rss_path)
+        if known is None or known[0] is not info:
+            known = self.feeds[info.rss_path] = (info, _feed_info_json(info))
+        return known[1]
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def write_live(site: Site, out_dir: Path, tree: LiveTree | None = None) -> None:
     """Bring a live tree up to date in place: changed files, then the manifest, last.
 
     Each file is replaced with rename(2), so a reader sees the old or the new file;
     web workers reload documents when the manifest changes, never from a partial set.
+    ``tree`` remembers what this process wrote, to skip reading it back next time.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    old = read_manifest(out_dir)
+    tree = tree or LiveTree()
+    old = tree.read(out_dir)
     old_docs = old.get("documents", {}) if old else {}
     entries: dict[str, dict[str, str]] = {}
     jobs: list[tuple[Path, Document]] = []
@@ -641,10 +699,13 @@ def write_live(site: Site, out_dir: Path) -> None:
     manifest = {
         "generation": generation,
         "documents": entries,
-        "feeds": [_feed_info_json(info) for info in site.feeds],
+        "feeds": [tree.feed_json(info) for info in site.feeds],
         "signatures": dict(site.signatures),
     }
-    _atomic_write(out_dir / MANIFEST, json.dumps(manifest, sort_keys=True).encode())
+    _atomic_write(out_dir / MANIFEST, json.dumps(manifest).encode())
+    live = {info.rss_path for info in site.feeds}
+    tree.feeds = {path: known for path, known in tree.feeds.items() if path in live}
+    tree.manifest, tree.stamp = manifest, _stamp(out_dir / MANIFEST)
 
 
 def _feed_info_json(info: FeedInfo) -> dict[str, object]:
