@@ -17,6 +17,7 @@ import logging
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from .. import __version__
 from ..config import Config
@@ -137,13 +138,29 @@ def build_site(
             continue
         for post in plan.posts:
             needed.setdefault(post.entry_id, post)
+    # An entry prepared by the last build for the very same post object is kept (with
+    # the bytes it serialised to), so an edit prepares only the edited post's entry.
+    entries: dict[str, Any] = {}
+    for entry_id, post in needed.items():
+        prepared = state.entries.get(entry_id)
+        if prepared is not None and prepared[0] is post:
+            entries[entry_id] = prepared[1]
+    missing = {entry_id: post for entry_id, post in needed.items() if entry_id not in entries}
     if render_many is not None:
-        rendered = dict(zip(needed, render_many(list(needed.values()), config), strict=True))
+        rendered = dict(zip(missing, render_many(list(missing.values()), config), strict=True))
     else:
-        rendered = {entry_id: render(post, config) for entry_id, post in needed.items()}
-    entries = {
-        entry_id: make_entry(post, rendered[entry_id], config) for entry_id, post in needed.items()
+        rendered = {entry_id: render(post, config) for entry_id, post in missing.items()}
+    for entry_id, post in missing.items():
+        entries[entry_id] = make_entry(post, rendered[entry_id], config)
+    # Kept for every post still in a feed (the reused feeds' too), dropped for the rest.
+    current = {post.entry_id: post for feed in plans for post in feed.posts}
+    kept = {
+        entry_id: known
+        for entry_id, known in state.entries.items()
+        if current.get(entry_id) is known[0]
     }
+    kept.update((entry_id, (needed[entry_id], entry)) for entry_id, entry in entries.items())
+    state.entries = kept
 
     documents: dict[str, Document] = {}
     infos: list[FeedInfo] = []

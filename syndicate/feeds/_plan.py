@@ -119,6 +119,8 @@ class PlanState:
     # rss_path -> (plan, value) made from it: a plan that is the same object is unchanged.
     signatures: dict[str, tuple[FeedPlan, str]] = dataclasses.field(default_factory=dict)
     infos: dict[str, tuple[FeedPlan, object]] = dataclasses.field(default_factory=dict)
+    # entry id -> (post, its prepared feed entry) of the entries the last build prepared.
+    entries: dict[str, tuple[Post, object]] = dataclasses.field(default_factory=dict)
     spent: bool = False
 
 
