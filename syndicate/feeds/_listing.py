@@ -12,6 +12,7 @@ from email.utils import format_datetime
 
 import jinja2
 from lxml import etree
+from markupsafe import Markup
 
 from .. import __version__
 from ..config import Config
@@ -80,6 +81,32 @@ def _environment() -> jinja2.Environment:
     )
 
 
+@functools.lru_cache(maxsize=8192)
+def _fragment(
+    template: str,
+    title: str,
+    rss_url: str,
+    atom_url: str,
+    name: str | None = None,
+    entry_count: int = 0,
+    updated: datetime | None = None,
+    latest: tuple[str, str, datetime] | None = None,
+) -> Markup:
+    """One feed's part of the index page, rendered once for the same values: an edit
+    renders the rows of the feeds it changed, not the whole page's 400 rows again."""
+    feed = {
+        "title": title,
+        "rss_url": rss_url,
+        "atom_url": atom_url,
+        "name": name,
+        "entry_count": entry_count,
+        "updated": updated,
+        "latest": latest,
+    }
+    html = _environment().get_template(template).render(feed=feed)
+    return Markup(html.rstrip("\n"))
+
+
 Latest = Mapping[str, tuple[str, str, datetime]]
 """A feed's ``rss_path`` -> (title, URL, date) of its newest entry."""
 
@@ -98,15 +125,20 @@ def render_index(
     rows = [
         {
             "kind": feed.kind,
-            "name": feed.name,
-            "title": feed.title,
-            "rss_url": _url(config, feed.rss_path),
-            "atom_url": _url(config, feed.atom_path),
-            "entry_count": feed.entry_count,
-            "updated": feed.updated,
-            "latest": latest.get(feed.rss_path),
+            "links": _fragment("_index_links.html", feed.title, rss_url, atom_url),
+            "row": _fragment(
+                "_index_row.html",
+                feed.title,
+                rss_url,
+                atom_url,
+                feed.name,
+                feed.entry_count,
+                feed.updated,
+                latest.get(feed.rss_path),
+            ),
         }
         for feed in feeds
+        for rss_url, atom_url in [(_url(config, feed.rss_path), _url(config, feed.atom_path))]
     ]
     sections = [
         ("Site", [r for r in rows if r["kind"] == "site"]),
