@@ -118,8 +118,11 @@ class Publisher:
         self._changed: set[Path] | None = None  # files named as changed, for this publish
         # relpath -> (post, problems) of every file the last publish read, in path order.
         self._files: dict[str, tuple[Post | None, Sequence[PostProblem]]] | None = None
-        # (time, duration) of the build this process recorded, and the post rows after it.
-        self._records: tuple[datetime, float, dict[str, PostRecord]] | None = None
+        # (time, duration) of the build this process recorded, and the post and feed rows
+        # after it.
+        self._records: (
+            tuple[datetime, float, dict[str, PostRecord], dict[str, FeedRecord]] | None
+        ) = None
         self.last: PublishResult | None = None
         self._lock = threading.Lock()
         self._last_good: dict[str, Post] = {}  # relpath -> the post as last published
@@ -128,13 +131,14 @@ class Publisher:
         # URL path -> (document, digest of its body), so unchanged feeds are not hashed.
         self._digested: dict[str, tuple[Document, str]] = {}
 
-    def _post_records(self, store: Store) -> Mapping[str, PostRecord]:
-        """The store's post rows; from memory when this process wrote the last build."""
+    def _rows(self, store: Store) -> tuple[Mapping[str, PostRecord], Mapping[str, FeedRecord]]:
+        """The store's post and feed rows; from memory when this process wrote the last
+        build (nobody else has written since)."""
         if self._records is not None:
             last = store.last_build()
             if last is not None and (last.time, last.duration) == self._records[:2]:
-                return self._records[2]
-        return store.posts()
+                return self._records[2], self._records[3]
+        return store.posts(), store.feeds()
 
     def _load_posts(self) -> tuple[list[Post], list[PostProblem]]:
         """Every post, through the cache when there is one.
@@ -279,7 +283,7 @@ class Publisher:
         now = self.clock()
         loaded, problems = self._load_posts()
         loaded, problems = self._keep_last_good(loaded, problems)
-        records = self._post_records(store)
+        records, stored_feeds = self._rows(store)
         plan = reconcile_ids(loaded, records, now, self._settled)
         problems = [*problems, *plan.problems]
         for problem in problems:
@@ -293,7 +297,6 @@ class Publisher:
         self._site = site
 
         feed_paths = [p for info in site.feeds for p in (info.rss_path, info.atom_path)]
-        stored_feeds = store.feeds()
         changed: list[str] = []
         feed_upserts: list[FeedRecord] = []
         counts = {
@@ -366,7 +369,9 @@ class Publisher:
             store.record_build(build)
             kept = {path: rec for path, rec in records.items() if path not in plan.deletes}
             kept.update({rec.path: rec for rec in plan.upserts})
-            self._records = (build.time, build.duration, kept)
+            feed_rows = {p: r for p, r in stored_feeds.items() if p not in removed}
+            feed_rows.update({r.path: r for r in feed_upserts})
+            self._records = (build.time, build.duration, kept, feed_rows)
         log.info(
             "published %d feeds from %d posts: %d changed, %d removed, %d notifications "
             "queued, %d errors, in %.2f s",
@@ -641,6 +646,7 @@ class LiveTree:
         self.manifest: dict[str, typing.Any] | None = None
         self.stamp: tuple[int, int, int] | None = None
         self.feeds: dict[str, tuple[FeedInfo, dict[str, object]]] = {}
+        self.documents: dict[str, Document] = {}  # as written with ``manifest``
 
     def read(self, out_dir: Path) -> dict[str, typing.Any] | None:
         if self.manifest is not None and self.stamp == _stamp(out_dir / MANIFEST):
@@ -673,9 +679,14 @@ def write_live(site: Site, out_dir: Path, tree: LiveTree | None = None) -> None:
     tree = tree or LiveTree()
     old = tree.read(out_dir)
     old_docs = old.get("documents", {}) if old else {}
+    # Documents this process wrote into the manifest it still finds there are on disk.
+    written = tree.documents if old is not None and old is tree.manifest else {}
     entries: dict[str, dict[str, str]] = {}
     jobs: list[tuple[Path, Document]] = []
     for url_path, doc in site.documents.items():
+        if written.get(url_path) is doc and url_path in old_docs:
+            entries[url_path] = old_docs[url_path]
+            continue
         rel = _file_path(url_path)
         entry = {
             "file": str(rel),
@@ -706,6 +717,7 @@ def write_live(site: Site, out_dir: Path, tree: LiveTree | None = None) -> None:
     live = {info.rss_path for info in site.feeds}
     tree.feeds = {path: known for path, known in tree.feeds.items() if path in live}
     tree.manifest, tree.stamp = manifest, _stamp(out_dir / MANIFEST)
+    tree.documents = dict(site.documents)
 
 
 def _feed_info_json(info: FeedInfo) -> dict[str, object]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import logging
 import os
 import signal
@@ -670,6 +671,10 @@ def run_worker(config: Config, stop: threading.Event) -> None:
     try:
         service = Service(config, publisher)
         service.start()
+        # What the first publish loaded (every post, feed and entry) lives as long as the
+        # worker: out of the collector's sight, a full collection no longer walks it
+        # again and again during later publishes.
+        gc.freeze()
         try:
             stop.wait()
         finally:
