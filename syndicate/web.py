@@ -253,6 +253,8 @@ def _prepare(
     cached = gzip_cache.get(doc.etag)
     if cached is not None and cached[0] == doc.body:
         gzip_body = cached[1]
+    elif doc.gzip_body is not None:
+        gzip_body = doc.gzip_body  # the publisher's .gz, checked against the body
     else:
         gzip_body = gzip.compress(doc.body, compresslevel=GZIP_LEVEL, mtime=0)
     last_modified = format_datetime(doc.last_modified.astimezone(UTC), usegmt=True)
@@ -567,7 +569,9 @@ def _read_live(out_dir: Path, reuse: Site | None = None) -> tuple[int | None, Si
     if manifest is None:
         return None, None
     try:
-        site = site_from_manifest(out_dir, manifest, reuse.documents if reuse else None)
+        site = site_from_manifest(
+            out_dir, manifest, reuse.documents if reuse else None, with_gzip=True
+        )
     except (OSError, KeyError, TypeError, ValueError) as exc:
         # A document went away under us (the next publish removed it): the next look
         # finds the manifest changed again and reads that generation instead.
