@@ -393,9 +393,7 @@ def test_publishing_named_paths_equals_a_full_scan(
     }
 
 
-def test_web_workers_serve_the_publishers_gzip_files(
-    publisher: Publisher, posts_dir: Path
-) -> None:
+def test_web_workers_serve_the_publishers_gzip_files(publisher: Publisher, posts_dir: Path) -> None:
     """A reload takes each document's .gz from the live tree (checked against the body)
     instead of compressing it again; a .gz that does not match is compressed afresh."""
     import gzip
