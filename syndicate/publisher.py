@@ -129,6 +129,7 @@ class Publisher:
         self._lock = threading.Lock()
         self._last_good: dict[str, Post] = {}  # relpath -> the post as last published
         self._settled: SettleMemo = {}  # how each post's entry id was last settled
+        self._pipe: _Pipe | None = None  # the posts as last settled, for _settle_named
         self._live = LiveTree()  # the manifest this publisher last wrote
         # URL path -> (document, digest of its body), so unchanged feeds are not hashed.
         self._digested: dict[str, tuple[Document, str]] = {}
@@ -152,22 +153,9 @@ class Publisher:
         if self.cache is None:
             return posts.load_posts(self.config)
         cache = self.cache
-        if self._changed is not None and self._files is not None:
-            files = dict(self._files)
-            added = False
-            for path in self._changed:
-                relpath = posts.candidate_relpath(path, self.config)
-                if relpath is None:
-                    continue
-                if path.is_file():
-                    added = added or relpath not in files
-                    files[relpath] = cache.load_post(path, self.config)
-                else:
-                    files.pop(relpath, None)
-            if added:
-                files = dict(sorted(files.items()))
-            self._files = files
-            return posts.collect_posts((rel, *found) for rel, found in files.items())
+        if self._read_named() is not None:
+            assert self._files is not None
+            return posts.collect_posts((rel, *found) for rel, found in self._files.items())
 
         read: dict[str, tuple[Post | None, Sequence[PostProblem]]] = {}
         root = str(self.config.posts_dir) + os.sep
@@ -188,6 +176,97 @@ class Publisher:
         self._files = read
         log.debug("post cache: %d hits, %d misses", self.cache.hits, self.cache.misses)
         return loaded, problems
+
+    def _read_named(self) -> dict[str, tuple[Post | None, Sequence[PostProblem]]] | None:
+        """Read the files named as changed into the files of the last publish; what they
+        hold now (None for a file gone), or None when there is nothing to go on from."""
+        cache, files = self.cache, self._files
+        if cache is None or self._changed is None or files is None:
+            return None
+        files = dict(files)
+        added = False
+        touched: dict[str, tuple[Post | None, Sequence[PostProblem]]] = {}
+        for path in self._changed:
+            relpath = posts.candidate_relpath(path, self.config)
+            if relpath is None:
+                continue
+            if path.is_file():
+                added = added or relpath not in files
+                files[relpath] = touched[relpath] = cache.load_post(path, self.config)
+            else:
+                files.pop(relpath, None)
+                touched[relpath] = (None, ())
+        if added:
+            files = dict(sorted(files.items()))
+        self._files = files
+        return touched
+
+    def _settle_named(
+        self, records: Mapping[str, PostRecord], now: datetime
+    ) -> tuple[list[Post], list[PostProblem], IdPlan] | None:
+        """Load and settle only the files named as changed, from the posts as last settled.
+
+        This is what ``_load_posts``, ``_keep_last_good`` and ``reconcile_ids`` give for
+        the same files, at a cost that does not grow with the number of posts; None
+        (do it the full way) whenever anything those steps arbitrate is involved: a post
+        with an error (its last good version), two posts claiming one entry id or one
+        URL, or a batch that removes and adds posts (it may be a rename).
+        """
+        pipe = self._pipe
+        if pipe is None or self.cache is None or self._files is None:
+            return None
+        touched = self._read_named()
+        if touched is None:
+            return None
+        if any(p.severity == "error" for _, found in touched.values() for p in found):
+            return None
+        ids, urls, owners = dict(pipe.ids), dict(pipe.urls), dict(pipe.owners)
+        collected, settled = dict(pipe.collected), dict(pipe.settled)
+        warnings = dict(pipe.warnings)
+        for relpath in touched:
+            old = collected.pop(relpath, None)
+            if old is not None:
+                del ids[old.entry_id], urls[old.url]
+            was = settled.pop(relpath, None)
+            if was is not None and was.published:
+                del owners[was.entry_id]
+            warnings.pop(relpath, None)
+        gone = [rp for rp, (post, _) in touched.items() if post is None and rp in records]
+        new = [rp for rp, (post, _) in touched.items() if post is not None and rp not in records]
+        if gone and new:
+            return None  # perhaps a rename: reconcile_ids matches it to its old id
+        known = self.cache.digests
+        found: dict[DigestKey, tuple[str, str]] = {}
+        upserts: list[PostRecord] = []
+        for relpath, (post, found_problems) in sorted(touched.items()):
+            if found_problems:
+                warnings[relpath] = list(found_problems)
+            if post is None:
+                continue
+            if post.entry_id in ids or post.url in urls:
+                return None  # one id or one URL for two posts: collect_posts decides
+            ids[post.entry_id] = urls[post.url] = relpath
+            collected[relpath] = post
+            digest, body_digest = _digests(post, known, found)
+            stored = records.get(relpath)
+            record, ready = _settle_one(post, stored, now, digest, body_digest)
+            if ready.published:
+                if ready.entry_id in owners:
+                    return None  # reconcile_ids reports which one is left out
+                owners[ready.entry_id] = relpath
+            settled[relpath] = ready
+            if record != stored:
+                upserts.append(record)
+        self.cache.remember_digests(found)
+        for relpath, (post, _) in touched.items():
+            if post is None:
+                self._last_good.pop(relpath, None)
+            else:
+                self._last_good[relpath] = post
+        self._pipe = _Pipe(collected, settled, ids, urls, owners, warnings)
+        problems = [p for relpath in sorted(warnings) for p in warnings[relpath]]
+        plan = IdPlan(tuple(settled.values()), (), tuple(upserts), tuple(sorted(gone)), found)
+        return list(collected.values()), problems, plan
 
     def _reconcile(
         self,
@@ -297,10 +376,15 @@ class Publisher:
     def _publish(self, store: Store, force: bool, notify: bool, write: bool) -> PublishResult:
         started_at = time.perf_counter()
         now = self.clock()
-        loaded, problems = self._load_posts()
-        loaded, problems = self._keep_last_good(loaded, problems)
         records, stored_feeds = self._rows(store)
-        plan = self._reconcile(loaded, records, now, self._settled)
+        fast = self._settle_named(records, now) if self._changed is not None else None
+        if fast is not None:
+            loaded, problems, plan = fast
+        else:
+            loaded, problems = self._load_posts()
+            loaded, problems = self._keep_last_good(loaded, problems)
+            plan = self._reconcile(loaded, records, now, self._settled)
+            self._pipe = _Pipe.after(loaded, problems, plan, self._files)
         problems = [*problems, *plan.problems]
         for problem in problems:
             level = logging.ERROR if problem.severity == "error" else logging.WARNING
@@ -620,32 +704,12 @@ def reconcile_ids(
                     old.path,
                     old.entry_id,
                 )
-        entry_id = front_id or (record.entry_id if record else post.entry_id)
-        if record is None:
-            record = PostRecord(post.relpath, digest, entry_id, now, now, front_id, body_digest)
-        else:
-            last_changed = now if record.digest != digest else record.last_changed
-            record = PostRecord(
-                post.relpath,
-                digest,
-                entry_id,
-                record.first_seen,
-                last_changed,
-                front_id,
-                body_digest,
-            )
+        given = post
+        record, post = _settle_one(post, record, now, digest, body_digest)
         stored = records.get(post.relpath)
         if record != stored:
             # Only what changed is written: a scan of 10,000 unchanged posts writes nothing.
             upserts.append(record)
-        updated = post.updated
-        if record.last_changed > record.first_seen:
-            # The content changed after it was first published: readers must see a new
-            # `updated` (RFC 4287 4.2.15) even if the editor did not touch last_modified_at.
-            updated = max(updated or post.date, record.last_changed)
-        given = post
-        if entry_id != post.entry_id or updated != post.updated:
-            post = dataclasses.replace(post, entry_id=entry_id, updated=updated)
         if stored is not None and record == stored:
             fresh[post.relpath] = (given, stored, post)
         _settle_owner(post, owner, settled, problems)
@@ -655,6 +719,72 @@ def reconcile_ids(
     # A renamed post's old row goes too: its id now lives on in the row at the new path.
     deletes = tuple(sorted(vanished))
     return IdPlan(tuple(settled), tuple(problems), tuple(upserts), deletes, found)
+
+
+def _settle_one(
+    post: Post, record: PostRecord | None, now: datetime, digest: str, body_digest: str
+) -> tuple[PostRecord, Post]:
+    """A post's new store row from its old one (None: a new post), and the post with the
+    entry id and ``updated`` readers must see."""
+    front_id = post.entry_id if post.front_id else None
+    entry_id = front_id or (record.entry_id if record else post.entry_id)
+    if record is None:
+        record = PostRecord(post.relpath, digest, entry_id, now, now, front_id, body_digest)
+    else:
+        last_changed = now if record.digest != digest else record.last_changed
+        record = PostRecord(
+            post.relpath,
+            digest,
+            entry_id,
+            record.first_seen,
+            last_changed,
+            front_id,
+            body_digest,
+        )
+    updated = post.updated
+    if record.last_changed > record.first_seen:
+        # The content changed after it was first published: readers must see a new
+        # `updated` (RFC 4287 4.2.15) even if the editor did not touch last_modified_at.
+        updated = max(updated or post.date, record.last_changed)
+    if entry_id != post.entry_id or updated != post.updated:
+        post = dataclasses.replace(post, entry_id=entry_id, updated=updated)
+    return record, post
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pipe:
+    """The posts of a publish in which nothing needed arbitrating (no errors, no entry id
+    or URL used twice), with the indexes ``Publisher._settle_named`` updates."""
+
+    collected: dict[str, Post]  # relpath -> the post as read
+    settled: dict[str, Post]  # relpath -> the post with its settled entry id / updated
+    ids: dict[str, str]  # the posts' own entry ids -> relpath
+    urls: dict[str, str]  # URL -> relpath
+    owners: dict[str, str]  # settled entry id of a published post -> relpath
+    warnings: dict[str, list[PostProblem]]  # relpath -> its problems (all warnings)
+
+    @classmethod
+    def after(
+        cls,
+        loaded: Sequence[Post],
+        problems: Sequence[PostProblem],
+        plan: IdPlan,
+        files: Mapping[str, tuple[Post | None, Sequence[PostProblem]]] | None,
+    ) -> _Pipe | None:
+        """The pipe after a full publish; None if anything in it was arbitrated."""
+        if files is None or plan.problems or any(p.severity == "error" for p in problems):
+            return None
+        collected = {post.relpath: post for post in loaded}
+        settled = {post.relpath: post for post in plan.posts}
+        ids = {post.entry_id: post.relpath for post in loaded}
+        urls = {post.url: post.relpath for post in loaded}
+        if not (len(collected) == len(settled) == len(ids) == len(urls) == len(loaded)):
+            return None  # a post was left out (a duplicate), or shares a URL
+        warnings = {relpath: list(found) for relpath, (_, found) in files.items() if found}
+        if sum(map(len, warnings.values())) != len(problems):
+            return None  # a problem of no single file (the folder could not be read)
+        owners = {p.entry_id: p.relpath for p in plan.posts if p.published}
+        return cls(collected, settled, ids, urls, owners, warnings)
 
 
 def _settle_owner(

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from syndicate import cache as cache_module
 from syndicate import posts as posts_module
 from syndicate.cache import CACHE_FILE, PostCache
-from syndicate.config import Config
+from syndicate.config import Config, state_dir
 from syndicate.feeds import Site, build_site
 from syndicate.posts import Post, load_posts
 from syndicate.publisher import Publisher, load_live, write_live
@@ -292,7 +292,20 @@ def _stats(posts_dir: Path) -> dict[Path, tuple[int, int]]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(edits, st.lists(st.sampled_from([".p1.md", "p1.md~", "#p1.md#", "p1.txt.swp"])))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["write", "delete", "rename", "unpublish", "break", "same-id"]),
+            st.integers(0, 7),
+            st.integers(1, 28),
+            st.integers(0, len(CATEGORIES) - 1),
+            st.integers(0, 2 ** len(TAGS) - 1),
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+    st.lists(st.sampled_from([".p1.md", "p1.md~", "#p1.md#", "p1.txt.swp"])),
+)
 def test_publishing_the_changed_paths_equals_a_full_build(
     make_config: ConfigFactory, tmp_path: Path, sequence: list[Edit], noise: list[str]
 ) -> None:
@@ -312,22 +325,41 @@ def test_publishing_the_changed_paths_equals_a_full_build(
     for n in range(4):
         apply(posts_dir, ("write", n, n + 1, n % 3, n), 0)
     service = open_publisher(config, clock=lambda: NOW)
-    scratch = dataclasses.replace(config, output_dir=work / "scratch")
     try:
         service.publish()
         for step, edit in enumerate(sequence, start=1):
             before = _stats(posts_dir)
-            apply(posts_dir, edit, step)
+            kind, n, day, category, mask = edit
+            existing = sorted(posts_dir.glob(f"p{n}-*.md"))
+            if kind == "break" and existing:
+                # An error: the last good version stays, reported (the full way).
+                existing[0].write_text('---\ntitle: "unclosed\n---\nBroken.\n')
+            elif kind == "same-id":
+                # Two posts with one front-matter id: only the first by path is published.
+                text = post_text(n, day, CATEGORIES[category], [], f"Twin {step}.")
+                text = text.replace("---\n\n", "id: tag:example.org,2024:twin\n---\n\n", 1)
+                (posts_dir / f"p{n}-twin{step}.md").write_text(text)
+            else:
+                apply(posts_dir, edit, step)
             for name in noise[step % max(len(noise), 1) :][:1]:
                 (posts_dir / name).write_text("---\ntitle: not a post\n---\n")
             after = _stats(posts_dir)
             named = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
             site = service.publish(paths=sorted(named)).site
-            # From scratch: no live tree to reuse, a publisher with no memory.
-            fresh = Publisher(scratch, clock=lambda: NOW, store=service.store)
+            # From scratch: another process that reuses no feed and settles every post,
+            # with only the cache (as saved now) to remember last good versions by.
+            assert service.cache is not None
+            service.cache.save()
+            fresh = Publisher(
+                config,
+                clock=lambda: NOW,
+                store=service.store,
+                cache=PostCache(state_dir(config) / "cache", config),
+            )
+            fresh._site = Site(documents={}, feeds=())
             full = fresh.publish(notify=False, write=False).site
             assert bodies(site) == bodies(full)
-            # (Not the signatures: they cover the config, whose output folder differs.)
             assert site.feeds == full.feeds
+            assert site.signatures == full.signatures
     finally:
         service.close()

@@ -420,3 +420,38 @@ def test_web_workers_serve_the_publishers_gzip_files(publisher: Publisher, posts
     assert prepared["/feed.atom"].gzip_body == atom.gzip_body
     for path in ("/tag/belarus.rss", "/feed.rss"):
         assert gzip.decompress(prepared[path].gzip_body) == site.documents[path].body
+
+
+def test_an_edit_is_settled_without_going_over_every_post(
+    publisher: Publisher, posts_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Named files in a clean site take the short way (no full reconcile); anything that
+    needs arbitrating (an error, a duplicate id) takes the full way, and back again."""
+    for n in range(3):
+        write_post(posts_dir, f"2024-04-0{n + 1}-p{n}.md", title=f"P{n}",
+                   date=f"2024-04-0{n + 1} 10:00:00")  # fmt: skip
+    publisher.publish()
+    full_ways: list[int] = []
+    real = Publisher._reconcile
+
+    def counting(self: Publisher, *args: object, **kwargs: object) -> object:
+        full_ways.append(1)
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Publisher, "_reconcile", counting)
+    edited = write_post(posts_dir, "2024-04-02-p1.md", title="P1 edited",
+                        date="2024-04-02 10:00:00")  # fmt: skip
+    result = publisher.publish(paths=[edited])
+    assert full_ways == []
+    assert "P1 edited" in [e.title for e in feedparser.parse(
+        result.site.documents["/feed.atom"].body).entries]  # fmt: skip
+    edited.write_text('---\ntitle: "P1\n---\nBroken.\n', encoding="utf-8")
+    result = publisher.publish(paths=[edited])
+    assert full_ways == [1] and result.errors
+    fixed = write_post(posts_dir, "2024-04-02-p1.md", title="P1 fixed", date="2024-04-02 10:00:00")
+    publisher.publish(paths=[fixed])  # the state before had an error: the full way
+    again = write_post(posts_dir, "2024-04-02-p1.md", title="P1 again", date="2024-04-02 10:00:00")
+    result = publisher.publish(paths=[again])
+    assert full_ways == [1, 1]
+    assert "P1 again" in [e.title for e in feedparser.parse(
+        result.site.documents["/feed.atom"].body).entries]  # fmt: skip
