@@ -439,9 +439,11 @@ class Publisher:
             store.save_posts(plan.upserts, plan.deletes)
             store.save_feeds(feed_upserts, removed)
 
+        # Published posts dated after now: the plan keeps them apart, waiting for their time.
+        waiting = site.plan.waiting.values() if site.plan is not None else plan.posts
         scheduled = tuple(
             sorted(
-                ((p.relpath, p.date) for p in plan.posts if p.published and p.date > now),
+                ((p.relpath, p.date) for p in waiting if p.published and p.date > now),
                 key=lambda item: (item[1], item[0]),
             )
         )
@@ -467,7 +469,9 @@ class Publisher:
                 changed_feeds=tuple(changed),
             )
             store.record_build(build)
-            kept = {path: rec for path, rec in records.items() if path not in plan.deletes}
+            kept = dict(records)
+            for path in plan.deletes:
+                kept.pop(path, None)
             kept.update({rec.path: rec for rec in plan.upserts})
             feed_rows = {p: r for p, r in stored_feeds.items() if p not in removed}
             feed_rows.update({r.path: r for r in feed_upserts})
