@@ -169,25 +169,43 @@ class PostCache:
 
     def load_post(self, path: Path, config: Config) -> tuple[Post | None, Sequence[PostProblem]]:
         """``posts.load_post`` through the cache (the ``load_one`` of ``posts.load_posts``)."""
+        looked = self._look_up(path, config)
+        if looked is None:
+            return load_post(path, config)  # reports the file as unreadable
+        relpath, stat_key, hit = looked
+        if hit is not None:
+            return hit
+        self.misses += 1
+        post, problems = load_post(path, config)
+        with self._lock:
+            self._keep(relpath, stat_key, post, problems)
+            self._dirty = True
+        return post, problems
+
+    def _look_up(
+        self, path: Path, config: Config
+    ) -> tuple[str, StatKey, tuple[Post | None, Sequence[PostProblem]] | None] | None:
+        """(relpath, stat key, the cached result if the file is unchanged since it was
+        read), counting a hit; None if the file cannot even be stat'ed."""
         try:
             st = path.stat()
         except OSError:
-            return load_post(path, config)
+            return None
         relpath = _cache_key(path, config)
         self._seen.add(relpath)
         stat_key = (st.st_mtime_ns, st.st_size)
         cached = self.posts.get(relpath)
         if cached is not None and cached[0] == stat_key:
             self.hits += 1
-            return cached[1], cached[2]
-        self.misses += 1
-        post, problems = load_post(path, config)
-        with self._lock:
-            self.posts[relpath] = (stat_key, post, tuple(problems))
-            if post is not None:
-                self.last_good[relpath] = post
-            self._dirty = True
-        return post, problems
+            return relpath, stat_key, (cached[1], cached[2])
+        return relpath, stat_key, None
+
+    def _keep(
+        self, relpath: str, stat_key: StatKey, post: Post | None, problems: Sequence[PostProblem]
+    ) -> None:
+        self.posts[relpath] = (stat_key, post, tuple(problems))
+        if post is not None:
+            self.last_good[relpath] = post
 
     def load_many(
         self, paths: Sequence[Path], config: Config
@@ -201,18 +219,13 @@ class PostCache:
         results: list[tuple[Post | None, Sequence[PostProblem]] | None] = [None] * len(paths)
         missed: list[tuple[int, str, StatKey]] = []  # (index in paths, relpath, stat)
         for index, path in enumerate(paths):
-            try:
-                st = path.stat()
-            except OSError:
+            looked = self._look_up(path, config)
+            if looked is None:
                 results[index] = load_post(path, config)  # reports the file as unreadable
                 continue
-            relpath = _cache_key(path, config)
-            self._seen.add(relpath)
-            stat_key = (st.st_mtime_ns, st.st_size)
-            cached = self.posts.get(relpath)
-            if cached is not None and cached[0] == stat_key:
-                self.hits += 1
-                results[index] = (cached[1], cached[2])
+            relpath, stat_key, hit = looked
+            if hit is not None:
+                results[index] = hit
             else:
                 missed.append((index, relpath, stat_key))
         if missed:
@@ -225,9 +238,7 @@ class PostCache:
                 read = [load_post(path, config) for path in to_read]
             with self._lock:
                 for (index, relpath, stat_key), (post, problems) in zip(missed, read, strict=True):
-                    self.posts[relpath] = (stat_key, post, tuple(problems))
-                    if post is not None:
-                        self.last_good[relpath] = post
+                    self._keep(relpath, stat_key, post, problems)
                     results[index] = (post, problems)
                 self._dirty = True
         done = [result for result in results if result is not None]

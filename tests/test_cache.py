@@ -146,17 +146,22 @@ def test_parallel_render_equals_serial(
 
 Edit = tuple[str, int, int, int, int]  # (kind, post number, day, category, tag mask)
 
-edits = st.lists(
-    st.tuples(
-        st.sampled_from(["write", "delete", "rename", "unpublish"]),
-        st.integers(0, 7),
-        st.integers(1, 28),
-        st.integers(0, len(CATEGORIES) - 1),
-        st.integers(0, 2 ** len(TAGS) - 1),
-    ),
-    min_size=1,
-    max_size=8,
-)
+
+def edit_lists(*kinds: str, max_size: int = 8) -> st.SearchStrategy[list[Edit]]:
+    return st.lists(
+        st.tuples(
+            st.sampled_from(kinds),
+            st.integers(0, 7),
+            st.integers(1, 28),
+            st.integers(0, len(CATEGORIES) - 1),
+            st.integers(0, 2 ** len(TAGS) - 1),
+        ),
+        min_size=1,
+        max_size=max_size,
+    )
+
+
+edits = edit_lists("write", "delete", "rename", "unpublish")
 
 
 def apply(posts_dir: Path, edit: Edit, step: int) -> None:
@@ -293,17 +298,7 @@ def _stats(posts_dir: Path) -> dict[Path, tuple[int, int]]:
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
-    st.lists(
-        st.tuples(
-            st.sampled_from(["write", "delete", "rename", "unpublish", "break", "same-id"]),
-            st.integers(0, 7),
-            st.integers(1, 28),
-            st.integers(0, len(CATEGORIES) - 1),
-            st.integers(0, 2 ** len(TAGS) - 1),
-        ),
-        min_size=1,
-        max_size=10,
-    ),
+    edit_lists("write", "delete", "rename", "unpublish", "break", "same-id", max_size=10),
     st.lists(st.sampled_from([".p1.md", "p1.md~", "#p1.md#", "p1.txt.swp"])),
 )
 def test_publishing_the_changed_paths_equals_a_full_build(

@@ -40,14 +40,8 @@ from syndicate.feeds._formats import (
 )
 from syndicate.posts import Image, Post, Rendered
 
-SITE = "https://example.org/"
-NS = {
-    "atom": "http://www.w3.org/2005/Atom",
-    "content": "http://purl.org/rss/1.0/modules/content/",
-    "dc": "http://purl.org/dc/elements/1.1/",
-    "media": "http://search.yahoo.com/mrss/",
-}
-XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+from .test_feeds import NS, SITE, XML_LANG
+
 DECLARATION = b"<?xml version='1.0' encoding='UTF-8'?>\n"
 FORMATS: tuple[Format, ...] = ("rss", "atom")
 BADELY = Author("Badely", "badely@example.org", "https://example.org/about")
