@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import functools
+import typing
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime
@@ -26,46 +27,78 @@ def _url(config: Config, path: str) -> str:
     return config.site.url + path.lstrip("/")
 
 
-def _outline(parent: etree._Element, config: Config, feed: FeedInfo, fmt: str) -> None:
+class _Outline(typing.NamedTuple):
+    """What the OPML says of one feed."""
+
+    kind: str
+    title: str
+    rss_path: str
+    atom_path: str
+
+
+def _outline(parent: etree._Element, site_url: str, feed: _Outline, fmt: str) -> None:
     path = feed.rss_path if fmt == "rss" else feed.atom_path
     attrs = {
         "text": f"{feed.title} ({'RSS' if fmt == 'rss' else 'Atom'})",
         "title": feed.title,
         # OPML 2.0 spec: type="rss" marks a subscription whatever the feed's format.
         "type": "rss",
-        "xmlUrl": _url(config, path),
-        "htmlUrl": config.site.url,
+        "xmlUrl": site_url + path.lstrip("/"),
+        "htmlUrl": site_url,
     }
     if fmt == "rss":
         attrs["version"] = "RSS2"
     etree.SubElement(parent, "outline", attrs)
 
 
+# Stands for the date in a rendered list, so a list whose feeds did not change is not
+# rendered again when only its date did (every edit of a recent post moves it).
+_DATE_MARK = "@@syndicate-opml-date@@"
+
+
 def render_opml(feeds: Sequence[FeedInfo], config: Config, modified: datetime) -> bytes:
     """OPML 2.0 subscription list: site feeds at the top, then a folder per kind."""
+    outlines = tuple((f.kind, f.title, f.rss_path, f.atom_path) for f in feeds)
+    # OPML 2.0 head dates are RFC 822; the newest change, never the build time.
+    date = format_datetime(modified).encode("ascii")
     site = config.site
+    owner = site.author if site.author is not None and site.author.name else None
+    opml = _opml(
+        outlines, site.title, site.url, owner.name if owner else "", owner.email if owner else ""
+    )
+    return opml.replace(_DATE_MARK.encode("ascii"), date, 1)
+
+
+@functools.lru_cache(maxsize=4)
+def _opml(
+    outlines: tuple[tuple[str, str, str, str], ...],
+    title: str,
+    site_url: str,
+    owner_name: str,
+    owner_email: str | None,
+) -> bytes:
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
-    etree.SubElement(head, "title").text = f"{site.title}: feeds"
-    # OPML 2.0 head dates are RFC 822; the newest change, never the build time.
-    etree.SubElement(head, "dateModified").text = format_datetime(modified)
-    if site.author is not None and site.author.name:
-        etree.SubElement(head, "ownerName").text = site.author.name
-        if site.author.email:
-            etree.SubElement(head, "ownerEmail").text = site.author.email
+    etree.SubElement(head, "title").text = f"{title}: feeds"
+    etree.SubElement(head, "dateModified").text = _DATE_MARK
+    if owner_name:
+        etree.SubElement(head, "ownerName").text = owner_name
+        if owner_email:
+            etree.SubElement(head, "ownerEmail").text = owner_email
     body = etree.SubElement(root, "body")
+    feeds = [_Outline(*outline) for outline in outlines]
     for feed in feeds:
         if feed.kind == "site":
-            _outline(body, config, feed, "rss")
-            _outline(body, config, feed, "atom")
+            _outline(body, site_url, feed, "rss")
+            _outline(body, site_url, feed, "atom")
     for kind, label in _GROUPS:
         members = [f for f in feeds if f.kind == kind]
         if members:
             # A folder has only "text": any other attribute calls for a "type" (OPML 2.0).
             folder = etree.SubElement(body, "outline", text=label)
             for feed in members:
-                _outline(folder, config, feed, "rss")
-                _outline(folder, config, feed, "atom")
+                _outline(folder, site_url, feed, "rss")
+                _outline(folder, site_url, feed, "atom")
     return etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
 
 
