@@ -220,9 +220,45 @@ class Publisher:
             return None
         if any(p.severity == "error" for _, found in touched.values() for p in found):
             return None
-        ids, urls, owners = dict(pipe.ids), dict(pipe.urls), dict(pipe.owners)
-        collected, settled = dict(pipe.collected), dict(pipe.settled)
-        warnings = dict(pipe.warnings)
+        gone = [rp for rp, (post, _) in touched.items() if post is None and rp in records]
+        new = [rp for rp, (post, _) in touched.items() if post is not None and rp not in records]
+        if gone and new:
+            return None  # perhaps a rename: reconcile_ids matches it to its old id
+
+        def free(index: Mapping[str, str], key: str, taken: set[str]) -> bool:
+            """Whether key is free for a touched post: held by no one, or by a touched
+            post (which lets go of it), and not taken by another touched post."""
+            holder = index.get(key)
+            return (holder is None or holder in touched) and key not in taken
+
+        # First check everything, changing nothing: a batch that needs arbitrating is
+        # left to the full way with the pipe as it was.
+        known = self.cache.digests
+        found: dict[DigestKey, tuple[str, str]] = {}
+        ready_posts: dict[str, tuple[Post, PostRecord, Post]] = {}
+        new_ids: set[str] = set()
+        new_urls: set[str] = set()
+        new_owners: set[str] = set()
+        for relpath, (post, _) in sorted(touched.items()):
+            if post is None:
+                continue
+            if not free(pipe.ids, post.entry_id, new_ids) or not free(
+                pipe.urls, post.url, new_urls
+            ):
+                return None  # one id or one URL for two posts: collect_posts decides
+            new_ids.add(post.entry_id)
+            new_urls.add(post.url)
+            digest, body_digest = _digests(post, known, found)
+            record, ready = _settle_one(post, records.get(relpath), now, digest, body_digest)
+            if ready.published:
+                if not free(pipe.owners, ready.entry_id, new_owners):
+                    return None  # reconcile_ids reports which one is left out
+                new_owners.add(ready.entry_id)
+            ready_posts[relpath] = (post, record, ready)
+
+        # Then change the pipe in place: out with the old versions, in with the new.
+        ids, urls, owners = pipe.ids, pipe.urls, pipe.owners
+        collected, settled, warnings = pipe.collected, pipe.settled, pipe.warnings
         for relpath in touched:
             old = collected.pop(relpath, None)
             if old is not None:
@@ -231,39 +267,24 @@ class Publisher:
             if was is not None and was.published:
                 del owners[was.entry_id]
             warnings.pop(relpath, None)
-        gone = [rp for rp, (post, _) in touched.items() if post is None and rp in records]
-        new = [rp for rp, (post, _) in touched.items() if post is not None and rp not in records]
-        if gone and new:
-            return None  # perhaps a rename: reconcile_ids matches it to its old id
-        known = self.cache.digests
-        found: dict[DigestKey, tuple[str, str]] = {}
         upserts: list[PostRecord] = []
-        for relpath, (post, found_problems) in sorted(touched.items()):
-            if found_problems:
-                warnings[relpath] = list(found_problems)
-            if post is None:
-                continue
-            if post.entry_id in ids or post.url in urls:
-                return None  # one id or one URL for two posts: collect_posts decides
+        for relpath, (post, record, ready) in ready_posts.items():
             ids[post.entry_id] = urls[post.url] = relpath
             collected[relpath] = post
-            digest, body_digest = _digests(post, known, found)
-            stored = records.get(relpath)
-            record, ready = _settle_one(post, stored, now, digest, body_digest)
             if ready.published:
-                if ready.entry_id in owners:
-                    return None  # reconcile_ids reports which one is left out
                 owners[ready.entry_id] = relpath
             settled[relpath] = ready
-            if record != stored:
+            if record != records.get(relpath):
                 upserts.append(record)
+        for relpath, (_, found_problems) in touched.items():
+            if found_problems:
+                warnings[relpath] = list(found_problems)
         self.cache.remember_digests(found)
         for relpath, (post, _) in touched.items():
             if post is None:
                 self._last_good.pop(relpath, None)
             else:
                 self._last_good[relpath] = post
-        self._pipe = _Pipe(collected, settled, ids, urls, owners, warnings)
         problems = [p for relpath in sorted(warnings) for p in warnings[relpath]]
         plan = IdPlan(tuple(settled.values()), (), tuple(upserts), tuple(sorted(gone)), found)
         return list(collected.values()), problems, plan
