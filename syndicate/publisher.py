@@ -33,7 +33,7 @@ import threading
 import time
 import typing
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -203,7 +203,7 @@ class Publisher:
 
     def _settle_named(
         self, records: Mapping[str, PostRecord], now: datetime
-    ) -> tuple[list[Post], list[PostProblem], IdPlan] | None:
+    ) -> tuple[list[Post], list[PostProblem], IdPlan, Collection[str]] | None:
         """Load and settle only the files named as changed, from the posts as last settled.
 
         This is what ``_load_posts``, ``_keep_last_good`` and ``reconcile_ids`` give for
@@ -287,7 +287,7 @@ class Publisher:
                 self._last_good[relpath] = post
         problems = [p for relpath in sorted(warnings) for p in warnings[relpath]]
         plan = IdPlan(tuple(settled.values()), (), tuple(upserts), tuple(sorted(gone)), found)
-        return list(collected.values()), problems, plan
+        return list(collected.values()), problems, plan, list(touched)
 
     def _reconcile(
         self,
@@ -311,7 +311,12 @@ class Publisher:
             self.store.close()
 
     def _build_site(
-        self, settled: Iterable[Post], now: datetime, previous: Site | None, save_after: float = 0.0
+        self,
+        settled: Iterable[Post],
+        now: datetime,
+        previous: Site | None,
+        save_after: float = 0.0,
+        changed: Mapping[str, Post | None] | None = None,
     ) -> Site:
         cache = self.cache
         site = feeds.build_site(
@@ -320,6 +325,7 @@ class Publisher:
             now=now,
             previous=previous,
             render_many=cache.render_many if cache is not None else None,
+            changed=changed,
         )
         if cache is not None:
             cache.save(max_age=save_after)
@@ -389,6 +395,12 @@ class Publisher:
             self._changed = {Path(p).absolute() for p in paths} if paths is not None else None
             try:
                 result = self._publish(self.store, force=force, notify=notify, write=write)
+            except BaseException:
+                # What this process remembers between publishes may be half updated: the
+                # next publish starts from the posts and the live tree again.
+                self._pipe = None
+                self._site = None
+                raise
             finally:
                 self._changed = None
         self.last = result
@@ -399,8 +411,13 @@ class Publisher:
         now = self.clock()
         records, stored_feeds = self._rows(store)
         fast = self._settle_named(records, now) if self._changed is not None else None
+        hint: dict[str, Post | None] | None = None
         if fast is not None:
-            loaded, problems, plan = fast
+            loaded, problems, plan, touched = fast
+            if self._site is not None and self._site.plan is not None:
+                # The planner is told which posts changed instead of comparing them all.
+                settled = self._pipe.settled if self._pipe is not None else {}
+                hint = {relpath: settled.get(relpath) for relpath in touched}
         else:
             loaded, problems = self._load_posts()
             loaded, problems = self._keep_last_good(loaded, problems)
@@ -414,7 +431,9 @@ class Publisher:
             # A restart: the live tree on disk is the previous build (its manifest keeps
             # each feed's signature), so unchanged feeds are not rebuilt.
             self._site = load_live(self.config.output_dir)
-        site = self._build_site(plan.posts, now, self._site, save_after=CACHE_SAVE_INTERVAL)
+        site = self._build_site(
+            plan.posts, now, self._site, save_after=CACHE_SAVE_INTERVAL, changed=hint
+        )
         self._site = site
 
         feed_paths = [p for info in site.feeds for p in (info.rss_path, info.atom_path)]

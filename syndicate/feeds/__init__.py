@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,6 +106,7 @@ def build_site(
     *,
     previous: Site | None = None,
     render_many: RenderMany | None = None,
+    changed: Mapping[str, Post | None] | None = None,
 ) -> Site:
     """Build every feed, the OPML and the index page. Pure; renders each entry once.
 
@@ -113,8 +114,10 @@ def build_site(
     keeps its documents and its posts are not rendered: the result is byte-identical
     to a full build, at a cost that grows with the feeds that changed. ``render_many``
     renders a batch at once (in parallel, from a cache) instead of calling ``render``.
+    ``changed`` (relpath -> post now, None if gone) names every post that differs from
+    ``previous``'s, when the caller knows, so the others are not even looked at.
     """
-    state = plan_feeds(posts, config, now, previous.plan if previous is not None else None)
+    state = plan_feeds(posts, config, now, previous.plan if previous is not None else None, changed)
     plans = state.order
     config_digest = config_fingerprint(config)
     signatures: dict[str, str] = {}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from ..config import Config
@@ -115,6 +115,7 @@ class PlanState:
     by_key: dict[SortKey, Post]
     plans: dict[FeedKey, FeedPlan]
     order: list[FeedPlan]  # the plans in document order
+    ids: set[str] = dataclasses.field(default_factory=set)  # entry ids of ``chosen``
     duplicates: bool = False  # two posts shared an entry id: plan from scratch next time
     # rss_path -> (plan, value) made from it: a plan that is the same object is unchanged.
     signatures: dict[str, tuple[FeedPlan, str]] = dataclasses.field(default_factory=dict)
@@ -125,17 +126,25 @@ class PlanState:
 
 
 def plan_feeds(
-    posts: Iterable[Post], config: Config, now: datetime, previous: PlanState | None = None
+    posts: Iterable[Post],
+    config: Config,
+    now: datetime,
+    previous: PlanState | None = None,
+    changed: Mapping[str, Post | None] | None = None,
 ) -> PlanState:
-    """Plan every feed from the posts; from ``previous`` when it can, else from scratch."""
+    """Plan every feed from the posts; from ``previous`` when it can, else from scratch.
+
+    ``changed`` (relpath -> the post now, None if gone) says which of ``posts`` differ
+    from the ones ``previous`` was planned from, when the caller knows: then the posts
+    are not even compared. It must name every difference.
+    """
     now = _utc(now)
-    posts = list(posts)
     if previous is not None and not previous.spent and previous.config == config:
         previous.spent = True
-        state = _update(previous, posts, now)
+        state = _update(previous, posts, now, changed)
         if state is not None:
             return state
-    return _full(posts, config, now)
+    return _full(list(posts), config, now)
 
 
 def _visible(post: Post, now: datetime) -> tuple[Post | None, Post | None]:
@@ -184,29 +193,42 @@ def _full(posts: list[Post], config: Config, now: datetime) -> PlanState:
         by_key=by_key,
         plans={},
         order=[],
+        ids=ids,
         duplicates=duplicates,
     )
     _remake(state, set(members), names_changed={"category", "tag"})
     return state
 
 
-def _update(state: PlanState, posts: list[Post], now: datetime) -> PlanState | None:
+def _update(
+    state: PlanState, posts: Iterable[Post], now: datetime, hint: Mapping[str, Post | None] | None
+) -> PlanState | None:
     """Move the posts that changed since ``state``; None when only a full plan will do."""
     if now < state.now or state.duplicates:
         # The clock went back (what was visible may not be any more), or a post left out
         # as a duplicate may now be due in: both are for the full plan.
         return None
-    seen = {post.relpath: post for post in posts}
-    if len(seen) != len(posts):
-        return None  # two posts at one path: leave it to the full plan
-    old_seen = state.seen
-    changed = [path for path, post in seen.items() if old_seen.get(path) is not post]
-    changed += [path for path in old_seen if path not in seen]
+    if hint is not None:
+        seen = state.seen
+        for path, given in hint.items():
+            if given is None:
+                seen.pop(path, None)
+            else:
+                seen[path] = given
+        changed = list(hint)
+    else:
+        listed = list(posts)
+        seen = {post.relpath: post for post in listed}
+        if len(seen) != len(listed):
+            return None  # two posts at one path: leave it to the full plan
+        old_seen = state.seen
+        changed = [path for path, post in seen.items() if old_seen.get(path) is not post]
+        changed += [path for path in old_seen if path not in seen]
     # Posts dated after the last plan and up to now come out of waiting.
     changed += [path for path, post in state.waiting.items() if post.date <= now]
     touched: set[FeedKey] = set()
     names_before = {key for key in state.members if key != _SITE}
-    ids = {post.entry_id for post in state.chosen.values()}
+    ids = state.ids
     for path in dict.fromkeys(changed):
         old = state.chosen.pop(path, None)
         state.waiting.pop(path, None)
