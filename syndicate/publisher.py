@@ -315,7 +315,7 @@ class Publisher:
         settled: Iterable[Post],
         now: datetime,
         previous: Site | None,
-        save_after: float = 0.0,
+        save_after: float | None = 0.0,
         changed: Mapping[str, Post | None] | None = None,
     ) -> Site:
         cache = self.cache
@@ -327,7 +327,7 @@ class Publisher:
             render_many=cache.render_many if cache is not None else None,
             changed=changed,
         )
-        if cache is not None:
+        if cache is not None and save_after is not None:
             cache.save(max_age=save_after)
         return site
 
@@ -403,6 +403,10 @@ class Publisher:
                 raise
             finally:
                 self._changed = None
+            if self.cache is not None:
+                # Now that the feeds are out: pickling every post takes longer than an
+                # edit's whole publish, so it never holds one up (and only now and then).
+                self.cache.save(max_age=CACHE_SAVE_INTERVAL)
         self.last = result
         return result
 
@@ -432,7 +436,7 @@ class Publisher:
             # each feed's signature), so unchanged feeds are not rebuilt.
             self._site = load_live(self.config.output_dir)
         site = self._build_site(
-            plan.posts, now, self._site, save_after=CACHE_SAVE_INTERVAL, changed=hint
+            plan.posts, now, self._site, save_after=None, changed=hint
         )
         self._site = site
 
