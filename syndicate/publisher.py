@@ -435,9 +435,7 @@ class Publisher:
             # A restart: the live tree on disk is the previous build (its manifest keeps
             # each feed's signature), so unchanged feeds are not rebuilt.
             self._site = load_live(self.config.output_dir)
-        site = self._build_site(
-            plan.posts, now, self._site, save_after=None, changed=hint
-        )
+        site = self._build_site(plan.posts, now, self._site, save_after=None, changed=hint)
         self._site = site
 
         feed_paths = [p for info in site.feeds for p in (info.rss_path, info.atom_path)]
