@@ -245,18 +245,9 @@ class PostCache:
         assert len(done) == len(paths)
         return done
 
-    def begin_scan(self, keep: set[Path] | None = None) -> None:
-        """Start a scan of the posts folder: files not read until end_scan are gone.
-
-        ``keep``: files the caller knows unchanged and will not ask about (their entries
-        stay).
-        """
+    def begin_scan(self) -> None:
+        """Start a scan of the posts folder: files not read until end_scan are gone."""
         self._seen = set()
-        if keep:
-            root = str(self.config.posts_dir) + os.sep
-            self._seen.update(
-                str(p)[len(root) :].replace(os.sep, "/") for p in keep if str(p).startswith(root)
-            )
         self.hits = self.misses = 0
 
     def end_scan(self) -> None:

@@ -84,11 +84,6 @@ def _signature(plan: FeedPlan, config_digest: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _outlines(feeds: Iterable[FeedInfo]) -> list[tuple[str, str, str, str]]:
-    """What the OPML says of each feed (with the config and its date, all it says)."""
-    return [(f.kind, f.title, f.rss_path, f.atom_path) for f in feeds]
-
-
 def _latest(plans: Iterable[FeedPlan]) -> dict[str, tuple[str, str, datetime]]:
     """Each feed's newest entry (title, URL, date), for the index page."""
     return {
@@ -212,19 +207,9 @@ def build_site(
     feeds = tuple(infos)
     newest = max((f.updated for f in feeds if f.updated is not None), default=None)
     modified = newest or EMPTY_FEED_DATE
-    previous_opml = previous.documents.get(OPML_PATH) if previous is not None else None
-    if (
-        previous_opml is not None
-        and previous is not None
-        and previous.plan is state  # planned from it: the same config
-        and previous_opml.last_modified == modified
-        and _outlines(previous.feeds) == _outlines(feeds)
-    ):
-        documents[OPML_PATH] = previous_opml  # the same feeds, titles and date
-    else:
-        documents[OPML_PATH] = _document(
-            MEDIA_TYPES["opml"], render_opml(feeds, config, modified), modified
-        )
+    documents[OPML_PATH] = _document(
+        MEDIA_TYPES["opml"], render_opml(feeds, config, modified), modified
+    )
     documents[INDEX_PATH] = _document(
         MEDIA_TYPES["html"],
         render_index(feeds, config, newest, OPML_PATH, latest=_latest(plans)),
