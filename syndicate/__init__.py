@@ -1,10 +1,7 @@
 """syndicate: Markdown posts to RSS 2.0 and Atom 1.0 feeds, served and syndicated."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("syndicate")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+# The one place the version is written: pyproject.toml reads it from here (a literal, so
+# starting a command never pays for importlib.metadata).
+__version__ = "0.1.0"
 
 USER_AGENT = f"syndicate/{__version__} (+https://github.com/syndicate-feeds/syndicate)"

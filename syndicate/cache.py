@@ -2,7 +2,7 @@
 
 A restart with nothing changed must not parse YAML or render Markdown again. The cache
 is one pickle file in a folder beside the state, keyed by syndicate's version and the
-configuration (``feeds.config_fingerprint``): a new version or a changed config starts
+configuration (``config.fingerprint``): a new version or a changed config starts
 from empty. Entries are keyed by content:
 
 - a parsed post by its path, its size and its modification time (a file whose stat
@@ -34,8 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TypeVar
 
-from .config import Config
-from .feeds import config_fingerprint
+from .config import Config, fingerprint
 from .posts import Post, PostProblem, Rendered, load_post, render_post
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ class PostCache:
         # build that still renders once per post and in parallel).
         self.path = directory / CACHE_FILE if directory is not None else None
         self.config = config
-        self.key = config_fingerprint(config)
+        self.key = fingerprint(config)
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.posts: dict[str, tuple[StatKey, Post | None, tuple[PostProblem, ...]]] = {}
         self.rendered: dict[tuple[str, str], Rendered] = {}

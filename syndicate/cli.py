@@ -12,19 +12,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
 from . import __version__
-from .cache import PostCache
 from .config import load_config, state_dir
 from .errors import SyndicateError
-from .posts import PostProblem
-from .publisher import BuildResult, Publisher, existing_store
+
+if TYPE_CHECKING:
+    from .publisher import BuildResult
+
+# Commands import the publishing stack (Markdown, XML, SQL, HTTP: most of a second) only
+# when they need it: `republish` and `worker` with nothing to do never do.
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,8 +49,11 @@ def _not_a_post_problem(record: logging.LogRecord) -> bool:
     # argument) would only repeat them.
     if hasattr(record, "post_problem"):
         return False
+    posts = sys.modules.get("syndicate.posts")
+    if posts is None:
+        return True  # no post was read in this process, so no problem to repeat
     args = record.args if isinstance(record.args, tuple) else ()
-    return not any(isinstance(arg, PostProblem) for arg in args)
+    return not any(isinstance(arg, posts.PostProblem) for arg in args)
 
 
 # Long-running commands log post problems as they are found (nothing else reports them)
@@ -97,7 +104,14 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _report(problems: Sequence[PostProblem]) -> None:
+class _Problem(Protocol):
+    @property
+    def path(self) -> Path: ...
+    @property
+    def message(self) -> str: ...
+
+
+def _report(problems: Sequence[_Problem]) -> None:
     for problem in problems:
         click.echo(f"{_shown(problem.path)}: {problem.message}", err=True)
 
@@ -132,7 +146,7 @@ def main(verbose: int, quiet: int) -> None:
 )
 def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: bool) -> None:
     """Serve the feeds over HTTP (granian), with the scheduler in a `worker` child process."""
-    from .scheduler import WorkerProcess
+    from .supervise import WorkerProcess
     from .web import run_server
 
     # Load here as well as in the workers, so a bad config is a clean error up front.
@@ -167,7 +181,8 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
 @_config_option
 def worker(config_path: Path) -> None:
     """Run the scheduler alone: watch the posts, publish, notify; stop on SIGTERM or SIGINT."""
-    from .scheduler import run_worker
+    from . import stamp
+    from .supervise import signal_ready
 
     with _clean_errors():
         config = load_config(config_path)
@@ -175,7 +190,22 @@ def worker(config_path: Path) -> None:
         if logger.getEffectiveLevel() == logging.WARNING:
             # A service's one line per event is worth seeing without -v; -q still hides it.
             logger.setLevel(logging.INFO)
-        run_worker(config, _stop_on_signals())
+        stop = _stop_on_signals()
+        confirmed = stamp.confirm(config)
+        if confirmed is not None:
+            # The web tier can serve the live tree now; the service itself (its first
+            # publish loads every post for quick edits later) follows.
+            logger.info(
+                "live tree %s is current: %d posts, %d feeds, nothing changed since the "
+                "last publish",
+                config.output_dir,
+                confirmed.post_count,
+                confirmed.feed_count,
+            )
+            signal_ready()
+        from .scheduler import run_worker
+
+        run_worker(config, stop)
 
 
 def _verbosity(level: int) -> list[str]:
@@ -213,6 +243,9 @@ def _stop_on_signals() -> threading.Event:
 )
 def build(config_path: Path, out_dir: Path, strict: bool, no_cache: bool) -> None:
     """Write every feed, the OPML and the index page as static files (plus .gz)."""
+    from .cache import PostCache
+    from .publisher import Publisher, existing_store
+
     with _clean_errors():
         config = load_config(config_path)
         store = existing_store(config)
@@ -236,6 +269,8 @@ def build(config_path: Path, out_dir: Path, strict: bool, no_cache: bool) -> Non
 @_config_option
 def check(config_path: Path) -> None:
     """Report every problem in every post; exit 1 if any post has an error."""
+    from .publisher import Publisher, existing_store
+
     with _clean_errors():
         config = load_config(config_path)
         store = existing_store(config)
@@ -262,10 +297,27 @@ def republish(config_path: Path, force: bool, strict: bool) -> None:
     Safe while `serve` or `worker` runs: they share the store, and one publish runs at a
     time. The scheduler of `serve` or `worker` delivers what is queued.
     """
+    from . import stamp
+
+    with _clean_errors():
+        config = load_config(config_path)
+    confirmed = None if force else stamp.confirm(config)
+    if confirmed is not None:
+        # Nothing changed since the last publish finished: nothing to rebuild or queue.
+        _report(confirmed.problems)
+        warnings = len(confirmed.problems) - len(confirmed.errors)
+        click.echo(
+            f"{confirmed.post_count} posts, {confirmed.feed_count} feeds: 0 changed, "
+            f"0 removed; 0 notifications queued (nothing changed since the last publish); "
+            f"{len(confirmed.errors)} errors, {warnings} warnings"
+        )
+        if strict and confirmed.errors:
+            raise click.exceptions.Exit(1)
+        return
     from .publisher import open_publisher
 
     with _clean_errors():
-        publisher = open_publisher(load_config(config_path))
+        publisher = open_publisher(config)
         try:
             result = publisher.publish(force=force)
         finally:
@@ -296,6 +348,7 @@ def status(config_path: Path, as_json: bool) -> None:
     import json
 
     from .api import status_json
+    from .publisher import Publisher
     from .store import SqlStore
 
     with _clean_errors():

@@ -8,6 +8,7 @@ Relative paths are resolved against the folder that holds the config file.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import types
 import typing
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from . import __version__
 from .errors import ConfigError
 
 T = TypeVar("T")
@@ -123,6 +125,24 @@ class Config:
     watch: WatchConfig = dataclasses.field(default_factory=WatchConfig)
     notify: NotifyConfig = dataclasses.field(default_factory=NotifyConfig)
     root: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
+
+
+# The live tree's manifest (in output_dir): the documents, their entity-tags and the
+# feeds; written last by every publish.
+MANIFEST = ".syndicate-manifest.json"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite storage URL; None for an in-memory or server database."""
+    if not url.startswith("sqlite") or ":memory:" in url:
+        return None
+    path = url.split(":///", 1)[-1].split("?", 1)[0]
+    return Path(path) if path and ":///" in url else None
+
+
+def fingerprint(config: Config) -> str:
+    """Digest of the configuration and syndicate's version: anything that shapes a feed."""
+    return hashlib.sha256(f"{__version__}\x1e{config!r}".encode()).hexdigest()
 
 
 def state_dir(config: Config) -> Path:

@@ -37,9 +37,10 @@ from lxml import etree
 from lxml import html as lxml_html
 from slugify import slugify
 
+from . import walk
 from .config import Author, Config
 
-POST_SUFFIXES = (".md", ".markdown", ".txt", ".html")
+POST_SUFFIXES = walk.POST_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
@@ -129,25 +130,7 @@ def load_posts(
         logger.error("%s", problem)
         problems.append(problem)
 
-    candidates: list[tuple[str, Path]] = []
-    # os.walk does not follow symlinked folders, so a link loop cannot hang the scan.
-    for dirpath, dirnames, filenames in os.walk(root, onerror=on_walk_error):
-        here = Path(dirpath)
-        kept = []
-        for name in dirnames:
-            if name.startswith("."):
-                logger.debug("%s: hidden folder, skipped", here / name)
-            else:
-                kept.append(name)
-        dirnames[:] = kept
-        for name in filenames:
-            path = here / name
-            reason = _skip_reason(name)
-            if reason:
-                logger.debug("%s: %s, skipped", path, reason)
-                continue
-            candidates.append((_relpath(path, config), path))
-    candidates.sort()
+    candidates = walk.candidates(root, on_walk_error)
 
     results: Iterable[tuple[Post | None, Sequence[PostProblem]]]
     if load_many is not None:
@@ -207,20 +190,9 @@ def candidate_relpath(path: Path, config: Config) -> str | None:
         return None
     parts = absolute.relative_to(config.posts_dir).parts
     relpath = "/".join(parts)
-    if not parts or any(part.startswith(".") for part in parts[:-1]) or _skip_reason(parts[-1]):
+    if not parts or any(part.startswith(".") for part in parts[:-1]) or walk.skip_reason(parts[-1]):
         return None
     return relpath
-
-
-def _skip_reason(name: str) -> str | None:
-    """Why a file name is not a post candidate, or None if it may be one."""
-    if name.startswith("."):
-        return "hidden file"
-    if name.endswith("~") or name.endswith((".swp", ".swo", ".swx")) or name.startswith("#"):
-        return "editor temporary file"
-    if not name.lower().endswith(POST_SUFFIXES):
-        return "not a post file type"
-    return None
 
 
 class _Invalid(Exception):
@@ -264,19 +236,7 @@ def _logged(problems: list[PostProblem]) -> list[PostProblem]:
 
 
 def _relpath(source: Path, config: Config) -> str:
-    base = config.posts_dir
-    # Both are normalised absolute paths in the usual case (load_post makes source one),
-    # so a string prefix says what is_relative_to would, without parsing both again.
-    prefix, text = f"{base}/", str(source)
-    if os.sep == "/" and text.startswith(prefix):
-        return text[len(prefix) :]
-    if source.is_relative_to(base):
-        return source.relative_to(base).as_posix()
-    # Slow path for callers that pass a path through a symlink or from elsewhere.
-    real, real_base = source.resolve(), base.resolve()
-    if real.is_relative_to(real_base):
-        return real.relative_to(real_base).as_posix()
-    return source.name
+    return walk.relpath(source, config.posts_dir)
 
 
 # --------------------------------------------------------------------------- text hygiene

@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -38,9 +39,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from . import feeds, posts
+from . import feeds, posts, stamp
 from .cache import PostCache
-from .config import Config, state_dir
+from .config import MANIFEST as MANIFEST
+from .config import Config, fingerprint, sqlite_file, state_dir
 from .errors import PublishError
 from .feeds import Document, FeedInfo, Site
 from .notify import Outbox, PingClient, RetryPolicy, WebSubClient, make_session
@@ -95,7 +97,6 @@ class PublishResult:
         return tuple(p for p in self.problems if p.severity == "error")
 
 
-MANIFEST = ".syndicate-manifest.json"
 # A running service writes its post cache at most this often (and when it stops).
 CACHE_SAVE_INTERVAL = 60.0
 
@@ -133,6 +134,9 @@ class Publisher:
         self._live = LiveTree()  # the manifest this publisher last wrote
         # URL path -> (document, digest of its body), so unchanged feeds are not hashed.
         self._digested: dict[str, tuple[Document, str]] = {}
+        # The last publish, until it is stamped (``_write_stamp``).
+        self._stamped: PublishResult | None = None
+        self._stamp_at = -math.inf  # time.monotonic() of the last stamp written
 
     def _rows(self, store: Store) -> tuple[Mapping[str, PostRecord], Mapping[str, FeedRecord]]:
         """The store's post and feed rows; from memory when this process wrote the last
@@ -304,9 +308,8 @@ class Publisher:
         return plan
 
     def close(self) -> None:
-        """Write what is pending (the cache) and close the store."""
-        if self.cache is not None:
-            self.cache.save()
+        """Write what is pending (the cache, the stamp) and close the store."""
+        self.save()
         if self.store is not None:
             self.store.close()
 
@@ -392,6 +395,9 @@ class Publisher:
         if self.store is None:
             raise PublishError("publish() needs a store")
         with self._exclusive(), _collector_paused():
+            # Whatever the stamp said stops being true now; a crash leaves none.
+            stamp.discard(self.config)
+            self._stamped = None
             self._changed = {Path(p).absolute() for p in paths} if paths is not None else None
             try:
                 result = self._publish(self.store, force=force, notify=notify, write=write)
@@ -403,12 +409,58 @@ class Publisher:
                 raise
             finally:
                 self._changed = None
+            if notify and write:
+                self._stamped = result
             if self.cache is not None:
                 # Now that the feeds are out: pickling every post takes longer than an
                 # edit's whole publish, so it never holds one up (and only now and then).
                 self.cache.save(max_age=CACHE_SAVE_INTERVAL)
+                if time.monotonic() - self._stamp_at >= CACHE_SAVE_INTERVAL:
+                    self._write_stamp()
         self.last = result
         return result
+
+    def save(self) -> None:
+        """Save the post cache and the publish stamp now (a service stopping, a command
+        ending), so the next start finds what this process knows."""
+        if self.cache is None:
+            return
+        with self._exclusive():
+            self.cache.save()
+            self._write_stamp()
+
+    def _write_stamp(self) -> None:
+        """Stamp the last publish (see ``stamp``), if it is still the last one: its
+        manifest is still the live tree's. Called with the publish lock held."""
+        result, cache, files = self._stamped, self.cache, self._files
+        if result is None or cache is None or files is None or self._live.stamp is None:
+            return
+        if stamp.identity(self.config.output_dir / MANIFEST) != self._live.stamp:
+            return  # another process published since; it stamps its own
+        stats: dict[str, stamp.FileStat] = {}
+        for relpath in files:
+            cached = cache.posts.get(relpath)
+            if cached is None:
+                return  # a file that could not even be stat'ed: nothing to compare with
+            stats[relpath] = cached[0]
+        due = [when for _, when in result.scheduled]
+        problems = tuple(stamp.Problem(p.path, p.message, p.severity) for p in result.problems)
+        stamp.write(
+            self.config,
+            stamp.Stamp(
+                fingerprint=fingerprint(self.config),
+                written_ns=time.time_ns(),
+                files=stats,
+                manifest=self._live.stamp,
+                store=stamp.store_identity(self.config),
+                next_due=min(due).timestamp() if due else None,
+                post_count=result.post_count,
+                feed_count=len(result.site.feeds),
+                problems=problems,
+            ),
+        )
+        self._stamped = None
+        self._stamp_at = time.monotonic()
 
     def _publish(self, store: Store, force: bool, notify: bool, write: bool) -> PublishResult:
         started_at = time.perf_counter()
@@ -609,8 +661,8 @@ def existing_store(config: Config) -> SqlStore | None:
     """The configured store if it already exists (a SQLite file is never created here)."""
     url = config.storage.url
     if url.startswith("sqlite") and ":memory:" not in url:
-        path = url.split(":///", 1)[-1].split("?", 1)[0]
-        if not path or not Path(path).exists():
+        path = sqlite_file(url)
+        if path is None or not path.exists():
             return None
     return SqlStore(url)
 

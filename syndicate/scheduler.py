@@ -21,25 +21,18 @@ do deliveries; a trigger that comes while one runs makes it run once more afterw
 The ``clock`` is the Publisher's time; the scheduler fires in real time, which is the
 same thing in production (tests keep the scheduler paused and call ``run_due()``).
 
-``run_worker()`` is ``syndicate worker``: the service until a stop event. ``WorkerProcess``
-is how ``syndicate serve`` runs that as a child process, so that there is exactly one
-scheduler per deployment and none in the process that forks granian's web workers.
-I/O: reads file-system events and starts a process; the jobs do the Publisher's and
-the Outbox's I/O.
+``run_worker()`` is ``syndicate worker``: the service until a stop event
+(``supervise.WorkerProcess`` is how ``syndicate serve`` runs it as a child process).
+I/O: reads file-system events; the jobs do the Publisher's and the Outbox's I/O.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import logging
 import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,9 +52,10 @@ from watchdog.observers.api import BaseObserver
 from .config import Config
 from .errors import SyndicateError
 from .notify import DeliveryReport, Outbox
-from .posts import POST_SUFFIXES
-from .publisher import MANIFEST, Clock, Publisher, PublishResult, open_publisher
+from .publisher import Clock, Publisher, PublishResult, open_publisher
 from .store import Attempt, Notification, Store
+from .supervise import signal_ready
+from .walk import POST_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -272,9 +266,8 @@ class Service:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
             log.info("service stopped")
-        if self.publisher.cache is not None:
-            # The cache is saved now and then while running; this keeps the latest.
-            self.publisher.cache.save()
+        # The cache and the stamp are saved now and then while running; this keeps the latest.
+        self.publisher.save()
 
     def __enter__(self) -> Service:
         self.start()
@@ -577,93 +570,6 @@ def _run_time(job: Job) -> datetime | None:
     return when
 
 
-class WorkerProcess:
-    """``syndicate worker`` as a child of ``syndicate serve``: the one scheduler of a
-    deployment whose web tier is granian's worker processes (which must never run one).
-
-    Started before granian, so that no scheduler thread exists in the process that forks
-    the web workers. ``wait_ready()`` waits for its first publish; ``stop()`` asks it to
-    shut down gracefully (SIGTERM), and kills it only if it does not within ``grace``.
-    """
-
-    def __init__(
-        self,
-        process: subprocess.Popen[bytes],
-        config: Config,
-        grace: float,
-        manifest_before: tuple[int, int] | None,
-    ) -> None:
-        self.process = process
-        self.config = config
-        self.grace = grace
-        self._manifest_before = manifest_before  # the live tree's manifest before the start
-
-    @classmethod
-    def spawn(cls, config_path: Path, config: Config, options: Sequence[str] = ()) -> WorkerProcess:
-        """Start ``syndicate [options] worker --config config_path``, sharing our stdout/stderr."""
-        before = _manifest_stamp(config)
-        command = [sys.executable, "-m", "syndicate", *options, "worker"]
-        command += ["--config", str(config_path.absolute())]
-        process = subprocess.Popen(command, preexec_fn=_die_with_parent)
-        # Grace: a publish and a delivery attempt in flight (a ping may take two requests).
-        worker = cls(process, config, max(10.0, 2 * config.notify.timeout + 5), before)
-        log.info("worker started (pid %d)", process.pid)
-        return worker
-
-    def wait_ready(self, timeout: float = 60.0) -> bool:
-        """Wait until the worker's first publish has written the live tree (True), or
-        ``timeout`` has passed (False: the web workers build in memory meanwhile).
-
-        Raises ``SyndicateError`` if the worker exits first.
-        """
-        deadline = time.monotonic() + timeout
-        while _manifest_stamp(self.config) == self._manifest_before:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                log.warning("worker: no live tree after %g s; serving without it for now", timeout)
-                return False
-            try:
-                # Waiting on the child doubles as the pause between two looks.
-                status = self.process.wait(timeout=min(0.05, remaining))
-            except subprocess.TimeoutExpired:
-                continue
-            raise SyndicateError(f"syndicate worker exited with status {status} before publishing")
-        return True
-
-    def stop(self) -> int | None:
-        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; the exit status."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=self.grace)
-            except subprocess.TimeoutExpired:
-                log.error("worker did not stop within %g s: killed", self.grace)
-                self.process.kill()
-                self.process.wait()
-        status = self.process.returncode
-        log.info("worker stopped (status %s)", status)
-        return status
-
-
-def _manifest_stamp(config: Config) -> tuple[int, int] | None:
-    try:
-        st = os.stat(config.output_dir / MANIFEST)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns)
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: have Linux send it SIGTERM when serve dies, even by
-    SIGKILL, so a killed serve never leaves an orphaned scheduler behind (a restarted
-    serve would otherwise make two). Elsewhere a no-op."""
-    if not sys.platform.startswith("linux"):
-        return
-    pr_set_pdeathsig = 1
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-
-
 def run_worker(config: Config, stop: threading.Event) -> None:
     """Run the service on the configured store until ``stop`` is set, then shut down."""
     publisher = open_publisher(config)
@@ -671,6 +577,7 @@ def run_worker(config: Config, stop: threading.Event) -> None:
     try:
         service = Service(config, publisher)
         service.start()
+        signal_ready()  # if the stamp did not already confirm the live tree
         # What the first publish loaded (every post, feed and entry) lives as long as the
         # worker: out of the collector's sight, a full collection no longer walks it
         # again and again during later publishes.

@@ -88,9 +88,9 @@ def test_a_new_version_or_config_invalidates_the_cache(
     other = make_config(site={"timezone": "Europe/Minsk"})
     assert PostCache(tmp_path / "cache", other).posts == {}
 
-    import syndicate.feeds as feeds_package
+    import syndicate.config as config_module
 
-    monkeypatch.setattr(feeds_package, "__version__", "99.0")
+    monkeypatch.setattr(config_module, "__version__", "99.0")
     assert PostCache(tmp_path / "cache", config).posts == {}
 
 

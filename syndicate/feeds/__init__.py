@@ -19,8 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import __version__
-from ..config import Config
+from ..config import Config, fingerprint
 from ..posts import Post, Rendered, render_post
 from ._formats import FeedMeta, entry_change, make_entry, render_feed
 from ._listing import render_index, render_opml
@@ -69,7 +68,7 @@ RenderMany = Callable[[Sequence[Post], Config], Sequence[Rendered]]
 
 def config_fingerprint(config: Config) -> str:
     """Digest of the configuration and syndicate's version: anything that shapes a feed."""
-    return hashlib.sha256(f"{__version__}\x1e{config!r}".encode()).hexdigest()
+    return fingerprint(config)
 
 
 def _signature(plan: FeedPlan, config_digest: str) -> str:

@@ -1,0 +1,135 @@
+"""Supervise: ``syndicate serve``'s child ``syndicate worker`` and its ready signal.
+
+``WorkerProcess`` is how ``serve`` runs the worker as a child process, so that there is
+exactly one scheduler per deployment and none in the process that forks granian's web
+workers. The worker says it is ready (its live tree is current: confirmed by the publish
+stamp, or written by its first publish) by writing one byte to a pipe whose descriptor
+it finds in ``SYNDICATE_READY_FD``; ``serve`` starts its web tier then.
+
+Light on purpose (standard library only): ``serve``'s main process imports this and
+granian, not the publishing stack its child runs. I/O: starts a process, reads a pipe.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import Config
+from .errors import SyndicateError
+
+log = logging.getLogger("syndicate.scheduler")
+
+READY_FD_ENV = "SYNDICATE_READY_FD"
+
+
+def signal_ready() -> None:
+    """Tell the ``serve`` that started us that the live tree is current (once; a no-op
+    when nobody is waiting, for example a ``syndicate worker`` started by hand)."""
+    fd = os.environ.pop(READY_FD_ENV, None)
+    if fd is None:
+        return
+    try:
+        os.write(int(fd), b"1")
+        os.close(int(fd))
+    except (OSError, ValueError) as exc:
+        log.warning("cannot tell serve that the worker is ready: %s", exc)
+
+
+class WorkerProcess:
+    """``syndicate worker`` as a child of ``syndicate serve``: the one scheduler of a
+    deployment whose web tier is granian's worker processes (which must never run one).
+
+    Started before granian, so that no scheduler thread exists in the process that forks
+    the web workers. ``wait_ready()`` waits for its ready signal; ``stop()`` asks it to
+    shut down gracefully (SIGTERM), and kills it only if it does not within ``grace``.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes], grace: float, ready_fd: int) -> None:
+        self.process = process
+        self.grace = grace
+        self._ready_fd: int | None = ready_fd  # our end of the ready pipe
+
+    @classmethod
+    def spawn(cls, config_path: Path, config: Config, options: Sequence[str] = ()) -> WorkerProcess:
+        """Start ``syndicate [options] worker --config config_path``, sharing our stdout/stderr."""
+        command = [sys.executable, "-m", "syndicate", *options, "worker"]
+        command += ["--config", str(config_path.absolute())]
+        read_end, write_end = os.pipe()
+        env = {**os.environ, READY_FD_ENV: str(write_end)}
+        try:
+            process = subprocess.Popen(
+                command, preexec_fn=_die_with_parent, pass_fds=(write_end,), env=env
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)  # the child has its copy; EOF on ours means it is gone
+        # Grace: a publish and a delivery attempt in flight (a ping may take two requests).
+        worker = cls(process, max(10.0, 2 * config.notify.timeout + 5), read_end)
+        log.info("worker started (pid %d)", process.pid)
+        return worker
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        """Wait until the worker says its live tree is current (True), or ``timeout``
+        has passed (False: the web workers build in memory meanwhile).
+
+        Raises ``SyndicateError`` if the worker exits first.
+        """
+        fd = self._ready_fd
+        if fd is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning("worker: no live tree after %g s; serving without it for now", timeout)
+                return False
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if not readable:
+                continue
+            signalled = os.read(fd, 1)
+            os.close(fd)
+            self._ready_fd = None
+            if signalled:
+                return True
+            # End of file without a byte: the worker exited (or closed the pipe) first.
+            status = self.process.wait()
+            raise SyndicateError(f"syndicate worker exited with status {status} before publishing")
+
+    def stop(self) -> int | None:
+        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; the exit status."""
+        if self._ready_fd is not None:
+            os.close(self._ready_fd)
+            self._ready_fd = None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=self.grace)
+            except subprocess.TimeoutExpired:
+                log.error("worker did not stop within %g s: killed", self.grace)
+                self.process.kill()
+                self.process.wait()
+        status = self.process.returncode
+        log.info("worker stopped (status %s)", status)
+        return status
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: have Linux send it SIGTERM when serve dies, even by
+    SIGKILL, so a killed serve never leaves an orphaned scheduler behind (a restarted
+    serve would otherwise make two). Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
