@@ -6,6 +6,7 @@ real local hub and XML-RPC ping server on 127.0.0.1. Time is a FakeClock.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ import feedparser
 import pytest
 from lxml import etree
 
-from syndicate.config import Config
+from syndicate.config import MANIFEST, Config
 from syndicate.publisher import Publisher, load_live, open_publisher, read_manifest
 from tests.conftest import ConfigFactory
 from tests.servers import EXTENDED, FakeClock, HubServer, PingServer
@@ -132,6 +133,31 @@ def test_unchanged_posts_change_nothing_and_notify_nobody(
     after = read_manifest(publisher.config.output_dir)
     assert manifest is not None and after is not None
     assert after["documents"] == manifest["documents"]
+
+
+def test_the_manifest_is_plain_json_through_edits(publisher: Publisher, posts_dir: Path) -> None:
+    """The manifest is spliced from entries encoded once each: the bytes are exactly what
+    json.dumps makes of what they parse to, however many publishes reused them."""
+    out = publisher.config.output_dir
+    write_post(posts_dir, "2024-04-01-one.md", title="One", tags="belarus")
+    write_post(posts_dir, "2024-04-02-two.md", title='Tw\u00f6 "quoted"', tags="europe")
+    seen = []
+    for step in range(4):
+        if step == 1:
+            write_post(posts_dir, "2024-04-01-one.md", title="One, again", tags="belarus, asia")
+        if step == 2:
+            (posts_dir / "2024-04-02-two.md").unlink()
+        # File events name the changed files, a deleted one included.
+        named = [posts_dir / "2024-04-01-one.md", posts_dir / "2024-04-02-two.md"]
+        publisher.publish(paths=None if step == 0 else named)
+        raw = (out / MANIFEST).read_bytes()
+        parsed = json.loads(raw)
+        assert raw == json.dumps(parsed).encode()
+        assert parsed["generation"] == step + 1
+        seen.append(set(parsed["documents"]))
+    assert "/tag/asia.rss" in seen[1]
+    assert "/tag/europe.rss" in seen[1] and "/tag/europe.rss" not in seen[2]
+    assert seen[3] == seen[2]
 
 
 def test_one_edit_notifies_exactly_the_affected_feeds(
