@@ -481,3 +481,67 @@ def test_an_edit_is_settled_without_going_over_every_post(
     assert full_ways == [1, 1]
     assert "P1 again" in [e.title for e in feedparser.parse(
         result.site.documents["/feed.atom"].body).entries]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- kept on disk
+
+
+def test_documents_between_publishes_are_read_from_the_live_tree(
+    publisher: Publisher, posts_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publisher keeps its Site without the bytes (they are on disk), and a restart with
+    nothing changed reads none of them back, yet changes nothing."""
+    from syndicate.publisher import StoredDocument
+
+    write_post(posts_dir, "2024-04-01-one.md", title="One", tags="belarus")
+    write_post(posts_dir, "2024-04-02-two.md", title="Two", tags="europe")
+    first = publisher.publish()
+    out = publisher.config.output_dir
+    kept = publisher._site
+    assert kept is not None and kept.documents
+    assert all(isinstance(doc, StoredDocument) for doc in kept.documents.values())
+    for path, doc in first.site.documents.items():
+        assert kept.documents[path].body == doc.body  # read from the file, checked
+
+    read: list[Path] = []
+    real_read_bytes = Path.read_bytes
+
+    def counting_read_bytes(self: Path) -> bytes:
+        if self.is_relative_to(out) and self.name != MANIFEST:  # documents, not the index of them
+            read.append(self)
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting_read_bytes)
+    restarted = Publisher(
+        publisher.config, publisher.clock, publisher.store, publisher.outbox, publisher.cache
+    )
+    again = restarted.publish()
+    assert again.changed_feeds == () and again.queued == 0
+    assert read == []
+
+    # An edit reads nothing back either: it writes the feeds the post is in.
+    write_post(posts_dir, "2024-04-01-one.md", title="One, edited", tags="belarus")
+    edited = restarted.publish()
+    assert "/tag/belarus.atom" in edited.changed_feeds
+    assert "/tag/europe.atom" not in edited.changed_feeds
+    assert read == []
+    feed = feedparser.parse((out / "tag" / "belarus.atom").read_bytes())
+    assert [entry.title for entry in feed.entries] == ["One, edited"]
+
+
+def test_a_live_file_gone_at_a_restart_is_written_again(
+    publisher: Publisher, posts_dir: Path
+) -> None:
+    write_post(posts_dir, "2024-04-01-one.md", title="One", tags="belarus")
+    first = publisher.publish()
+    out = publisher.config.output_dir
+    (out / "tag" / "belarus.rss").unlink()
+    restarted = Publisher(
+        publisher.config, publisher.clock, publisher.store, publisher.outbox, publisher.cache
+    )
+    again = restarted.publish()
+    assert again.changed_feeds == ()  # the same bytes as recorded: nobody is notified
+    assert (out / "tag" / "belarus.rss").read_bytes() == first.site.documents[
+        "/tag/belarus.rss"
+    ].body
+    assert etree.fromstring((out / "tag" / "belarus.rss").read_bytes()).tag == "rss"

@@ -58,8 +58,13 @@ MEDIA_TYPES = {
 EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+def entity_tag(body: bytes) -> str:
+    """The strong entity-tag of a document: a digest of its bytes, quoted."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
 def _document(media_type: str, body: bytes, last_modified: datetime) -> Document:
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    etag = entity_tag(body)
     return Document(media_type=media_type, body=body, etag=etag, last_modified=last_modified)
 
 
