@@ -42,8 +42,10 @@ class Service:
         self.port = port
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
+        self.offset = 0  # the log's size when the last start began
 
     def start(self, timeout: float = 900.0) -> float:
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
         out = open(self.log, "ab")  # noqa: SIM115 - the process keeps it
         started = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -65,6 +67,20 @@ class Service:
                 pass
             time.sleep(0.01)
         raise BenchError(f"syndicate serve did not answer within {timeout} s")
+
+    def wait_started(self, timeout: float = 900.0) -> None:
+        """Wait for the worker's ``service started`` line: serve answers as soon as the
+        worker confirms the live tree, and the worker loads every post after that."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            with open(self.log, "rb") as handle:
+                handle.seek(self.offset)
+                if b"service started" in handle.read():
+                    return
+            if self.proc is not None and self.proc.poll() is not None:
+                raise BenchError(f"syndicate serve exited; see {self.log}")
+            time.sleep(0.05)
+        raise BenchError(f"the worker did not start within {timeout} s; see {self.log}")
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
         conn = http.client.HTTPConnection(HOST, self.port, timeout=5)

@@ -345,10 +345,12 @@ def section_live(bench: Bench, do_live: bool, do_serve: bool) -> dict[str, Any]:
                 # Let every web worker finish starting: granian handles a SIGTERM that
                 # arrives while a worker is still starting slowly.
                 time.sleep(3)
+                service.wait_started()
                 service.stop()
                 say(f"live {posts} round {round_no + 1}: restart {restarts[-1]:.2f} s")
             result["restart"] = restarts
         service.start()
+        service.wait_started()
         if do_live:
             result["ops"] = run_ops(bench, service, posts_dir, out_dir)
         if do_serve:
