@@ -147,7 +147,6 @@ def main(verbose: int, quiet: int) -> None:
 def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: bool) -> None:
     """Serve the feeds over HTTP (granian), with the scheduler in a `worker` child process."""
     from .supervise import WorkerProcess
-    from .web import run_server
 
     # Load here as well as in the workers, so a bad config is a clean error up front.
     with _clean_errors():
@@ -162,6 +161,9 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
         # forks its web workers (which only serve the live tree the worker writes).
         worker = WorkerProcess.spawn(config_path, config, _verbosity(level))
     try:
+        # Imported while the worker checks the live tree, not before starting it.
+        from .web import run_server
+
         if worker is not None:
             with _clean_errors():
                 worker.wait_ready()
