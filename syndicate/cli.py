@@ -162,7 +162,7 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
         worker = WorkerProcess.spawn(config_path, config, _verbosity(level))
     try:
         # Imported while the worker checks the live tree, not before starting it.
-        from .web import run_server
+        from .server import run_server
 
         if worker is not None:
             with _clean_errors():

@@ -1,4 +1,5 @@
-"""Web: the Flask app factory and the WSGI hot path that serves prepared feeds. Network I/O.
+"""Web: the Flask app factory and the WSGI hot path that serves prepared feeds. Does I/O
+(network, and the files of the live tree).
 
 Feed hits are the hot path. ``FeedResponder`` sits in front of the Flask app, looks
 ``PATH_INFO`` up in the prepared documents of the current ``Site`` and answers GET and
@@ -17,9 +18,17 @@ ETag and gzip; every other request gets the feed, byte for byte. Both carry
 attribute assignment, so a request sees either the old Site or the new one, never a mix.
 The Site comes from the live tree in ``output_dir`` that the service (``syndicate worker``)
 keeps up to date; a ``LiveReloader`` thread in each web process stats its manifest a few
-times a second and swaps in a new generation, re-reading only the documents that changed.
+times a second and swaps in a new generation. A generation is prepared from the manifest
+alone (entity-tag, media type and date are all there), so a 304 never needs a body: a
+document's file and its .gz are read on the first request that needs the bytes, checked
+against the manifest's entity-tag, and kept in a ``BodyCache`` within a byte budget per
+process (``BODY_CACHE_BYTES``), least recently served dropped first. A read that finds a
+newer file than the manifest it holds (the publisher replaces files before it writes the
+manifest) swaps in the newer generation at once, or answers 503 if the tree keeps moving.
+A Site built in memory (no live tree yet) keeps every body, as built.
 The web app never publishes on its own and never starts the scheduler.
-``run_server`` runs the app under granian (a production WSGI server) via ``app_from_env``.
+``server.run_server`` runs the app under granian (a production WSGI server) via
+``app_from_env``.
 """
 
 from __future__ import annotations
@@ -28,16 +37,18 @@ import dataclasses
 import functools
 import gzip
 import hashlib
+import itertools
 import logging
+import operator
 import os
 import re
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -47,22 +58,36 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from .admin import init_admin
 from .api import init_api
 from .config import Config, load_config
-from .feeds import Document, Site
+from .feeds import Document, FeedInfo, Site, entity_tag
 from .preview import content_security_policy, render_preview
-from .publisher import GZIP_LEVEL, MANIFEST, Publisher, read_manifest, site_from_manifest
+from .publisher import MANIFEST, Publisher, gzip_bytes, read_manifest, site_from_manifest
+from .server import CONFIG_ENV
 
 log = logging.getLogger(__name__)
 
-CONFIG_ENV = "SYNDICATE_CONFIG"
-"""Environment variable through which ``serve`` hands the config path to server workers."""
-WORKERS_KILL_TIMEOUT = 10  # seconds a web worker gets to stop before it is killed
 
 #: Seconds between looks at the live tree's manifest: a stat(2), cheap enough to do often,
 #: and a published edit is served at most this long after the worker wrote it.
 RELOAD_INTERVAL = 0.05
 
+#: Bytes of live-tree documents (body and gzip form) a web process keeps in memory. Feed
+#: readers hit a few feeds and revalidate the rest (a 304 needs no body), so a small part
+#: of the tree is enough; the least recently served go first and are read again if asked.
+BODY_CACHE_BYTES = 48 * 1024 * 1024
+
+#: Tries to read a document consistent with the generation being served before a request
+#: gets 503. Between tries the request swaps in a newer generation if there is one, else
+#: waits up to LOAD_RETRY_WAIT seconds for one: the publisher writes the manifest last.
+LOAD_ATTEMPTS = 4
+LOAD_RETRY_WAIT = RELOAD_INTERVAL
+
 ALLOWED_METHODS = ("GET", "HEAD")
 Headers = list[tuple[str, str]]
+Answer = tuple[str, Headers, bytes]  # status, headers, body
+
+# Ticks for the body cache's LRU order: a count's next is atomic, and cheaper than a clock.
+_tick = itertools.count(1).__next__
+_last_used = operator.attrgetter("used")
 
 # An entity-tag in a list (RFC 9110 8.8.3): optional weak prefix, then a quoted opaque-tag.
 _ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")')
@@ -91,13 +116,56 @@ _URI_SAFE = ":/?#[]@!$&'()*+,;=~%"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class PreparedDocument:
-    """One Document with every response header and both encodings computed up front."""
+class LiveFile:
+    """A document of a live tree as its manifest names it: its file and its validators."""
 
+    path: Path
+    media_type: str
+    etag: str
+    last_modified: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LiveSite:
+    """One generation of a live tree, read from its manifest alone: no document is read."""
+
+    files: Mapping[str, LiveFile]  # by URL path
+    feeds: tuple[FeedInfo, ...]
+    signatures: Mapping[str, str]
+    generation: int | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Payload:
+    """A document's bytes in both encodings, with the 200 headers that describe them."""
+
+    document: Document  # with the body
     body: bytes
     gzip_body: bytes
     headers: Headers  # 200, identity
     gzip_headers: Headers  # 200, Content-Encoding: gzip
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self.gzip_body)
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class PreparedDocument:
+    """One document with its validators and every header computed up front, and its bytes
+    (``payload``) once they are in memory.
+
+    A 304 needs the validators only. ``payload`` is there from the start for a document
+    built in memory; for a file of the live tree it is set on first need (``BodyCache``)
+    and may be dropped again, so read it once into a local. ``used`` orders the cache's
+    evictions: the tick of the last 200 served from the payload (0: none yet).
+    """
+
+    # What it was prepared from: a Document built in memory, a file of the live tree, or
+    # None for an HTML page (made again by ``SiteHolder`` when its bytes were dropped).
+    origin: Document | LiveFile | None
+    content_type: str
+    common: Headers  # every response: Last-Modified, Cache-Control, Vary, Link
     not_modified_headers: Headers  # 304 for an identity request
     gzip_not_modified_headers: Headers  # 304 for a gzip request
     etag: str  # the Document's, identity variant
@@ -105,6 +173,33 @@ class PreparedDocument:
     last_modified: str  # HTTP-date, as sent
     last_modified_ts: int  # whole seconds: HTTP-dates have no finer resolution
     negotiable: bool = False  # a feed that also has an HTML page for browsers
+    payload: Payload | None = None
+    used: int = 0
+
+    # The payload's parts, for callers that know the bytes are in memory (a Site built
+    # in memory); LookupError otherwise.
+
+    def _loaded(self) -> Payload:
+        payload = self.payload
+        if payload is None:
+            raise LookupError(f"document {self.etag}: its bytes are not in memory")
+        return payload
+
+    @property
+    def body(self) -> bytes:
+        return self._loaded().body
+
+    @property
+    def gzip_body(self) -> bytes:
+        return self._loaded().gzip_body
+
+    @property
+    def headers(self) -> Headers:
+        return self._loaded().headers
+
+    @property
+    def gzip_headers(self) -> Headers:
+        return self._loaded().gzip_headers
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -115,92 +210,395 @@ class PreparedSite:
     documents: Mapping[str, PreparedDocument]
 
 
+class DocumentGone(KeyError):
+    """A live-tree document whose file no longer holds the version its manifest named."""
+
+
+class BodyCache:
+    """The bytes of live-tree documents held in memory, within a byte budget. Does I/O.
+
+    ``load`` reads a document's file and its .gz, and keeps them only if the body is the
+    version the manifest named (its entity-tag is its digest). Over budget, the documents
+    served longest ago go first (LRU): serving a 200 stamps the document with the next
+    tick (``used``), one attribute store and no lock, and the order is only worked out
+    when something must go, which happens on a read, never on the hot path.
+    """
+
+    def __init__(self, budget: int = BODY_CACHE_BYTES) -> None:
+        self.budget = budget
+        self.held = 0  # bytes held now
+        self.reads = 0  # documents read from the live tree
+        self.read_bytes = 0  # bytes read from the live tree (bodies and .gz files)
+        self.evictions = 0
+        self._sizes: dict[PreparedDocument, int] = {}  # what is held, and its bytes
+        self._lock = threading.Lock()
+
+    def load(self, prepared: PreparedDocument) -> Payload | None:
+        """The document's bytes, read now if need be; None if its file no longer holds
+        the version ``prepared`` names (the live tree moved on, or the file is gone)."""
+        origin = prepared.origin
+        if not isinstance(origin, LiveFile):
+            return prepared.payload  # built in memory; a dropped page is made again
+        read = _read_version(origin)
+        with self._lock:
+            self.reads += 1
+            if read is not None:
+                self.read_bytes += read[2]
+        if read is None:
+            return None
+        body, gzip_body, _ = read
+        document = Document(origin.media_type, body, origin.etag, origin.last_modified, gzip_body)
+        return self.admit(prepared, _payload(prepared, document, gzip_body))
+
+    def admit(self, prepared: PreparedDocument, payload: Payload) -> Payload:
+        """Keep ``payload`` as the document's bytes, within the budget; the bytes already
+        kept if a racing request got there first (the same version, so the same bytes)."""
+        with self._lock:
+            held = prepared.payload
+            if held is not None:
+                return held
+            prepared.payload = payload
+            prepared.used = _tick()  # loaded is as good as served: the newest
+            self._sizes[prepared] = payload.size
+            self.held += payload.size
+            self._trim()
+        return payload
+
+    def forget(self, prepared: PreparedDocument) -> None:
+        """Drop a document that is no longer served (a swap replaced it)."""
+        with self._lock:
+            size = self._sizes.pop(prepared, None)
+            if size is not None:
+                prepared.payload = None
+                self.held -= size
+
+    def _trim(self) -> None:
+        if self.held <= self.budget:
+            return
+        sizes = self._sizes
+        # A sort of at most the documents held (a few hundred), on a read only.
+        for prepared in sorted(sizes, key=_last_used):
+            prepared.payload = None
+            self.held -= sizes.pop(prepared)
+            self.evictions += 1
+            if self.held <= self.budget:
+                return
+
+
+class LiveDocuments(Mapping[str, Document]):
+    """The documents of a live-tree generation, as a Site's mapping: keys and membership
+    cost nothing, and looking a document up reads its file (once, then from the cache).
+    Iterating over the values would read every file; callers look up the one they need."""
+
+    def __init__(self, prepared: Mapping[str, PreparedDocument], cache: BodyCache) -> None:
+        self.prepared = prepared
+        self._cache = cache
+
+    def __getitem__(self, path: str) -> Document:
+        prepared = self.prepared[path]
+        payload = prepared.payload or self._cache.load(prepared)
+        if payload is None:
+            raise DocumentGone(path)
+        return payload.document
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.prepared
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.prepared)
+
+    def __len__(self) -> int:
+        return len(self.prepared)
+
+
+def _read_version(file: LiveFile) -> tuple[bytes, bytes, int] | None:
+    """A live-tree document's body, its gzip form and the bytes read, if the file holds
+    the version the manifest named; None if it is gone or holds another version."""
+    try:
+        body = file.path.read_bytes()
+    except OSError:
+        return None  # removed by a later publish
+    if entity_tag(body) != file.etag:
+        return None  # replaced by a later publish, whose manifest is not read yet
+    try:
+        packed = file.path.with_name(file.path.name + ".gz").read_bytes()
+        # Decompressing is several times cheaper than compressing again.
+        if gzip.decompress(packed) == body:
+            return body, packed, len(body) + len(packed)
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
+        pass
+    # Missing, or written beside another version of the body: compress it here.
+    return body, gzip_bytes(body), len(body)
+
+
 class SiteHolder:
-    """Holds the Site being served; ``current`` is read once per request, swapped whole."""
+    """Holds the Site being served; ``current`` is read once per request, swapped whole.
+    ``cache`` holds the bytes of live-tree documents that have been read."""
 
     def __init__(
         self,
-        site: Site,
+        site: Site | LiveSite,
         cache_max_age: int,
         site_url: str,
         hubs: Sequence[str] = (),
         preview: Previewer | None = None,
+        *,
+        body_cache_bytes: int = BODY_CACHE_BYTES,
     ) -> None:
         self.cache_control = f"public, max-age={cache_max_age}"
         self.site_url = site_url  # absolute, ends with "/" (config.site.url)
         self.hubs = tuple(hubs)
         # Renders a feed's page for browsers; None: feeds are never negotiated.
         self.preview = preview
-        self.current = PreparedSite(site, {})
+        self.cache = BodyCache(body_cache_bytes)
+        # Swaps in the newest generation of the live tree now, True if there was one
+        # (``LiveReloader.check``): a read that found the tree moved on calls it.
+        self.refresh: Callable[[], bool] | None = None
+        self.retry_wait = LOAD_RETRY_WAIT
+        self.current = PreparedSite(Site({}, ()), {})
         # HTML pages of feeds, by (URL path, the feed's entity-tag); made on first request.
-        self._pages: dict[tuple[str, str], PreparedDocument] = {}
+        self.pages: dict[tuple[str, str], PreparedDocument] = {}
+        self._swap_lock = threading.Lock()
+        self._swapped = threading.Condition()
         self.swap(site)
 
-    def swap(self, site: Site) -> None:
-        """Prepare site and make it current; unchanged documents keep their gzip bytes."""
-        old = self.current
+    def swap(self, site: Site | LiveSite) -> None:
+        """Prepare site and make it current: a Site built in memory, or a generation of
+        the live tree (read lazily). Unchanged documents keep their bytes; a changed one
+        whose old version was in memory and served is read at once, the rest on demand."""
+        with self._swap_lock:
+            old = self.current
+            if isinstance(site, LiveSite):
+                new = self._prepare_live(site, old)
+            elif isinstance(site.documents, LiveDocuments):
+                new = PreparedSite(site, site.documents.prepared)  # a live Site served before
+            else:
+                new = self._prepare_built(site, old)
+            # One attribute assignment: requests in flight keep the PreparedSite they read.
+            with self._swapped:
+                self.current = new
+                self._swapped.notify_all()
+            kept = {id(prepared) for prepared in new.documents.values()}
+            for prepared in old.documents.values():
+                if id(prepared) not in kept:
+                    self.cache.forget(prepared)
+            # Pages of feeds that changed or went away are dropped; the rest stay valid.
+            pages = {}
+            for key, page in self.pages.items():
+                feed = new.documents.get(key[0])
+                if feed is not None and feed.etag == key[1]:
+                    pages[key] = page
+                else:
+                    self.cache.forget(page)
+            self.pages = pages
+
+    def _prepare_built(self, site: Site, old: PreparedSite) -> PreparedSite:
+        # Compress each document once: reuse the bytes when the same entity-tag and body
+        # come back in the next Site (comparing bodies is far cheaper than gzip).
         gzip_cache = {
-            prepared.etag: (prepared.body, prepared.gzip_body)
+            prepared.etag: (payload.body, payload.gzip_body)
             for prepared in old.documents.values()
+            if (payload := prepared.payload) is not None
         }
         documents: dict[str, PreparedDocument] = {}
         for path, doc in site.documents.items():
             prepared = old.documents.get(path)
-            if prepared is not None and old.site.documents.get(path) is doc:
+            if prepared is not None and prepared.origin is doc and prepared.payload is not None:
                 # The very same Document (a reload reuses unchanged ones): nothing to redo.
                 documents[path] = prepared
+                continue
+            prepared = self._prepare(path, doc, doc.media_type, doc.etag, doc.last_modified)
+            cached = gzip_cache.get(doc.etag)
+            if cached is not None and cached[0] == doc.body:
+                gzip_body = cached[1]
+            elif doc.gzip_body is not None:
+                gzip_body = doc.gzip_body  # the publisher's .gz, checked against the body
             else:
-                negotiable = self.preview is not None and _is_feed(doc.media_type)
-                documents[path] = _prepare(
-                    doc,
-                    self.cache_control,
-                    gzip_cache,
-                    self._links(path, doc),
-                    vary=VARY_NEGOTIATED if negotiable else VARY_ENCODING,
-                    negotiable=negotiable,
-                )
-        # One attribute assignment: requests in flight keep the PreparedSite they read.
-        self.current = PreparedSite(site, documents)
-        # Pages of feeds that changed or went away are dropped; the rest stay valid.
-        self._pages = {
-            key: page
-            for key, page in self._pages.items()
-            if key[0] in documents and documents[key[0]].etag == key[1]
-        }
+                gzip_body = gzip_bytes(doc.body)
+            # Outside the budget: the Site holds every body anyway.
+            prepared.payload = _payload(prepared, doc, gzip_body)
+            documents[path] = prepared
+        return PreparedSite(site, documents)
 
-    def page(self, current: PreparedSite, path: str, feed: PreparedDocument) -> PreparedDocument:
-        """The HTML page of the feed at ``path`` (made once per feed version); the feed
-        itself if the page cannot be made, so a browser still gets something readable."""
-        key = (path, feed.etag)
-        found = self._pages.get(key)
+    def _prepare_live(self, live: LiveSite, old: PreparedSite) -> PreparedSite:
+        documents: dict[str, PreparedDocument] = {}
+        carried: list[tuple[PreparedDocument, Payload]] = []
+        hot: list[PreparedDocument] = []
+        for path, file in live.files.items():
+            prepared = old.documents.get(path)
+            if prepared is not None and prepared.origin == file:
+                documents[path] = prepared  # the same version: headers and bytes stay
+                continue
+            new = self._prepare(path, file, file.media_type, file.etag, file.last_modified)
+            documents[path] = new
+            payload = prepared.payload if prepared is not None else None
+            # Hot: its old version was read (or, built in memory, served); the rest are
+            # read on demand.
+            if prepared is None or payload is None or not prepared.used:
+                continue
+            if prepared.etag == file.etag:
+                # Same bytes under new headers (a date or type changed, or the Site built
+                # in memory before the live tree existed): no need to read them again.
+                document = Document(
+                    file.media_type, payload.body, file.etag, file.last_modified, payload.gzip_body
+                )
+                carried.append((new, _payload(new, document, payload.gzip_body)))
+            else:
+                hot.append(new)
+        for new, payload in carried:
+            self.cache.admit(new, payload)
+        # Read now, so the first request after an edit of a busy feed finds the bytes; a
+        # file already newer than this manifest is left to be read on demand.
+        for new in hot:
+            self.cache.load(new)
+        site = Site(LiveDocuments(documents, self.cache), live.feeds, live.signatures)
+        return PreparedSite(site, documents)
+
+    def _prepare(
+        self,
+        path: str,
+        origin: Document | LiveFile,
+        media_type: str,
+        etag: str,
+        last_modified: datetime,
+    ) -> PreparedDocument:
+        negotiable = self.preview is not None and _is_feed(media_type)
+        return _prepare(
+            origin,
+            media_type,
+            etag,
+            last_modified,
+            self.cache_control,
+            self._links(path, media_type),
+            vary=VARY_NEGOTIATED if negotiable else VARY_ENCODING,
+            negotiable=negotiable,
+        )
+
+    def respond(self, path: str, environ: WSGIEnvironment) -> Answer | None:
+        """Answer a GET or HEAD of ``path`` when the hot path could not from memory: the
+        body is to be read, or the HTML page made. None: no such document.
+
+        A file that no longer holds the version being served means the live tree moved
+        on: the newer generation is swapped in and the request answered from it; after
+        ``LOAD_ATTEMPTS`` tries it gets 503, never bytes under another version's headers.
+        """
+        for attempt in range(LOAD_ATTEMPTS):
+            current = self.current
+            prepared = current.documents.get(path)
+            if prepared is None:
+                return None
+            found = self._respond(current, path, prepared, environ)
+            if found is not None:
+                return found
+            if attempt + 1 < LOAD_ATTEMPTS:
+                self._follow(current)
+        log.warning("document %s: the live tree kept changing under every read; answered 503", path)
+        return _unavailable(path)
+
+    def _respond(
+        self, current: PreparedSite, path: str, prepared: PreparedDocument, environ: WSGIEnvironment
+    ) -> Answer | None:
+        """The answer from ``current``; None if the document's file moved on."""
+        if prepared.negotiable and _wants_page(environ):
+            page = self.pages.get((path, prepared.etag))
+            if page is not None:
+                found = answer(page, environ)  # a 304 needs no page bytes
+                if found is not None:
+                    return found
+            made = self.page(current, path, prepared)
+            if made is None:
+                return None
+            return _answer_with(*made, environ)
+        found = answer(prepared, environ)
         if found is not None:
             return found
+        payload = self.cache.load(prepared)
+        if payload is None:
+            return None
+        return _answer_with(prepared, payload, environ)
+
+    def _follow(self, seen: PreparedSite) -> None:
+        """The live tree moved on under ``seen``: swap in its newer generation now, or
+        wait a little for one (the publisher replaces the files first, then the manifest)."""
+        if self.current is not seen:
+            return  # swapped meanwhile
+        if self.refresh is not None:
+            try:
+                if self.refresh():
+                    return
+            except Exception:  # the request goes on, and gets 503 at worst
+                log.exception("document read: cannot follow the live tree")
+        with self._swapped:
+            if self.current is seen:
+                self._swapped.wait(self.retry_wait)
+
+    def page(
+        self, current: PreparedSite, path: str, feed: PreparedDocument
+    ) -> tuple[PreparedDocument, Payload] | None:
+        """The HTML page of the feed at ``path`` (made once per feed version) and its bytes;
+        the feed itself if the page cannot be made, so a browser still gets something
+        readable; None if the feed's file moved on."""
+        key = (path, feed.etag)
+        page = self.pages.get(key)
+        if page is not None:
+            payload = page.payload
+            if payload is not None:
+                return page, payload
+        feed_payload = feed.payload or self.cache.load(feed)
+        if feed_payload is None:
+            return None
         assert self.preview is not None  # only negotiable documents get here
         try:
             body = self.preview(current.site, path)
+        except DocumentGone:
+            return None  # dropped and moved on while the page was being made
         except Exception:  # a preview must never cost a feed its availability
             log.exception("feed %s: cannot render its HTML page", path)
-            return feed
-        doc = current.site.documents[path]
-        html = Document(HTML_TYPE, body, _html_etag(body), doc.last_modified)
-        extra = [
-            ("Content-Security-Policy", content_security_policy()),
-            ("X-Content-Type-Options", "nosniff"),
-        ]
-        page = _prepare(html, self.cache_control, {}, extra, vary=VARY_NEGOTIATED)
-        # Racing requests may both render; either result is the same page.
-        self._pages[key] = page
-        return page
+            return feed, feed_payload
+        html = Document(HTML_TYPE, body, _html_etag(body), feed_payload.document.last_modified)
+        if page is None or page.etag != html.etag:
+            extra = [
+                ("Content-Security-Policy", content_security_policy()),
+                ("X-Content-Type-Options", "nosniff"),
+            ]
+            made = _prepare(
+                None,
+                html.media_type,
+                html.etag,
+                html.last_modified,
+                self.cache_control,
+                extra,
+                vary=VARY_NEGOTIATED,
+            )
+            # Racing requests may both render; either result is the same page.
+            page = self.pages.setdefault(key, made)
+            if page.etag != made.etag:
+                page = self.pages[key] = made  # not the same bytes after all: ours
+        gzip_body = gzip_bytes(body)
+        # Pages count against the budget too: dropped, one is made again when asked for.
+        return page, self.cache.admit(page, _payload(page, html, gzip_body))
 
-    def _links(self, path: str, doc: Document) -> Headers:
+    def _links(self, path: str, media_type: str) -> Headers:
         """WebSub discovery (W3C WebSub section 4) for a feed: a Link per hub, then self."""
-        if not _is_feed(doc.media_type):
+        if not _is_feed(media_type):
             return []
         links = [("Link", f'<{_link_target(hub)}>; rel="hub"') for hub in self.hubs]
         # The topic URL subscribers use, the same one the feed's own rel="self" names.
         self_url = self.site_url + path.lstrip("/")
         links.append(("Link", f'<{_link_target(self_url)}>; rel="self"'))
         return links
+
+
+def _unavailable(path: str) -> Answer:
+    body = f"Temporarily unavailable: {path} is being republished; try again\n".encode()
+    headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        # RFC 9110 10.2.3: the publish that caused it ends within a second.
+        ("Retry-After", "1"),
+        ("Cache-Control", "no-store"),
+    ]
+    return "503 Service Unavailable", headers, body
 
 
 def _html_etag(body: bytes) -> str:
@@ -239,60 +637,63 @@ def _media_type(media_type: str) -> str:
 
 
 def _prepare(
-    doc: Document,
+    origin: Document | LiveFile | None,
+    media_type: str,
+    etag: str,
+    last_modified: datetime,
     cache_control: str,
-    gzip_cache: Mapping[str, tuple[bytes, bytes]],
     links: Sequence[tuple[str, str]],
     vary: str = VARY_ENCODING,
     negotiable: bool = False,
 ) -> PreparedDocument:
-    gz_etag = _gzip_etag(doc.etag)
-    content_type = _media_type(doc.media_type)
-    # Compress each document once: reuse the bytes when the same entity-tag and body
-    # come back in the next Site (comparing bodies is far cheaper than gzip).
-    cached = gzip_cache.get(doc.etag)
-    if cached is not None and cached[0] == doc.body:
-        gzip_body = cached[1]
-    elif doc.gzip_body is not None:
-        gzip_body = doc.gzip_body  # the publisher's .gz, checked against the body
-    else:
-        gzip_body = gzip.compress(doc.body, compresslevel=GZIP_LEVEL, mtime=0)
-    last_modified = format_datetime(doc.last_modified.astimezone(UTC), usegmt=True)
+    """Validators and headers of a document; its bytes come later (``_payload``)."""
+    gz_etag = _gzip_etag(etag)
+    http_date = format_datetime(last_modified.astimezone(UTC), usegmt=True)
     # Vary: the body depends on Accept-Encoding (and, for a feed that has an HTML page,
     # on Accept), so shared caches must key on them (RFC 9110 12.5.5).
     # Link: WebSub discovery travels on every response, 304 included, since a subscriber
     # may revalidate a feed it already holds (WebSub section 4).
     common = [
-        ("Last-Modified", last_modified),
+        ("Last-Modified", http_date),
         ("Cache-Control", cache_control),
         ("Vary", vary),
         *links,
     ]
     return PreparedDocument(
-        body=doc.body,
-        gzip_body=gzip_body,
-        headers=[
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(doc.body))),
-            ("ETag", doc.etag),
-            *common,
-        ],
-        gzip_headers=[
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(gzip_body))),
-            ("Content-Encoding", "gzip"),
-            ("ETag", gz_etag),
-            *common,
-        ],
+        origin=origin,
+        content_type=_media_type(media_type),
+        common=common,
         # A 304 carries what a 200 to the same request would have: ETag, Cache-Control,
         # Vary (RFC 9110 15.4.5), and Last-Modified so caches can refresh it (RFC 9111 4.3.4).
-        not_modified_headers=[("ETag", doc.etag), *common],
+        not_modified_headers=[("ETag", etag), *common],
         gzip_not_modified_headers=[("ETag", gz_etag), *common],
-        etag=doc.etag,
-        etags=frozenset({_opaque(doc.etag), _opaque(gz_etag)}),
-        last_modified=last_modified,
-        last_modified_ts=int(doc.last_modified.timestamp()),
+        etag=etag,
+        etags=frozenset({_opaque(etag), _opaque(gz_etag)}),
+        last_modified=http_date,
+        last_modified_ts=int(last_modified.timestamp()),
         negotiable=negotiable,
+    )
+
+
+def _payload(prepared: PreparedDocument, document: Document, gzip_body: bytes) -> Payload:
+    """The bytes of a prepared document, with the 200 headers (Content-Length) they need."""
+    return Payload(
+        document=document,
+        body=document.body,
+        gzip_body=gzip_body,
+        headers=[
+            ("Content-Type", prepared.content_type),
+            ("Content-Length", str(len(document.body))),
+            ("ETag", prepared.etag),
+            *prepared.common,
+        ],
+        gzip_headers=[
+            ("Content-Type", prepared.content_type),
+            ("Content-Length", str(len(gzip_body))),
+            ("Content-Encoding", "gzip"),
+            ("ETag", _gzip_etag(prepared.etag)),
+            *prepared.common,
+        ],
     )
 
 
@@ -391,8 +792,9 @@ def _not_modified_since(header: str, prepared: PreparedDocument) -> bool:
     return prepared.last_modified_ts <= since.timestamp()
 
 
-def answer(prepared: PreparedDocument, environ: WSGIEnvironment) -> tuple[str, Headers, bytes]:
-    """Decide a GET's status, headers and body from precomputed values; no I/O."""
+def answer(prepared: PreparedDocument, environ: WSGIEnvironment) -> Answer | None:
+    """Decide a GET's status, headers and body from precomputed values; no I/O. None when
+    the answer is a 200 and the bytes are not in memory (``SiteHolder.respond`` reads them)."""
     use_gzip = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
@@ -406,9 +808,23 @@ def answer(prepared: PreparedDocument, environ: WSGIEnvironment) -> tuple[str, H
     if not_modified:
         headers = prepared.gzip_not_modified_headers if use_gzip else prepared.not_modified_headers
         return "304 Not Modified", headers, b""
+    payload = prepared.payload
+    if payload is None:
+        return None
+    prepared.used = _tick()  # for the cache's LRU: no lock, no bookkeeping here
     if use_gzip:
-        return "200 OK", prepared.gzip_headers, prepared.gzip_body
-    return "200 OK", prepared.headers, prepared.body
+        return "200 OK", payload.gzip_headers, payload.gzip_body
+    return "200 OK", payload.headers, payload.body
+
+
+def _answer_with(prepared: PreparedDocument, payload: Payload, environ: WSGIEnvironment) -> Answer:
+    """``answer``, with the bytes just read (they may be dropped from ``prepared`` already)."""
+    found = answer(prepared, environ)
+    if found is not None:
+        return found
+    if accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")):
+        return "200 OK", payload.gzip_headers, payload.gzip_body
+    return "200 OK", payload.headers, payload.body
 
 
 class FeedResponder:
@@ -421,9 +837,9 @@ class FeedResponder:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         if method == "GET" or method == "HEAD":
-            current = self.holder.current
+            holder = self.holder
             path = environ.get("PATH_INFO", "")
-            prepared = current.documents.get(path)
+            prepared: PreparedDocument | None = holder.current.documents.get(path)
             if prepared is not None:
                 if prepared.negotiable:
                     # Inlined _wants_page: feed readers seldom mention HTML, so their
@@ -434,8 +850,16 @@ class FeedResponder:
                         and ("html" in accept or "HTML" in accept)
                         and prefers_html(accept)
                     ):
-                        prepared = self.holder.page(current, path, prepared)
-                status, headers, body = answer(prepared, environ)
+                        # The page of this version of the feed, if it was made already.
+                        prepared = holder.pages.get((path, prepared.etag))
+                found = answer(prepared, environ) if prepared is not None else None
+                if found is None:
+                    # Bytes to read or a page to make first: the slow way, which also
+                    # follows the live tree if it moved on (and the document went away).
+                    found = holder.respond(path, environ)
+                    if found is None:
+                        return self.app(environ, start_response)
+                status, headers, body = found
                 # A copy: some servers append to the list (Date, Server), and ours is shared.
                 start_response(status, list(headers))
                 # HEAD: the same headers, Content-Length included, and no content (RFC 9110 9.3.2).
@@ -450,7 +874,7 @@ class Services:
     config: Config
     publisher: Publisher
     holder: SiteHolder
-    reloader: LiveReloader | None = None
+    reloader: LiveReloader | None = None  # None: the live tree is not followed on its own
 
 
 def services() -> Services:
@@ -466,14 +890,10 @@ feeds = Blueprint("feeds", __name__)
 @feeds.route("/<path:path>", provide_automatic_options=False)
 def document(path: str) -> Response:
     """Serve a document the hot path did not (the Site was swapped in between), else 404."""
-    holder = services().holder
-    current = holder.current
-    prepared = current.documents.get(request.path)
-    if prepared is None:
+    found = services().holder.respond(request.path, request.environ)
+    if found is None:
         raise NotFound()
-    if prepared.negotiable and _wants_page(request.environ):
-        prepared = holder.page(current, request.path, prepared)
-    status, headers, body = answer(prepared, request.environ)
+    status, headers, body = found
     return Response(body, status=status, headers=headers)
 
 
@@ -502,35 +922,43 @@ def create_app(
     publisher: Publisher | None = None,
     *,
     reload_interval: float | None = RELOAD_INTERVAL,
+    body_cache_bytes: int = BODY_CACHE_BYTES,
 ) -> Flask:
     """The Flask app serving the live tree, with the feed hot path in front.
 
-    The Site is read from ``config.output_dir``; until a worker has written it (a web
-    tier started first), the posts are built in memory, without touching the store.
-    A ``LiveReloader`` then follows the live tree every ``reload_interval`` seconds
-    (None: never). The scheduler is never started here: ``serve`` and ``worker`` do that.
+    The Site is read from ``config.output_dir``, its manifest at once and each document's
+    file when first needed, keeping at most ``body_cache_bytes`` of them in memory; until
+    a worker has written it (a web tier started first), the posts are built in memory,
+    without touching the store. A ``LiveReloader`` then follows the live tree every
+    ``reload_interval`` seconds (None: only when a read finds a file newer than the
+    manifest, since the old version is gone). The scheduler is never started here:
+    ``serve`` and ``worker`` do that.
     """
     if publisher is None:
         publisher = Publisher(config)
     stamp = _stamp(config.output_dir)  # before reading: a publish meanwhile is seen next
-    generation, site = _read_live(config.output_dir)
-    if site is None:
-        site = publisher.build().site
+    live = _read_live(config.output_dir)
     holder = SiteHolder(
-        site,
+        live if live is not None else publisher.build().site,
         cache_max_age=config.serve.cache_max_age,
         site_url=config.site.url,
         hubs=config.websub.hubs,
         preview=functools.partial(render_preview, config=config),
+        body_cache_bytes=body_cache_bytes,
     )
-    reloader = None
+    reloader = LiveReloader(
+        config.output_dir, holder, live.generation if live is not None else None, stamp
+    )
+    holder.refresh = reloader.check
     if reload_interval is not None:
-        reloader = LiveReloader(config.output_dir, holder, generation, stamp)
         reloader.start(reload_interval)
     # No static folder: every URL path belongs to the Site.
     app = Flask(__name__, static_folder=None)
     app.extensions["syndicate"] = Services(
-        config=config, publisher=publisher, holder=holder, reloader=reloader
+        config=config,
+        publisher=publisher,
+        holder=holder,
+        reloader=reloader if reload_interval is not None else None,
     )
     app.register_blueprint(feeds)
     # The editor API (`api` blueprint) and dashboard (`admin`); off unless
@@ -563,31 +991,44 @@ def _stamp(out_dir: Path) -> Stamp:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _read_live(out_dir: Path, reuse: Site | None = None) -> tuple[int | None, Site | None]:
-    """The generation and Site of the live tree; (None, None) if there is none (yet)."""
+def _read_live(out_dir: Path) -> LiveSite | None:
+    """The newest generation of the live tree, from its manifest alone; None if there is
+    none (yet). No document is read: ``BodyCache`` reads each when it is first needed."""
     manifest = read_manifest(out_dir)
     if manifest is None:
-        return None, None
+        return None
     try:
-        site = site_from_manifest(
-            out_dir, manifest, reuse.documents if reuse else None, with_gzip=True
-        )
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        # A document went away under us (the next publish removed it): the next look
-        # finds the manifest changed again and reads that generation instead.
-        log.warning("%s: cannot read the live tree: %s", out_dir, exc)
-        return None, None
+        files = {
+            url_path: LiveFile(
+                out_dir / entry["file"],
+                entry["media_type"],
+                entry["etag"],
+                datetime.fromisoformat(entry["last_modified"]),
+            )
+            for url_path, entry in manifest["documents"].items()
+        }
+        # The feed infos and signatures, parsed the publisher's way, without its documents.
+        listed = site_from_manifest(out_dir, {**manifest, "documents": {}})
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        log.warning("%s: cannot read the live tree's manifest: %s", out_dir, exc)
+        return None
     generation = manifest.get("generation")
-    return (generation if isinstance(generation, int) else None), site
+    return LiveSite(
+        files,
+        listed.feeds,
+        listed.signatures,
+        generation if isinstance(generation, int) else None,
+    )
 
 
 class LiveReloader:
     """Keeps a SiteHolder on the newest generation of a live tree.
 
     ``check()`` stats the manifest and, when it changed and names a new generation,
-    reads that generation (unchanged documents are reused, not re-read) and swaps it
-    in. ``start()`` calls it from a daemon thread every ``interval`` seconds; the thread
-    ends with ``stop()``, or once the reloader (that is, its app) is garbage.
+    reads that manifest and swaps the generation in (unchanged documents keep their
+    bytes). ``start()`` calls it from a daemon thread every ``interval`` seconds; the
+    thread ends with ``stop()``, or once the reloader (that is, its app) is garbage. A
+    request whose read found the tree moved on calls it too, so it is locked.
     """
 
     def __init__(
@@ -597,26 +1038,28 @@ class LiveReloader:
         self.holder = holder
         self.generation = generation
         self._stamp = stamp
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def check(self) -> bool:
         """Look once; True if a new generation was swapped in."""
-        stamp = _stamp(self.out_dir)
-        if stamp == self._stamp or stamp is None:
-            return False
-        # Remembered even if this manifest cannot be read: the publish that made it so
-        # (a document removed under us) writes a newer one, which is read then.
-        self._stamp = stamp
-        generation, site = _read_live(self.out_dir, reuse=self.holder.current.site)
-        if site is None:
-            return False
-        if generation is not None and generation == self.generation:
-            return False
-        self.holder.swap(site)
-        log.info("live tree %s: generation %s swapped in", self.out_dir, generation)
-        self.generation = generation
-        return True
+        with self._lock:
+            stamp = _stamp(self.out_dir)
+            if stamp == self._stamp or stamp is None:
+                return False
+            # Remembered even if this manifest cannot be read: a broken one is replaced
+            # by the next publish, which is read then.
+            self._stamp = stamp
+            live = _read_live(self.out_dir)
+            if live is None:
+                return False
+            if live.generation is not None and live.generation == self.generation:
+                return False
+            self.holder.swap(live)
+            log.info("live tree %s: generation %s swapped in", self.out_dir, live.generation)
+            self.generation = live.generation
+            return True
 
     def start(self, interval: float) -> None:
         """Look every ``interval`` seconds from a daemon thread."""
@@ -651,53 +1094,3 @@ def _follow(ref: weakref.ref[LiveReloader], stop: threading.Event, interval: flo
         except Exception:  # the web process must go on serving the Site it has
             log.exception("live tree %s: reload failed", reloader.out_dir)
         del reloader
-
-
-def logging_config(level: int) -> dict[str, Any]:
-    """A ``logging.config`` dict: one line per event on stderr, for us and for granian."""
-    handler = {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-            "access": {"format": "%(message)s"},
-        },
-        "handlers": {
-            "console": handler,
-            "access": {**handler, "formatter": "access"},
-        },
-        "loggers": {
-            "syndicate": {"handlers": ["console"], "level": level, "propagate": False},
-            "_granian": {"handlers": ["console"], "level": level, "propagate": False},
-            "granian.access": {"handlers": ["access"], "level": level, "propagate": False},
-        },
-    }
-
-
-def run_server(config_path: Path, host: str, port: int, workers: int, log_level: int) -> None:
-    """Serve the app under granian (WSGI) until interrupted; each worker builds its Site."""
-    from granian import Granian
-    from granian.constants import Interfaces
-    from granian.log import LogLevels
-
-    # Workers import the app by name, so the config path travels in the environment.
-    os.environ[CONFIG_ENV] = str(config_path.absolute())
-    server = Granian(
-        "syndicate.web:app_from_env",
-        address=host,
-        port=port,
-        interface=Interfaces.WSGI,
-        workers=workers,
-        # Requests are answered from memory without blocking, so a few threads per worker
-        # keep the cores busy; granian's default (half the backlog, 512) only adds memory,
-        # and granian itself warns above 2 x cores + 1.
-        blocking_threads=2 * (os.cpu_count() or 1) + 1,
-        factory=True,
-        # Without a limit granian waits for its workers forever; a worker still starting
-        # when SIGTERM arrives can miss the signal, and serve would never exit.
-        workers_kill_timeout=WORKERS_KILL_TIMEOUT,
-        log_level=LogLevels(logging.getLevelName(log_level).lower()),
-        log_dictconfig=logging_config(log_level),
-    )
-    server.serve()
