@@ -167,6 +167,7 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
         if worker is not None:
             with _clean_errors():
                 worker.wait_ready()
+            worker.supervise()
         run_server(
             config_path,
             host=host or config.serve.host,
@@ -184,7 +185,7 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
 def worker(config_path: Path) -> None:
     """Run the scheduler alone: watch the posts, publish, notify; stop on SIGTERM or SIGINT."""
     from . import stamp
-    from .supervise import signal_ready
+    from .supervise import die_with_parent, signal_ready
 
     with _clean_errors():
         config = load_config(config_path)
@@ -193,6 +194,7 @@ def worker(config_path: Path) -> None:
             # A service's one line per event is worth seeing without -v; -q still hides it.
             logger.setLevel(logging.INFO)
         stop = _stop_on_signals()
+        die_with_parent()
         confirmed = stamp.confirm(config)
         if confirmed is not None:
             # The web tier can serve the live tree now; the service itself (its first

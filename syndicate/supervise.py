@@ -4,7 +4,8 @@
 exactly one scheduler per deployment and none in the process that forks granian's web
 workers. The worker says it is ready (its live tree is current: confirmed by the publish
 stamp, or written by its first publish) by writing one byte to a pipe whose descriptor
-it finds in ``SYNDICATE_READY_FD``; ``serve`` starts its web tier then.
+it finds in ``SYNDICATE_READY_FD``; ``serve`` starts its web tier then, and restarts the
+worker whenever it exits on its own (a crash, the OOM killer).
 
 Light on purpose (standard library only): ``serve``'s main process imports this and
 granian, not the publishing stack its child runs. I/O: starts a process, reads a pipe.
@@ -19,6 +20,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +31,7 @@ from .errors import SyndicateError
 log = logging.getLogger("syndicate.scheduler")
 
 READY_FD_ENV = "SYNDICATE_READY_FD"
+PARENT_ENV = "SYNDICATE_PARENT_PID"  # serve's pid, for the worker's die_with_parent()
 
 
 def signal_ready() -> None:
@@ -53,10 +56,23 @@ class WorkerProcess:
     shut down gracefully (SIGTERM), and kills it only if it does not within ``grace``.
     """
 
-    def __init__(self, process: subprocess.Popen[bytes], grace: float, ready_fd: int) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        grace: float,
+        ready_fd: int,
+        command: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.process = process
         self.grace = grace
+        self.restarts = 0
         self._ready_fd: int | None = ready_fd  # our end of the ready pipe
+        self._command = list(command)  # how to start it again; supervise() needs it
+        self._env = env  # for a restart: no ready pipe then
+        self._started = time.monotonic()
+        self._lock = threading.Lock()  # held while self.process is replaced or stopped
+        self._stopping = threading.Event()
 
     @classmethod
     def spawn(cls, config_path: Path, config: Config, options: Sequence[str] = ()) -> WorkerProcess:
@@ -64,10 +80,10 @@ class WorkerProcess:
         command = [sys.executable, "-m", "syndicate", *options, "worker"]
         command += ["--config", str(config_path.absolute())]
         read_end, write_end = os.pipe()
-        env = {**os.environ, READY_FD_ENV: str(write_end)}
+        env = {**os.environ, PARENT_ENV: str(os.getpid())}
         try:
             process = subprocess.Popen(
-                command, preexec_fn=_die_with_parent, pass_fds=(write_end,), env=env
+                command, pass_fds=(write_end,), env={**env, READY_FD_ENV: str(write_end)}
             )
         except BaseException:
             os.close(read_end)
@@ -75,7 +91,7 @@ class WorkerProcess:
         finally:
             os.close(write_end)  # the child has its copy; EOF on ours means it is gone
         # Grace: a publish and a delivery attempt in flight (a ping may take two requests).
-        worker = cls(process, max(10.0, 2 * config.notify.timeout + 5), read_end)
+        worker = cls(process, max(10.0, 2 * config.notify.timeout + 5), read_end, command, env)
         log.info("worker started (pid %d)", process.pid)
         return worker
 
@@ -106,30 +122,91 @@ class WorkerProcess:
             status = self.process.wait()
             raise SyndicateError(f"syndicate worker exited with status {status} before publishing")
 
+    def supervise(self, delay: float = 1.0, max_delay: float = 60.0, stable: float = 60.0) -> None:
+        """Restart the worker, in a background thread, whenever it exits without being
+        asked to: without it nothing is published and nobody is notified.
+
+        The first restart comes ``delay`` seconds after the exit; the wait doubles (up to
+        ``max_delay``) while each new worker dies within ``stable`` seconds of its start,
+        so a worker that cannot start (a broken state folder) does not spin.
+        """
+        if not self._command:
+            raise ValueError("supervise() needs the command that started the worker")
+        watcher = threading.Thread(
+            target=self._restart_on_exit,
+            args=(delay, max_delay, stable),
+            name="worker-supervisor",
+            daemon=True,
+        )
+        watcher.start()
+
+    def _restart_on_exit(self, delay: float, max_delay: float, stable: float) -> None:
+        wait = delay
+        while True:
+            process = self.process
+            status = process.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - self._started >= stable:
+                wait = delay
+            log.error(
+                "worker (pid %d) exited with status %s; restarting it in %g s",
+                process.pid,
+                status,
+                wait,
+            )
+            if self._stopping.wait(wait):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                try:
+                    self.process = subprocess.Popen(self._command, env=self._env)
+                except OSError as exc:
+                    log.error("cannot restart the worker: %s", exc)
+                    self._started = time.monotonic()
+                    wait = min(2 * wait, max_delay)
+                    continue
+                self._started = time.monotonic()
+                self.restarts += 1
+            log.info("worker restarted (pid %d)", self.process.pid)
+            wait = min(2 * wait, max_delay)
+
     def stop(self) -> int | None:
         """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; the exit status."""
+        self._stopping.set()
         if self._ready_fd is not None:
             os.close(self._ready_fd)
             self._ready_fd = None
-        if self.process.poll() is None:
-            self.process.terminate()
+        with self._lock:
+            process = self.process
+        if process.poll() is None:
+            process.terminate()
             try:
-                self.process.wait(timeout=self.grace)
+                process.wait(timeout=self.grace)
             except subprocess.TimeoutExpired:
                 log.error("worker did not stop within %g s: killed", self.grace)
-                self.process.kill()
-                self.process.wait()
-        status = self.process.returncode
+                process.kill()
+                process.wait()
+        status = process.returncode
         log.info("worker stopped (status %s)", status)
         return status
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: have Linux send it SIGTERM when serve dies, even by
-    SIGKILL, so a killed serve never leaves an orphaned scheduler behind (a restarted
-    serve would otherwise make two). Elsewhere a no-op."""
-    if not sys.platform.startswith("linux"):
+def die_with_parent() -> None:
+    """In a worker that ``serve`` started: have Linux send us SIGTERM when serve dies, even
+    by SIGKILL, so a killed serve never leaves an orphaned scheduler behind (a restarted
+    serve would otherwise make two). Call it once SIGTERM stops the worker gracefully.
+    Elsewhere, or for a worker started by hand, a no-op.
+
+    Done by the worker itself rather than between fork and exec, where running Python
+    is unsafe once serve has threads (its supervisor restarts the worker from one).
+    """
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is None or not sys.platform.startswith("linux"):
         return
     pr_set_pdeathsig = 1
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != int(parent):  # serve died before we asked
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,180 @@
+"""serve's supervision of its worker: restarted when it dies, gone when serve dies."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+from pathlib import Path
+
+import pytest
+
+from syndicate.supervise import WorkerProcess
+
+from .test_scheduler import _free_port, _get, wait_for, write_post
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is gone for our purpose.
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    # Each thread's own: serve's supervisor thread starts the restarted worker.
+    tasks = Path(f"/proc/{pid}/task").glob("*/children")
+    return [int(child) for task in tasks for child in task.read_text().split()]
+
+
+def _worker_pid(serve_pid: int) -> int | None:
+    for child in _children(serve_pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            continue
+        if b"worker" in cmdline and _alive(child):
+            return child
+    return None
+
+
+def _supervised(command: list[str]) -> WorkerProcess:
+    process = subprocess.Popen(command)
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    return WorkerProcess(process, grace=5, ready_fd=read_end, command=command)
+
+
+def test_a_worker_that_dies_is_restarted_and_stop_ends_the_last_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "syndicate")
+    worker = _supervised(SLEEPER)
+    first = worker.process
+    try:
+        worker.supervise(delay=0.05)
+        first.kill()
+        wait_for(lambda: worker.restarts == 1 and _alive(worker.process.pid), "a restart")
+        second = worker.process
+        assert second.pid != first.pid
+    finally:
+        status = worker.stop()
+    assert status == -signal.SIGTERM
+    assert not _alive(second.pid)
+    messages = [record.getMessage() for record in caplog.records]
+    assert f"worker (pid {first.pid}) exited with status -9; restarting it in 0.05 s" in messages
+    assert f"worker restarted (pid {second.pid})" in messages
+    assert worker.restarts == 1  # stopping is not dying: no restart after stop()
+
+
+def test_a_worker_that_keeps_dying_is_restarted_ever_more_slowly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "syndicate")
+    worker = _supervised([sys.executable, "-c", "import sys; sys.exit(3)"])
+    try:
+        worker.supervise(delay=0.05, max_delay=0.2)
+        wait_for(lambda: worker.restarts >= 4, "four restarts")
+    finally:
+        worker.stop()
+    waits = [
+        record.getMessage().rsplit(" in ", 1)[1]
+        for record in caplog.records
+        if "exited with status 3" in record.getMessage()
+    ]
+    assert waits[:4] == ["0.05 s", "0.1 s", "0.2 s", "0.2 s"]
+
+
+def test_supervise_needs_the_command() -> None:
+    process = subprocess.Popen(SLEEPER)
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    worker = WorkerProcess(process, grace=5, ready_fd=read_end)
+    try:
+        with pytest.raises(ValueError, match="needs the command"):
+            worker.supervise()
+    finally:
+        worker.stop()
+
+
+def _start_serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    post = write_post(posts, "2024-04-01-hello.md", title="Hello")
+    (tmp_path / "config.yaml").write_text(
+        "site:\n  title: Served\n  url: https://example.org/\n"
+        "watch:\n  debounce: 0.2\n  scan_interval: 3600\n",
+        encoding="utf-8",
+    )
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "syndicate", "serve", "--config", "config.yaml"]
+        + ["--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # one process group: serve, its worker and granian's workers
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"serve exited with {process.returncode}")
+        try:
+            return bool(_get(base + "/feed.atom"))
+        except (urllib.error.URLError, ConnectionError):
+            return False
+
+    wait_for(answers, "serve answering", timeout=30)
+    return process, base, post
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    # Even when serve is gone: what is left of its group keeps our pipe open.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+
+
+def test_serve_restarts_a_killed_worker_and_edits_are_published_again(tmp_path: Path) -> None:
+    process, base, post = _start_serve(tmp_path)
+    try:
+        wait_for(lambda: _worker_pid(process.pid) is not None, "the worker running")
+        killed = _worker_pid(process.pid)
+        assert killed is not None
+        os.kill(killed, signal.SIGKILL)  # as the OOM killer would
+        wait_for(lambda: _worker_pid(process.pid) not in (None, killed), "a new worker")
+
+        etag = _get(base + "/feed.atom")["ETag"]
+        write_post(post.parent, post.name, title="Hello again", body="Edited.")
+        wait_for(lambda: _get(base + "/feed.atom")["ETag"] != etag, "the edit served")
+
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode(errors="replace")
+    finally:
+        _stop_group(process)
+    assert process.returncode == 0, output
+    assert f"worker (pid {killed}) exited with status -9; restarting it in 1 s" in output
+    assert "worker restarted (pid " in output
+    assert "worker stopped (status 0)" in output
+
+
+def test_the_worker_stops_when_serve_is_killed(tmp_path: Path) -> None:
+    process, _, _ = _start_serve(tmp_path)
+    try:
+        wait_for(lambda: _worker_pid(process.pid) is not None, "the worker running")
+        worker = _worker_pid(process.pid)
+        assert worker is not None
+        process.kill()  # serve alone, by SIGKILL: it cannot stop its worker itself
+        wait_for(lambda: not _alive(worker), "the orphaned worker gone", timeout=30)
+    finally:
+        _stop_group(process)
