@@ -58,6 +58,7 @@ from .config import Config, state_dir
 from .feeds import FeedInfo, Site
 from .posts import Post, PostProblem
 from .publisher import Publisher, reconcile_ids
+from .sessions import RevokedSessions, new_session_id
 from .store import Attempt, Notification, Store
 
 log = logging.getLogger(__name__)
@@ -387,6 +388,7 @@ class Dashboard:
     editors: EditorAPI
     posts: PostBoard
     jobs: JobBoard
+    signed_out: RevokedSessions
 
     @property
     def config(self) -> Config:
@@ -443,6 +445,7 @@ def init_admin(app: Flask, editors: EditorAPI) -> Dashboard | None:
         editors=editors,
         posts=PostBoard(config),
         jobs=JobBoard(state_dir(config) / JOB_DIR, _utcnow),
+        signed_out=RevokedSessions(state_dir(config), SESSION_HOURS * 3600.0),
     )
     app.extensions[EXTENSION] = board
     app.register_blueprint(admin)
@@ -519,11 +522,19 @@ def _guard() -> BaseResponse | None:
             sent.encode("utf-8"), expected.encode("utf-8")
         ):
             raise _CsrfError()
-    if request.endpoint in _PUBLIC_ENDPOINTS or session.get("editor"):
+    if request.endpoint in _PUBLIC_ENDPOINTS or _signed_in():
         return None
     if request.method == "GET":
         return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
     return redirect(url_for("admin.login"))
+
+
+def _signed_in() -> bool:
+    """Whether this request's session is an editor's that nobody has signed out since."""
+    session_id = session.get("sid")
+    if not session.get("editor") or not isinstance(session_id, str):
+        return False
+    return not dashboard().signed_out.is_revoked(session_id)
 
 
 @admin.errorhandler(_CsrfError)
@@ -578,7 +589,7 @@ def login() -> BaseResponse | tuple[str, int, dict[str, str]] | str:
     """The sign-in form; a right token starts a session."""
     next_url = _safe_next(request.values.get("next"))
     if request.method == "GET":
-        if session.get("editor"):
+        if _signed_in():
             return redirect(next_url)
         csrf_token()  # the form's own CSRF token, in a fresh session cookie
         return render_template("admin/login.html", next_url=next_url, error=None)
@@ -608,6 +619,7 @@ def login() -> BaseResponse | tuple[str, int, dict[str, str]] | str:
     # A new session (and CSRF token) at sign-in, so a session planted before is useless.
     session.clear()
     session["editor"] = True
+    session["sid"] = new_session_id()  # what signing out revokes, in every copy of the cookie
     session.permanent = True
     csrf_token()
     log.info("dashboard: editor signed in from %s", client)
@@ -616,7 +628,10 @@ def login() -> BaseResponse | tuple[str, int, dict[str, str]] | str:
 
 @admin.post("/logout")
 def logout() -> BaseResponse:
-    """End the session."""
+    """End the session, in this browser and in any copy of its cookie."""
+    session_id = session.get("sid")
+    if isinstance(session_id, str):
+        dashboard().signed_out.revoke(session_id)
     session.clear()
     flash("You are signed out.")
     log.info("dashboard: editor signed out from %s", request.remote_addr)

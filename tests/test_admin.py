@@ -24,6 +24,7 @@ from syndicate.admin import EXTENSION, SESSION_COOKIE, Dashboard
 from syndicate.api import TOKEN_ENV
 from syndicate.config import Config
 from syndicate.publisher import Publisher, PublishResult, open_publisher
+from syndicate.sessions import RevokedSessions
 from syndicate.store import SqlStore
 from syndicate.web import create_app
 
@@ -551,3 +552,52 @@ def test_a_failed_republish_is_shown(
 def test_unknown_jobs_are_404(signed_in: FlaskClient, job: str) -> None:
     assert signed_in.get(f"/admin/jobs/{job}").status_code == 404
     assert signed_in.get(f"/admin/jobs/{job}/status").status_code == 404
+
+
+def test_signing_out_revokes_every_copy_of_the_cookie(
+    token: str, site_config: Config, publisher: Publisher
+) -> None:
+    # Signed in through one web worker; a copy of the cookie is used through another.
+    first, second = make_app(site_config, publisher), make_app(site_config, publisher)
+    client = first.test_client()
+    sign_in(client)
+    cookie = client.get_cookie(SESSION_COOKIE, path="/admin")
+    assert cookie is not None
+    copy = second.test_client()
+    copy.set_cookie(SESSION_COOKIE, cookie.value, path="/admin")
+    assert copy.get("/admin/").status_code == 200
+    other = first.test_client()  # another editor's session, signed in separately
+    sign_in(other)
+
+    assert post_form(client, "/admin/", "/admin/logout").status_code == 302
+
+    assert client.get("/admin/").status_code == 302
+    refused = copy.get("/admin/")  # the other worker reads the revocation from the state
+    assert refused.status_code == 302
+    assert refused.headers["Location"].startswith("/admin/login")
+    assert copy.get("/admin/login").status_code == 200  # the form again, not a redirect loop
+    assert other.get("/admin/").status_code == 200  # only the session signed out
+    # A restart (a new app) still knows; signing in again works.
+    third = make_app(site_config, publisher)
+    again = third.test_client()
+    again.set_cookie(SESSION_COOKIE, cookie.value, path="/admin")
+    assert again.get("/admin/").status_code == 302
+    assert sign_in(again).status_code == 302
+    assert again.get("/admin/").status_code == 200
+    for app in (first, second, third):
+        close_api(app)
+
+
+def test_revoked_sessions_are_forgotten_once_their_cookies_expire(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    revoked = RevokedSessions(tmp_path, lifetime=3600, clock=lambda: now[0])
+    other = RevokedSessions(tmp_path, lifetime=3600, clock=lambda: now[0])
+    revoked.revoke("a")
+    now[0] += 1800
+    revoked.revoke("b")
+    assert other.is_revoked("a") and other.is_revoked("b") and not other.is_revoked("c")
+    now[0] += 1801  # a's cookie has expired: its line goes at the next write
+    assert not other.is_revoked("a") and other.is_revoked("b")
+    revoked.revoke("c")
+    ids = [line.split()[1] for line in (tmp_path / "sessions-revoked").read_text().splitlines()]
+    assert ids == ["b", "c"]
