@@ -27,6 +27,13 @@ newer file than the manifest it holds (the publisher replaces files before it wr
 manifest) swaps in the newer generation at once, or answers 503 if the tree keeps moving.
 A Site built in memory (no live tree yet) keeps every body, as built.
 The web app never publishes on its own and never starts the scheduler.
+
+Light on purpose: serving a live tree takes Flask, the standard library and the light
+modules (``config``, ``documents``, ``live``, and ``api`` and ``admin``, which import what
+they need when a request needs it), so each web worker process stays small. The
+publishing stack (``publisher``, ``posts``, feedgen, lxml, SQLAlchemy, requests) is
+imported only by a request for an HTML page, the editor API or the dashboard, or to
+build in memory when there is no live tree yet.
 ``server.run_server`` runs the app under granian (a production WSGI server) via
 ``app_from_env``.
 """
@@ -49,6 +56,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -57,11 +65,13 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from .admin import init_admin
 from .api import init_api
-from .config import Config, load_config
-from .feeds import Document, FeedInfo, Site, entity_tag
-from .preview import content_security_policy, render_preview
-from .publisher import MANIFEST, Publisher, gzip_bytes, read_manifest, site_from_manifest
+from .config import MANIFEST, Config, load_config
+from .documents import Document, FeedInfo, Site, entity_tag
+from .live import gzip_bytes, read_manifest, site_from_manifest
 from .server import CONFIG_ENV
+
+if TYPE_CHECKING:
+    from .publisher import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -558,6 +568,8 @@ class SiteHolder:
             return feed, feed_payload
         html = Document(HTML_TYPE, body, _html_etag(body), feed_payload.document.last_modified)
         if page is None or page.etag != html.etag:
+            from .preview import content_security_policy  # see _render_preview
+
             extra = [
                 ("Content-Security-Policy", content_security_policy()),
                 ("X-Content-Type-Options", "nosniff"),
@@ -873,7 +885,7 @@ class Services:
     """What the app needs, kept in ``app.extensions["syndicate"]``."""
 
     config: Config
-    publisher: Publisher
+    publisher: Publisher | None  # None: the editors' API opens one when first asked
     holder: SiteHolder
     reloader: LiveReloader | None = None  # None: the live tree is not followed on its own
 
@@ -934,17 +946,32 @@ def create_app(
     ``reload_interval`` seconds (None: only when a read finds a file newer than the
     manifest, since the old version is gone). The scheduler is never started here:
     ``serve`` and ``worker`` do that.
+
+    Serving a live tree imports none of the publishing stack (publisher, posts, feedgen,
+    lxml, SQLAlchemy, requests): it is imported when a request needs it (a feed's HTML
+    page, the editor API, the dashboard), or here when there is no live tree to serve.
+    ``publisher`` is used for that build and by the editors' API (which opens one with a
+    store when it has none).
     """
-    if publisher is None:
-        publisher = Publisher(config)
     stamp = _stamp(config.output_dir)  # before reading: a publish meanwhile is seen next
     live = _read_live(config.output_dir)
+    site: Site | LiveSite
+    if live is not None:
+        site = live
+    else:
+        if publisher is None:
+            # Only here does a web worker import the publishing stack: serving a live
+            # tree needs none of it (see _render_preview, and api and admin).
+            from .publisher import Publisher
+
+            publisher = Publisher(config)
+        site = publisher.build().site
     holder = SiteHolder(
-        live if live is not None else publisher.build().site,
+        site,
         cache_max_age=config.serve.cache_max_age,
         site_url=config.site.url,
         hubs=config.websub.hubs,
-        preview=functools.partial(render_preview, config=config),
+        preview=functools.partial(_render_preview, config=config),
         body_cache_bytes=body_cache_bytes,
     )
     reloader = LiveReloader(
@@ -971,6 +998,14 @@ def create_app(
     # Wrapping wsgi_app (not the app) keeps app.test_client() on the real hot path.
     app.wsgi_app = FeedResponder(holder, app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def _render_preview(site: Site, path: str, config: Config) -> bytes:
+    """``preview.render_preview``, imported when a browser first asks for a page: it
+    parses feeds with lxml, which a web worker serving feed readers never loads."""
+    from .preview import render_preview
+
+    return render_preview(site, path, config)
 
 
 def app_from_env() -> Flask:
