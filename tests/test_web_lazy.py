@@ -564,7 +564,8 @@ HEAVY_MODULES = (
 
 # A server worker process: the app made by the factory granian calls (server.run_server),
 # then called as a WSGI application, as granian calls it. Feeds first; then what needs
-# more: a feed's HTML page, the editor API, the dashboard (signed in, its posts page).
+# more: a feed's HTML page, the editor API, the dashboard (signed in, its posts page;
+# werkzeug's test client keeps the cookies).
 WORKER_SCRIPT = """
 import json, re, sys
 from syndicate.web import app_from_env
@@ -597,11 +598,14 @@ found["opml"] = call("GET", "/feeds.opml")
 found["index"] = call("GET", "/")
 found["unknown"] = call("GET", "/no/such.rss")
 found["after_feeds"] = [m for m in HEAVY if m in sys.modules]
+found["flask_after_feeds"] = "flask" in sys.modules
 
 found["page"] = call("GET", "/feed.atom", accept="text/html,*/*;q=0.8")
 found["after_page"] = [m for m in HEAVY if m in sys.modules]
 found["api"] = call("GET", "/api/status", authorization="Bearer {token}")
-client = app.test_client()
+from werkzeug.test import Client
+
+client = Client(app)
 form = client.get("/admin/login").get_data(as_text=True)
 csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
 signed = client.post("/admin/login", data={{"csrf_token": csrf, "token": "{token}"}})
@@ -647,9 +651,11 @@ def test_a_server_worker_serves_feeds_without_the_publishing_stack(
     assert found["head"]["status"] == "200 OK" and found["head"]["length"] == 0
     assert found["opml"]["status"] == "200 OK"
     assert found["index"]["status"] == "200 OK"
-    assert found["unknown"]["status"] == "404 NOT FOUND"
-    # Serving the live tree, 404s included, imported none of the publishing stack.
+    assert found["unknown"]["status"] == "404 Not Found"
+    # Serving the live tree, 404s included, imported none of the publishing stack, and
+    # not even Flask (the editor API's and the dashboard's).
     assert found["after_feeds"] == []
+    assert found["flask_after_feeds"] is False
 
     # What needs it imports it on first use, and works.
     assert found["page"]["status"] == "200 OK"
