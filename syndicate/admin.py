@@ -15,8 +15,9 @@ last publish is not in memory here. "Republish" runs ``Publisher.publish`` in a
 background thread (``JobBoard``) whose state is a small JSON file in the state folder,
 so the progress page, which polls it, works whichever web worker answers.
 
-Importing this module (every web worker does) imports no part of the publishing stack:
-``publisher``, ``posts`` and ``store`` are imported by the first page that needs them.
+Importing this module imports no part of the publishing stack: ``publisher``, ``posts``
+and ``store`` are imported by the first page that needs them, so that a web worker
+pays for them only once an editor uses it (see ``web``).
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ handlers, as in reader's ``_app``).
 ``republish_json`` and ``status_json`` build the JSON documents; the CLI's ``republish``
 and ``status --json`` print the same ones.
 
-Importing this module (every web worker does) imports no part of the publishing stack:
-``publisher``, ``posts`` and ``store`` are imported by the first request that needs them.
+Importing this module imports no part of the publishing stack: ``publisher``, ``posts``
+and ``store`` are imported by the first request that needs them, so that a web worker
+pays for them only once an editor uses it (see ``web``).
 """
 
 from __future__ import annotations
