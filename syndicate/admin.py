@@ -14,6 +14,10 @@ caches the parse until a file changes): the scheduler runs in another process, s
 last publish is not in memory here. "Republish" runs ``Publisher.publish`` in a
 background thread (``JobBoard``) whose state is a small JSON file in the state folder,
 so the progress page, which polls it, works whichever web worker answers.
+
+Importing this module imports no part of the publishing stack: ``publisher``, ``posts``
+and ``store`` are imported by the first page that needs them, so that a web worker
+pays for them only once an editor uses it (see ``web``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from flask import (
@@ -52,14 +56,17 @@ from markupsafe import Markup
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import posts
 from .api import TOKEN_ENV, EditorAPI, quiet_posts, republish_json, scheduled_posts
 from .config import Config, state_dir
-from .feeds import FeedInfo, Site
-from .posts import Post, PostProblem
-from .publisher import Publisher, reconcile_ids
+from .documents import FeedInfo, Site
 from .sessions import RevokedSessions, new_session_id
-from .store import Attempt, Notification, Store
+
+if TYPE_CHECKING:
+    # The publishing stack: imported when a page needs it, not by web workers that only
+    # serve feeds (see ``web``).
+    from .posts import Post, PostProblem
+    from .publisher import Publisher
+    from .store import Attempt, Notification, Store
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +144,8 @@ def post_rows(
     Entry ids are settled against the store as a publish would (a renamed post keeps
     its id), so the feeds a post appears in are read off the served Site's feeds.
     """
+    from .publisher import reconcile_ids
+
     records = store.posts() if store is not None else {}
     plan = reconcile_ids(loaded, records, now)
     in_feeds: dict[str, list[FeedLink]] = {}
@@ -262,8 +271,10 @@ class PostBoard:
         with self._lock:
             scan = scan_posts(self.config.posts_dir)
             if scan != self._scan:
+                from .posts import load_posts
+
                 with quiet_posts():
-                    self._loaded = posts.load_posts(self.config)
+                    self._loaded = load_posts(self.config)
                 self._scan = scan
             return self._loaded
 

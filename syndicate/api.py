@@ -14,6 +14,10 @@ handlers, as in reader's ``_app``).
 
 ``republish_json`` and ``status_json`` build the JSON documents; the CLI's ``republish``
 and ``status --json`` print the same ones.
+
+Importing this module imports no part of the publishing stack: ``publisher``, ``posts``
+and ``store`` are imported by the first request that needs them, so that a web worker
+pays for them only once an editor uses it (see ``web``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import (
@@ -43,12 +47,15 @@ from werkzeug.exceptions import (
     Unauthorized,
 )
 
-from . import posts
 from .config import Config
 from .errors import SyndicateError
-from .posts import PostProblem
-from .publisher import Publisher, PublishResult, open_publisher
-from .store import Attempt, BuildRecord, Notification, Store
+
+if TYPE_CHECKING:
+    # The publishing stack: imported when a request needs it, not by web workers that
+    # only serve feeds (see ``web``).
+    from .posts import PostProblem
+    from .publisher import Publisher, PublishResult
+    from .store import Attempt, BuildRecord, Notification, Store
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +177,8 @@ class EditorAPI:
             return given
         with self._lock:
             if self._owned is None:
+                from .publisher import open_publisher
+
                 self._owned = (
                     open_publisher(self.config, given.clock)
                     if given is not None
@@ -443,7 +452,8 @@ class _QuietThreads(logging.Filter):
 
 
 _quiet = _QuietThreads()
-logging.getLogger(posts.__name__).addFilter(_quiet)
+# By name: the posts module is imported only when posts are read.
+logging.getLogger("syndicate.posts").addFilter(_quiet)
 
 
 @contextlib.contextmanager
@@ -471,8 +481,10 @@ def scheduled_posts(
     if last is not None and (build is None or last.started >= build.time):
         found: Iterable[tuple[str, datetime]] = last.scheduled
     else:
+        from .posts import load_posts
+
         with quiet_posts():
-            loaded, _ = posts.load_posts(publisher.config)
+            loaded, _ = load_posts(publisher.config)
         found = sorted(
             ((p.relpath, p.date) for p in loaded if p.published and p.date > now),
             key=lambda item: (item[1], item[0]),

@@ -25,7 +25,7 @@ from lxml import html as lxml_html
 
 from . import __version__
 from .config import Config
-from .feeds import Site
+from .documents import Site
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 _A = "{" + ATOM_NS + "}"

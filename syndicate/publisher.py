@@ -21,7 +21,6 @@ import dataclasses
 import errno
 import fcntl
 import gc
-import gzip
 import hashlib
 import json
 import logging
@@ -33,13 +32,10 @@ import tempfile
 import threading
 import time
 import typing
-import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-
-import deflate
 
 from . import feeds, posts, stamp
 from .cache import PostCache
@@ -47,6 +43,9 @@ from .config import MANIFEST as MANIFEST
 from .config import Config, fingerprint, sqlite_file, state_dir
 from .errors import PublishError
 from .feeds import Document, FeedInfo, Site
+from .live import gzip_bytes as gzip_bytes
+from .live import read_manifest as read_manifest
+from .live import site_from_manifest as site_from_manifest
 from .notify import Outbox, PingClient, RetryPolicy, WebSubClient, make_session
 from .posts import Post, PostProblem
 from .store import BuildRecord, FeedRecord, PostRecord, SqlStore, Store
@@ -54,16 +53,6 @@ from .store import BuildRecord, FeedRecord, PostRecord, SqlStore, Store
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-
-# libdeflate's level 6: as small as zlib's best (level 9) on our feeds, within 0.02 %,
-# for a third of its CPU. Files are written once and served many times, but an edit
-# compresses a dozen feeds on its way out, and a cold build every one of them.
-GZIP_LEVEL = 6
-
-
-def gzip_bytes(body: bytes) -> bytes:
-    """``body`` as one gzip member without a name and with mtime 0: same body, same bytes."""
-    return bytes(deflate.gzip_compress(body, GZIP_LEVEL))
 
 
 def _utcnow() -> datetime:
@@ -1053,15 +1042,6 @@ def _feed_info_json(info: FeedInfo) -> dict[str, object]:
 _INFO_FIELDS = dataclasses.fields(FeedInfo)
 
 
-def read_manifest(out_dir: Path) -> dict[str, typing.Any] | None:
-    """The manifest of a live tree, or None when there is none (or it is unreadable)."""
-    try:
-        data = json.loads((out_dir / MANIFEST).read_bytes())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 class StoredDocument(Document):
     """A Document of a live tree whose bytes stay in its file until asked for.
 
@@ -1122,58 +1102,6 @@ def _stored(site: Site, out_dir: Path) -> Site:
             doc = StoredDocument(doc.media_type, path, doc.etag, doc.last_modified)
         documents[url_path] = doc
     return dataclasses.replace(site, documents=documents)
-
-
-def site_from_manifest(
-    out_dir: Path,
-    manifest: Mapping[str, typing.Any],
-    reuse: Mapping[str, Document] | None = None,
-    with_gzip: bool = False,
-) -> Site:
-    """The Site a manifest describes; a document in ``reuse`` with the same entity-tag,
-    media type and date is kept as it is instead of being read again. ``with_gzip``
-    also takes each document's .gz (for web workers, which serve it)."""
-    reuse = reuse or {}
-    documents: dict[str, Document] = {}
-    for url_path, entry in manifest["documents"].items():
-        last_modified = datetime.fromisoformat(entry["last_modified"])
-        known = reuse.get(url_path)
-        if (
-            known is not None
-            and known.etag == entry["etag"]
-            and known.media_type == entry["media_type"]
-            and known.last_modified == last_modified
-        ):
-            documents[url_path] = known
-            continue
-        body = (out_dir / entry["file"]).read_bytes()
-        documents[url_path] = Document(
-            media_type=entry["media_type"],
-            body=body,
-            etag=entry["etag"],
-            last_modified=last_modified,
-            gzip_body=_read_gzip(out_dir / (entry["file"] + ".gz"), body) if with_gzip else None,
-        )
-    infos = []
-    for data in manifest.get("feeds", []):
-        data = dict(data)
-        data["updated"] = datetime.fromisoformat(data["updated"]) if data["updated"] else None
-        data["entry_ids"] = tuple(data["entry_ids"])
-        infos.append(FeedInfo(**data))
-    signatures = manifest.get("signatures", {})
-    return Site(documents=documents, feeds=tuple(infos), signatures=dict(signatures))
-
-
-def _read_gzip(path: Path, body: bytes) -> bytes | None:
-    """The .gz written beside a document, if it holds exactly ``body``; decompressing is
-    some ten times cheaper than compressing again at level 9."""
-    try:
-        packed = path.read_bytes()
-        if gzip.decompress(packed) == body:
-            return packed
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
-        pass
-    return None
 
 
 def _atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:

@@ -1,12 +1,13 @@
-"""Web: the Flask app factory and the WSGI hot path that serves prepared feeds. Does I/O
+"""Web: the WSGI hot path that serves prepared feeds, and the Flask app factory. Does I/O
 (network, and the files of the live tree).
 
 Feed hits are the hot path. ``FeedResponder`` sits in front of the Flask app, looks
 ``PATH_INFO`` up in the prepared documents of the current ``Site`` and answers GET and
 HEAD at once, with validators, caching headers and gzip all computed when the Site was
-swapped in. Everything else (other methods, unknown paths) falls through to Flask,
-whose ``feeds`` blueprint answers 404 and 405 with short plain-text messages; the
-``api`` (``api.py``) and ``admin`` (``admin.py``, the dashboard) blueprints live there too.
+swapped in. It answers every other request outside ``/api`` and ``/admin`` too (404, or
+405 for another method on a document, with short plain-text messages); those two fall
+through to the Flask app, home of the ``api`` (``api.py``) and ``admin`` (``admin.py``,
+the dashboard) blueprints.
 
 A feed requested by a browser (``Accept`` preferring text/html over every feed type and
 ``*/*``, see ``prefers_html``) gets a readable HTML page of the same feed instead
@@ -27,6 +28,15 @@ newer file than the manifest it holds (the publisher replaces files before it wr
 manifest) swaps in the newer generation at once, or answers 503 if the tree keeps moving.
 A Site built in memory (no live tree yet) keeps every body, as built.
 The web app never publishes on its own and never starts the scheduler.
+
+Light on purpose, so that each web worker process stays small: serving a live tree
+takes the standard library and the light modules (``config``, ``documents``, ``live``).
+Flask, ``api`` and ``admin`` are imported here only when the Flask app is made: by
+``create_app`` at once, by a server worker (``app_from_env``, ``EditorsApp``) on the first
+request for ``/api`` or ``/admin``. The publishing stack (``publisher``, ``posts``,
+feedgen, SQLAlchemy, requests) is imported only by the editor API and the dashboard, or
+to build in memory when there is no live tree yet, and lxml (``preview``) by the first
+HTML page a browser asks for.
 ``server.run_server`` runs the app under granian (a production WSGI server) via
 ``app_from_env``.
 """
@@ -49,19 +59,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from flask import Blueprint, Flask, Response, current_app, request
-from werkzeug.exceptions import MethodNotAllowed, NotFound
-
-from .admin import init_admin
-from .api import init_api
-from .config import Config, load_config
-from .feeds import Document, FeedInfo, Site, entity_tag
-from .preview import content_security_policy, render_preview
-from .publisher import MANIFEST, Publisher, gzip_bytes, read_manifest, site_from_manifest
+from .config import MANIFEST, Config, load_config
+from .documents import Document, FeedInfo, Site, entity_tag
+from .live import gzip_bytes, read_manifest, site_from_manifest
 from .server import CONFIG_ENV
+
+if TYPE_CHECKING:
+    from flask import Flask, Response
+    from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+    from .publisher import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +94,9 @@ LOAD_ATTEMPTS = 4
 LOAD_RETRY_WAIT = RELOAD_INTERVAL
 
 ALLOWED_METHODS = ("GET", "HEAD")
+#: URL paths under these belong to the Flask app (``api`` and ``admin``); every other is
+#: a document of the Site, or 404.
+EDITOR_PREFIXES = ("/api", "/admin")
 Headers = list[tuple[str, str]]
 Answer = tuple[str, Headers, bytes]  # status, headers, body
 
@@ -558,6 +572,8 @@ class SiteHolder:
             return feed, feed_payload
         html = Document(HTML_TYPE, body, _html_etag(body), feed_payload.document.last_modified)
         if page is None or page.etag != html.etag:
+            from .preview import content_security_policy  # see _render_preview
+
             extra = [
                 ("Content-Security-Policy", content_security_policy()),
                 ("X-Content-Type-Options", "nosniff"),
@@ -591,15 +607,43 @@ class SiteHolder:
 
 
 def _unavailable(path: str) -> Answer:
-    body = f"Temporarily unavailable: {path} is being republished; try again\n".encode()
-    headers = [
-        ("Content-Type", "text/plain; charset=utf-8"),
-        ("Content-Length", str(len(body))),
-        # RFC 9110 10.2.3: the publish that caused it ends within a second.
-        ("Retry-After", "1"),
-        ("Cache-Control", "no-store"),
-    ]
-    return "503 Service Unavailable", headers, body
+    # RFC 9110 10.2.3: the publish that caused it ends within a second.
+    extra = [("Retry-After", "1"), ("Cache-Control", "no-store")]
+    message = f"Temporarily unavailable: {path} is being republished; try again"
+    return _plain_answer("503 Service Unavailable", message, extra)
+
+
+def _plain_answer(status: str, message: str, extra: Headers | None = None) -> Answer:
+    """A short plain-text answer: the message and a newline."""
+    body = (message + "\n").encode()
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    return status, [*headers, *(extra or [])], body
+
+
+def _no_such_feed(path: str) -> Answer:
+    return _plain_answer("404 Not Found", f"No such feed: {path}")
+
+
+def _refusal(method: str, path: str, documents: Mapping[str, PreparedDocument]) -> Answer:
+    """404 for a path that is no document; 405 for a method other than GET and HEAD on one."""
+    if method in ALLOWED_METHODS or path not in documents:
+        return _no_such_feed(path)
+    allow = ", ".join(ALLOWED_METHODS)
+    # 405 must list the methods the resource supports (RFC 9110 15.5.6).
+    message = f"Method {method} not allowed; use {allow}"
+    return _plain_answer("405 Method Not Allowed", message, [("Allow", allow)])
+
+
+def _request_path(environ: WSGIEnvironment) -> str:
+    """The path asked for, as Flask's ``request.path`` has it: WSGI hands PATH_INFO over
+    as latin-1 (PEP 3333), which holds the URL's UTF-8 bytes."""
+    raw: str = environ.get("PATH_INFO", "")
+    return "/" + raw.encode("latin-1").decode("utf-8", "replace").lstrip("/")
+
+
+def _for_editors(path: str) -> bool:
+    """Whether a path is the editor API's or the dashboard's (the Flask app's)."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in EDITOR_PREFIXES)
 
 
 def _html_etag(body: bytes) -> str:
@@ -829,7 +873,9 @@ def _answer_with(prepared: PreparedDocument, payload: Payload, environ: WSGIEnvi
 
 
 class FeedResponder:
-    """WSGI middleware: answers GET/HEAD for known documents, passes the rest to ``app``."""
+    """WSGI middleware: answers GET/HEAD for known documents and 404 or 405 for any other
+    request outside ``EDITOR_PREFIXES``; passes those to ``app`` (the editor API and the
+    dashboard), so serving feeds never needs the Flask app."""
 
     def __init__(self, holder: SiteHolder, app: WSGIApplication) -> None:
         self.holder = holder
@@ -858,14 +904,20 @@ class FeedResponder:
                     # Bytes to read or a page to make first: the slow way, which also
                     # follows the live tree if it moved on (and the document went away).
                     found = holder.respond(path, environ)
-                    if found is None:
-                        return self.app(environ, start_response)
-                status, headers, body = found
-                # A copy: some servers append to the list (Date, Server), and ours is shared.
-                start_response(status, list(headers))
-                # HEAD: the same headers, Content-Length included, and no content (RFC 9110 9.3.2).
-                return [body] if method == "GET" and body else []
-        return self.app(environ, start_response)
+                if found is not None:
+                    status, headers, body = found
+                    # A copy: some servers append to the list (Date, Server), and ours is
+                    # shared.
+                    start_response(status, list(headers))
+                    # HEAD: the same headers, Content-Length included, and no content
+                    # (RFC 9110 9.3.2).
+                    return [body] if method == "GET" and body else []
+        path = _request_path(environ)
+        if _for_editors(path):
+            return self.app(environ, start_response)
+        status, headers, body = _refusal(method, path, self.holder.current.documents)
+        start_response(status, headers)
+        return [body] if method != "HEAD" else []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -873,49 +925,38 @@ class Services:
     """What the app needs, kept in ``app.extensions["syndicate"]``."""
 
     config: Config
-    publisher: Publisher
+    publisher: Publisher | None  # None: the editors' API opens one when first asked
     holder: SiteHolder
     reloader: LiveReloader | None = None  # None: the live tree is not followed on its own
 
 
 def services() -> Services:
     """The current app's services."""
+    from flask import current_app
+
     found: Services = current_app.extensions["syndicate"]
     return found
 
 
-feeds = Blueprint("feeds", __name__)
+def _plain(answer: Answer) -> Response:
+    from flask import Response
 
-
-@feeds.route("/", defaults={"path": ""}, provide_automatic_options=False)
-@feeds.route("/<path:path>", provide_automatic_options=False)
-def document(path: str) -> Response:
-    """Serve a document the hot path did not (the Site was swapped in between), else 404."""
-    found = services().holder.respond(request.path, request.environ)
-    if found is None:
-        raise NotFound()
-    status, headers, body = found
+    status, headers, body = answer
     return Response(body, status=status, headers=headers)
 
 
-def _plain(message: str, status: int, headers: Headers | None = None) -> Response:
-    return Response(
-        message + "\n", status=status, headers=headers, content_type="text/plain; charset=utf-8"
-    )
-
-
 def _not_found(error: NotFound) -> Response:
-    return _plain(f"No such feed: {request.path}", 404)
+    from flask import request
+
+    return _plain(_no_such_feed(request.path))
 
 
 def _method_not_allowed(error: MethodNotAllowed) -> Response:
-    # The catch-all route matches every path, so routing says 405 even for paths that
-    # are not documents; those are 404, because there is no resource to allow anything on.
-    if request.path not in services().holder.current.documents:
-        return _not_found(NotFound())
-    allow = ", ".join(ALLOWED_METHODS)
-    # 405 must list the methods the resource supports (RFC 9110 15.5.6).
-    return _plain(f"Method {request.method} not allowed; use {allow}", 405, [("Allow", allow)])
+    # Under the editors' prefixes: a route that allows other methods, which is no
+    # document, so 404 (there is no resource to allow anything on).
+    from flask import request
+
+    return _plain(_refusal(request.method, request.path, services().holder.current.documents))
 
 
 def create_app(
@@ -934,17 +975,46 @@ def create_app(
     ``reload_interval`` seconds (None: only when a read finds a file newer than the
     manifest, since the old version is gone). The scheduler is never started here:
     ``serve`` and ``worker`` do that.
+
+    Serving a live tree imports none of the publishing stack (publisher, posts, feedgen,
+    lxml, SQLAlchemy, requests): it is imported when a request needs it (a feed's HTML
+    page, the editor API, the dashboard), or here when there is no live tree to serve.
+    ``publisher`` is used for that build and by the editors' API (which opens one with a
+    store when it has none).
     """
-    if publisher is None:
-        publisher = Publisher(config)
+    found = _services(config, publisher, reload_interval, body_cache_bytes)
+    app = _editors_app(found)
+    # Wrapping wsgi_app (not the app) keeps app.test_client() on the real hot path.
+    app.wsgi_app = FeedResponder(found.holder, app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def _services(
+    config: Config,
+    publisher: Publisher | None = None,
+    reload_interval: float | None = RELOAD_INTERVAL,
+    body_cache_bytes: int = BODY_CACHE_BYTES,
+) -> Services:
+    """The live tree's Site, in a SiteHolder that a LiveReloader keeps current."""
     stamp = _stamp(config.output_dir)  # before reading: a publish meanwhile is seen next
     live = _read_live(config.output_dir)
+    site: Site | LiveSite
+    if live is not None:
+        site = live
+    else:
+        if publisher is None:
+            # Only here does a web worker import the publishing stack: serving a live
+            # tree needs none of it (see _render_preview, and api and admin).
+            from .publisher import Publisher
+
+            publisher = Publisher(config)
+        site = publisher.build().site
     holder = SiteHolder(
-        live if live is not None else publisher.build().site,
+        site,
         cache_max_age=config.serve.cache_max_age,
         site_url=config.site.url,
         hubs=config.websub.hubs,
-        preview=functools.partial(render_preview, config=config),
+        preview=functools.partial(_render_preview, config=config),
         body_cache_bytes=body_cache_bytes,
     )
     reloader = LiveReloader(
@@ -953,29 +1023,68 @@ def create_app(
     holder.refresh = reloader.check
     if reload_interval is not None:
         reloader.start(reload_interval)
-    # No static folder: every URL path belongs to the Site.
-    app = Flask(__name__, static_folder=None)
-    app.extensions["syndicate"] = Services(
+    return Services(
         config=config,
         publisher=publisher,
         holder=holder,
         reloader=reloader if reload_interval is not None else None,
     )
-    app.register_blueprint(feeds)
-    # The editor API (`api` blueprint) and dashboard (`admin`); off unless
-    # SYNDICATE_EDITOR_TOKEN is set.
-    editors = init_api(app, config, publisher)
+
+
+def _editors_app(found: Services) -> Flask:
+    """The Flask app: the editor API (``api`` blueprint) and the dashboard (``admin``),
+    both off unless SYNDICATE_EDITOR_TOKEN is set, with plain-text 404 and 405."""
+    from flask import Flask
+    from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+    from .admin import init_admin
+    from .api import init_api
+
+    # No static folder: every URL path outside the editors' belongs to the Site.
+    app = Flask(__name__, static_folder=None)
+    app.extensions["syndicate"] = found
+    editors = init_api(app, found.config, found.publisher)
     init_admin(app, editors)
     app.register_error_handler(NotFound, _not_found)
     app.register_error_handler(MethodNotAllowed, _method_not_allowed)
-    # Wrapping wsgi_app (not the app) keeps app.test_client() on the real hot path.
-    app.wsgi_app = FeedResponder(holder, app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 
-def app_from_env() -> Flask:
-    """App factory for server workers: the config path comes from ``SYNDICATE_CONFIG``."""
-    return create_app(load_config(os.environ[CONFIG_ENV]))
+class EditorsApp:
+    """A server worker's Flask app, made on the first request for it: a web worker that
+    only serves feeds never imports Flask, the editor API or the dashboard."""
+
+    def __init__(self, found: Services) -> None:
+        self.services = found
+        self._app: Flask | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        app = self._app
+        if app is None:
+            with self._lock:
+                if self._app is None:
+                    self._app = _editors_app(self.services)
+                app = self._app
+        return app(environ, start_response)
+
+
+def _render_preview(site: Site, path: str, config: Config) -> bytes:
+    """``preview.render_preview``, imported when a browser first asks for a page: it
+    parses feeds with lxml, which a web worker serving feed readers never loads."""
+    from .preview import render_preview
+
+    return render_preview(site, path, config)
+
+
+def app_from_env() -> WSGIApplication:
+    """App factory for server workers: the config path comes from ``SYNDICATE_CONFIG``.
+
+    The same as ``create_app``, except that the Flask app behind the feeds is made when
+    a request for the editor API or the dashboard first comes (``EditorsApp``).
+    """
+    found = _services(load_config(os.environ[CONFIG_ENV]))
+    return FeedResponder(found.holder, EditorsApp(found))
 
 
 # --------------------------------------------------------------------------- live reload

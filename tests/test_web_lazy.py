@@ -4,15 +4,19 @@ Real parts: posts in tmp_path built by the real Publisher and written with ``wri
 (files first, manifest last, as the worker does), the real ``create_app`` and its
 ``test_client()`` (which takes the hot path). The reloader thread is off, so each test
 says when a new generation is looked at; a request that finds the live tree moved on
-under it still asks for the newer generation itself.
+under it still asks for the newer generation itself. What a server worker process
+imports is checked in a fresh interpreter, through the app factory granian calls.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import os
 import random
+import subprocess
+import sys
 import threading
 from email.utils import format_datetime
 from pathlib import Path
@@ -23,9 +27,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
 
-from syndicate.config import Config
+from syndicate.api import TOKEN_ENV
+from syndicate.config import Config, load_config
 from syndicate.feeds import Site, entity_tag
-from syndicate.publisher import Publisher, write_live
+from syndicate.publisher import Publisher, open_publisher, write_live
+from syndicate.server import CONFIG_ENV
 from syndicate.web import BodyCache, PreparedDocument, SiteHolder, create_app
 
 from .conftest import ConfigFactory
@@ -533,3 +539,131 @@ def test_while_the_publisher_writes_every_200_is_the_version_its_etag_names(
     assert failures == []
     assert statuses.count(200) > 0
     assert set(statuses) <= {200, 503}
+
+
+# --------------------------------------------------------------------------- what a worker imports
+
+# The publishing stack: none of it is needed to serve a live tree.
+HEAVY_MODULES = (
+    "syndicate.publisher",
+    "syndicate.posts",
+    "syndicate.feeds",
+    "syndicate.store",
+    "syndicate.notify",
+    "syndicate.preview",
+    "syndicate.cache",
+    "sqlalchemy",
+    "lxml",
+    "feedgen",
+    "cmarkgfm",
+    "nh3",
+    "ftfy",
+    "slugify",
+    "requests",
+)
+
+# A server worker process: the app made by the factory granian calls (server.run_server),
+# then called as a WSGI application, as granian calls it. Feeds first; then what needs
+# more: a feed's HTML page, the editor API, the dashboard (signed in, its posts page;
+# werkzeug's test client keeps the cookies).
+WORKER_SCRIPT = """
+import json, re, sys
+from syndicate.web import app_from_env
+
+HEAVY = {heavy!r}
+app = app_from_env()
+
+
+def call(method, path, **headers):
+    environ = {{
+        "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8080", "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": sys.stdin.buffer,
+        "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": True,
+        "wsgi.run_once": False, "wsgi.version": (1, 0),
+    }}
+    environ.update(("HTTP_" + name.upper(), value) for name, value in headers.items())
+    seen = []
+    body = b"".join(app(environ, lambda status, headers, exc=None: seen.append((status, headers))))
+    return {{"status": seen[0][0], "headers": dict(seen[0][1]), "length": len(body)}}
+
+
+found = {{}}
+found["atom_gzip"] = call("GET", "/feed.atom", accept_encoding="gzip")
+etag = found["atom_gzip"]["headers"]["ETag"]
+found["atom_304"] = call("GET", "/feed.atom", accept_encoding="gzip", if_none_match=etag)
+found["rss"] = call("GET", "/tag/alpha.rss")
+found["head"] = call("HEAD", "/category/news.atom")
+found["opml"] = call("GET", "/feeds.opml")
+found["index"] = call("GET", "/")
+found["unknown"] = call("GET", "/no/such.rss")
+found["after_feeds"] = [m for m in HEAVY if m in sys.modules]
+found["flask_after_feeds"] = "flask" in sys.modules
+
+found["page"] = call("GET", "/feed.atom", accept="text/html,*/*;q=0.8")
+found["after_page"] = [m for m in HEAVY if m in sys.modules]
+found["api"] = call("GET", "/api/status", authorization="Bearer {token}")
+from werkzeug.test import Client
+
+client = Client(app)
+form = client.get("/admin/login").get_data(as_text=True)
+csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+signed = client.post("/admin/login", data={{"csrf_token": csrf, "token": "{token}"}})
+found["sign_in"] = signed.status_code
+posts = client.get("/admin/posts")
+found["posts_page"] = [posts.status_code, "A lazy post" in posts.get_data(as_text=True)]
+found["after_all"] = [m for m in HEAVY if m in sys.modules]
+print(json.dumps(found))
+"""
+
+
+def test_a_server_worker_serves_feeds_without_the_publishing_stack(
+    tmp_path: Path, posts_dir: Path
+) -> None:
+    write_post(posts_dir, 1, "A lazy post", "News", "alpha")
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(
+        "site:\n  title: Example News\n  url: https://example.org/\nposts_dir: posts\n",
+        encoding="utf-8",
+    )
+    # What the worker does before serve starts its web tier: publish the live tree.
+    publisher = open_publisher(load_config(config_path))
+    try:
+        publisher.publish()
+    finally:
+        publisher.close()
+
+    token = "worker-Token_7"
+    script = WORKER_SCRIPT.format(heavy=HEAVY_MODULES, token=token)
+    env = {**os.environ, CONFIG_ENV: str(config_path), TOKEN_ENV: token}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+
+    assert found["atom_gzip"]["status"] == "200 OK"
+    assert found["atom_gzip"]["headers"]["Content-Encoding"] == "gzip"
+    assert found["atom_304"]["status"] == "304 Not Modified"
+    assert found["rss"]["status"] == "200 OK"
+    assert found["rss"]["headers"]["Content-Type"] == "application/rss+xml; charset=utf-8"
+    assert found["rss"]["length"] == int(found["rss"]["headers"]["Content-Length"])
+    assert found["head"]["status"] == "200 OK" and found["head"]["length"] == 0
+    assert found["opml"]["status"] == "200 OK"
+    assert found["index"]["status"] == "200 OK"
+    assert found["unknown"]["status"] == "404 Not Found"
+    # Serving the live tree, 404s included, imported none of the publishing stack, and
+    # not even Flask (the editor API's and the dashboard's).
+    assert found["after_feeds"] == []
+    assert found["flask_after_feeds"] is False
+
+    # What needs it imports it on first use, and works.
+    assert found["page"]["status"] == "200 OK"
+    assert found["page"]["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    assert found["after_page"] == ["syndicate.preview", "lxml"]  # feeds parsed, not built
+    assert found["api"]["status"] == "200 OK"
+    assert found["sign_in"] == 302
+    assert found["posts_page"] == [200, True]
+    assert {"syndicate.preview", "lxml", "syndicate.publisher", "sqlalchemy"} <= set(
+        found["after_all"]
+    )

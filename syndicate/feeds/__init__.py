@@ -5,9 +5,10 @@ No I/O and no clock: ``now`` is a parameter. The same inputs give the same bytes
 ``/``) to ``Document``s; ``web`` serves them and ``publisher.write_static`` writes them,
 so the URL layout lives here only.
 
-The package: ``_types`` (the values), ``_slugs`` (names -> slugs), ``_formats`` (RSS 2.0
-and Atom 1.0 through feedgen), ``_listing`` (OPML and the index page); this module
-decides which posts go in which feed.
+The package: ``_slugs`` (names -> slugs), ``_plan`` (which posts go in which feed),
+``_formats`` (RSS 2.0 and Atom 1.0 through feedgen), ``_listing`` (OPML and the index
+page); this module builds the Site. Its values (``Document``, ``FeedInfo``, ``Site``) are
+defined in ``syndicate.documents``, which the web tier imports without this package.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..config import Config, fingerprint
+from ..documents import Document, FeedInfo, FeedKind, Site, entity_tag
 from ..posts import Post, Rendered, render_post
 from ._formats import FeedMeta, entry_change, make_entry, render_feed
 from ._listing import render_index, render_opml
 from ._plan import FeedPlan, plan_feeds
 from ._slugs import make_slugs
-from ._types import Document, FeedInfo, FeedKind, Site
 
 __all__ = [
     "Document",
@@ -33,6 +34,7 @@ __all__ = [
     "FeedKind",
     "Site",
     "build_site",
+    "entity_tag",
     "make_slugs",
     "INDEX_PATH",
     "OPML_PATH",
@@ -56,11 +58,6 @@ MEDIA_TYPES = {
 # An empty feed still needs updated / lastBuildDate; a fixed value keeps it reproducible.
 # Not the epoch: the W3C validator warns "Implausible date" for anything before 1990.
 EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-def entity_tag(body: bytes) -> str:
-    """The strong entity-tag of a document: a digest of its bytes, quoted."""
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 def _document(media_type: str, body: bytes, last_modified: datetime) -> Document:

@@ -17,8 +17,8 @@ from markupsafe import Markup
 
 from .. import __version__
 from ..config import Config
+from ..documents import FeedInfo
 from ._formats import GENERATOR_NAME, GENERATOR_URI
-from ._types import FeedInfo
 
 _GROUPS = (("category", "Categories"), ("tag", "Tags"))
 

@@ -23,9 +23,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from ..config import Config
+from ..documents import FeedKind
 from ..posts import Post
 from ._slugs import make_slugs
-from ._types import FeedKind
 
 logger = logging.getLogger(__name__)
 

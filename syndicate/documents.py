@@ -1,20 +1,29 @@
-"""Feeds: the value types ``build_site`` returns. No I/O.
+"""Documents: the values a Site is made of (``Document``, ``FeedInfo``, ``Site``) and
+the entity-tag of a document's bytes. No I/O.
 
-Kept apart from ``__init__`` so the private modules of the package can import them
-without a cycle; ``from syndicate.feeds import Document, FeedInfo, Site`` is the public way.
+``feeds.build_site`` makes them and ``from syndicate.feeds import Document, FeedInfo,
+Site`` is the public way to name them; they live here, outside the ``feeds`` package
+(whose ``__init__`` imports posts, feedgen and lxml), so that web workers, which only
+serve a live tree, can use them without importing the publishing stack.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from ._plan import PlanState
+    from .feeds._plan import PlanState
 
 FeedKind = Literal["site", "category", "tag"]
+
+
+def entity_tag(body: bytes) -> str:
+    """The strong entity-tag of a document: a digest of its bytes, quoted."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 @dataclasses.dataclass(frozen=True)
