@@ -21,12 +21,13 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from envs import PostMeta
-from measure import BenchError, process_name, stop_process, tree_peaks_kb
+from measure import BenchError, process_name, stop_process, tree_peaks_kb, tree_pss_kb
 
 HOST = "127.0.0.1"
 MANIFEST = ".syndicate-manifest.json"
@@ -94,11 +95,18 @@ class Service:
 
     def peaks_mb(self) -> dict[str, float]:
         """Peak RSS (VmHWM) of each process of the service, by role, in MB."""
+        return self._by_role(tree_peaks_kb)
+
+    def pss_mb(self) -> dict[str, float]:
+        """Memory in use now by each process, shared pages split among them (PSS), in MB."""
+        return self._by_role(tree_pss_kb)
+
+    def _by_role(self, measure: Callable[[int], dict[int, int]]) -> dict[str, float]:
         if self.proc is None:
             return {}
         peaks: dict[str, float] = {}
         web = 0
-        for pid, kb in sorted(tree_peaks_kb(self.proc.pid).items()):
+        for pid, kb in sorted(measure(self.proc.pid).items()):
             name = process_name(pid)
             if pid == self.proc.pid:
                 role = "serve (main)"

@@ -105,6 +105,22 @@ def tree_peaks_kb(pid: int) -> dict[int, int]:
     return {p: _status_kb(p, "VmHWM") for p in tree_pids(pid)}
 
 
+def tree_pss_kb(pid: int) -> dict[int, int]:
+    """Proportional set size (Pss in smaps_rollup) of each live process of the tree, in
+    KiB: a page shared by n processes counts 1/n in each, so the sum counts it once."""
+    sizes: dict[int, int] = {}
+    for p in tree_pids(pid):
+        try:
+            text = Path(f"/proc/{p}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("Pss:"):
+                sizes[p] = int(line.split()[1])
+                break
+    return sizes
+
+
 def process_name(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()

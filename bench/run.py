@@ -356,6 +356,7 @@ def section_live(bench: Bench, do_live: bool, do_serve: bool) -> dict[str, Any]:
         if do_serve:
             result["serve"] = run_serving(bench, service, out_dir)
         result["service_peaks_mb"] = service.peaks_mb()
+        result["service_pss_mb"] = service.pss_mb()
     finally:
         service.stop()
     return result
@@ -631,6 +632,19 @@ def report(bench: Bench) -> tuple[str, list[str]]:
                     detail + " (MB)",
                     "< 250 MB",
                     verdict(total < 250),
+                ]
+            )
+        pss = lv.get("service_pss_mb", {})
+        if pss:
+            # Peak RSS counts a page shared by forked processes once in each of them; PSS
+            # splits it, so its sum is what the service holds (at the end, not the peak).
+            rows.append(
+                [
+                    "running service PSS at the end (shared pages counted once)",
+                    f"{sum(pss.values()):.0f} MB total",
+                    ", ".join(f"{k} {v:.0f}" for k, v in sorted(pss.items())) + " (MB)",
+                    "",
+                    "",
                 ]
             )
     if rows:
