@@ -137,6 +137,7 @@ class OpResult:
     on_disk_s: float
     served_s: float
     publish_s: float | None  # from the worker's log line
+    written_s: float | None  # the same publish, until its live tree was written (log line)
     feeds_touched: int  # feed documents whose entity-tag changed
     feeds_expected: int
     other_touched: int  # other documents (index page, OPML) that changed
@@ -172,15 +173,22 @@ def affected_feeds(manifest: dict[str, Any], meta: PostMeta) -> set[str]:
     return paths
 
 
-_PUBLISHED = re.compile(r"published \d+ feeds from \d+ posts: .* in ([\d.]+) s")
+_PUBLISHED = re.compile(
+    r"published \d+ feeds from \d+ posts: .* in ([\d.]+) s"
+    r"(?: \(live tree written after ([\d.]+) s\))?"
+)
 
 
-def _last_publish(log: Path, offset: int) -> float | None:
+def _last_publish(log: Path, offset: int) -> tuple[float, float | None] | None:
+    """The last publish's duration and when it had written the live tree (if it says)."""
     with open(log, "rb") as handle:
         handle.seek(offset)
         text = handle.read().decode(errors="replace")
     found = _PUBLISHED.findall(text)
-    return float(found[-1]) if found else None
+    if not found:
+        return None
+    duration, written = found[-1]
+    return float(duration), float(written) if written else None
 
 
 def timed_change(
@@ -235,10 +243,11 @@ def timed_change(
         )
     # The worker logs its publish after the store is saved, which is after the live tree
     # is written: wait for that line (bounded), then count what changed.
-    publish_s = None
-    while publish_s is None and time.perf_counter() < deadline:
-        publish_s = _last_publish(service.log, log_offset)
+    published = None
+    while published is None and time.perf_counter() < deadline:
+        published = _last_publish(service.log, log_offset)
         time.sleep(0.01)
+    publish_s, written_s = published if published is not None else (None, None)
     time.sleep(0.2)
     after = read_manifest(out_dir) or after
     docs_after = after["documents"]
@@ -254,6 +263,7 @@ def timed_change(
         on_disk_s=disk_at,
         served_s=served_at,
         publish_s=publish_s,
+        written_s=written_s,
         feeds_touched=len(changed & feed_paths),
         feeds_expected=len(expected),
         other_touched=len(changed - feed_paths),

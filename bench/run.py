@@ -601,8 +601,17 @@ def report(bench: Bench) -> tuple[str, list[str]]:
                     f"{verdict(ok)} ({fmt_s(pst.median)} publish, worker log; "
                     f"{touched_text} feeds touched)."
                 )
+            written = [i["written_s"] for i in items if i.get("written_s") is not None]
+            if written:
+                rows.append(
+                    [f"{op}: publish until the live tree is written (worker log)"]
+                    + [fmt_stats(stats(written)), "what web workers wait for", "", ""]
+                )
             rows.append([f"{op}: file written to all affected feeds on disk", fmt_stats(disk)])
             rows[-1] += ["", "", ""]
+            gap = stats(i["served_s"] - i["on_disk_s"] for i in items)
+            rows.append([f"{op}: feeds on disk to new ETag served", fmt_stats(gap)])
+            rows[-1] += ["web workers: manifest seen, read, swapped in", "", ""]
             ok = served.median < limit
             rows.append(
                 [

@@ -610,6 +610,31 @@ def test_each_post_is_rendered_once_however_many_feeds_it_is_in(make_config: Con
     )
 
 
+def test_entries_kept_between_builds_are_those_of_posts_still_in_a_feed(
+    make_config: ConfigFactory,
+) -> None:
+    config = make_config(feeds={"limit": 2})
+    posts = [make_post(n, tags=("a",)) for n in range(1, 4)]
+    first = build_site(posts, config, NOW, FakeRender())
+    assert first.plan is not None
+    assert set(first.plan.entries) == {posts[2].entry_id, posts[1].entry_id}
+
+    # Post 3 edited (a new object with the same entry id), post 4 added: post 2 drops
+    # out of every feed, and post 3's old entry goes with its old version.
+    edited = make_post(3, tags=("a",), title="Post 3, edited")
+    newer = make_post(4, tags=("a",))
+    render = FakeRender()
+    second = build_site([*posts[:2], edited, newer], config, NOW, render, previous=first)
+    assert second.plan is not None
+    kept = second.plan.entries
+    assert set(kept) == {edited.entry_id, newer.entry_id}
+    assert kept[edited.entry_id][0] is edited and kept[newer.entry_id][0] is newer
+    assert render.calls == Counter({edited.entry_id: 1, newer.entry_id: 1})
+    assert (
+        second.documents == build([*posts[:2], edited, newer], config).documents
+    )  # the same bytes as from scratch
+
+
 def test_missing_summary_falls_back_to_content(config: Config) -> None:
     def render(post: Post, config: Config) -> Rendered:
         return Rendered(content_html="<p>All of it</p>", summary_html="")

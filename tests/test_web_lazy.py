@@ -29,10 +29,10 @@ from lxml import etree
 
 from syndicate.api import TOKEN_ENV
 from syndicate.config import Config, load_config
-from syndicate.feeds import Site, entity_tag
+from syndicate.feeds import FeedInfo, Site, entity_tag
 from syndicate.publisher import Publisher, open_publisher, write_live
 from syndicate.server import CONFIG_ENV
-from syndicate.web import BodyCache, PreparedDocument, SiteHolder, create_app
+from syndicate.web import BodyCache, PreparedDocument, SiteHolder, _read_live, create_app
 
 from .conftest import ConfigFactory
 from .servers import FakeClock
@@ -424,6 +424,37 @@ def test_a_swap_keeps_bytes_read_and_reads_changed_hot_documents_at_once(
     assert response.headers["ETag"] == new.documents["/feed.atom"].etag
     assert titles(response.data) == ["Second, edited", "First"]
     assert cache(app).reads == reads + 1
+
+
+def test_a_reload_takes_unchanged_entries_as_they_were_parsed(
+    config: Config, clock: FakeClock, posts_dir: Path
+) -> None:
+    publish(config, clock)
+    app = make_app(config)
+    before = holder(app).current
+    write_post(posts_dir, 3, "Third", "Life", "beta")
+    publish(config, clock)
+    refresh = holder(app).refresh
+    assert refresh is not None and refresh()
+    after = holder(app).current
+
+    # What a reader that starts from nothing makes of the same manifest.
+    fresh = _read_live(config.output_dir)
+    assert fresh is not None
+    assert {path: doc.origin for path, doc in after.documents.items()} == fresh.files
+    assert after.site.feeds == fresh.feeds
+    assert after.site.signatures == fresh.signatures
+
+    def info(site: Site, rss_path: str) -> FeedInfo:
+        return next(feed for feed in site.feeds if feed.rss_path == rss_path)
+
+    # Untouched by the new post: the very objects of the last generation.
+    assert after.documents["/tag/alpha.atom"] is before.documents["/tag/alpha.atom"]
+    assert info(after.site, "/tag/alpha.rss") is info(before.site, "/tag/alpha.rss")
+    # In its feeds: parsed again.
+    for path in ("/tag/beta.atom", "/feed.rss"):
+        assert after.documents[path].origin != before.documents[path].origin
+    assert info(after.site, "/tag/beta.rss").entry_count == 2
 
 
 def test_bytes_served_from_a_site_built_in_memory_carry_over_to_the_live_tree(

