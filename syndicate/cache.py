@@ -35,12 +35,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from .config import Config, fingerprint
-from .posts import Post, PostProblem, Rendered, load_post, render_post
+from .posts import Post, PostProblem, Rendered, load_post, render_post, unpack_rendered
 
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "posts.pickle"
-FORMAT = 3  # bump when the layout of the pickled payload changes
+FORMAT = 4  # bump when the layout of the pickled payload changes
 
 # Rendering or reading in worker processes pays for itself only past this many posts:
 # starting the pool (50 ms forked, about a second spawned) and shipping posts and results
@@ -67,7 +67,9 @@ class PostCache:
         self.key = fingerprint(config)
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.posts: dict[str, tuple[StatKey, Post | None, tuple[PostProblem, ...]]] = {}
-        self.rendered: dict[tuple[str, str], Rendered] = {}
+        # (file digest, URL) -> the post's Rendered, packed (``Rendered.packed``). Only
+        # in a cache that is saved: a build without one renders each post once anyway.
+        self.rendered: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         # (file digest, relpath, URL) -> digests the publisher derives from a post (of what
         # readers see, of the body): hashing 50 MB of posts again would slow every restart.
         self.digests: dict[tuple[str, str, str], tuple[str, str]] = {}
@@ -244,6 +246,16 @@ class PostCache:
         assert len(done) == len(paths)
         return done
 
+    def forget(self, path: Path) -> None:
+        """Read the file at ``path`` again next time, whatever its stat says."""
+        try:
+            relpath = _cache_key(path, self.config)
+        except ValueError:
+            return
+        with self._lock:
+            if self.posts.pop(relpath, None) is not None:
+                self._dirty = True
+
     def begin_scan(self) -> None:
         """Start a scan of the posts folder: files not read until end_scan are gone."""
         self._seen = set()
@@ -257,14 +269,18 @@ class PostCache:
                 del self.posts[relpath]
                 self.last_good.pop(relpath, None)
             stale: list[tuple[str, str]] = []
+            # The last good version of a post that broke stays published: its render and
+            # digests are kept too, as its body can no longer be read from its file.
+            kept = [p for _, p, _ in self.posts.values() if p is not None]
+            kept += self.last_good.values()
             if gone or self.misses:
                 # Renders can only go stale when a file changed or went away.
-                live = {(p.digest, p.url) for _, p, _ in self.posts.values() if p is not None}
+                live = {(p.digest, p.url) for p in kept}
                 stale = [key for key in self.rendered if key not in live]
             for key in stale:
                 del self.rendered[key]
             if gone or self.misses:
-                keys = {(p.digest, p.relpath, p.url) for _, p, _ in self.posts.values() if p}
+                keys = {(p.digest, p.relpath, p.url) for p in kept}
                 for digest_key in [k for k in self.digests if k not in keys]:
                     del self.digests[digest_key]
             if gone or stale:
@@ -280,17 +296,25 @@ class PostCache:
     def render_many(self, posts: Sequence[Post], config: Config) -> list[Rendered]:
         """Rendered entries for posts, from the cache or rendered (in parallel if many)."""
         missing = [p for p in posts if (p.digest, p.url) not in self.rendered]
+        fresh: dict[tuple[str, str], Rendered] = {}
         if missing:
             if len(missing) >= PARALLEL_MIN and self.workers > 1:
                 log.info("rendering %d posts on %d processes", len(missing), self.workers)
                 results = self._parallel(_render_chunk, missing, config)
             else:
                 results = [render_post(p, config) for p in missing]
-            with self._lock:
-                for post, rendered in zip(missing, results, strict=True):
-                    self.rendered[(post.digest, post.url)] = rendered
-                self._dirty = True
-        return [self.rendered[(p.digest, p.url)] for p in posts]
+            fresh = {
+                (p.digest, p.url): rendered for p, rendered in zip(missing, results, strict=True)
+            }
+            if self.path is not None:
+                with self._lock:
+                    for key, rendered in fresh.items():
+                        self.rendered[key] = rendered.packed()
+                    self._dirty = True
+        return [
+            fresh.get(key) or unpack_rendered(*self.rendered[key])
+            for key in ((p.digest, p.url) for p in posts)
+        ]
 
 
 def _cache_key(path: Path, config: Config) -> str:

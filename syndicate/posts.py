@@ -21,6 +21,7 @@ import operator
 import os
 import re
 import stat
+import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path, PurePosixPath
@@ -41,6 +42,7 @@ from slugify import slugify
 
 from . import walk
 from .config import Author, Config, SiteConfig
+from .errors import PostChanged
 
 POST_SUFFIXES = walk.POST_SUFFIXES
 
@@ -85,11 +87,22 @@ class Post:
     entry_id: str  # front-matter `id`, else a tag: URI (RFC 4151)
     image: Image | None
     lang: str | None
-    body: str  # Markdown (or HTML for .html files) after text hygiene
+    # Markdown (or HTML for .html files) after text hygiene. A function of the file's
+    # bytes, which ``digest`` covers: not compared, and dropped from memory once the post
+    # is digested and rendered (``drop_bodies``), then read again from the file.
+    body: str = dataclasses.field(compare=False)
     excerpt: str | None  # front-matter `excerpt` source, None when absent
     is_html: bool  # body is HTML (.html file), not Markdown
     published: bool  # False for `published: false` or `draft: true`
     front_id: bool = False  # entry_id came from the front matter's `id`
+
+    if not typing.TYPE_CHECKING:  # mypy would take any attribute name for a body then
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached for an attribute the instance lacks: a body it dropped.
+            if name == "body" and "source" in self.__dict__:
+                return read_body(self.source, self.digest)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +111,27 @@ class Rendered:
 
     content_html: str
     summary_html: str
+
+    def packed(self) -> tuple[bytes, bytes]:
+        """Both parts as UTF-8, to keep: half the memory of a str for text beyond ASCII
+        (a quarter with an emoji), and what ``unpack_rendered`` takes back."""
+        return _utf8(self.content_html), _utf8(self.summary_html)
+
+    def __reduce__(self) -> tuple[Callable[[bytes, bytes], Rendered], tuple[bytes, bytes]]:
+        # As UTF-8 bytes: pickling a str makes CPython keep a UTF-8 copy inside it for
+        # as long as it lives, which would double the HTML a process keeps.
+        return unpack_rendered, self.packed()
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def unpack_rendered(content: bytes, summary: bytes) -> Rendered:
+    """The ``Rendered`` whose ``packed()`` gave ``content`` and ``summary``."""
+    return Rendered(
+        content.decode("utf-8", "surrogatepass"), summary.decode("utf-8", "surrogatepass")
+    )
 
 
 # --------------------------------------------------------------------------- loading
@@ -576,6 +610,56 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
+def _front_matter_end(text: str, start: re.Match[str]) -> re.Match[str]:
+    """The closing ``---`` line of the front matter that ``start`` opens."""
+    end = _FM_BOUNDARY.search(text, start.end())
+    if end is None:
+        raise _Invalid("front matter starts with '---' but has no closing '---' line")
+    return end
+
+
+def read_body(source: Path, digest: str) -> str:
+    """The body of the post read from ``source`` whose file bytes had ``digest``, read
+    from the file again; ``PostChanged`` if the file changed or went away since."""
+    try:
+        with open(source, "rb", buffering=0) as file:
+            raw = file.read()
+    except OSError as exc:
+        raise PostChanged(source, f"cannot read file again: {exc.strerror or exc}") from exc
+    if hashlib.sha256(raw).hexdigest() != digest:
+        raise PostChanged(source, "changed since it was read")
+    # The same steps as load_post, whose warnings were reported when it was read.
+    text = _read_text(raw, lambda message: None)
+    start = _FM_BOUNDARY.match(text)
+    if start is None:
+        raise PostChanged(source, "no front matter any more")
+    try:
+        end = _front_matter_end(text, start)
+    except _Invalid as exc:
+        raise PostChanged(source, str(exc)) from exc
+    return text[end.end() :].strip("\n")
+
+
+def drop_bodies(posts: Iterable[Post]) -> None:
+    """Let go of the bodies of posts that are digested and rendered; ``Post.body`` reads
+    them from their files again if ever needed (a post re-rendered or digested again).
+
+    A body is a function of the file's bytes, which ``Post.digest`` covers, so this
+    changes no post's value: only where its body comes from. At 10,000 posts the
+    bodies are 60 MB, and a service needs almost none of them again.
+    """
+    for post in posts:
+        post.__dict__.pop("body", None)
+
+
+def replace(post: Post, **changes: Any) -> Post:
+    """``dataclasses.replace`` for a post, without reading a dropped body back in."""
+    new = object.__new__(type(post))
+    new.__dict__.update(post.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 def _build_post(
     source: Path,
     relpath: str,
@@ -585,9 +669,7 @@ def _build_post(
     config: Config,
     warn: Callable[[str], None],
 ) -> Post:
-    end = _FM_BOUNDARY.search(text, start.end())
-    if end is None:
-        raise _Invalid("front matter starts with '---' but has no closing '---' line")
+    end = _front_matter_end(text, start)
     first_line = text.count("\n", 0, start.end()) + 1
     data = _parse_yaml(text[start.end() : end.start()], first_line)
     body = text[end.end() :].strip("\n")
@@ -1470,12 +1552,13 @@ def _first_paragraph(content_html: str) -> str:
 
 def render_post(post: Post, config: Config) -> Rendered:
     """Render a post's body and excerpt to clean HTML with absolute URLs. Pure."""
-    content = sanitize_html(_to_html(post.body, post.is_html), post.url).strip()
+    body = post.body  # once: a dropped body is read from the file again
+    content = sanitize_html(_to_html(body, post.is_html), post.url).strip()
     separator = config.excerpt_separator
     if post.excerpt is not None and post.excerpt.strip():
         summary = sanitize_html(_to_html(post.excerpt, post.is_html), post.url).strip()
-    elif separator and separator in post.body:
-        before = post.body.split(separator, 1)[0]
+    elif separator and separator in body:
+        before = body.split(separator, 1)[0]
         summary = sanitize_html(_to_html(before, post.is_html), post.url).strip()
     else:
         summary = _first_paragraph(content)

@@ -45,7 +45,7 @@ from . import feeds, posts, stamp
 from .cache import PostCache
 from .config import MANIFEST as MANIFEST
 from .config import Config, fingerprint, sqlite_file, state_dir
-from .errors import PublishError
+from .errors import PostChanged, PublishError
 from .feeds import Document, FeedInfo, Site
 from .notify import Outbox, PingClient, RetryPolicy, WebSubClient, make_session
 from .posts import Post, PostProblem
@@ -54,6 +54,7 @@ from .store import BuildRecord, FeedRecord, PostRecord, SqlStore, Store
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+_T = typing.TypeVar("_T")
 
 # libdeflate's level 6: as small as zlib's best (level 9) on our feeds, within 0.02 %,
 # for a third of its CPU. Files are written once and served many times, but an edit
@@ -293,6 +294,7 @@ class Publisher:
             if found_problems:
                 warnings[relpath] = list(found_problems)
         self.cache.remember_digests(found)
+        posts.drop_bodies(p for post, _, ready in ready_posts.values() for p in (post, ready))
         for relpath, (post, _) in touched.items():
             if post is None:
                 self._last_good.pop(relpath, None)
@@ -408,8 +410,11 @@ class Publisher:
             stamp.discard(self.config)
             self._stamped = None
             self._changed = {Path(p).absolute() for p in paths} if paths is not None else None
+            store = self.store
             try:
-                result = self._publish(self.store, force=force, notify=notify, write=write)
+                result = self._again_if_changed(
+                    lambda: self._publish(store, force=force, notify=notify, write=write)
+                )
             except BaseException:
                 # What this process remembers between publishes may be half updated: the
                 # next publish starts from the posts and the live tree again.
@@ -487,6 +492,10 @@ class Publisher:
             loaded, problems = self._load_posts()
             loaded, problems = self._keep_last_good(loaded, problems)
             plan = self._reconcile(loaded, records, now, self._settled)
+            # Digested: from here on a body is only needed to render a post, which
+            # reads it from its file (in the worker processes, for many).
+            posts.drop_bodies(loaded)
+            posts.drop_bodies(plan.posts)
             self._pipe = _Pipe.after(loaded, problems, plan, self._files)
         problems = [*problems, *plan.problems]
         for problem in problems:
@@ -612,7 +621,23 @@ class Publisher:
     def build(self) -> BuildResult:
         """Load every post and build every document; problems are logged, not raised."""
         with _collector_paused():
-            return self._build()
+            return self._again_if_changed(self._build)
+
+    def _again_if_changed(self, run: Callable[[], _T]) -> _T:
+        """``run()``, and once more from a full scan if a post's file changed after it
+        was read and before its body, let go of meanwhile, was needed again (an editor
+        saving during a publish): the scan reads that file again, and what it holds
+        now is published."""
+        try:
+            return run()
+        except PostChanged as exc:
+            log.info("%s: reading the posts again", exc)
+            if self.cache is not None:
+                self.cache.forget(exc.path)
+            self._pipe = None
+            self._site = None
+            self._changed = None
+            return run()
 
     def _build(self) -> BuildResult:
         started = time.perf_counter()
@@ -622,6 +647,8 @@ class Publisher:
         # static build shows readers the same ids, and the same duplicate-id errors.
         records = self.store.posts() if self.store is not None else {}
         plan = self._reconcile(loaded, records, now)
+        posts.drop_bodies(loaded)  # digested; rendering reads a body from its file
+        posts.drop_bodies(plan.posts)
         problems = [*problems, *plan.problems]
         for problem in problems:
             level = logging.ERROR if problem.severity == "error" else logging.WARNING
@@ -737,15 +764,18 @@ def _digests(
     key = (post.digest, post.relpath, post.url)
     digests = known.get(key) or found.get(key)
     if digests is None:
-        digests = found[key] = (content_digest(post), _body_digest(post))
+        body = post.body  # once: a dropped body is read from the file again
+        digests = found[key] = (content_digest(post, body), _body_digest(body))
     return digests
 
 
-def content_digest(post: Post) -> str:
-    """Digest of what a reader sees of an entry; its change moves the entry's ``updated``."""
+def content_digest(post: Post, body: str | None = None) -> str:
+    """Digest of what a reader sees of an entry; its change moves the entry's ``updated``.
+
+    ``body``: the post's body, when the caller has it already."""
     parts = [
         post.title,
-        post.body,
+        post.body if body is None else body,
         post.excerpt or "",
         post.url,
         repr(post.author),
@@ -757,8 +787,8 @@ def content_digest(post: Post) -> str:
     return _digest("\x1e".join(parts).encode("utf-8", "surrogatepass"))
 
 
-def _body_digest(post: Post) -> str:
-    return _digest(post.body.encode("utf-8", "surrogatepass"))
+def _body_digest(body: str) -> str:
+    return _digest(body.encode("utf-8", "surrogatepass"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -871,7 +901,7 @@ def _settle_one(
         # `updated` (RFC 4287 4.2.15) even if the editor did not touch last_modified_at.
         updated = max(updated or post.date, record.last_changed)
     if entry_id != post.entry_id or updated != post.updated:
-        post = dataclasses.replace(post, entry_id=entry_id, updated=updated)
+        post = posts.replace(post, entry_id=entry_id, updated=updated)
     return record, post
 
 
