@@ -35,7 +35,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from .config import Config, fingerprint
-from .posts import Post, PostProblem, Rendered, load_post, render_post, unpack_rendered
+from .posts import (
+    Post,
+    PostProblem,
+    Rendered,
+    drop_bodies,
+    entry_digests,
+    load_post,
+    render_post,
+    unpack_rendered,
+)
 
 log = logging.getLogger(__name__)
 
@@ -232,11 +241,17 @@ class PostCache:
         if missed:
             self.misses += len(missed)
             to_read = [paths[index] for index, _, _ in missed]
+            digested: dict[tuple[str, str, str], tuple[str, str]] = {}
             if len(to_read) >= PARALLEL_MIN and self.workers > 1:
                 log.info("reading %d posts on %d processes", len(to_read), self.workers)
-                read = self._parallel(_load_chunk, to_read, config)
+                read = []
+                for post, problems, digests in self._parallel(_load_chunk, to_read, config):
+                    read.append((post, problems))
+                    if post is not None and digests is not None:
+                        digested[(post.digest, post.relpath, post.url)] = digests
             else:
                 read = [load_post(path, config) for path in to_read]
+            self.remember_digests(digested)
             with self._lock:
                 for (index, relpath, stat_key), (post, problems) in zip(missed, read, strict=True):
                     self._keep(relpath, stat_key, post, problems)
@@ -332,9 +347,21 @@ _R = TypeVar("_R")
 _Chunk = tuple[Sequence[_T], Config]
 
 
-def _load_chunk(args: _Chunk[Path]) -> list[tuple[Post | None, Sequence[PostProblem]]]:
+def _load_chunk(
+    args: _Chunk[Path],
+) -> list[tuple[Post | None, Sequence[PostProblem], tuple[str, str] | None]]:
+    """Read posts in a worker process. Each comes back digested (``entry_digests``) and
+    without its body: the parent would only hold it until it digested the post."""
     paths, config = args
-    return [load_post(path, config) for path in paths]
+    results: list[tuple[Post | None, Sequence[PostProblem], tuple[str, str] | None]] = []
+    for path in paths:
+        post, problems = load_post(path, config)
+        digests = None
+        if post is not None:
+            digests = entry_digests(post)
+            drop_bodies([post])
+        results.append((post, problems, digests))
+    return results
 
 
 def _render_chunk(args: _Chunk[Post]) -> list[Rendered]:

@@ -128,10 +128,40 @@ def _utf8(text: str) -> bytes:
 
 
 def unpack_rendered(content: bytes, summary: bytes) -> Rendered:
-    """The ``Rendered`` whose ``packed()`` gave ``content`` and ``summary``."""
-    return Rendered(
-        content.decode("utf-8", "surrogatepass"), summary.decode("utf-8", "surrogatepass")
-    )
+    """The ``Rendered`` whose ``packed()`` gave ``content`` and ``summary``; it stays
+    packed, and its HTML is decoded each time it is read (once per entry prepared)."""
+    return _PackedRendered(content, summary)
+
+
+class _PackedRendered(Rendered):
+    """A ``Rendered`` that keeps its HTML as UTF-8: a build receives every post's HTML
+    from the worker processes before it prepares the entries, one at a time."""
+
+    _packed: tuple[bytes, bytes]
+
+    def __init__(self, content: bytes, summary: bytes) -> None:
+        # Rendered is frozen; its fields are properties here, decoding the packed HTML.
+        object.__setattr__(self, "_packed", (content, summary))
+
+    @property
+    def content_html(self) -> str:
+        return self._packed[0].decode("utf-8", "surrogatepass")
+
+    @property
+    def summary_html(self) -> str:
+        return self._packed[1].decode("utf-8", "surrogatepass")
+
+    def packed(self) -> tuple[bytes, bytes]:
+        return self._packed
+
+    def __eq__(self, other: object) -> bool:
+        # Equal to any Rendered with the same HTML, packed or not.
+        if not isinstance(other, Rendered):
+            return NotImplemented
+        return (self.content_html, self.summary_html) == (other.content_html, other.summary_html)
+
+    def __hash__(self) -> int:
+        return hash((self.content_html, self.summary_html))
 
 
 # --------------------------------------------------------------------------- loading
@@ -638,6 +668,25 @@ def read_body(source: Path, digest: str) -> str:
     except _Invalid as exc:
         raise PostChanged(source, str(exc)) from exc
     return text[end.end() :].strip("\n")
+
+
+def entry_digests(post: Post) -> tuple[str, str]:
+    """(digest of what a reader sees of the post's entry, digest of its body): a change
+    of the first moves the entry's ``updated``; the second finds a renamed post."""
+    body = post.body  # once: a dropped body is read from the file again
+    parts = [
+        post.title,
+        body,
+        post.excerpt or "",
+        post.url,
+        repr(post.author),
+        "\x1f".join(post.categories),
+        "\x1f".join(post.tags),
+        repr(post.image),
+        post.lang or "",
+    ]
+    seen = hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return seen, hashlib.sha256(_utf8(body)).hexdigest()
 
 
 def drop_bodies(posts: Iterable[Post]) -> None:

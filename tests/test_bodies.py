@@ -74,6 +74,14 @@ def reads_of_bodies(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     return calls
 
 
+def publish_two(publisher: Publisher, posts_dir: Path) -> tuple[Path, Path]:
+    """Publish an older post and a newer one: the newer one is in every feed, alone."""
+    older = write(posts_dir, "2024-04-01-older.md", "Older", 1, "The older post.")
+    newer = write(posts_dir, "2024-04-02-newer.md", "Newer", 2, "The newer post.")
+    publisher.publish()
+    return older, newer
+
+
 def test_a_published_post_keeps_no_body_and_reads_the_same_one_again(
     publisher: Publisher, posts_dir: Path
 ) -> None:
@@ -91,9 +99,7 @@ def test_a_published_post_keeps_no_body_and_reads_the_same_one_again(
 def test_a_post_entering_a_feed_after_its_body_was_dropped_is_read_again(
     publisher: Publisher, posts_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    older = write(posts_dir, "2024-04-01-older.md", "Older", 1, "The older post.")
-    newer = write(posts_dir, "2024-04-02-newer.md", "Newer", 2, "The newer post.")
-    publisher.publish()
+    older, newer = publish_two(publisher, posts_dir)
     reads = reads_of_bodies(monkeypatch)
     newer.unlink()
     result = publisher.publish(paths=[newer])
@@ -106,9 +112,7 @@ def test_a_post_entering_a_feed_after_its_body_was_dropped_is_read_again(
 def test_a_file_changed_behind_our_back_is_read_again_when_its_body_is_needed(
     publisher: Publisher, posts_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    older = write(posts_dir, "2024-04-01-older.md", "Older", 1, "The older post.")
-    newer = write(posts_dir, "2024-04-02-newer.md", "Newer", 2, "The newer post.")
-    publisher.publish()
+    older, newer = publish_two(publisher, posts_dir)
     # Saved again and not named by a file event (yet): when its body is needed, the
     # digest tells, and the publish reads every changed file again.
     write(posts_dir, older.name, "Older", 1, "The older post, edited.")
