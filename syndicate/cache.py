@@ -1,9 +1,9 @@
 """Cache: parsed posts and rendered entries kept on disk between runs. Does file I/O.
 
 A restart with nothing changed must not parse YAML or render Markdown again. The cache
-is one pickle file in a folder beside the state, keyed by syndicate's version and the
-configuration (``config.fingerprint``): a new version or a changed config starts
-from empty. Entries are keyed by content:
+is one pickle file (written in parts, ``PostCache._parts``) in a folder beside the
+state, keyed by syndicate's version and the configuration (``config.fingerprint``): a
+new version or a changed config starts from empty. Entries are keyed by content:
 
 - a parsed post by its path, its size and its modification time (a file whose stat
   changed is read again, so an edit is never missed; its digest is then checked);

@@ -10,7 +10,10 @@ them are queued in the outbox before any network I/O.
 ``Publisher.write_static()`` writes a ``Site`` as files (each with a reproducible
 ``.gz`` beside it) into a temporary folder next to the target and swaps it in with
 ``renameat2(RENAME_EXCHANGE)`` (or ``rename`` where that is missing), so a web server
-serving the target never sees a half-written tree.
+serving the target never sees a half-written tree. ``Publisher.build_static()`` (the
+``build`` command) does both in one pass, writing each document as soon as it is made.
+Posts are kept without their bodies once digested (``posts.drop_bodies``); a post whose
+file changed before its body was needed again makes the publish or build run once more.
 """
 
 from __future__ import annotations
