@@ -15,10 +15,9 @@ from syndicate.feeds._formats import PreparedEntry, prepare_entry, render_feed
 from syndicate.posts import Rendered, unpack_rendered
 
 from .test_formats_splice import (
-    FORMATS,
     HUBS,
-    NO_EMAIL,
     VARIED,
+    check_shared,
     fresh,
     make_config,
     meta_for,
@@ -42,21 +41,8 @@ def prepared(calls: list[int]) -> list[PreparedEntry]:
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["a-then-b", "b-then-a"])
 def test_prepared_entries_in_several_feeds_formats_and_configs(reverse: bool) -> None:
-    config = make_config(hubs=HUBS)
-    other = make_config(language=None, author=NO_EMAIL)  # another Atom root: xml:lang
     calls: list[int] = []
-    entries = prepared(calls)
-    feeds: list[tuple[str, list[int]]] = [("a", [0, 1, 2, 3]), ("b", [3, 1, 4]), ("c", [2])]
-    if reverse:
-        feeds.reverse()
-    for _round in range(2):  # the second round is served from the bytes kept
-        for fmt in FORMATS if not reverse else FORMATS[::-1]:
-            for cfg in (config, other):
-                for name, picks in feeds:
-                    items = [VARIED[i] for i in picks]
-                    meta = meta_for(items, name)
-                    body = render_feed(meta, [entries[i] for i in picks], cfg, fmt)
-                    assert body == reference_feed(meta, fresh(items, config), cfg, fmt)
+    check_shared(prepared(calls), reverse)  # the second round from the bytes kept
     # RSS first: each entry's feedgen entry goes with its first Atom feed, and is made
     # again for the other config's Atom root, once. Atom first: both Atom roots come
     # before the entry's first RSS feed, which has the same root in both configs.
