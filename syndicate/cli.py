@@ -256,16 +256,16 @@ def build(config_path: Path, out_dir: Path, strict: bool, no_cache: bool) -> Non
         cache = PostCache(None if no_cache else state_dir(config) / "cache", config)
         try:
             publisher = Publisher(config, store=store, cache=cache)
-            result = publisher.build()
+            # Each document is written (to a tree swapped in at the end) as it is made.
+            with publisher.build_static(out_dir) as result:
+                _report(result.problems)
+                if strict and result.problems:
+                    raise click.ClickException(
+                        f"{len(result.problems)} problems with --strict; {out_dir} left unchanged"
+                    )
         finally:
             if store is not None:
                 store.close()
-        _report(result.problems)
-        if strict and result.problems:
-            raise click.ClickException(
-                f"{len(result.problems)} problems with --strict; {out_dir} left unchanged"
-            )
-        publisher.write_static(result.site, out_dir)
     click.echo(f"{_summary(result)}; wrote {len(result.site.documents)} documents to {out_dir}")
 
 

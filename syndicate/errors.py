@@ -25,6 +25,15 @@ class PostError(SyndicateError):
         self.path = Path(path)
         self.message = message
 
+    def __reduce__(self) -> tuple[type[PostError], tuple[Path, str]]:
+        # Raised in a worker process, it comes back pickled: rebuild it from both parts.
+        return type(self), (self.path, self.message)
+
+
+class PostChanged(PostError):
+    """A post's file changed (or went away) after it was read, when its body, let go of
+    meanwhile, was needed again: the post must be read again."""
+
 
 class PublishError(SyndicateError):
     """A site could not be written out (for example a path that would escape the folder)."""

@@ -11,6 +11,7 @@ the helpers below cite the Jekyll behaviour they copy.
 from __future__ import annotations
 
 import codecs
+import ctypes
 import dataclasses
 import functools
 import hashlib
@@ -21,6 +22,7 @@ import operator
 import os
 import re
 import stat
+import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path, PurePosixPath
@@ -28,10 +30,10 @@ from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, unquote, urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import cmarkgfm
 import ftfy
 import nh3
 import yaml
+from cmarkgfm import _cmark
 from cmarkgfm.cmark import Options as CmarkOptions
 from dateutil import parser as dateparser
 from frontmatter.default_handlers import YAMLHandler
@@ -41,6 +43,7 @@ from slugify import slugify
 
 from . import walk
 from .config import Author, Config, SiteConfig
+from .errors import PostChanged
 
 POST_SUFFIXES = walk.POST_SUFFIXES
 
@@ -85,11 +88,22 @@ class Post:
     entry_id: str  # front-matter `id`, else a tag: URI (RFC 4151)
     image: Image | None
     lang: str | None
-    body: str  # Markdown (or HTML for .html files) after text hygiene
+    # Markdown (or HTML for .html files) after text hygiene. A function of the file's
+    # bytes, which ``digest`` covers: not compared, and dropped from memory once the post
+    # is digested and rendered (``drop_bodies``), then read again from the file.
+    body: str = dataclasses.field(compare=False)
     excerpt: str | None  # front-matter `excerpt` source, None when absent
     is_html: bool  # body is HTML (.html file), not Markdown
     published: bool  # False for `published: false` or `draft: true`
     front_id: bool = False  # entry_id came from the front matter's `id`
+
+    if not typing.TYPE_CHECKING:  # mypy would take any attribute name for a body then
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached for an attribute the instance lacks: a body it dropped.
+            if name == "body" and "source" in self.__dict__:
+                return read_body(self.source, self.digest)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +112,57 @@ class Rendered:
 
     content_html: str
     summary_html: str
+
+    def packed(self) -> tuple[bytes, bytes]:
+        """Both parts as UTF-8, to keep: half the memory of a str for text beyond ASCII
+        (a quarter with an emoji), and what ``unpack_rendered`` takes back."""
+        return _utf8(self.content_html), _utf8(self.summary_html)
+
+    def __reduce__(self) -> tuple[Callable[[bytes, bytes], Rendered], tuple[bytes, bytes]]:
+        # As UTF-8 bytes: pickling a str makes CPython keep a UTF-8 copy inside it for
+        # as long as it lives, which would double the HTML a process keeps.
+        return unpack_rendered, self.packed()
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def unpack_rendered(content: bytes, summary: bytes) -> Rendered:
+    """The ``Rendered`` whose ``packed()`` gave ``content`` and ``summary``; it stays
+    packed, and its HTML is decoded each time it is read (once per entry prepared)."""
+    return _PackedRendered(content, summary)
+
+
+class _PackedRendered(Rendered):
+    """A ``Rendered`` that keeps its HTML as UTF-8: a build receives every post's HTML
+    from the worker processes before it prepares the entries, one at a time."""
+
+    _packed: tuple[bytes, bytes]
+
+    def __init__(self, content: bytes, summary: bytes) -> None:
+        # Rendered is frozen; its fields are properties here, decoding the packed HTML.
+        object.__setattr__(self, "_packed", (content, summary))
+
+    @property
+    def content_html(self) -> str:
+        return self._packed[0].decode("utf-8", "surrogatepass")
+
+    @property
+    def summary_html(self) -> str:
+        return self._packed[1].decode("utf-8", "surrogatepass")
+
+    def packed(self) -> tuple[bytes, bytes]:
+        return self._packed
+
+    def __eq__(self, other: object) -> bool:
+        # Equal to any Rendered with the same HTML, packed or not.
+        if not isinstance(other, Rendered):
+            return NotImplemented
+        return (self.content_html, self.summary_html) == (other.content_html, other.summary_html)
+
+    def __hash__(self) -> int:
+        return hash((self.content_html, self.summary_html))
 
 
 # --------------------------------------------------------------------------- loading
@@ -576,6 +641,75 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
+def _front_matter_end(text: str, start: re.Match[str]) -> re.Match[str]:
+    """The closing ``---`` line of the front matter that ``start`` opens."""
+    end = _FM_BOUNDARY.search(text, start.end())
+    if end is None:
+        raise _Invalid("front matter starts with '---' but has no closing '---' line")
+    return end
+
+
+def read_body(source: Path, digest: str) -> str:
+    """The body of the post read from ``source`` whose file bytes had ``digest``, read
+    from the file again; ``PostChanged`` if the file changed or went away since."""
+    try:
+        with open(source, "rb", buffering=0) as file:
+            raw = file.read()
+    except OSError as exc:
+        raise PostChanged(source, f"cannot read file again: {exc.strerror or exc}") from exc
+    if hashlib.sha256(raw).hexdigest() != digest:
+        raise PostChanged(source, "changed since it was read")
+    # The same steps as load_post, whose warnings were reported when it was read.
+    text = _read_text(raw, lambda message: None)
+    start = _FM_BOUNDARY.match(text)
+    if start is None:
+        raise PostChanged(source, "no front matter any more")
+    try:
+        end = _front_matter_end(text, start)
+    except _Invalid as exc:
+        raise PostChanged(source, str(exc)) from exc
+    return text[end.end() :].strip("\n")
+
+
+def entry_digests(post: Post) -> tuple[str, str]:
+    """(digest of what a reader sees of the post's entry, digest of its body): a change
+    of the first moves the entry's ``updated``; the second finds a renamed post."""
+    body = post.body  # once: a dropped body is read from the file again
+    parts = [
+        post.title,
+        body,
+        post.excerpt or "",
+        post.url,
+        repr(post.author),
+        "\x1f".join(post.categories),
+        "\x1f".join(post.tags),
+        repr(post.image),
+        post.lang or "",
+    ]
+    seen = hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return seen, hashlib.sha256(_utf8(body)).hexdigest()
+
+
+def drop_bodies(posts: Iterable[Post]) -> None:
+    """Let go of the bodies of posts that are digested and rendered; ``Post.body`` reads
+    them from their files again if ever needed (a post re-rendered or digested again).
+
+    A body is a function of the file's bytes, which ``Post.digest`` covers, so this
+    changes no post's value: only where its body comes from. At 10,000 posts the
+    bodies are 60 MB, and a service needs almost none of them again.
+    """
+    for post in posts:
+        post.__dict__.pop("body", None)
+
+
+def replace(post: Post, **changes: Any) -> Post:
+    """``dataclasses.replace`` for a post, without reading a dropped body back in."""
+    new = object.__new__(type(post))
+    new.__dict__.update(post.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 def _build_post(
     source: Path,
     relpath: str,
@@ -585,9 +719,7 @@ def _build_post(
     config: Config,
     warn: Callable[[str], None],
 ) -> Post:
-    end = _FM_BOUNDARY.search(text, start.end())
-    if end is None:
-        raise _Invalid("front matter starts with '---' but has no closing '---' line")
+    end = _front_matter_end(text, start)
     first_line = text.count("\n", 0, start.end()) + 1
     data = _parse_yaml(text[start.end() : end.start()], first_line)
     body = text[end.end() :].strip("\n")
@@ -1301,10 +1433,58 @@ _CELL_ALIGN = re.compile(r'<(t[hd]) align="(left|center|right)">')
 
 def markdown_to_html(source: str) -> str:
     """CommonMark (plus tables and strikethrough) to HTML, not yet sanitised."""
-    html: str = cmarkgfm.markdown_to_html_with_extensions(
-        source, options=_CMARK_OPTIONS, extensions=_CMARK_EXTENSIONS
-    )
+    # cmarkgfm.markdown_to_html_with_extensions, step by step, freeing what it leaks:
+    # the document tree and the HTML (some 20 KB a post: 80 MB to render 4,000 posts).
+    lib, ffi = _cmark.lib, _cmark.ffi
+    parser = lib.cmark_parser_new(_CMARK_OPTIONS)
+    try:
+        for extension in _cmark_extensions():
+            lib.cmark_parser_attach_syntax_extension(parser, extension)
+        data = source.encode("utf-8")
+        lib.cmark_parser_feed(parser, data, len(data))
+        root = lib.cmark_parser_finish(parser)
+        try:
+            if lib.cmark_node_get_type(root) == lib.CMARK_NODE_NONE:
+                raise ValueError("Error parsing markdown!")
+            extensions = lib.cmark_parser_get_syntax_extensions(parser)
+            raw = lib.cmark_render_html(root, _CMARK_OPTIONS, extensions)
+            try:
+                html = bytes(ffi.string(raw)).decode("utf-8")
+            finally:
+                _CMARK_FREE(int(ffi.cast("uintptr_t", raw)))
+        finally:
+            _CMARK_LIB.cmark_node_free(int(ffi.cast("uintptr_t", root)))
+    finally:
+        lib.cmark_parser_free(parser)
     return _CELL_ALIGN.sub(r'<\1 style="text-align:\2">', html)
+
+
+class _CmarkMem(ctypes.Structure):
+    """cmark's ``cmark_mem``: the allocator whose ``free`` releases what it returns."""
+
+    _fields_ = [
+        ("calloc", ctypes.c_void_p),
+        ("realloc", ctypes.c_void_p),
+        ("free", ctypes.CFUNCTYPE(None, ctypes.c_void_p)),
+    ]
+
+
+# What cmarkgfm's bindings leave out (cmark_node_free, the allocator), from the very
+# library they loaded: dlopen gives the same one, with the same extension registry.
+_CMARK_LIB = ctypes.CDLL(_cmark.__file__)
+_CMARK_LIB.cmark_node_free.argtypes = [ctypes.c_void_p]
+_CMARK_LIB.cmark_node_free.restype = None
+_CMARK_LIB.cmark_get_default_mem_allocator.restype = ctypes.POINTER(_CmarkMem)
+_CMARK_FREE = _CMARK_LIB.cmark_get_default_mem_allocator().contents.free
+
+
+@functools.cache
+def _cmark_extensions() -> tuple[Any, ...]:
+    _cmark.lib.cmark_gfm_core_extensions_ensure_registered()
+    found = tuple(_cmark.lib.cmark_find_syntax_extension(n.encode()) for n in _CMARK_EXTENSIONS)
+    if any(extension == _cmark.ffi.NULL for extension in found):
+        raise ValueError(f"cmark-gfm lacks one of the extensions {_CMARK_EXTENSIONS}")
+    return found
 
 
 # What feed readers get. Every tag here is in the W3C feed validator's
@@ -1470,12 +1650,13 @@ def _first_paragraph(content_html: str) -> str:
 
 def render_post(post: Post, config: Config) -> Rendered:
     """Render a post's body and excerpt to clean HTML with absolute URLs. Pure."""
-    content = sanitize_html(_to_html(post.body, post.is_html), post.url).strip()
+    body = post.body  # once: a dropped body is read from the file again
+    content = sanitize_html(_to_html(body, post.is_html), post.url).strip()
     separator = config.excerpt_separator
     if post.excerpt is not None and post.excerpt.strip():
         summary = sanitize_html(_to_html(post.excerpt, post.is_html), post.url).strip()
-    elif separator and separator in post.body:
-        before = post.body.split(separator, 1)[0]
+    elif separator and separator in body:
+        before = body.split(separator, 1)[0]
         summary = sanitize_html(_to_html(before, post.is_html), post.url).strip()
     else:
         summary = _first_paragraph(content)

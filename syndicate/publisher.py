@@ -10,11 +10,15 @@ them are queued in the outbox before any network I/O.
 ``Publisher.write_static()`` writes a ``Site`` as files (each with a reproducible
 ``.gz`` beside it) into a temporary folder next to the target and swaps it in with
 ``renameat2(RENAME_EXCHANGE)`` (or ``rename`` where that is missing), so a web server
-serving the target never sees a half-written tree.
+serving the target never sees a half-written tree. ``Publisher.build_static()`` (the
+``build`` command) does both in one pass, writing each document as soon as it is made.
+Posts are kept without their bodies once digested (``posts.drop_bodies``); a post whose
+file changed before its body was needed again makes the publish or build run once more.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import dataclasses
@@ -33,7 +37,7 @@ import threading
 import time
 import typing
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
@@ -41,7 +45,7 @@ from . import feeds, posts, stamp
 from .cache import PostCache
 from .config import MANIFEST as MANIFEST
 from .config import Config, fingerprint, sqlite_file, state_dir
-from .errors import PublishError
+from .errors import PostChanged, PublishError
 from .feeds import Document, FeedInfo, Site
 from .live import gzip_bytes as gzip_bytes
 from .live import read_manifest as read_manifest
@@ -53,6 +57,7 @@ from .store import BuildRecord, FeedRecord, PostRecord, SqlStore, Store
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+_T = typing.TypeVar("_T")
 
 
 def _utcnow() -> datetime:
@@ -282,6 +287,7 @@ class Publisher:
             if found_problems:
                 warnings[relpath] = list(found_problems)
         self.cache.remember_digests(found)
+        posts.drop_bodies(p for post, _, ready in ready_posts.values() for p in (post, ready))
         for relpath, (post, _) in touched.items():
             if post is None:
                 self._last_good.pop(relpath, None)
@@ -318,15 +324,29 @@ class Publisher:
         previous: Site | None,
         save_after: float | None = 0.0,
         changed: Mapping[str, Post | None] | None = None,
+        keep: Callable[[str, Document], Document] | None = None,
+        once: bool = False,
     ) -> Site:
         cache = self.cache
+
+        def render_many(batch: Sequence[Post], config: Config) -> Sequence[posts.Rendered]:
+            assert cache is not None
+            try:
+                return cache.render_many(batch, config)
+            finally:
+                # A build's last use of the worker processes: stopped now, they do
+                # not outlive the rendering while the feeds are made.
+                cache.close()
+
         site = feeds.build_site(
             settled,
             self.config,
             now=now,
             previous=previous,
-            render_many=cache.render_many if cache is not None else None,
+            render_many=render_many if cache is not None else None,
             changed=changed,
+            keep=keep,
+            once=once,
         )
         if cache is not None and save_after is not None:
             cache.save(max_age=save_after)
@@ -397,8 +417,11 @@ class Publisher:
             stamp.discard(self.config)
             self._stamped = None
             self._changed = {Path(p).absolute() for p in paths} if paths is not None else None
+            store = self.store
             try:
-                result = self._publish(self.store, force=force, notify=notify, write=write)
+                result = self._again_if_changed(
+                    lambda: self._publish(store, force=force, notify=notify, write=write)
+                )
             except BaseException:
                 # What this process remembers between publishes may be half updated: the
                 # next publish starts from the posts and the live tree again.
@@ -476,6 +499,10 @@ class Publisher:
             loaded, problems = self._load_posts()
             loaded, problems = self._keep_last_good(loaded, problems)
             plan = self._reconcile(loaded, records, now, self._settled)
+            # Digested: from here on a body is only needed to render a post, which
+            # reads it from its file (in the worker processes, for many).
+            posts.drop_bodies(loaded)
+            posts.drop_bodies(plan.posts)
             self._pipe = _Pipe.after(loaded, problems, plan, self._files)
         problems = [*problems, *plan.problems]
         for problem in problems:
@@ -601,12 +628,30 @@ class Publisher:
         )
         return result
 
-    def build(self) -> BuildResult:
-        """Load every post and build every document; problems are logged, not raised."""
-        with _collector_paused():
-            return self._build()
+    def build(self, keep: Callable[[str, Document], Document] | None = None) -> BuildResult:
+        """Load every post and build every document; problems are logged, not raised.
 
-    def _build(self) -> BuildResult:
+        ``keep`` is given each document as it is made, as in ``feeds.build_site``."""
+        with _collector_paused():
+            return self._again_if_changed(lambda: self._build(keep))
+
+    def _again_if_changed(self, run: Callable[[], _T]) -> _T:
+        """``run()``, and once more from a full scan if a post's file changed after it
+        was read and before its body, let go of meanwhile, was needed again (an editor
+        saving during a publish): the scan reads that file again, and what it holds
+        now is published."""
+        try:
+            return run()
+        except PostChanged as exc:
+            log.info("%s: reading the posts again", exc)
+            if self.cache is not None:
+                self.cache.forget(exc.path)
+            self._pipe = None
+            self._site = None
+            self._changed = None
+            return run()
+
+    def _build(self, keep: Callable[[str, Document], Document] | None = None) -> BuildResult:
         started = time.perf_counter()
         now = self.clock()
         loaded, problems = self._load_posts()
@@ -614,12 +659,16 @@ class Publisher:
         # static build shows readers the same ids, and the same duplicate-id errors.
         records = self.store.posts() if self.store is not None else {}
         plan = self._reconcile(loaded, records, now)
+        posts.drop_bodies(loaded)  # digested; rendering reads a body from its file
+        posts.drop_bodies(plan.posts)
         problems = [*problems, *plan.problems]
         for problem in problems:
             level = logging.ERROR if problem.severity == "error" else logging.WARNING
             # `post_problem` lets the CLI, which prints problems itself, drop the duplicate.
             log.log(level, "%s", problem, extra={"post_problem": problem})
-        site = self._build_site(plan.posts, now, None)
+        # A build given ``keep`` writes its documents out (build_static): its Site is
+        # no later build's previous.
+        site = self._build_site(plan.posts, now, None, keep=keep, once=keep is not None)
         result = BuildResult(site=site, problems=tuple(problems), post_count=len(loaded))
         log.info(
             "built %d feeds from %d posts (%d errors, %d warnings) in %.2f s",
@@ -633,28 +682,108 @@ class Publisher:
 
     def write_static(self, site: Site, out_dir: Path | str) -> None:
         """Write every document (and a ``.gz`` of it) under out_dir, replacing it atomically."""
-        out_dir = Path(out_dir).absolute()
-        if out_dir.exists() and not out_dir.is_dir():
-            raise PublishError(f"{out_dir}: exists and is not a folder")
+        out_dir = _static_dir(out_dir)
         # Plan every file first, so a bad path fails before anything is written.
-        files = [(_file_path(url_path), doc) for url_path, doc in site.documents.items()]
+        for url_path in site.documents:
+            _file_path(url_path)
+        with _StaticTree(out_dir) as tree:
+            for url_path, doc in site.documents.items():
+                tree.add(url_path, doc)
+        log.info("wrote %d documents to %s", len(site.documents), out_dir)
+
+    @contextlib.contextmanager
+    def build_static(self, out_dir: Path | str) -> Iterator[BuildResult]:
+        """``build()`` and ``write_static()`` in one pass: each document is written out as
+        soon as it is made and kept without its bytes (a ``StoredDocument`` of ``out_dir``),
+        so a build never holds every feed at once (60 MB at 10,000 posts). ``out_dir`` is
+        replaced when the block ends, or left as it was if the block raises."""
+        out_dir = _static_dir(out_dir)
+        tree = _StaticTree(out_dir)
+        try:
+            result = self.build(keep=tree.add)
+        except BaseException:
+            tree.discard()
+            raise
+        with tree:
+            tree.expect(result.site.documents)
+            yield result
+        log.info("wrote %d documents to %s", len(result.site.documents), out_dir)
+
+
+def _static_dir(out_dir: Path | str) -> Path:
+    out_dir = Path(out_dir).absolute()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PublishError(f"{out_dir}: exists and is not a folder")
+    return out_dir
+
+
+class _StaticTree:
+    """A static tree written beside the one it replaces, document by document; as a
+    context manager, it is swapped in when the block ends, or removed if it raises.
+
+    Documents are compressed and written on every core (libdeflate and file writes
+    release the GIL) while the next ones are made.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         # Same folder as out_dir, hence the same file system: rename(2) stays atomic.
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
+        self.staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
+        # mkdtemp makes the folder 0700; a web server running as another user must read it.
+        self.staging.chmod(0o755)
+        workers = os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(max_workers=workers)
+        # Documents waiting to be written stay in memory: a few per thread at most.
+        self._writes: collections.deque[Future[None]] = collections.deque()
+        self._most = 2 * workers
+        self._count = 0  # documents added
+        self._expected: set[PurePosixPath] | None = None
+
+    def expect(self, url_paths: Iterable[str]) -> None:
+        """The documents the tree must hold in the end: a build run again (a post's file
+        changed meanwhile) may have written others before."""
+        self._expected = {_file_path(url_path) for url_path in url_paths}
+
+    def add(self, url_path: str, doc: Document) -> Document:
+        """Write ``doc`` (and its .gz) into the tree; the document as it will be in
+        ``out_dir``, without its bytes."""
+        rel = _file_path(url_path)
+        target = self.staging.joinpath(*rel.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if len(self._writes) >= self._most:
+            self._writes.popleft().result()  # a failed write fails the build here
+        self._writes.append(self._pool.submit(_write_document, target, doc))
+        self._count += 1
+        path = self.out_dir.joinpath(*rel.parts)
+        return StoredDocument(doc.media_type, path, doc.etag, doc.last_modified)
+
+    def _remove_unexpected(self, expected: set[PurePosixPath]) -> None:
+        keep = {str(rel) for rel in expected} | {f"{rel}.gz" for rel in expected}
+        for path in [p for p in self.staging.rglob("*") if p.is_file()]:
+            if path.relative_to(self.staging).as_posix() not in keep:
+                path.unlink()
+
+    def discard(self) -> None:
+        """Stop writing and remove the tree."""
+        self._pool.shutdown(cancel_futures=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def __enter__(self) -> _StaticTree:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         try:
-            # mkdtemp makes the folder 0700; a web server running as another user must read it.
-            staging.chmod(0o755)
-            jobs = []
-            for rel, doc in files:
-                target = staging.joinpath(*rel.parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                jobs.append((target, doc))
-            _write_documents(jobs)
-            _swap_in(staging, out_dir)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        log.info("wrote %d documents to %s", len(files), out_dir)
+            if kind is None:
+                self._pool.shutdown()
+                for write in self._writes:
+                    write.result()  # the first failed write fails the build
+                if self._expected is not None and self._count > len(self._expected):
+                    self._remove_unexpected(self._expected)
+                _swap_in(self.staging, self.out_dir)
+        finally:
+            if kind is not None or self.staging.exists():
+                self.discard()
 
 
 @contextlib.contextmanager
@@ -729,28 +858,8 @@ def _digests(
     key = (post.digest, post.relpath, post.url)
     digests = known.get(key) or found.get(key)
     if digests is None:
-        digests = found[key] = (content_digest(post), _body_digest(post))
+        digests = found[key] = posts.entry_digests(post)
     return digests
-
-
-def content_digest(post: Post) -> str:
-    """Digest of what a reader sees of an entry; its change moves the entry's ``updated``."""
-    parts = [
-        post.title,
-        post.body,
-        post.excerpt or "",
-        post.url,
-        repr(post.author),
-        "\x1f".join(post.categories),
-        "\x1f".join(post.tags),
-        repr(post.image),
-        post.lang or "",
-    ]
-    return _digest("\x1e".join(parts).encode("utf-8", "surrogatepass"))
-
-
-def _body_digest(post: Post) -> str:
-    return _digest(post.body.encode("utf-8", "surrogatepass"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -863,7 +972,7 @@ def _settle_one(
         # `updated` (RFC 4287 4.2.15) even if the editor did not touch last_modified_at.
         updated = max(updated or post.date, record.last_changed)
     if entry_id != post.entry_id or updated != post.updated:
-        post = dataclasses.replace(post, entry_id=entry_id, updated=updated)
+        post = posts.replace(post, entry_id=entry_id, updated=updated)
     return record, post
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,9 +52,15 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def fake_build(monkeypatch: pytest.MonkeyPatch, project: Path, *problems: PostProblem) -> None:
     """Make Publisher.build return SITE and these problems (posts and feeds have own tests)."""
 
-    def build(self: Publisher) -> BuildResult:
+    def build(
+        self: Publisher, keep: Callable[[str, Document], Document] | None = None
+    ) -> BuildResult:
         assert self.config.posts_dir == project / "posts"
-        return BuildResult(site=SITE, problems=problems, post_count=3)
+        site = SITE
+        if keep is not None:  # as build_site does: each document as it is made
+            documents = {path: keep(path, doc) for path, doc in SITE.documents.items()}
+            site = dataclasses.replace(SITE, documents=documents)
+        return BuildResult(site=site, problems=problems, post_count=3)
 
     monkeypatch.setattr(Publisher, "build", build)
 

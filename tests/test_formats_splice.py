@@ -291,9 +291,14 @@ def test_one_entry_feed_and_entry_twice(fmt: Format) -> None:
 @pytest.mark.parametrize("reverse", [False, True], ids=["a-then-b", "b-then-a"])
 def test_entries_shared_by_feeds_are_identical_in_each(reverse: bool) -> None:
     """One entry object in several feeds, formats and configs, in either order."""
+    check_shared(fresh(VARIED, make_config(hubs=HUBS)), reverse)
+
+
+def check_shared(entries: Sequence[Any], reverse: bool) -> None:
+    """VARIED's entries, made with ``make_config(hubs=HUBS)``, each in several feeds,
+    formats and configs, twice, in either order: the bytes feedgen writes, every time."""
     config = make_config(hubs=HUBS)
     other = make_config(language=None, author=NO_EMAIL)  # another Atom root: xml:lang
-    entries = fresh(VARIED, config)
     feeds: list[tuple[str, list[int]]] = [("a", [0, 1, 2, 3]), ("b", [3, 1, 4]), ("c", [2])]
     if reverse:
         feeds.reverse()

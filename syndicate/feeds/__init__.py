@@ -13,9 +13,11 @@ defined in ``syndicate.documents``, which the web tier imports without this pack
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import typing
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 from ..config import Config, fingerprint
 from ..documents import Document, FeedInfo, FeedKind, Site, entity_tag
 from ..posts import Post, Rendered, render_post
-from ._formats import FeedMeta, entry_change, make_entry, render_feed
+from ._formats import FeedMeta, entry_change, prepare_entry, render_feed
 from ._listing import render_index, render_opml
 from ._plan import FeedPlan, plan_feeds
 from ._slugs import make_slugs
@@ -65,6 +67,20 @@ def _document(media_type: str, body: bytes, last_modified: datetime) -> Document
     return Document(media_type=media_type, body=body, etag=etag, last_modified=last_modified)
 
 
+def _render_one(
+    render: Callable[[Post, Config], Rendered], render_many: RenderMany | None, config: Config
+) -> Callable[[Post], Rendered]:
+    """How a prepared entry gets its post's HTML again: ``render_many`` (from its cache)
+    when there is one, else ``render``."""
+    if render_many is not None:
+        return lambda post: render_many([post], config)[0]
+    return lambda post: render(post, config)
+
+
+def _as_made(url_path: str, document: Document) -> Document:
+    return document
+
+
 RenderMany = Callable[[Sequence[Post], Config], Sequence[Rendered]]
 
 
@@ -103,6 +119,8 @@ def build_site(
     previous: Site | None = None,
     render_many: RenderMany | None = None,
     changed: Mapping[str, Post | None] | None = None,
+    keep: Callable[[str, Document], Document] | None = None,
+    once: bool = False,
 ) -> Site:
     """Build every feed, the OPML and the index page. Pure; renders each entry once.
 
@@ -112,7 +130,13 @@ def build_site(
     renders a batch at once (in parallel, from a cache) instead of calling ``render``.
     ``changed`` (relpath -> post now, None if gone) names every post that differs from
     ``previous``'s, when the caller knows, so the others are not even looked at.
+    ``keep`` is given each document as soon as it is made (URL path, document), and
+    what it returns goes in the Site instead: a static build writes the document out
+    and keeps it without its bytes, so that it never holds every feed at once.
+    ``once``: the Site will be no later build's ``previous``, so the prepared entries
+    are not kept for one (the result is the same, in less memory).
     """
+    keep = keep or _as_made
     state = plan_feeds(posts, config, now, previous.plan if previous is not None else None, changed)
     plans = state.order
     config_digest = config_fingerprint(config)
@@ -150,12 +174,16 @@ def build_site(
         if prepared is not None and prepared[0] is post:
             entries[entry_id] = prepared[1]
     missing = {entry_id: post for entry_id, post in needed.items() if entry_id not in entries}
+    render_one = _render_one(render, render_many, config)
     if render_many is not None:
-        rendered = dict(zip(missing, render_many(list(missing.values()), config), strict=True))
+        rendered = list(render_many(list(missing.values()), config))
     else:
-        rendered = {entry_id: render(post, config) for entry_id, post in missing.items()}
+        rendered = [render(post, config) for post in missing.values()]
+    rendered.reverse()
     for entry_id, post in missing.items():
-        entries[entry_id] = make_entry(post, rendered[entry_id], config)
+        # Popped: once packed in its entry, the post's HTML as a str goes at once.
+        again = functools.partial(render_one, post)
+        entries[entry_id] = prepare_entry(post, rendered.pop(), config, again)
     # Kept for every post still in a feed (the reused feeds' too), dropped for the rest.
     # An entry is kept for the very post it was made from, which it holds (so its id() is
     # its own): the posts are found by identity, without reading a field of each of them
@@ -163,7 +191,11 @@ def build_site(
     current = {id(post) for feed in plans for post in feed.posts}
     kept = {entry_id: known for entry_id, known in state.entries.items() if id(known[0]) in current}
     kept.update((entry_id, (needed[entry_id], entry)) for entry_id, entry in entries.items())
-    state.entries = kept
+    state.entries = kept if not once else {}
+    del kept  # once, the entries go as their feeds are made
+    # Once: each entry goes after the last feed it is in (at 10,000 posts, never more than
+    # a quarter of the 4,148 entries are needed at the same time).
+    uses = Counter(p.entry_id for plan in plans if plan.rss_path not in reused for p in plan.posts)
 
     documents: dict[str, Document] = {}
     infos: list[FeedInfo] = []
@@ -200,19 +232,28 @@ def build_site(
         feed_entries = [entries[p.entry_id] for p in plan.posts]
         for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
             body = render_feed(meta, feed_entries, config, "rss" if fmt == "rss" else "atom")
-            documents[path] = _document(MEDIA_TYPES[fmt], body, meta.updated)
+            documents[path] = keep(path, _document(MEDIA_TYPES[fmt], body, meta.updated))
+        if once:
+            del feed_entries
+            for post in plan.posts:
+                uses[post.entry_id] -= 1
+                if not uses[post.entry_id]:
+                    del entries[post.entry_id]
 
     for gone in set(state.infos) - set(signatures):
         del state.infos[gone]
     feeds = tuple(infos)
     newest = max((f.updated for f in feeds if f.updated is not None), default=None)
     modified = newest or EMPTY_FEED_DATE
-    documents[OPML_PATH] = _document(
-        MEDIA_TYPES["opml"], render_opml(feeds, config, modified), modified
+    documents[OPML_PATH] = keep(
+        OPML_PATH, _document(MEDIA_TYPES["opml"], render_opml(feeds, config, modified), modified)
     )
-    documents[INDEX_PATH] = _document(
-        MEDIA_TYPES["html"],
-        render_index(feeds, config, newest, OPML_PATH, latest=_latest(plans)),
-        modified,
+    documents[INDEX_PATH] = keep(
+        INDEX_PATH,
+        _document(
+            MEDIA_TYPES["html"],
+            render_index(feeds, config, newest, OPML_PATH, latest=_latest(plans)),
+            modified,
+        ),
     )
     return Site(documents=documents, feeds=feeds, signatures=signatures, plan=state)

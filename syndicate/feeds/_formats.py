@@ -12,7 +12,7 @@ same bytes.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from lxml import etree
 
 from .. import __version__
 from ..config import Author, Config
-from ..posts import Post, Rendered
+from ..posts import Post, Rendered, unpack_rendered
 
 Format = Literal["rss", "atom"]
 
@@ -195,8 +195,55 @@ class _Context:
         return body[len(head) : len(body) - len(tail)]
 
 
-def _serialised(entry: FeedEntry, fmt: Format, context: _Context) -> bytes:
+class PreparedEntry:
+    """A post's entry for every feed it is in (``prepare_entry``), kept as the bytes it
+    serialises to in each format.
+
+    The feedgen entry behind them holds the post's HTML (as much again as both formats'
+    bytes) and feedgen's own state; it lives only until both formats have their bytes,
+    the HTML packed as UTF-8 until then. A feed whose surroundings differ (another
+    ``_Context.key``) has it made again from ``again()``, the post's HTML once more.
+    """
+
+    def __init__(
+        self, post: Post, rendered: Rendered, config: Config, again: Callable[[], Rendered]
+    ) -> None:
+        self._post = post
+        self._config = config
+        self._again = again
+        self._packed: tuple[bytes, bytes] | None = rendered.packed()
+        self._entry: FeedEntry | None = None
+        self._bytes: dict[bytes, bytes] = {}  # _Context.key -> the entry's bytes there
+        self._formats: set[Format] = set()
+
+    def serialised(self, fmt: Format, context: _Context) -> bytes:
+        """The entry's bytes in a feed of this format and context."""
+        cached = self._bytes.get(context.key)
+        if cached is None:
+            entry = self._entry
+            if entry is None:
+                packed = self._packed
+                rendered = unpack_rendered(*packed) if packed is not None else self._again()
+                entry = self._entry = make_entry(self._post, rendered, self._config)
+            cached = self._bytes[context.key] = _serialised(entry, fmt, context)
+            self._formats.add(fmt)
+            if len(self._formats) == 2:
+                self._entry = self._packed = None
+        return cached
+
+
+def prepare_entry(
+    post: Post, rendered: Rendered, config: Config, again: Callable[[], Rendered]
+) -> PreparedEntry:
+    """Prepare one post for every feed it appears in, compactly: ``make_entry``'s entry,
+    made when a feed first needs it. ``again()`` gives ``rendered`` once more."""
+    return PreparedEntry(post, rendered, config, again)
+
+
+def _serialised(entry: FeedEntry | PreparedEntry, fmt: Format, context: _Context) -> bytes:
     """One entry's bytes in a feed; a make_entry entry's from its cache when it has them."""
+    if isinstance(entry, PreparedEntry):
+        return entry.serialised(fmt, context)
     if isinstance(entry, _Entry):
         cache = entry._syndicate_bytes
         cached = cache.get(context.key)
@@ -329,7 +376,9 @@ def _new_feed(meta: FeedMeta, config: Config, fmt: Format) -> FeedGenerator:
     return feed
 
 
-def render_feed(meta: FeedMeta, entries: Sequence[FeedEntry], config: Config, fmt: Format) -> bytes:
+def render_feed(
+    meta: FeedMeta, entries: Sequence[FeedEntry | PreparedEntry], config: Config, fmt: Format
+) -> bytes:
     """One feed as RSS 2.0 or Atom 1.0 bytes, entries in the given order.
 
     The bytes feedgen writes when each entry is added with ``add_entry(order="append")``:

@@ -1,0 +1,87 @@
+"""``Publisher.build_static``: a static build that writes each document as it is made.
+
+It gives the very tree ``write_static(build().site)`` gives, holds no document's bytes,
+and replaces the target only when it ends well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syndicate.config import Config
+from syndicate.feeds import Document
+from syndicate.publisher import Publisher, StoredDocument
+
+POST = (
+    "---\ntitle: Post {n}\ndate: 2024-04-0{n} 10:00:00\ncategories: [News]\ntags: [t{n}]\n"
+    "---\n\nBody {n}.\n"
+)
+NOW = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under root: its bytes and its modification time."""
+    return {
+        str(path.relative_to(root)): (path.read_bytes(), path.stat().st_mtime_ns)
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture
+def written(config: Config, posts_dir: Path) -> Config:
+    for n in range(1, 6):
+        (posts_dir / f"p{n}.md").write_text(POST.format(n=n), encoding="utf-8")
+    return config
+
+
+def test_build_static_writes_what_build_and_write_static_write(
+    written: Config, tmp_path: Path
+) -> None:
+    publisher = Publisher(written, clock=lambda: NOW)
+    publisher.write_static(publisher.build().site, tmp_path / "two-steps")
+    with Publisher(written, clock=lambda: NOW).build_static(tmp_path / "one") as result:
+        assert not (tmp_path / "one").exists()  # swapped in when the block ends
+    assert tree(tmp_path / "one") == tree(tmp_path / "two-steps")
+    assert all(isinstance(doc, StoredDocument) for doc in result.site.documents.values())
+    feed = result.site.documents["/feed.atom"]
+    assert feed.body == (tmp_path / "one" / "feed.atom").read_bytes()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".one.")] == []
+
+
+def test_build_static_leaves_the_target_as_it_was_when_the_block_raises(
+    written: Config, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), Publisher(written).build_static(out):
+        raise RuntimeError("--strict found problems")
+    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
+
+
+def test_a_build_run_again_leaves_nothing_of_the_first_run(
+    written: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A post's file changed during the build: it runs again, and what the first run
+    wrote that the second did not (a tag no post has any more) is not in the tree."""
+    real = Publisher._build
+    stale = Document("application/rss+xml; charset=utf-8", b"<rss/>", '"s"', NOW)
+
+    def build(self: Publisher, keep: Callable[[str, Document], Document] | None = None) -> Any:
+        assert keep is not None
+        keep("/tag/gone.rss", stale)
+        return real(self, keep)
+
+    monkeypatch.setattr(Publisher, "_build", build)
+    with Publisher(written, clock=lambda: NOW).build_static(tmp_path / "one") as result:
+        pass
+    assert "/tag/gone.rss" not in result.site.documents
+    files = tree(tmp_path / "one")
+    assert "tag/t1.rss" in files and not any(name.startswith("tag/gone") for name in files)
