@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 import click
 
@@ -123,7 +124,49 @@ def _summary(result: BuildResult) -> str:
     )
 
 
-@click.group(name="syndicate")
+class _Syndicate(click.Group):
+    """The command group. Run from the command line (``args`` None: ``sys.argv``), a
+    one-shot command that has done its work ends the process at once (``_exit_at_once``).
+
+    Tearing the interpreter down after a build (every module's objects, SQLAlchemy's and
+    lxml's among them, freed one by one, and the collector run over them) costs about
+    0.3 s that nobody waits for. Under ``CliRunner`` (``args`` given) nothing changes.
+    """
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
+        global _done
+        _done = False
+        try:
+            return super().main(args, *rest, **extra)
+        except SystemExit as exc:
+            if args is None and _done:
+                _exit_at_once(exc.code)
+            raise
+
+
+# Set by a one-shot command that finished its work: nothing it leaves needs finalising
+# (its files are closed, its worker processes stopped, its store closed).
+_done = False
+
+
+def _finished() -> None:
+    global _done
+    _done = True
+
+
+def _exit_at_once(code: object) -> NoReturn:
+    """``sys.exit(code)`` without the interpreter's teardown: logs and output flushed."""
+    logging.shutdown()
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code or 0)
+
+
+@click.group(name="syndicate", cls=_Syndicate)
 @click.version_option(__version__, "--version", prog_name="syndicate")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", count=True, help="Less log output (errors only).")
@@ -267,6 +310,7 @@ def build(config_path: Path, out_dir: Path, strict: bool, no_cache: bool) -> Non
             if store is not None:
                 store.close()
     click.echo(f"{_summary(result)}; wrote {len(result.site.documents)} documents to {out_dir}")
+    _finished()
 
 
 @main.command()

@@ -6,6 +6,8 @@ import dataclasses
 import gzip
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,6 +272,51 @@ def test_build_end_to_end(project: Path) -> None:
     before = {p: p.read_bytes() for p in public.rglob("*") if p.is_file()}
     assert run("build", "--out", "public").exit_code == 0
     assert {p: p.read_bytes() for p in public.rglob("*") if p.is_file()} == before
+
+
+# The command line as a user runs it, in a process of its own: sys.argv, not CliRunner.
+EXIT_PROBE = """
+import atexit, sys
+atexit.register(lambda: print("interpreter torn down", file=sys.stderr))
+from syndicate.cli import main
+sys.argv[0] = "syndicate"
+main()
+"""
+
+
+def run_process(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_finished_build_ends_its_process_without_the_teardown(project: Path) -> None:
+    """Output and logs are flushed and the tree is written; the interpreter's teardown
+    (atexit, then every module freed) is skipped: nothing is left to finalise."""
+    write_posts(project)
+    done = run_process(project, "-v", "build", "--out", "public")
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout and "documents to public" in done.stdout
+    assert "built" in done.stderr  # the log line, flushed
+    assert "interpreter torn down" not in done.stderr
+    assert (project / "public" / "feed.rss").is_file()
+    assert (
+        gzip.decompress((project / "public" / "feed.rss.gz").read_bytes())
+        == (project / "public" / "feed.rss").read_bytes()
+    )
+
+
+def test_a_failed_build_or_another_command_exits_as_usual(project: Path) -> None:
+    failed = run_process(project, "build", "--config", "missing.yaml", "--out", "public")
+    assert failed.returncode != 0
+    assert "interpreter torn down" in failed.stderr
+    version = run_process(project, "--version")
+    assert version.returncode == 0 and __version__ in version.stdout
+    assert "interpreter torn down" in version.stderr
 
 
 def test_check_and_build_with_a_broken_post(project: Path) -> None:
