@@ -241,6 +241,29 @@ def test_the_no_cache_build_reads_in_parallel_and_shares_the_pool_with_rendering
     assert cache._pool is None
 
 
+@pytest.mark.parametrize(
+    ("items", "sizes"),
+    [(10_000, [313] * 31 + [297]), (400, [25] * 16), (30, [25, 5]), (1, [1])],
+)
+def test_batches_go_out_in_small_chunks_and_come_back_in_order(
+    config: Config, items: int, sizes: list[int]
+) -> None:
+    """Many chunks a worker (a worker that runs dry idles while the other finishes)."""
+    sent: list[int] = []
+
+    class Pool:
+        def map(self, func: Callable[..., Any], args: list[Any]) -> Any:
+            sent.extend(len(chunk) for chunk, _ in args)
+            return (func(arg) for arg in args)
+
+    def double(args: tuple[Sequence[int], Config]) -> list[int]:
+        return [2 * n for n in args[0]]
+
+    got = cache_module._parallel(double, list(range(items)), config, Pool(), 2)  # type: ignore[arg-type]
+    assert got == [2 * n for n in range(items)]
+    assert sent == sizes
+
+
 def test_one_worker_reads_in_this_process(
     posts_dir: Path, config: Config, parallel: list[tuple[Callable[..., Any], int]]
 ) -> None:
