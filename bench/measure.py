@@ -34,6 +34,9 @@ class Run:
     seconds: float
     max_rss_mb: float  # largest single process (wait4 ru_maxrss)
     tree_rss_mb: float  # largest sampled sum over the process tree
+    # Largest sampled sum of PSS over the tree: forked processes share pages with their
+    # parent, which the RSS sum counts once in each; PSS counts them once. 0: not sampled.
+    tree_pss_mb: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,17 +133,25 @@ def process_name(pid: int) -> str:
 
 
 class _TreeSampler:
-    """Samples the tree's summed RSS from a thread until stopped."""
+    """Samples the tree's summed RSS (and, less often, PSS) from a thread until stopped."""
+
+    PSS_EVERY = 5  # samples: reading smaps_rollup walks the page tables
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peak_kb = 0
+        self.peak_pss_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
+        count = 0
         while not self._stop.wait(SAMPLE_INTERVAL):
             self.peak_kb = max(self.peak_kb, tree_rss_kb(self.pid))
+            count += 1
+            if count % self.PSS_EVERY == 0:
+                pss = sum(tree_pss_kb(self.pid).values())
+                self.peak_pss_kb = max(self.peak_pss_kb, pss)
 
     def __enter__(self) -> _TreeSampler:
         self._thread.start()
@@ -195,7 +206,7 @@ def run_measured(
     if code != 0:
         tail = log.read_text(errors="replace")[-2000:] if log is not None else ""
         raise BenchError(f"{' '.join(map(str, command))}: exit status {code}\n{tail}")
-    return Run(seconds, usage.ru_maxrss / 1024, sampler.peak_kb / 1024)
+    return Run(seconds, usage.ru_maxrss / 1024, sampler.peak_kb / 1024, sampler.peak_pss_kb / 1024)
 
 
 def _kill_group(pid: int) -> None:
