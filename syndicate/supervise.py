@@ -193,7 +193,7 @@ class WorkerProcess:
         return status
 
 
-def die_with_parent() -> None:
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
     """In a worker that ``serve`` started: have Linux send us SIGTERM when serve dies, even
     by SIGKILL, so a killed serve never leaves an orphaned scheduler behind (a restarted
     serve would otherwise make two). Call it once SIGTERM stops the worker gracefully.
@@ -207,6 +207,6 @@ def die_with_parent() -> None:
         return
     pr_set_pdeathsig = 1
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    libc.prctl(pr_set_pdeathsig, signum, 0, 0, 0)
     if os.getppid() != int(parent):  # serve died before we asked
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signum)

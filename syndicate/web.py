@@ -52,6 +52,7 @@ import logging
 import operator
 import os
 import re
+import signal
 import threading
 import time
 import weakref
@@ -1089,8 +1090,10 @@ def app_from_env() -> WSGIApplication:
     from .supervise import die_with_parent
 
     # Like the scheduler worker, a web worker must not outlive a serve killed outright:
-    # it would hold the port and serve a tree nobody updates.
-    die_with_parent()
+    # it would hold the port and serve a tree nobody updates. SIGKILL, as it has no state
+    # to save, and granian's worker, sent SIGTERM without its main process, stops
+    # accepting connections but never exits.
+    die_with_parent(signal.SIGKILL)
     found = _services(load_config(os.environ[CONFIG_ENV]))
     return FeedResponder(found.holder, EditorsApp(found))
 
