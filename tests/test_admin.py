@@ -123,6 +123,22 @@ def sign_in(client: FlaskClient, token: str = TOKEN, **kwargs: Any) -> TestRespo
     return client.post("/admin/login", data={"csrf_token": csrf_of(form), "token": token}, **kwargs)
 
 
+def with_cookie(app: Flask, cookie: str) -> FlaskClient:
+    """A client of ``app`` (another web worker, or after a restart) holding ``cookie``."""
+    client = app.test_client()
+    client.set_cookie(SESSION_COOKIE, cookie, path="/admin")
+    return client
+
+
+def signed_in_cookie(app: Flask) -> tuple[FlaskClient, str]:
+    """A client signed in to ``app``, and a copy of its session cookie."""
+    client = app.test_client()
+    sign_in(client)
+    cookie = client.get_cookie(SESSION_COOKIE, path="/admin")
+    assert cookie is not None
+    return client, cookie.value
+
+
 def post_form(client: FlaskClient, page: str, action: str, **data: str) -> TestResponse:
     """Submit a form the way a browser does: the CSRF token from the page it is on."""
     token = csrf_of(client.get(page))
@@ -224,19 +240,12 @@ def test_the_session_key_is_derived_from_the_token(
 ) -> None:
     # Two apps (two granian workers, or before and after a restart) share sessions.
     first, second = make_app(site_config, publisher), make_app(site_config, publisher)
-    client = first.test_client()
-    sign_in(client)
-    cookie = client.get_cookie(SESSION_COOKIE, path="/admin")
-    assert cookie is not None
-    other = second.test_client()
-    other.set_cookie(SESSION_COOKIE, cookie.value, path="/admin")
-    assert other.get("/admin/").status_code == 200
+    _, cookie = signed_in_cookie(first)
+    assert with_cookie(second, cookie).get("/admin/").status_code == 200
     # A new token signs everybody out.
     monkeypatch.setenv(TOKEN_ENV, "another-token")
     third = make_app(site_config, publisher)
-    stranger = third.test_client()
-    stranger.set_cookie(SESSION_COOKIE, cookie.value, path="/admin")
-    assert stranger.get("/admin/").status_code == 302
+    assert with_cookie(third, cookie).get("/admin/").status_code == 302
     for app in (first, second, third):
         close_api(app)
 
@@ -559,12 +568,8 @@ def test_signing_out_revokes_every_copy_of_the_cookie(
 ) -> None:
     # Signed in through one web worker; a copy of the cookie is used through another.
     first, second = make_app(site_config, publisher), make_app(site_config, publisher)
-    client = first.test_client()
-    sign_in(client)
-    cookie = client.get_cookie(SESSION_COOKIE, path="/admin")
-    assert cookie is not None
-    copy = second.test_client()
-    copy.set_cookie(SESSION_COOKIE, cookie.value, path="/admin")
+    client, cookie = signed_in_cookie(first)
+    copy = with_cookie(second, cookie)
     assert copy.get("/admin/").status_code == 200
     other = first.test_client()  # another editor's session, signed in separately
     sign_in(other)
@@ -579,8 +584,7 @@ def test_signing_out_revokes_every_copy_of_the_cookie(
     assert other.get("/admin/").status_code == 200  # only the session signed out
     # A restart (a new app) still knows; signing in again works.
     third = make_app(site_config, publisher)
-    again = third.test_client()
-    again.set_cookie(SESSION_COOKIE, cookie.value, path="/admin")
+    again = with_cookie(third, cookie)
     assert again.get("/admin/").status_code == 302
     assert sign_in(again).status_code == 302
     assert again.get("/admin/").status_code == 200

@@ -465,6 +465,37 @@ def _get(url: str) -> Any:
         return response.headers
 
 
+def start_serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``syndicate serve`` on tmp_path/config.yaml, in a process group of its own (serve,
+    its worker and granian's workers), once it answers: the process and its base URL."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "syndicate", "serve", "--config", "config.yaml"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"serve exited with {process.returncode}")
+        try:
+            return bool(_get(base + "/feed.atom"))
+        except (urllib.error.URLError, ConnectionError):
+            return False
+
+    try:
+        wait_for(answers, "serve answering", timeout=30)
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return process, base
+
+
 def test_serve_publishes_edits_and_notifies_the_hub(tmp_path: Path, hub: HubServer) -> None:
     posts = tmp_path / "posts"
     posts.mkdir()
@@ -476,28 +507,9 @@ def test_serve_publishes_edits_and_notifies_the_hub(tmp_path: Path, hub: HubServ
         "notify:\n  timeout: 5\n",
         encoding="utf-8",
     )
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "syndicate", "serve", "--config", "config.yaml"]
-    process = subprocess.Popen(
-        [*command, "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # one process group: serve, its worker and granian's workers
-    )
+    process, base = start_serve(tmp_path)
     output = ""
     try:
-
-        def answers() -> bool:
-            if process.poll() is not None:
-                pytest.fail(f"serve exited with {process.returncode}")
-            try:
-                return bool(_get(base + "/feed.atom"))
-            except (urllib.error.URLError, ConnectionError):
-                return False
-
-        wait_for(answers, "serve answering", timeout=30)
         etag = _get(base + "/feed.atom")["ETag"]
         wait_for(lambda: SITE + "feed.atom" in hub.publishes, "the first publish notified")
         seen = len(hub.publishes)

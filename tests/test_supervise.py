@@ -8,14 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.error
 from pathlib import Path
 
 import pytest
 
 from syndicate.supervise import WorkerProcess
 
-from .test_scheduler import _free_port, _get, wait_for, write_post
+from .test_scheduler import _get, start_serve, wait_for, write_post
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 
@@ -115,26 +114,7 @@ def _start_serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
         "watch:\n  debounce: 0.2\n  scan_interval: 3600\n",
         encoding="utf-8",
     )
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "syndicate", "serve", "--config", "config.yaml"]
-        + ["--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # one process group: serve, its worker and granian's workers
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"serve exited with {process.returncode}")
-        try:
-            return bool(_get(base + "/feed.atom"))
-        except (urllib.error.URLError, ConnectionError):
-            return False
-
-    wait_for(answers, "serve answering", timeout=30)
+    process, base = start_serve(tmp_path)
     return process, base, post
 
 
