@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .supervise import PARENT_ENV
+
 CONFIG_ENV = "SYNDICATE_CONFIG"
 """Environment variable through which ``serve`` hands the config path to server workers."""
 WORKERS_KILL_TIMEOUT = 10  # seconds a web worker gets to stop before it is killed
@@ -45,8 +47,10 @@ def run_server(config_path: Path, host: str, port: int, workers: int, log_level:
     from granian.constants import Interfaces
     from granian.log import LogLevels
 
-    # Workers import the app by name, so the config path travels in the environment.
+    # Workers import the app by name, so the config path travels in the environment,
+    # and so does our pid, for their die_with_parent().
     os.environ[CONFIG_ENV] = str(config_path.absolute())
+    os.environ[PARENT_ENV] = str(os.getpid())
     server = Granian(
         "syndicate.web:app_from_env",
         address=host,

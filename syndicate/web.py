@@ -1086,6 +1086,11 @@ def app_from_env() -> WSGIApplication:
     The same as ``create_app``, except that the Flask app behind the feeds is made when
     a request for the editor API or the dashboard first comes (``EditorsApp``).
     """
+    from .supervise import die_with_parent
+
+    # Like the scheduler worker, a web worker must not outlive a serve killed outright:
+    # it would hold the port and serve a tree nobody updates.
+    die_with_parent()
     found = _services(load_config(os.environ[CONFIG_ENV]))
     return FeedResponder(found.holder, EditorsApp(found))
 

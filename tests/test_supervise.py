@@ -168,13 +168,13 @@ def test_serve_restarts_a_killed_worker_and_edits_are_published_again(tmp_path: 
     assert "worker stopped (status 0)" in output
 
 
-def test_the_worker_stops_when_serve_is_killed(tmp_path: Path) -> None:
+def test_the_worker_and_the_web_workers_stop_when_serve_is_killed(tmp_path: Path) -> None:
     process, _, _ = _start_serve(tmp_path)
     try:
         wait_for(lambda: _worker_pid(process.pid) is not None, "the worker running")
-        worker = _worker_pid(process.pid)
-        assert worker is not None
-        process.kill()  # serve alone, by SIGKILL: it cannot stop its worker itself
-        wait_for(lambda: not _alive(worker), "the orphaned worker gone", timeout=30)
+        children = _children(process.pid)
+        assert len(children) == 2  # the scheduler worker and one web worker (serve.workers)
+        process.kill()  # serve alone, by SIGKILL: it cannot stop its children itself
+        wait_for(lambda: not any(map(_alive, children)), "the orphaned children gone", 30)
     finally:
         _stop_group(process)
