@@ -14,9 +14,9 @@ The file is written to a temporary name and renamed over the old one, so a crash
 mid-write leaves the previous cache (or none), never a torn one. A cache that cannot
 be read is ignored with a log line: it is only ever an optimisation.
 
-Many posts to read (``load_many``) or to render (``render_many``) go to worker processes,
-one pool per build: started on first need, shared by the reading and the rendering,
-stopped by ``save()`` (which ends every build) or ``close()``.
+Many posts to read (``load_many``) or to render (``render_many``, ``prepare_many``) go
+to worker processes, one pool per build: started on first need, shared by the reading
+and the rendering, stopped by ``save()`` (which ends every build) or ``close()``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .config import Config, fingerprint
 from .posts import (
@@ -46,6 +46,9 @@ from .posts import (
     render_post,
     unpack_rendered,
 )
+
+if TYPE_CHECKING:
+    from .feeds import Serialised
 
 log = logging.getLogger(__name__)
 
@@ -380,6 +383,45 @@ class PostCache:
             for key in ((p.digest, p.url) for p in posts)
         ]
 
+    def prepare_many(
+        self, posts: Sequence[Post], config: Config
+    ) -> list[tuple[Rendered | None, Serialised | None]]:
+        """``render_many``, and the entries of the posts rendered in the worker processes
+        serialised there too (``feeds.serialise_entries``): for each post, (None, its
+        entry's bytes) if so, else (its Rendered, None), whose entry the caller makes (a
+        handful at a time: cheaper than shipping). The feeds of a cold build then only
+        splice bytes: building and serialising the entries runs on every core.
+
+        The serialised entries are not kept: they depend on the post as settled (its
+        entry id, its ``updated``), which the cache's key does not cover. The renders
+        are, in a cache that is saved, as by ``render_many``.
+        """
+        missing = [i for i, p in enumerate(posts) if (p.digest, p.url) not in self.rendered]
+        if len(missing) < PARALLEL_MIN or self.workers <= 1:
+            return [(rendered, None) for rendered in self.render_many(posts, config)]
+        log.info("rendering %d posts on %d processes", len(missing), self.workers)
+        chosen = [posts[i] for i in missing]
+        # Without a file to save to, the HTML is not even sent back: the bytes suffice.
+        func = _prepare_chunk if self.path is not None else _serialise_chunk
+        out: list[tuple[Rendered | None, Serialised | None] | None]
+        out = [None] * len(posts)
+        results = self._parallel(func, chosen, config)
+        with self._lock:
+            for index, post, (stored, serialised) in zip(missing, chosen, results, strict=True):
+                if stored is not None:
+                    self.rendered[(post.digest, post.url)] = stored
+                    self._dirty = True
+                out[index] = (None, serialised)
+        del results
+        rest = [i for i, made in enumerate(out) if made is None]
+        if rest:
+            renders = self.render_many([posts[i] for i in rest], config)
+            for index, rendered in zip(rest, renders, strict=True):
+                out[index] = (rendered, None)
+        done = [made for made in out if made is not None]
+        assert len(done) == len(posts)
+        return done
+
 
 # A running service keeps every post's HTML to prepare the entries an edit needs without
 # rendering them again: zlib's fastest level keeps it in under half the memory (15 to
@@ -427,6 +469,34 @@ def _load_chunk(
 def _render_chunk(args: _Chunk[Post]) -> list[Rendered]:
     posts, config = args
     return [render_post(post, config) for post in posts]
+
+
+def _render_and_serialise(args: _Chunk[Post]) -> list[tuple[Rendered, Serialised]]:
+    # Imported here: a worker that only reads (spawned, by a service) need not load feedgen.
+    from .feeds import serialise_entries
+
+    posts, config = args
+    rendered = [render_post(post, config) for post in posts]
+    serialised = serialise_entries(list(zip(posts, rendered, strict=True)), config)
+    return list(zip(rendered, serialised, strict=True))
+
+
+def _prepare_chunk(
+    args: _Chunk[Post],
+) -> list[tuple[tuple[bytes, bytes] | None, Serialised]]:
+    """Render posts in a worker process, and serialise their entries there too; each
+    post's HTML comes back as the cache keeps it (packed, compressed)."""
+    return [
+        (_compress(rendered.packed()), serialised)
+        for rendered, serialised in _render_and_serialise(args)
+    ]
+
+
+def _serialise_chunk(
+    args: _Chunk[Post],
+) -> list[tuple[tuple[bytes, bytes] | None, Serialised]]:
+    """``_prepare_chunk`` for a cache that is not saved: the entries' bytes only."""
+    return [(None, serialised) for _, serialised in _render_and_serialise(args)]
 
 
 def _parallel(

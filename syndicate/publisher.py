@@ -342,12 +342,22 @@ class Publisher:
                 # not outlive the rendering while the feeds are made.
                 cache.close()
 
+        def prepare_many(
+            batch: Sequence[Post], config: Config
+        ) -> Sequence[tuple[posts.Rendered | None, feeds.Serialised | None]]:
+            assert cache is not None
+            try:
+                return cache.prepare_many(batch, config)
+            finally:
+                cache.close()  # as in render_many
+
         site = feeds.build_site(
             settled,
             self.config,
             now=now,
             previous=previous,
             render_many=render_many if cache is not None else None,
+            prepare_many=prepare_many if cache is not None else None,
             changed=changed,
             keep=keep,
             once=once,

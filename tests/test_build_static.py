@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from syndicate import cache as cache_module
+from syndicate.cache import PostCache
 from syndicate.config import Config
 from syndicate.feeds import Document
 from syndicate.publisher import Publisher, StoredDocument
@@ -52,6 +54,30 @@ def test_build_static_writes_what_build_and_write_static_write(
     feed = result.site.documents["/feed.atom"]
     assert feed.body == (tmp_path / "one" / "feed.atom").read_bytes()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".one.")] == []
+
+
+def test_a_cold_build_whose_workers_serialise_the_entries_writes_the_same_tree(
+    written: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker processes render the posts and serialise their entries (as a cold
+    ``syndicate build --no-cache`` does at 400 posts and more); the feeds splice them."""
+    with Publisher(written, clock=lambda: NOW).build_static(tmp_path / "serial"):
+        pass
+    monkeypatch.setattr(cache_module, "PARALLEL_MIN", 1)
+    calls: list[tuple[Any, int]] = []
+    real = PostCache._parallel
+
+    def spy(self: PostCache, func: Any, items: Any, config: Config) -> Any:
+        calls.append((func, len(items)))
+        return real(self, func, items, config)
+
+    monkeypatch.setattr(PostCache, "_parallel", spy)
+    cache = PostCache(None, written, workers=2)
+    with Publisher(written, clock=lambda: NOW, cache=cache).build_static(tmp_path / "cold"):
+        pass
+    assert tree(tmp_path / "cold") == tree(tmp_path / "serial")
+    assert calls == [(cache_module._load_chunk, 5), (cache_module._serialise_chunk, 5)]
+    assert cache._pool is None  # stopped once the posts were rendered
 
 
 def test_build_static_leaves_the_target_as_it_was_when_the_block_raises(

@@ -142,6 +142,51 @@ def test_parallel_render_equals_serial(
     assert parallel == serial
 
 
+@pytest.mark.parametrize("saved", [False, True], ids=["no-cache", "cache"])
+def test_entries_prepared_in_the_workers_build_the_same_site(
+    saved: bool,
+    posts_dir: Path,
+    config: Config,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """prepare_many serialises entries where it renders (worker processes): the site is
+    byte for byte the one built from renders alone, and a saved cache keeps the renders."""
+    for n in range(12):
+        tags = [TAGS[n % 4], TAGS[(n + 1) % 4]]
+        body = f"Body {n} <b>bold</b> & [link](/x/{n})."
+        (posts_dir / f"p{n}.md").write_text(post_text(n, n + 1, CATEGORIES[n % 3], tags, body))
+    loaded, _ = load_posts(config)
+    monkeypatch.setattr(cache_module, "PARALLEL_MIN", 4)
+    directory = tmp_path / "cache" if saved else None
+    cache = PostCache(directory, config, workers=2)
+    fresh_cache = PostCache(directory, config, workers=2)
+    try:
+        made = cache.prepare_many(loaded, config)
+        assert [(r, ahead is not None) for r, ahead in made] == [(None, True)] * len(loaded)
+        # Kept if the cache is saved: the next call takes those renders, serialises nothing.
+        again = cache.prepare_many(loaded, config)
+        serial = PostCache(None, config, workers=1).render_many(loaded, config)
+        if saved:
+            assert again == [(r, None) for r in serial]
+        else:
+            assert [(r, ahead is not None) for r, ahead in again] == [(None, True)] * len(loaded)
+        parallel = build_site(
+            loaded,
+            config,
+            NOW,
+            render_many=fresh_cache.render_many,
+            prepare_many=fresh_cache.prepare_many,
+        )
+    finally:
+        cache.close()
+        fresh_cache.close()
+    assert bodies(parallel) == bodies(build_site(loaded, config, NOW))
+    # Below the threshold, or on one core, renders only: the entries are made here.
+    one = PostCache(None, config, workers=1)
+    assert one.prepare_many(loaded, config) == [(r, None) for r in serial]
+
+
 # --- incremental == full --------------------------------------------------------------
 
 Edit = tuple[str, int, int, int, int]  # (kind, post number, day, category, tag mask)

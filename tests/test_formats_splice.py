@@ -9,6 +9,7 @@ compares the two byte for byte, then reads the result with feedparser and lxml.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -32,11 +33,14 @@ from syndicate.feeds._formats import (
     SELF_TYPES,
     FeedMeta,
     Format,
+    PreparedEntry,
     _HubExtension,
     _person,
     entry_change,
     make_entry,
+    prepare_entry,
     render_feed,
+    serialise_entries,
 )
 from syndicate.posts import Image, Post, Rendered
 
@@ -358,6 +362,69 @@ def test_entry_elements_are_fresh_on_every_call() -> None:
     assert [link.get("rel") for link in first.iterfind("link")] == ["alternate", "enclosure"]
 
 
+def prepared(items: Sequence[Item], config: Config) -> list[PreparedEntry]:
+    """Entries serialised ahead, as the worker processes of a cold build make them; made
+    again (for a context not foreseen) from the post's HTML, as a cold build would."""
+    ahead = serialise_entries(items, config)
+    return [
+        prepare_entry(post, None, config, functools.partial(_as_given, r), s)
+        for (post, r), s in zip(items, ahead, strict=True)
+    ]
+
+
+def _as_given(rendered: Rendered) -> Rendered:
+    return rendered
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("config_name", CONFIGS)
+def test_entries_serialised_ahead_are_spliced_byte_identical(config_name: str, fmt: Format) -> None:
+    config = CONFIGS[config_name]
+    entries = prepared(VARIED, config)
+    for name, picks in (("a", [0, 1, 2, 3, 4]), ("b", [4, 1]), ("c", [])):
+        items = [VARIED[i] for i in picks]
+        meta = meta_for(items, name)
+        body = render_feed(meta, [entries[i] for i in picks], config, fmt)
+        assert body == reference_feed(meta, fresh(items, config), config, fmt)
+        assert_readable(body, items, config, fmt)
+    # Every feed of the config shares the context they were made for: nothing was
+    # built here, the bytes were spliced as they came.
+    assert all(entry._entry is None and len(entry._bytes) == 2 for entry in entries)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_entries_serialised_for_another_context_are_made_again(fmt: Format) -> None:
+    """Bytes made for another root (Atom xml:lang, another config) are never spliced."""
+    config = make_config(hubs=HUBS)
+    other = make_config(language=None, author=NO_EMAIL)
+    calls: list[int] = []
+
+    def again(index: int) -> Rendered:
+        calls.append(index)
+        return VARIED[index][1]
+
+    ahead = serialise_entries(VARIED, other)
+    entries = [
+        prepare_entry(post, None, other, functools.partial(again, index), s)
+        for index, ((post, _), s) in enumerate(zip(VARIED, ahead, strict=True))
+    ]
+    meta = meta_for(VARIED)
+    body = render_feed(meta, entries, config, fmt)
+    assert body == reference_feed(meta, fresh(VARIED, other), config, fmt)
+    # Another xml:lang on the Atom feed: another context, each entry made again; the
+    # RSS root is the same in both configs.
+    assert sorted(calls) == (list(range(len(VARIED))) if fmt == "atom" else [])
+    assert render_feed(meta, entries, other, fmt) == reference_feed(
+        meta, fresh(VARIED, other), other, fmt
+    )
+    assert all(entry._entry is None and entry._packed is None for entry in entries)
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["a-then-b", "b-then-a"])
+def test_entries_serialised_ahead_shared_by_feeds_and_configs(reverse: bool) -> None:
+    check_shared(prepared(VARIED, make_config(hubs=HUBS)), reverse)
+
+
 # -- generated text ---------------------------------------------------------------------------
 
 
@@ -437,3 +504,6 @@ def test_generated_feeds_are_byte_identical(
         flipped = dataclasses.replace(meta, rss_url=f"{SITE}other.rss")
         body = render_feed(flipped, entries[::-1], config, fmt)
         assert body == reference_feed(flipped, fresh(items[::-1], config), config, fmt)
+        # And from entries serialised ahead (a cold build's worker processes).
+        body = render_feed(meta, prepared(items, config), config, fmt)
+        assert body == reference_feed(meta, fresh(items, config), config, fmt)

@@ -25,7 +25,14 @@ from typing import Any
 from ..config import Config, fingerprint
 from ..documents import Document, FeedInfo, FeedKind, Site, entity_tag
 from ..posts import Post, Rendered, render_post
-from ._formats import FeedMeta, entry_change, prepare_entry, render_feed
+from ._formats import (
+    FeedMeta,
+    Serialised,
+    entry_change,
+    prepare_entry,
+    render_feed,
+    serialise_entries,
+)
 from ._listing import render_index, render_opml
 from ._plan import FeedPlan, plan_feeds
 from ._slugs import make_slugs
@@ -42,6 +49,8 @@ __all__ = [
     "OPML_PATH",
     "MEDIA_TYPES",
     "EMPTY_FEED_DATE",
+    "Serialised",
+    "serialise_entries",
 ]
 
 logger = logging.getLogger(__name__)
@@ -82,6 +91,11 @@ def _as_made(url_path: str, document: Document) -> Document:
 
 
 RenderMany = Callable[[Sequence[Post], Config], Sequence[Rendered]]
+# Renders a batch and may serialise its entries ahead: for each post, (its Rendered,
+# None) or (None, ``serialise_entries``' bytes for its entry).
+PrepareMany = Callable[
+    [Sequence[Post], Config], Sequence[tuple[Rendered | None, Serialised | None]]
+]
 
 
 def config_fingerprint(config: Config) -> str:
@@ -118,6 +132,7 @@ def build_site(
     *,
     previous: Site | None = None,
     render_many: RenderMany | None = None,
+    prepare_many: PrepareMany | None = None,
     changed: Mapping[str, Post | None] | None = None,
     keep: Callable[[str, Document], Document] | None = None,
     once: bool = False,
@@ -127,7 +142,10 @@ def build_site(
     With ``previous`` (the Site of an earlier build), a feed whose inputs are unchanged
     keeps its documents and its posts are not rendered: the result is byte-identical
     to a full build, at a cost that grows with the feeds that changed. ``render_many``
-    renders a batch at once (in parallel, from a cache) instead of calling ``render``.
+    renders a batch at once (in parallel, from a cache) instead of calling ``render``;
+    ``prepare_many``, if given, renders the batch instead, and may hand back entries
+    serialised ahead (``serialise_entries``, where the posts were rendered), which are
+    then spliced as they are (``render_many`` or ``render`` still renders a post again).
     ``changed`` (relpath -> post now, None if gone) names every post that differs from
     ``previous``'s, when the caller knows, so the others are not even looked at.
     ``keep`` is given each document as soon as it is made (URL path, document), and
@@ -175,15 +193,19 @@ def build_site(
             entries[entry_id] = prepared[1]
     missing = {entry_id: post for entry_id, post in needed.items() if entry_id not in entries}
     render_one = _render_one(render, render_many, config)
-    if render_many is not None:
-        rendered = list(render_many(list(missing.values()), config))
+    made: list[tuple[Rendered | None, Serialised | None]]
+    if prepare_many is not None:
+        made = list(prepare_many(list(missing.values()), config))
+    elif render_many is not None:
+        made = [(done, None) for done in render_many(list(missing.values()), config)]
     else:
-        rendered = [render(post, config) for post in missing.values()]
-    rendered.reverse()
+        made = [(render(post, config), None) for post in missing.values()]
+    made.reverse()
     for entry_id, post in missing.items():
         # Popped: once packed in its entry, the post's HTML as a str goes at once.
         again = functools.partial(render_one, post)
-        entries[entry_id] = prepare_entry(post, rendered.pop(), config, again)
+        done, ahead = made.pop()
+        entries[entry_id] = prepare_entry(post, done, config, again, ahead)
     # Kept for every post still in a feed (the reused feeds' too), dropped for the rest.
     # An entry is kept for the very post it was made from, which it holds (so its id() is
     # its own): the posts are found by identity, without reading a field of each of them
