@@ -37,11 +37,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .config import Config, fingerprint
 from .posts import (
+    DigestKey,
     Post,
     PostProblem,
     Rendered,
+    digest_key,
     drop_bodies,
     entry_digests,
+    image_changed,
     load_post,
     render_post,
     unpack_rendered,
@@ -53,7 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "posts.pickle"
-FORMAT = 6  # bump when the layout of the pickled payload changes
+FORMAT = 7  # bump when the layout of the pickled payload changes
 
 # Rendering or reading in worker processes pays for itself only past this many posts:
 # starting the pool (50 ms forked, about a second spawned) and shipping posts and results
@@ -73,7 +76,7 @@ _Part = tuple[
     dict[str, tuple[StatKey, Post | None, tuple[PostProblem, ...]]],  # posts
     dict[tuple[str, str], tuple[bytes, bytes]],  # rendered
     dict[str, Post],  # last_good
-    dict[tuple[str, str, str], tuple[str, str]],  # digests
+    dict[DigestKey, tuple[str, str]],  # digests
 ]
 
 
@@ -99,7 +102,7 @@ class PostCache:
         self.rendered: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         # (file digest, relpath, URL) -> digests the publisher derives from a post (of what
         # readers see, of the body): hashing 50 MB of posts again would slow every restart.
-        self.digests: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self.digests: dict[DigestKey, tuple[str, str]] = {}
         # relpath -> the last version of a post that loaded without error, so that every
         # process publishing (worker, CLI, web) keeps a post that broke in its feeds.
         self.last_good: dict[str, Post] = {}
@@ -195,8 +198,8 @@ class PostCache:
                 owner[(post.digest, post.url)] = where[rp]
         for key, packed in self.rendered.items():
             parts[owner.get(key, last)][1][key] = packed
-        for digest_key, digests in self.digests.items():
-            parts[where.get(digest_key[1], last)][3][digest_key] = digests
+        for digested, digests in self.digests.items():
+            parts[where.get(digested[1], last)][3][digested] = digests
         return parts
 
     def close(self) -> None:
@@ -258,8 +261,12 @@ class PostCache:
         stat_key = (st.st_mtime_ns, st.st_size)
         cached = self.posts.get(relpath)
         if cached is not None and cached[0] == stat_key:
-            self.hits += 1
-            return relpath, stat_key, (cached[1], cached[2])
+            post = cached[1]
+            # An enclosure's length comes from the image file: a new image under the same
+            # name changes the post as much as an edit would.
+            if post is None or not image_changed(post, config):
+                self.hits += 1
+                return relpath, stat_key, (post, cached[2])
         return relpath, stat_key, None
 
     def _keep(
@@ -293,14 +300,14 @@ class PostCache:
         if missed:
             self.misses += len(missed)
             to_read = [paths[index] for index, _, _ in missed]
-            digested: dict[tuple[str, str, str], tuple[str, str]] = {}
+            digested: dict[DigestKey, tuple[str, str]] = {}
             if len(to_read) >= PARALLEL_MIN and self.workers > 1:
                 log.info("reading %d posts on %d processes", len(to_read), self.workers)
                 read = []
                 for post, problems, digests in self._parallel(_load_chunk, to_read, config):
                     read.append((post, problems))
                     if post is not None and digests is not None:
-                        digested[(post.digest, post.relpath, post.url)] = digests
+                        digested[digest_key(post)] = digests
             else:
                 read = [load_post(path, config) for path in to_read]
             self.remember_digests(digested)
@@ -347,13 +354,13 @@ class PostCache:
             for key in stale:
                 del self.rendered[key]
             if gone or self.misses:
-                keys = {(p.digest, p.relpath, p.url) for p in kept}
-                for digest_key in [k for k in self.digests if k not in keys]:
-                    del self.digests[digest_key]
+                keys = {digest_key(p) for p in kept}
+                for old in [k for k in self.digests if k not in keys]:
+                    del self.digests[old]
             if gone or stale:
                 self._dirty = True
 
-    def remember_digests(self, found: dict[tuple[str, str, str], tuple[str, str]]) -> None:
+    def remember_digests(self, found: dict[DigestKey, tuple[str, str]]) -> None:
         """Keep digests the publisher computed, to be saved with the posts."""
         with self._lock:
             if found:

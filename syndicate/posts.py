@@ -671,6 +671,17 @@ def read_body(source: Path, digest: str) -> str:
     return text[end.end() :].strip("\n")
 
 
+# What settles a post's entry digests: its file, its path and the config (which settles
+# its URL), and the length of its image file in assets_dir, which can change alone.
+DigestKey = tuple[str, str, str, int | None]  # (file digest, relpath, URL, image length)
+
+
+def digest_key(post: Post) -> DigestKey:
+    """The key under which ``entry_digests(post)`` can be kept and found again."""
+    length = post.image.length if post.image is not None else None
+    return (post.digest, post.relpath, post.url, length)
+
+
 def entry_digests(post: Post) -> tuple[str, str]:
     """(digest of what a reader sees of the post's entry, digest of its body): a change
     of the first moves the entry's ``updated``; the second finds a renamed post."""
@@ -1374,6 +1385,14 @@ def _image(value: object, config: Config, warn: Callable[[str], None]) -> Image 
         # "assets/x.jpg" means https://example.org/assets/x.jpg for every post.
         url = _site_url(config, ref)
     return Image(url=url, media_type=_media_type(url), length=_asset_size(url, config))
+
+
+def image_changed(post: Post, config: Config) -> bool:
+    """Whether the file behind ``post``'s image in ``assets_dir`` is no longer the size
+    its enclosure says (replaced, added or removed since the post was read)."""
+    if post.image is None or config.assets_dir is None:
+        return False
+    return _asset_size(post.image.url, config) != post.image.length
 
 
 def _asset_size(url: str, config: Config) -> int | None:

@@ -863,15 +863,15 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-DigestKey = tuple[str, str, str]  # (file digest, relpath, URL)
+DigestKey = posts.DigestKey
 
 
 def _digests(
     post: Post, known: Mapping[DigestKey, tuple[str, str]], found: dict[DigestKey, tuple[str, str]]
 ) -> tuple[str, str]:
-    """(content digest, body digest); a Post is a function of its file, its path and the
-    config (which settles its URL), so ``known`` ones are taken as they are."""
-    key = (post.digest, post.relpath, post.url)
+    """(content digest, body digest); ``known`` ones are taken as they are (see
+    ``posts.digest_key``)."""
+    key = posts.digest_key(post)
     digests = known.get(key) or found.get(key)
     if digests is None:
         digests = found[key] = posts.entry_digests(post)

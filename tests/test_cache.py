@@ -403,3 +403,63 @@ def test_publishing_the_changed_paths_equals_a_full_build(
             assert site.signatures == full.signatures
     finally:
         service.close()
+
+
+def test_a_replaced_image_is_read_again_with_its_new_length(
+    posts_dir: Path, make_config: ConfigFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "a.jpg").write_bytes(b"\0" * 100)
+    config = make_config(assets_dir="assets")
+    text = "---\ntitle: {}\ndate: 2024-05-01\nimage: /assets/{}\n---\nHi.\n"
+    (posts_dir / "a.md").write_text(text.format("A", "a.jpg"))
+    (posts_dir / "b.md").write_text(text.format("B", "b.jpg"))  # no such file yet
+    cache = PostCache(tmp_path / "cache", config)
+    first, _ = load_posts(config, load_one=cache.load_post)
+    assert [(p.title, p.image and p.image.length) for p in first] == [("A", 100), ("B", None)]
+
+    calls = counting_load_post(monkeypatch)
+    load_posts(config, load_one=cache.load_post)
+    assert calls == []  # nothing changed: both from the cache
+    (assets / "a.jpg").write_bytes(b"\0" * 5000)  # replaced under the same name
+    (assets / "b.jpg").write_bytes(b"\0" * 7)  # appeared
+    again, _ = load_posts(config, load_one=cache.load_post)
+    assert sorted(p.name for p in calls) == ["a.md", "b.md"]
+    assert [(p.title, p.image and p.image.length) for p in again] == [("A", 5000), ("B", 7)]
+
+
+def test_republish_force_publishes_the_new_length_of_a_replaced_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import feedparser
+    from click.testing import CliRunner
+    from lxml import etree
+
+    from syndicate.cli import main
+
+    (tmp_path / "posts").mkdir()
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "a.jpg").write_bytes(b"\0" * 100)
+    (tmp_path / "posts" / "a.md").write_text(
+        "---\ntitle: A\ndate: 2024-05-01\nimage: /assets/a.jpg\n---\nHi.\n"
+    )
+    (tmp_path / "config.yaml").write_text(
+        "site: {title: T, url: 'https://example.org/'}\nassets_dir: assets\n"
+    )
+    monkeypatch.chdir(tmp_path)
+
+    def enclosure_length() -> str:
+        raw = (tmp_path / "_site" / "feed.rss").read_bytes()
+        lengths = etree.fromstring(raw).xpath("//item/enclosure/@length")
+        assert isinstance(lengths, list) and len(lengths) == 1
+        [entry] = feedparser.parse(raw).entries
+        assert entry.enclosures[0]["length"] == str(lengths[0])
+        return str(lengths[0])
+
+    assert CliRunner().invoke(main, ["republish"]).exit_code == 0
+    assert enclosure_length() == "100"
+    (tmp_path / "assets" / "a.jpg").write_bytes(b"\0" * 5000)  # the post file is untouched
+    result = CliRunner().invoke(main, ["republish", "--force"])
+    assert result.exit_code == 0, result.output
+    assert enclosure_length() == "5000"

@@ -39,9 +39,10 @@ def test_a_cache_saved_in_parts_reads_back_the_same(
     for relpath, (_, post, _) in again.posts.items():
         if post is not None:
             assert again.last_good[relpath] is post
-    for digest, relpath, url in again.digests:
+    for digest, relpath, url, length in again.digests:
         post = again.last_good[relpath]
         assert (digest, url) == (post.digest, post.url) and digest is post.digest
+        assert length == (post.image.length if post.image is not None else None)
 
 
 def test_an_empty_cache_is_saved_and_read_back(limited: Config) -> None:
