@@ -28,7 +28,7 @@ import requests
 
 from . import USER_AGENT
 from .config import NotifyConfig
-from .store import Attempt, AttemptStatus, NewNotification, Notification, Store
+from .records import Attempt, AttemptStatus, NewNotification, Notification, Store
 
 if TYPE_CHECKING:
     from _typeshed import SizedBuffer

@@ -21,249 +21,49 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Literal, Protocol, Self, TypeVar
+from typing import Any, Final, Self, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from .errors import StoreError
+from .records import (
+    BUILDS_KEPT,
+    Attempt,
+    AttemptStatus,
+    BuildRecord,
+    FeedRecord,
+    Kind,
+    NewNotification,
+    Notification,
+    NotificationStatus,
+    PostRecord,
+    Store,
+)
 
 log = logging.getLogger(__name__)
 
+# The records live in ``records`` (no SQLAlchemy); their names are kept here too.
+__all__ = [
+    "BUILDS_KEPT",
+    "Attempt",
+    "AttemptStatus",
+    "BuildRecord",
+    "FeedRecord",
+    "Kind",
+    "NewNotification",
+    "Notification",
+    "NotificationStatus",
+    "PostRecord",
+    "Store",
+    "SCHEMA_VERSION",
+    "SqlStore",
+    "UTCDateTime",
+]
+
 #: Bumped whenever the tables change; a database with a newer version is refused.
 SCHEMA_VERSION: Final = 1
-
-Kind = Literal["websub", "ping"]
-NotificationStatus = Literal["pending", "failed"]
-AttemptStatus = Literal["ok", "retry", "failed"]
-
-#: How many build records are kept (the status page shows the last one).
-BUILDS_KEPT: Final = 50
-
-
-# --------------------------------------------------------------------------- records
-
-
-@dataclasses.dataclass(frozen=True)
-class PostRecord:
-    """What the store remembers about one published post, keyed by its path."""
-
-    path: str  # relative to posts_dir, with forward slashes
-    digest: str  # digest of everything that shows in a feed entry
-    entry_id: str  # the Atom id / RSS guid as first published: minted once, kept on rename
-    first_seen: datetime
-    last_changed: datetime  # when ``digest`` last changed; the entry's Atom ``updated``
-    front_id: str | None = None  # ``id`` from the front matter, if any
-    body_digest: str | None = None  # digest of the body alone, to recognise a renamed file
-
-
-@dataclasses.dataclass(frozen=True)
-class FeedRecord:
-    """What the store remembers about one feed, keyed by its URL path."""
-
-    path: str  # URL path, e.g. "/feed.atom"
-    digest: str  # digest of the feed's content, ignoring build timestamps
-    last_changed: datetime
-    entry_count: int
-
-
-@dataclasses.dataclass(frozen=True)
-class NewNotification:
-    """A notification to enqueue: tell ``target`` that ``feed_url`` changed."""
-
-    kind: Kind
-    target: str  # hub URL, or XML-RPC ping server URL
-    feed_url: str  # absolute URL of the feed (the WebSub topic)
-
-
-@dataclasses.dataclass(frozen=True)
-class Notification:
-    """A row of the outbox: pending (waiting for ``next_attempt_at``) or failed."""
-
-    id: int
-    kind: Kind
-    target: str
-    feed_url: str
-    created_at: datetime
-    next_attempt_at: datetime
-    attempts: int  # attempts made so far
-    status: NotificationStatus
-    last_error: str | None = None
-    # Bumped each time a later change is coalesced into this row; ``mark_delivered``
-    # only removes the row if nothing was coalesced while the attempt was in flight.
-    revision: int = 0
-    # The earliest time the target allows another attempt (from Retry-After);
-    # coalescing never moves ``next_attempt_at`` before it.
-    not_before: datetime | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Attempt:
-    """One delivery attempt, as recorded in the attempt log."""
-
-    kind: Kind
-    target: str
-    feed_url: str
-    time: datetime
-    status: AttemptStatus
-    attempt: int = 1  # 1 for the first attempt of a notification
-    http_status: int | None = None
-    latency_ms: int = 0
-    error: str | None = None  # HTTP reason, XML-RPC fault, flerror message, transport error
-    id: int | None = None  # set when read back from the store
-
-
-@dataclasses.dataclass(frozen=True)
-class BuildRecord:
-    """Summary of one build, for ``syndicate status`` and ``GET /api/status``."""
-
-    time: datetime  # when the build started
-    duration: float  # seconds
-    post_count: int
-    feed_count: int
-    errors: tuple[str, ...] = ()  # "path: problem" lines
-    changed_feeds: tuple[str, ...] = ()  # URL paths of feeds whose digest changed
-
-
-# --------------------------------------------------------------------------- protocol
-
-
-class Store(Protocol):
-    """Persistent state of one syndicate deployment.
-
-    Contract, for every implementation:
-
-    - Each method is one transaction: it either happens entirely or not at all, and
-      a failure of the underlying database is raised as ``StoreError``.
-    - Methods may be called from several threads at once, and several processes (the
-      server and the CLI) may use the same database at once. Writing transactions
-      are serialised (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock), so
-      the read-then-write steps below (coalescing, claiming, upserts, creating the
-      tables) hold across processes.
-    - The store never reads the clock. Datetimes passed in must be aware; datetimes
-      returned are aware and in UTC.
-    - Posts are keyed by path and feeds by URL path; ``save_*`` applies deletes, then
-      upserts, in one transaction (so a renamed post can move its entry id).
-    - Outbox: ``enqueue`` writes notifications before any network I/O is attempted.
-      There is at most one *pending* notification per ``(kind, target, feed_url)``:
-      enqueueing one that is already pending keeps the existing row, bumps its
-      ``revision`` and sets ``next_attempt_at`` to ``min(existing, now)`` (but never
-      before ``not_before``). A notification leaves the outbox only through
-      ``mark_delivered`` (success) or stays as ``failed`` until ``retry``: at-least-once.
-    - ``due(now, limit)`` returns pending notifications with ``next_attempt_at <= now``,
-      most overdue first. With ``claim_until``, their ``next_attempt_at`` is moved
-      there in the same transaction, so that another process delivering from the same
-      outbox does not send them too; a crash leaves them due again at ``claim_until``.
-    """
-
-    def close(self) -> None:
-        """Release connections; the store is unusable afterwards."""
-
-    # posts
-    def posts(self) -> dict[str, PostRecord]:
-        """All post records, keyed by path."""
-        ...
-
-    def find_post(self, entry_id: str) -> PostRecord | None:
-        """The post published with ``entry_id``, if any (the first by path)."""
-        ...
-
-    def upsert_post(self, record: PostRecord) -> None:
-        """Insert or replace the record with ``record.path``."""
-
-    def delete_post(self, path: str) -> bool:
-        """Forget a post; True if it was there."""
-        ...
-
-    def save_posts(self, upsert: Iterable[PostRecord], delete: Iterable[str] = ()) -> None:
-        """Delete the paths in ``delete``, then upsert ``upsert``, in one transaction."""
-
-    # feeds
-    def feeds(self) -> dict[str, FeedRecord]:
-        """All feed records, keyed by URL path."""
-        ...
-
-    def upsert_feed(self, record: FeedRecord) -> None:
-        """Insert or replace the record with ``record.path``."""
-
-    def delete_feed(self, path: str) -> bool:
-        """Forget a feed; True if it was there."""
-        ...
-
-    def save_feeds(self, upsert: Iterable[FeedRecord], delete: Iterable[str] = ()) -> None:
-        """Delete the paths in ``delete``, then upsert ``upsert``, in one transaction."""
-
-    # outbox
-    def enqueue(self, items: Iterable[NewNotification], now: datetime) -> list[Notification]:
-        """Add notifications, coalescing with pending ones; return the resulting rows."""
-        ...
-
-    def due(
-        self, now: datetime, limit: int = 100, claim_until: datetime | None = None
-    ) -> list[Notification]:
-        """Pending notifications due at ``now``, most overdue first (see class doc)."""
-        ...
-
-    def get_notification(self, id: int) -> Notification | None:
-        """One outbox row by id."""
-        ...
-
-    def mark_delivered(self, id: int, revision: int | None = None) -> bool:
-        """Remove a delivered notification; if ``revision`` no longer matches (a later
-        change was coalesced meanwhile) keep it pending with attempts reset, and
-        return False."""
-        ...
-
-    def reschedule(
-        self,
-        id: int,
-        next_attempt_at: datetime,
-        attempts: int,
-        error: str | None,
-        not_before: datetime | None = None,
-    ) -> None:
-        """Record a failed attempt that will be retried at ``next_attempt_at``."""
-
-    def mark_failed(self, id: int, reason: str, attempts: int | None = None) -> None:
-        """Give up on a notification: it stays in the outbox as failed, with ``reason``."""
-
-    def retry(self, id: int, now: datetime) -> Notification | None:
-        """Put a failed notification back to pending, due at ``now``; None if not failed."""
-        ...
-
-    def pending(self) -> list[Notification]:
-        """Pending notifications, oldest first."""
-        ...
-
-    def failed(self) -> list[Notification]:
-        """Failed notifications, oldest first."""
-        ...
-
-    def next_due_time(self) -> datetime | None:
-        """The earliest ``next_attempt_at`` of a pending notification (the scheduler's
-        wake-up time), or None when nothing is pending."""
-        ...
-
-    # attempts
-    def record_attempt(self, attempt: Attempt) -> None:
-        """Append to the attempt log."""
-
-    def recent_attempts(self, limit: int = 50) -> list[Attempt]:
-        """The last ``limit`` attempts, newest first."""
-        ...
-
-    def prune_attempts(self, before: datetime) -> int:
-        """Delete attempts older than ``before``; return how many."""
-        ...
-
-    # builds
-    def record_build(self, build: BuildRecord) -> None:
-        """Remember a build (the last ``BUILDS_KEPT`` are kept)."""
-
-    def last_build(self) -> BuildRecord | None:
-        """The most recent build, if any."""
-        ...
 
 
 # --------------------------------------------------------------------------- schema
