@@ -3,6 +3,7 @@ anything that would change a feed makes it a real publish again."""
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -249,21 +250,28 @@ def test_republish_with_nothing_changed_reports_problems_again(project: Path) ->
     assert again.stderr == first.stderr
 
 
-def test_republish_with_nothing_changed_never_loads_the_publishing_stack(project: Path) -> None:
+def run_cli(project: Path, args: list[str], modules: tuple[str, ...]) -> tuple[str, list[str]]:
+    """Run ``syndicate args`` in a fresh interpreter: its output, and which of ``modules``
+    it imported."""
     script = (
         "import sys\n"
         "from syndicate.cli import main\n"
-        "main(['republish'], standalone_mode=False)\n"
-        "heavy = [m for m in ('syndicate.publisher', 'sqlalchemy', 'lxml', 'feedgen') "
-        "if m in sys.modules]\n"
-        "print('loaded:', heavy)\n"
+        f"main({args!r}, standalone_mode=False)\n"
+        f"print('loaded:', [m for m in {modules!r} if m in sys.modules])\n"
     )
     command = [sys.executable, "-c", script]
-    first = subprocess.run(command, cwd=project, capture_output=True, text=True, check=True)
-    assert "loaded: [" in first.stdout and "'syndicate.publisher'" in first.stdout
-    again = subprocess.run(command, cwd=project, capture_output=True, text=True, check=True)
-    assert "nothing changed since the last publish" in again.stdout
-    assert "loaded: []" in again.stdout
+    done = subprocess.run(command, cwd=project, capture_output=True, text=True, check=True)
+    output, _, loaded = done.stdout.rpartition("loaded: ")
+    return output, ast.literal_eval(loaded.strip())
+
+
+def test_republish_with_nothing_changed_never_loads_the_publishing_stack(project: Path) -> None:
+    heavy = ("syndicate.publisher", "sqlalchemy", "lxml", "feedgen")
+    _, first = run_cli(project, ["republish"], heavy)
+    assert "syndicate.publisher" in first
+    output, again = run_cli(project, ["republish"], heavy)
+    assert "nothing changed since the last publish" in output
+    assert again == []
 
 
 def test_worker_with_nothing_changed_is_ready_before_its_first_publish(project: Path) -> None:
@@ -310,17 +318,9 @@ def test_wait_ready_fails_when_the_worker_exits_first(tmp_path: Path) -> None:
 
 def test_a_build_without_a_store_never_loads_sqlalchemy(project: Path) -> None:
     # SQLAlchemy is 0.28 s of a cold build's start; without a store nothing needs it.
-    script = (
-        "import sys\n"
-        "from syndicate.cli import main\n"
-        "main(['build', '--out', 'public', '--no-cache'], standalone_mode=False)\n"
-        "print('loaded:', [m for m in ('sqlalchemy', 'requests') if m in sys.modules])\n"
-    )
-    command = [sys.executable, "-c", script]
-    built = subprocess.run(command, cwd=project, capture_output=True, text=True, check=True)
-    assert "loaded: []" in built.stdout
+    build = ["build", "--out", "public", "--no-cache"]
+    assert run_cli(project, build, ("sqlalchemy", "requests"))[1] == []
     assert (project / "public" / "feed.atom").exists()
     # With a store (after a republish made it), the build reads it, as before.
     assert CliRunner().invoke(main, ["republish"]).exit_code == 0
-    again = subprocess.run(command, cwd=project, capture_output=True, text=True, check=True)
-    assert "loaded: ['sqlalchemy']" in again.stdout
+    assert run_cli(project, build, ("sqlalchemy", "requests"))[1] == ["sqlalchemy"]
