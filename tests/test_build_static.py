@@ -100,10 +100,16 @@ def test_a_build_run_again_leaves_nothing_of_the_first_run(
     real = Publisher._build
     stale = Document("application/rss+xml; charset=utf-8", b"<rss/>", '"s"', NOW)
 
-    def build(self: Publisher, keep: Callable[[str, Document], Document] | None = None) -> Any:
-        assert keep is not None
+    def build(
+        self: Publisher,
+        keep: Callable[[str, Document], Document] | None = None,
+        planned: Callable[[list[str]], None] | None = None,
+    ) -> Any:
+        assert keep is not None and planned is not None
+        # The first run planned a feed (its files are created ahead, empty) and made another.
+        planned(["/tag/planned.rss", "/tag/planned.atom"])
         keep("/tag/gone.rss", stale)
-        return real(self, keep)
+        return real(self, keep, planned)
 
     monkeypatch.setattr(Publisher, "_build", build)
     with Publisher(written, clock=lambda: NOW).build_static(tmp_path / "one") as result:
@@ -111,3 +117,5 @@ def test_a_build_run_again_leaves_nothing_of_the_first_run(
     assert "/tag/gone.rss" not in result.site.documents
     files = tree(tmp_path / "one")
     assert "tag/t1.rss" in files and not any(name.startswith("tag/gone") for name in files)
+    assert not any(name.startswith("tag/planned") for name in files)
+    assert all((tmp_path / "one" / name).stat().st_size > 0 for name in files)

@@ -55,10 +55,14 @@ def fake_build(monkeypatch: pytest.MonkeyPatch, project: Path, *problems: PostPr
     """Make Publisher.build return SITE and these problems (posts and feeds have own tests)."""
 
     def build(
-        self: Publisher, keep: Callable[[str, Document], Document] | None = None
+        self: Publisher,
+        keep: Callable[[str, Document], Document] | None = None,
+        planned: Callable[[list[str]], None] | None = None,
     ) -> BuildResult:
         assert self.config.posts_dir == project / "posts"
         site = SITE
+        if planned is not None:  # as build_site does: the feeds before they are made
+            planned([path for path in SITE.documents if path.endswith((".rss", ".atom"))])
         if keep is not None:  # as build_site does: each document as it is made
             documents = {path: keep(path, doc) for path, doc in SITE.documents.items()}
             site = dataclasses.replace(SITE, documents=documents)

@@ -87,6 +87,18 @@ def test_write_static_replaces_the_old_tree(tmp_path: Path, config: Config) -> N
     assert (out.stat().st_mode & 0o777) == 0o755
 
 
+def test_write_static_files_are_readable_by_a_web_server(tmp_path: Path, config: Config) -> None:
+    """Files are made as open(2) makes them, the umask applied: another user can read them."""
+    old = os.umask(0o022)
+    try:
+        Publisher(config).write_static(SITE, tmp_path / "public")
+    finally:
+        os.umask(old)
+    files = [path for path in (tmp_path / "public").rglob("*") if path.is_file()]
+    assert len(files) == 2 * len(SITE.documents)
+    assert {path.stat().st_mode & 0o777 for path in files} == {0o644}
+
+
 def test_write_static_creates_parents(tmp_path: Path, config: Config) -> None:
     out = tmp_path / "deep" / "er" / "public"
     Publisher(config).write_static(SITE, out)

@@ -65,7 +65,11 @@ class SitePublisher(Publisher):
         super().__init__(config)
         self.site = site
 
-    def build(self, keep: Callable[[str, Document], Document] | None = None) -> BuildResult:
+    def build(
+        self,
+        keep: Callable[[str, Document], Document] | None = None,
+        planned: Callable[[list[str]], None] | None = None,
+    ) -> BuildResult:
         return BuildResult(site=self.site, problems=(), post_count=0)
 
 

@@ -136,6 +136,7 @@ def build_site(
     changed: Mapping[str, Post | None] | None = None,
     keep: Callable[[str, Document], Document] | None = None,
     once: bool = False,
+    planned: Callable[[list[str]], None] | None = None,
 ) -> Site:
     """Build every feed, the OPML and the index page. Pure; renders each entry once.
 
@@ -152,7 +153,9 @@ def build_site(
     what it returns goes in the Site instead: a static build writes the document out
     and keeps it without its bytes, so that it never holds every feed at once.
     ``once``: the Site will be no later build's ``previous``, so the prepared entries
-    are not kept for one (the result is the same, in less memory).
+    are not kept for one (the result is the same, in less memory). ``planned`` is given
+    the URL paths of the feed documents to be made, before the posts are rendered (a
+    static build creates their files meanwhile).
     """
     keep = keep or _as_made
     state = plan_feeds(posts, config, now, previous.plan if previous is not None else None, changed)
@@ -175,6 +178,16 @@ def build_site(
         and plan.rss_path in previous.documents
         and plan.atom_path in previous.documents
     }
+
+    if planned is not None:
+        planned(
+            [
+                path
+                for plan in plans
+                if plan.rss_path not in reused
+                for path in (plan.rss_path, plan.atom_path)
+            ]
+        )
 
     # Render and prepare each post once, however many feeds it is in, in feed order
     # so the calls to ``render`` are deterministic too.
