@@ -531,7 +531,20 @@ class Publisher:
             # A restart: the live tree on disk is the previous build (its manifest keeps
             # each feed's signature), so unchanged feeds are not rebuilt.
             self._site = load_live(self.config.output_dir, lazy=True)
-        site = self._build_site(plan.posts, now, self._site, save_after=None, changed=hint)
+        packer = _Packer() if write else None
+        try:
+            site = self._build_site(
+                plan.posts,
+                now,
+                self._site,
+                save_after=None,
+                changed=hint,
+                keep=packer.keep if packer is not None else None,
+            )
+        except BaseException:
+            if packer is not None:
+                packer.close()
+            raise
         self._site = site
 
         feed_paths = [p for info in site.feeds for p in (info.rss_path, info.atom_path)]
@@ -569,9 +582,12 @@ class Publisher:
             log.info("feed %s: changed", path)
 
         written: float | None = None
-        if write:
+        if packer is not None:
             out_dir = self.config.output_dir
-            write_live(site, out_dir, self._live)
+            try:
+                write_live(site, out_dir, self._live, packer.packed)
+            finally:
+                packer.close()
             written = time.perf_counter() - started_at  # what web workers wait for
             # Kept for the next publish without their bytes, which are on disk now.
             self._site = _stored(site, out_dir)
@@ -1177,12 +1193,54 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def write_live(site: Site, out_dir: Path, tree: LiveTree | None = None) -> None:
+# At most this many documents of a publish are compressed as they are made (_Packer).
+PACK_AHEAD = 64
+
+
+class _Packer:
+    """The gzip form of the documents a publish makes, compressed on other threads as
+    each is made (libdeflate releases the GIL) while the next ones are: an edit's feeds
+    are then compressed by the time they are written. Only the first ``most``: a publish
+    of every feed (a start) does not hold every feed compressed at once as well."""
+
+    def __init__(self, most: int | None = None) -> None:
+        self._most = PACK_AHEAD if most is None else most
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: dict[int, tuple[Document, Future[bytes]]] = {}
+
+    def keep(self, url_path: str, doc: Document) -> Document:
+        """``feeds.build_site``'s ``keep``: ``doc`` as it is, its compression started."""
+        if len(self._futures) < self._most:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+            self._futures[id(doc)] = (doc, self._pool.submit(gzip_bytes, doc.body))
+        return doc
+
+    def packed(self, doc: Document) -> bytes:
+        """``gzip_bytes(doc.body)``, from the compression started for it if there is one."""
+        found = self._futures.get(id(doc))
+        if found is not None and found[0] is doc:
+            return found[1].result()
+        return gzip_bytes(doc.body)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+        self._futures.clear()
+
+
+def write_live(
+    site: Site,
+    out_dir: Path,
+    tree: LiveTree | None = None,
+    packed: Callable[[Document], bytes] | None = None,
+) -> None:
     """Bring a live tree up to date in place: changed files, then the manifest, last.
 
     Each file is replaced with rename(2), so a reader sees the old or the new file;
     web workers reload documents when the manifest changes, never from a partial set.
-    ``tree`` remembers what this process wrote, to skip reading it back next time.
+    ``tree`` remembers what this process wrote, to skip reading it back next time;
+    ``packed`` gives a document's .gz bytes (``gzip_bytes`` of its body).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     tree = tree or LiveTree()
@@ -1209,7 +1267,7 @@ def write_live(site: Site, out_dir: Path, tree: LiveTree | None = None) -> None:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         jobs.append((target, doc))
-    _write_documents(jobs)
+    _write_documents(jobs, packed or _gzip_body)
     for url_path in old_docs:
         if url_path not in entries:
             stale = out_dir.joinpath(*_file_path(url_path).parts)
@@ -1324,25 +1382,33 @@ def _write_new(path: Path, data: bytes, mtime: float) -> None:
         os.close(fd)
 
 
-def _write_documents(jobs: list[tuple[Path, Document]]) -> None:
-    """Write documents on every core: zlib and file writes release the GIL."""
+def _gzip_body(doc: Document) -> bytes:
+    return gzip_bytes(doc.body)
+
+
+def _write_documents(
+    jobs: list[tuple[Path, Document]], packed: Callable[[Document], bytes] = _gzip_body
+) -> None:
+    """Write documents on every core: libdeflate and file writes release the GIL."""
     if len(jobs) < 8:
         for target, doc in jobs:
-            _write_document(target, doc)
+            _write_document(target, doc, packed)
         return
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         # list() re-raises the first failure, so a failed write fails the build.
-        list(pool.map(lambda job: _write_document(*job), jobs))
+        list(pool.map(lambda job: _write_document(job[0], job[1], packed), jobs))
 
 
-def _write_document(target: Path, doc: Document) -> None:
+def _write_document(
+    target: Path, doc: Document, packed: Callable[[Document], bytes] = _gzip_body
+) -> None:
     """Write a document and its reproducible .gz, each with mtime = Last-Modified."""
     # mtime=0 keeps the gzip header free of build time: same site, same bytes.
-    packed = gzip_bytes(doc.body)
+    gzipped = packed(doc)
     # Static servers derive Last-Modified from mtime (RFC 9110 8.8.2).
     stamp = doc.last_modified.timestamp()
     _atomic_write(target, doc.body, stamp)
-    _atomic_write(target.with_name(target.name + ".gz"), packed, stamp)
+    _atomic_write(target.with_name(target.name + ".gz"), gzipped, stamp)
 
 
 def _file_path(url_path: str) -> PurePosixPath:

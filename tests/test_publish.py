@@ -6,6 +6,7 @@ real local hub and XML-RPC ping server on 127.0.0.1. Time is a FakeClock.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import feedparser
 import pytest
 from lxml import etree
 
+from syndicate import publisher as publisher_module
 from syndicate.config import MANIFEST, Config
 from syndicate.publisher import Publisher, load_live, open_publisher, read_manifest
 from tests.conftest import ConfigFactory
@@ -545,3 +547,44 @@ def test_a_live_file_gone_at_a_restart_is_written_again(
         "/tag/belarus.rss"
     ].body
     assert etree.fromstring((out / "tag" / "belarus.rss").read_bytes()).tag == "rss"
+
+
+def _gz_mismatches(out: Path) -> list[str]:
+    """Documents of a live tree whose .gz is missing or holds other bytes."""
+    manifest = read_manifest(out)
+    assert manifest is not None
+    wrong = []
+    for entry in manifest["documents"].values():
+        body = (out / entry["file"]).read_bytes()
+        packed = out / (entry["file"] + ".gz")
+        if not packed.exists() or gzip.decompress(packed.read_bytes()) != body:
+            wrong.append(entry["file"])
+    return wrong
+
+
+@pytest.mark.parametrize("most", [64, 3])
+def test_every_gz_of_the_live_tree_is_its_document(
+    publisher: Publisher, posts_dir: Path, monkeypatch: pytest.MonkeyPatch, most: int
+) -> None:
+    """A publish compresses the documents it makes while it makes the next ones (up to
+    a bound, the rest as they are written): each .gz, before and after an edit, holds
+    its document's bytes."""
+    monkeypatch.setattr(publisher_module, "PACK_AHEAD", most)
+    write_post(posts_dir, "2024-04-01-one.md", title="One", tags="belarus, food")
+    edited = write_post(
+        posts_dir, "2024-04-02-two.md", title="Two", date="2024-04-02 10:00:00", tags="belarus"
+    )
+    publisher.publish()
+    out = publisher.config.output_dir
+    if most < 64:  # some documents beyond the bound
+        assert len(read_manifest(out)["documents"]) > most  # type: ignore[index]
+    assert _gz_mismatches(out) == []
+    write_post(
+        posts_dir, edited.name, title="Two, edited", date="2024-04-02 10:00:00", tags="belarus"
+    )
+    result = publisher.publish(paths=[edited])
+    assert "/tag/belarus.atom" in result.changed_feeds
+    assert _gz_mismatches(out) == []
+    titles = [e.title for e in feedparser.parse(gzip.decompress(
+        (out / "tag" / "belarus.atom.gz").read_bytes())).entries]  # fmt: skip
+    assert titles == ["Two, edited", "One"]
