@@ -286,8 +286,15 @@ class PostCache:
         on every core when there are at least ``PARALLEL_MIN`` of them (a cold build).
         """
         results: list[tuple[Post | None, Sequence[PostProblem]] | None] = [None] * len(paths)
-        missed: list[tuple[int, str, StatKey]] = []  # (index in paths, relpath, stat)
+        # (index in paths, relpath, stat; None: stat'ed where the file is read)
+        missed: list[tuple[int, str, StatKey | None]] = []
+        # Nothing cached (a cold build): every file is read, so each is stat'ed by the
+        # process that reads it, not one by one here before any is read (0.2 s at 10,000).
+        cold = not self.posts
         for index, path in enumerate(paths):
+            if cold:
+                missed.append((index, _cache_key(path, config), None))
+                continue
             looked = self._look_up(path, config)
             if looked is None:
                 results[index] = load_post(path, config)  # reports the file as unreadable
@@ -301,19 +308,26 @@ class PostCache:
             self.misses += len(missed)
             to_read = [paths[index] for index, _, _ in missed]
             digested: dict[DigestKey, tuple[str, str]] = {}
+            read: list[tuple[Post | None, Sequence[PostProblem], StatKey | None]] = []
             if len(to_read) >= PARALLEL_MIN and self.workers > 1:
                 log.info("reading %d posts on %d processes", len(to_read), self.workers)
-                read = []
-                for post, problems, digests in self._parallel(_load_chunk, to_read, config):
-                    read.append((post, problems))
+                chunks = self._parallel(_load_chunk, to_read, config)
+                for (_, _, known), (post, problems, digests, statted) in zip(
+                    missed, chunks, strict=True
+                ):
+                    read.append((post, problems, known if known is not None else statted))
                     if post is not None and digests is not None:
                         digested[digest_key(post)] = digests
             else:
-                read = [load_post(path, config) for path in to_read]
+                for index, _, known in missed:
+                    statted = known if known is not None else _stat_key(paths[index])
+                    read.append((*load_post(paths[index], config), statted))
             self.remember_digests(digested)
             with self._lock:
-                for (index, relpath, stat_key), (post, problems) in zip(missed, read, strict=True):
-                    self._keep(relpath, stat_key, post, problems)
+                for (index, relpath, _), (post, problems, seen) in zip(missed, read, strict=True):
+                    if seen is not None:  # else a file gone meanwhile, reported as such
+                        self._seen.add(relpath)
+                        self._keep(relpath, seen, post, problems)
                     results[index] = (post, problems)
                 self._dirty = True
         done = [result for result in results if result is not None]
@@ -456,20 +470,33 @@ _R = TypeVar("_R")
 _Chunk = tuple[Sequence[_T], Config]
 
 
+def _stat_key(path: Path) -> StatKey | None:
+    """The file's stat key, taken before it is read (a change after shows next time)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
 def _load_chunk(
     args: _Chunk[Path],
-) -> list[tuple[Post | None, Sequence[PostProblem], tuple[str, str] | None]]:
-    """Read posts in a worker process. Each comes back digested (``entry_digests``) and
-    without its body: the parent would only hold it until it digested the post."""
+) -> list[tuple[Post | None, Sequence[PostProblem], tuple[str, str] | None, StatKey | None]]:
+    """Read posts in a worker process, each stat'ed first. Each comes back digested
+    (``entry_digests``) and without its body: the parent would only hold it until it
+    digested the post."""
     paths, config = args
-    results: list[tuple[Post | None, Sequence[PostProblem], tuple[str, str] | None]] = []
+    results: list[
+        tuple[Post | None, Sequence[PostProblem], tuple[str, str] | None, StatKey | None]
+    ] = []
     for path in paths:
+        seen = _stat_key(path)
         post, problems = load_post(path, config)
         digests = None
         if post is not None:
             digests = entry_digests(post)
             drop_bodies([post])
-        results.append((post, problems, digests))
+        results.append((post, problems, digests, seen))
     return results
 
 
