@@ -182,6 +182,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # the templates ship with the package
     )
     env.filters["short_date"] = short_date
     env.filters["iso_date"] = iso_date

@@ -111,6 +111,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
+        # The templates ship with the package: no stat of each one on every render.
+        auto_reload=False,
     )
 
 
