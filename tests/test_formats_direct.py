@@ -1,9 +1,10 @@
-"""Entries built directly with lxml (``_entry_bytes``): byte for byte what feedgen writes.
+"""Entries written directly (``_entry_bytes``): byte for byte what feedgen writes.
 
 feedgen is the oracle: ``make_entry``'s ``FeedEntry``, its ``rss_entry()`` /
 ``atom_entry()`` serialised in the feed's own context (``_Context.serialise``), as
-``render_feed`` splices a feedgen entry. Every test compares the two; the last ones show
-the comparison tells apart the small differences a direct build could get wrong.
+``render_feed`` splices a feedgen entry; and lxml for the escaping of every character.
+The last tests show the comparison tells apart the small differences a direct writer
+could get wrong.
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ from syndicate.config import Author, Config
 from syndicate.feeds import _formats
 from syndicate.feeds._formats import (
     Format,
+    _attr,
     _Context,
     _entry_bytes,
+    _Escaper,
+    _Html,
     _reference_contexts,
+    _text,
     make_entry,
     render_feed,
     serialise_entries,
@@ -72,7 +77,7 @@ def assert_same_entries(items: list[Item], config: Config) -> None:
     for post, rendered in items:
         for fmt, ctx in contexts:
             expected = outcome(feedgen_bytes, post, rendered, config, fmt, ctx)
-            got = outcome(_entry_bytes, post, rendered, config, fmt, ctx)
+            got = outcome(_entry_bytes, post, _Html(rendered), config, fmt, ctx)
             assert got == expected, (fmt, post, rendered)
             built = built and got[0] == "bytes"
     if built:
@@ -91,21 +96,41 @@ def test_varied_entries_are_feedgen_bytes(config_name: str) -> None:
     assert_same_entries(VARIED, CONFIGS[config_name])
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_direct_element_serialised_alone_or_in_the_feed_is_the_same(fmt: Format) -> None:
-    """serialise_new (the element alone, its declarations dropped) gives what the
-    element gives in the whole emptied feed (serialise)."""
+def _valid(c: int) -> bool:
+    return c in (0x9, 0xA, 0xD) or 0x20 <= c <= 0xD7FF or 0xE000 <= c <= 0xFFFD or c >= 0x10000
+
+
+def test_every_character_is_escaped_as_lxml_escapes_it() -> None:
+    """Every character XML can hold, in a text and in an attribute value."""
+    every = "".join(chr(c) for c in range(0x110000) if _valid(c))
+    element = etree.Element("a", b=every)
+    element.text = every
+    expected = etree.tostring(element, encoding="UTF-8")
+    assert expected == b'<a b="' + _attr(every) + b'">' + _text(every) + b"</a>"
+
+
+@pytest.mark.parametrize("c", [c for c in range(0x20) if not _valid(c)] + [0xFFFE, 0xFFFF, 0xD800])
+def test_characters_xml_cannot_hold_are_refused_as_lxml_refuses_them(c: int) -> None:
+    for text in (chr(c), f"ab{chr(c)}", f"{chr(c)}cd", f"«{chr(c)}»"):
+        with pytest.raises((ValueError, UnicodeError)) as by_lxml:
+            etree.Element("a").text = text
+        with pytest.raises(by_lxml.type):
+            _text(text)
+        with pytest.raises((ValueError, UnicodeError)) as by_lxml:
+            etree.Element("a").set("b", text)
+        with pytest.raises(by_lxml.type):
+            _attr(text)
+
+
+def test_an_escaper_shared_by_posts_gives_each_its_own_bytes() -> None:
     config = make_config(hubs=HUBS)
-    fill = _formats._fill_rss if fmt == "rss" else _formats._fill_atom
-    tag = "item" if fmt == "rss" else "entry"
-    namespaces = _formats._RSS_NAMESPACES if fmt == "rss" else frozenset()
-    (ctx,) = (c for f, c in _reference_contexts(config) if f == fmt)
-    for post, rendered in VARIED:
-        alone, whole = ctx.new_entry(tag, namespaces), ctx.new_entry(tag, namespaces)
-        fill(alone, post, rendered, config)
-        fill(whole, post, rendered, config)
-        assert ctx.serialise_new(alone) == ctx.serialise(whole)
-        assert b"xmlns" not in ctx.serialise_new(alone)  # declared by the feed's root
+    contexts = _reference_contexts(config)
+    esc = _Escaper()
+    for _round in range(2):
+        for post, rendered in VARIED:
+            for fmt, ctx in contexts:
+                got = _entry_bytes(post, _Html(rendered), config, fmt, ctx, esc)
+                assert got == feedgen_bytes(post, rendered, config, fmt, ctx)
 
 
 def odd_context(nsmap: dict[str | None, str]) -> _Context:
@@ -118,26 +143,42 @@ def odd_context(nsmap: dict[str | None, str]) -> _Context:
 
 
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+MEDIA_NS = "http://search.yahoo.com/mrss/"
 
 
 @pytest.mark.parametrize(
-    "nsmap",
+    ("nsmap", "written"),
     [
-        {"c1": CONTENT_NS, "c2": CONTENT_NS},  # one namespace, two prefixes
-        {"content": CONTENT_NS},  # dc and media not in scope
-        {None: "urn:x", "content": CONTENT_NS},  # a default namespace
-        {},
+        ({"c1": CONTENT_NS, "c2": CONTENT_NS, "d": DC_NS, "m": MEDIA_NS}, False),
+        ({"content": CONTENT_NS}, False),  # dc and media not in scope
+        ({None: "urn:x", "content": CONTENT_NS, "dc": DC_NS, "media": MEDIA_NS}, False),
+        ({}, False),
+        ({"c": CONTENT_NS, "d": DC_NS, "m": MEDIA_NS, "x": "urn:x"}, True),  # other prefixes
     ],
-    ids=["two-prefixes", "missing", "default", "none"],
+    ids=["two-prefixes", "missing", "default", "none", "other-prefixes"],
 )
-def test_other_contexts_give_feedgen_bytes_too(nsmap: dict[str | None, str]) -> None:
-    """The bare element, serialised in the whole context, as feedgen's is."""
+def test_other_contexts_give_feedgen_bytes_too(nsmap: dict[str | None, str], written: bool) -> None:
+    """Written directly with the prefixes in scope, or else feedgen's entry serialised in
+    the context."""
     config = make_config()
     for post, rendered in VARIED:
         ctx = odd_context(nsmap)
-        got = _entry_bytes(post, rendered, config, "rss", ctx)
+        assert (ctx.prefixes(_formats._RSS_NAMESPACES) is not None) == written
+        got = _entry_bytes(post, _Html(rendered), config, "rss", ctx)
         assert got == feedgen_bytes(post, rendered, config, "rss", ctx)
         assert b"encoded>" in got
+
+
+def test_feedgen_contexts_are_written_directly() -> None:
+    for config in CONFIGS.values():
+        (_, rss), (_, atom) = _reference_contexts(config)
+        assert rss.prefixes(_formats._RSS_NAMESPACES) == {
+            CONTENT_NS: b"content",
+            DC_NS: b"dc",
+            MEDIA_NS: b"media",
+        }
+        assert atom.prefixes(frozenset()) == {}
 
 
 # -- generated posts -----------------------------------------------------------------------------
@@ -203,7 +244,9 @@ def posts(draw: st.DrawFn) -> Item:
         draw(st.integers(0, 99)),
         title=draw(st.one_of(any_text, markup)),
         url=url,
-        entry_id=draw(st.one_of(st.just(url), st.just("tag:example.org,2025:a&<b>"), urls)),
+        entry_id=draw(
+            st.one_of(st.just(url), st.just("tag:example.org,2025:a&<b>"), urls, st.just(""))
+        ),
         author=draw(authors),
         categories=draw(names),
         tags=draw(names),
@@ -240,7 +283,7 @@ def test_generated_entries_are_feedgen_bytes(
 @settings(max_examples=60, deadline=None)
 @given(item=posts())
 def test_generated_entries_in_whole_feeds(item: Item) -> None:
-    """Prepared entries (built directly) in whole feeds, against feedgen's whole feed."""
+    """Prepared entries (written directly) in whole feeds, against feedgen's whole feed."""
     config = make_config(hubs=HUBS)
     post, rendered = item
     meta = meta_for([item])
@@ -268,53 +311,46 @@ def patched(name: str, replacement: Any) -> Iterator[None]:
         setattr(_formats, name, original)
 
 
-def _attributes_reversed(fill: Callable[..., None]) -> Callable[..., None]:
-    def wrong(element: etree._Element, *args: Any) -> None:
-        fill(element, *args)
-        for child in element.iter():
-            items = list(child.attrib.items())
-            child.attrib.clear()
-            for key, value in reversed(items):
-                child.set(key, value)
-
-    return wrong
-
-
-def _empty_texts_dropped(fill: Callable[..., None]) -> Callable[..., None]:
-    def wrong(element: etree._Element, *args: Any) -> None:
-        fill(element, *args)
-        for child in element.iter():
-            if child.text == "":
-                child.text = None
-
-    return wrong
-
-
 def _wrong_date(date: datetime) -> str:
     return date.strftime("%a, %d %b %Y %H:%M:%S %Z")
 
 
+def _attr_unquoted(value: str) -> bytes:
+    return _text(value)
+
+
+def _text_with_raw_returns(text: str) -> bytes:
+    return _text(text).replace(b"&#13;", b"\r")
+
+
+def _categories_reversed(post: Post, config: Config) -> list[tuple[str, str]]:
+    return _formats_categories(post, config)[::-1]
+
+
+_formats_categories = _formats._categories
+
+
 @pytest.mark.parametrize(
-    ("name", "make_wrong"),
+    ("name", "wrong"),
     [
-        ("_fill_rss", _attributes_reversed),
-        ("_fill_atom", _attributes_reversed),
-        ("_fill_rss", _empty_texts_dropped),
-        ("_rfc2822", lambda _: _wrong_date),
+        ("_attr", _attr_unquoted),
+        ("_text", _text_with_raw_returns),
+        ("_rfc2822", _wrong_date),
+        ("_categories", _categories_reversed),
     ],
-    ids=["rss-attribute-order", "atom-attribute-order", "empty-text", "date-format"],
+    ids=["attribute-escaping", "text-escaping", "date-format", "element-order"],
 )
-def test_the_comparison_tells_a_wrong_build(name: str, make_wrong: Callable[[Any], Any]) -> None:
+def test_the_comparison_tells_a_wrong_writer(name: str, wrong: Callable[..., Any]) -> None:
     post = make_post(
         7,
         image=Image(f"{SITE}i.jpg", "image/jpeg", 10),
-        categories=("A",),
-        tags=("",),
+        categories=('A "quoted"',),
+        tags=("b",),
     )
-    items: list[Item] = [(post, Rendered(content_html="<p>x</p>", summary_html=""))]
+    items: list[Item] = [(post, Rendered(content_html="<p>x\r\n</p>", summary_html=""))]
     config = make_config()
     assert_same_entries(items, config)
-    with patched(name, make_wrong(getattr(_formats, name))):
+    with patched(name, wrong):
         with pytest.raises(AssertionError):
             assert_same_entries(items, config)
 
