@@ -1,20 +1,24 @@
-"""Feeds: RSS 2.0 and Atom 1.0 bytes through feedgen. No I/O, no clock.
+"""Feeds: RSS 2.0 and Atom 1.0 bytes, exactly as feedgen writes them. No I/O, no clock.
 
-One ``FeedEntry`` is made per post and shared by every feed the post is in. feedgen
-builds each feed's channel with no entries; each entry's ``<item>`` / ``<entry>`` is
-built and serialised once and its bytes are spliced in where feedgen puts entries, so
-a post in 30 tag feeds costs one build and one serialisation per format, not 30. The
-bytes are exactly those feedgen would write (see ``_Slot`` and ``_Context``). Every
-date feedgen would default to *now* is set from the posts, so the same inputs give the
-same bytes. ``serialise_entries`` does that building and serialising ahead, in the
-context every feed of a config shares (a cold build runs it in the worker processes that
-render the posts), and a ``PreparedEntry`` seeded with its bytes only splices them.
+feedgen builds each feed's channel with no entries; each post's ``<item>`` / ``<entry>``
+is written once per format and its bytes are spliced in where feedgen puts entries, so a
+post in 30 tag feeds costs one entry per format, not 30. The bytes are exactly those
+feedgen would write (see ``_Slot`` and ``_Context``). A post's entry is written directly
+as bytes (``_rss_bytes`` / ``_atom_bytes``): element for element and attribute for
+attribute what feedgen 1.0 builds for ``make_entry``'s ``FeedEntry``, escaped as lxml
+serialises it, at a fraction of the cost of building and serialising the lxml element.
+``make_entry`` stays: the reference the tests hold the written bytes to, and
+``render_feed`` takes its entries. Every date feedgen would default to *now* is set from
+the posts, so the same inputs give the same bytes. ``serialise_entries`` writes the
+entries ahead, in the context every feed of a config shares (a cold build runs it in the
+worker processes that render the posts), and a ``PreparedEntry`` seeded with its bytes
+only splices them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -192,6 +196,30 @@ class _Context:
         self._tree = slot.getroottree()
         self.key = _tostring(self._tree)
         self._head, self._tail = _split_at_slot(self.key)
+        # The namespaces in scope where the entries go (RSS: the channel's atom, content,
+        # dc and media prefixes; Atom: none, feedgen writes its xmlns as an attribute).
+        entries_parent = slot.getparent()
+        assert entries_parent is not None
+        self._nsmap: dict[str | None, str] = dict(entries_parent.nsmap)
+        self._prefixes: dict[frozenset[str], dict[str, bytes] | None] = {}  # prefixes()
+
+    def prefixes(self, namespaces: frozenset[str]) -> dict[str, bytes] | None:
+        """The prefix of each of these namespaces where the entries go, for an entry
+        written directly; None unless each is in scope with one prefix and there is no
+        default namespace, as in feedgen's feeds (a prefixed child of an appended entry
+        then serialises with the prefix in scope, and the entry declares nothing).
+        """
+        if namespaces in self._prefixes:
+            return self._prefixes[namespaces]
+        nsmap = self._nsmap
+        by_uri: dict[str, list[str | None]] = {}
+        for prefix, uri in nsmap.items():
+            by_uri.setdefault(uri, []).append(prefix)
+        found = None
+        if None not in nsmap and all(len(by_uri.get(uri, ())) == 1 for uri in namespaces):
+            found = {uri: str(by_uri[uri][0]).encode() for uri in namespaces}
+        self._prefixes[namespaces] = found
+        return found
 
     def serialise(self, element: etree._Element) -> bytes:
         """``element``'s bytes as a child of this context (it is moved here)."""
@@ -209,14 +237,14 @@ class PreparedEntry:
     """A post's entry for every feed it is in (``prepare_entry``), kept as the bytes it
     serialises to in each format.
 
-    The feedgen entry behind them holds the post's HTML (as much again as both formats'
-    bytes) and feedgen's own state; it lives only until both formats have their bytes,
-    the HTML packed as UTF-8 until then. A feed whose surroundings differ (another
-    ``_Context.key``) has it made again from ``again()``, the post's HTML once more.
+    Until both formats have their bytes it keeps the post's HTML, packed as UTF-8, and
+    writes each format's entry from it (``_entry_bytes``). A feed whose surroundings
+    differ (another ``_Context.key``) has the entry built again from ``again()``, the
+    post's HTML once more.
 
     Seeded with ``serialised`` (``serialise_entries``' bytes, made where the post was
-    rendered), it holds no HTML and makes no feedgen entry for the contexts those bytes
-    were made for; ``rendered`` may then be None. Those bytes stay deflated until a feed
+    rendered), it holds no HTML and builds nothing for the contexts those bytes were
+    made for; ``rendered`` may then be None. Those bytes stay deflated until a feed
     first needs the entry.
     """
 
@@ -231,7 +259,6 @@ class PreparedEntry:
         self._post = post
         self._config = config
         self._again = again
-        self._entry: FeedEntry | None = None
         self._packed: tuple[bytes, bytes] | None = None
         self._bytes: dict[bytes, bytes] = {}  # _Context.key -> the entry's bytes there
         self._ahead = serialised
@@ -249,15 +276,13 @@ class PreparedEntry:
             self._ahead = None
         cached = self._bytes.get(context.key)
         if cached is None:
-            entry = self._entry
-            if entry is None:
-                packed = self._packed
-                rendered = unpack_rendered(*packed) if packed is not None else self._again()
-                entry = self._entry = make_entry(self._post, rendered, self._config)
-            cached = self._bytes[context.key] = _serialised(entry, fmt, context)
+            packed = self._packed
+            rendered = unpack_rendered(*packed) if packed is not None else self._again()
+            cached = _entry_bytes(self._post, _Html(rendered), self._config, fmt, context)
+            self._bytes[context.key] = cached
             self._formats.add(fmt)
             if len(self._formats) == 2:
-                self._entry = self._packed = None
+                self._packed = None
         return cached
 
 
@@ -269,7 +294,8 @@ def prepare_entry(
     serialised: Serialised | None = None,
 ) -> PreparedEntry:
     """Prepare one post for every feed it appears in, compactly: ``make_entry``'s entry,
-    made when a feed first needs it. ``again()`` gives ``rendered`` once more.
+    written directly (``_entry_bytes``) when a feed first needs it in a format and context.
+    ``again()`` gives ``rendered`` once more.
 
     ``serialised``: the entry's bytes made ahead (``serialise_entries``), spliced as they
     are; ``rendered`` is not needed then (None), a feed in another context calls ``again()``.
@@ -314,12 +340,10 @@ def serialise_entries(items: Sequence[tuple[Post, Rendered]], config: Config) ->
     contexts = _reference_contexts(config)
     keys = tuple(context.key for _, context in contexts)
     out: list[Serialised] = []
+    esc = _Escaper()
     for post, rendered in items:
-        entry = make_entry(post, rendered, config)
-        parts = [
-            context.serialise(entry.rss_entry() if fmt == "rss" else entry.atom_entry())
-            for fmt, context in contexts
-        ]
+        html = _Html(rendered)  # each HTML escaped once for both formats
+        parts = [_entry_bytes(post, html, config, fmt, context, esc) for fmt, context in contexts]
         data = bytes(deflate.deflate_compress(b"".join(parts), _SERIALISED_LEVEL))
         out.append((keys, tuple(len(part) for part in parts), data))
     return out
@@ -376,7 +400,11 @@ def entry_change(post: Post) -> datetime:
 
 
 def make_entry(post: Post, rendered: Rendered, config: Config) -> FeedEntry:
-    """Prepare one post for every feed it appears in."""
+    """A post's feedgen entry, for every feed it appears in.
+
+    The reference for ``_rss_bytes`` / ``_atom_bytes``, which write its bytes directly
+    for ``serialise_entries`` and ``PreparedEntry``; ``render_feed`` takes it too.
+    """
     site_url = config.site.url
     entry = _Entry(post.lang)
     for name, _, entry_extension in _EXTENSIONS:
@@ -427,6 +455,299 @@ def make_entry(post: Post, rendered: Rendered, config: Config) -> FeedEntry:
         entry.link(link)
         entry.media.content(media, group=None)  # group=None: no <media:group> wrapper
     return entry
+
+
+# -- the entries, written directly: the bytes feedgen 1.0 writes for make_entry's entry --
+#
+# feedgen's FeedEntry.rss_entry() / atom_entry() (with the dc and media extensions and
+# _Entry's fixes) build an lxml element per field make_entry sets, and lxml serialises
+# it; here the same elements and attributes, in the same order, are written as bytes,
+# with lxml's (libxml2's) escaping. Each text is written exactly when feedgen assigns it
+# (an empty text serialises as <a></a>, none as <a/>). feedgen stays the reference: the
+# tests hold every entry written here to make_entry's, byte for byte, and the escaping
+# to lxml's for every character.
+
+_CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
+_DC_NS = "http://purl.org/dc/elements/1.1/"
+_MEDIA_NS = "http://search.yahoo.com/mrss/"
+_RSS_NAMESPACES = frozenset((_CONTENT_NS, _DC_NS, _MEDIA_NS))
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# The characters below U+0020 XML 1.0 cannot hold (all but tab, newline, return).
+_CONTROL = bytes(c for c in range(0x20) if c not in (0x9, 0xA, 0xD))
+
+
+def _xml_utf8(text: str) -> bytes:
+    """``text`` as UTF-8, refused as lxml refuses it for a text or an attribute value:
+    UnicodeEncodeError for a lone surrogate, ValueError for a control character or
+    U+FFFE / U+FFFF."""
+    data = text.encode("utf-8")
+    # (Looking for U+FFFE in the str is a fast scan for one character; for its three
+    # bytes in the UTF-8, a slow one.)
+    if len(data.translate(None, _CONTROL)) != len(data) or "\ufffe" in text or "\uffff" in text:
+        raise ValueError(
+            "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or "
+            "control characters"
+        )
+    return data
+
+
+def _text(text: str) -> bytes:
+    """A text as lxml serialises it to UTF-8: ``& < >`` and carriage return escaped."""
+    return (
+        _xml_utf8(text)
+        .replace(b"&", b"&amp;")
+        .replace(b"<", b"&lt;")
+        .replace(b">", b"&gt;")
+        .replace(b"\r", b"&#13;")
+    )
+
+
+def _attr(value: str) -> bytes:
+    """An attribute value as lxml serialises it (within double quotes): as a text, and
+    ``"``, newline and tab escaped too."""
+    return _text(value).replace(b'"', b"&quot;").replace(b"\n", b"&#10;").replace(b"\t", b"&#9;")
+
+
+class _Escaper:
+    """Texts and attribute values escaped (``_text``, ``_attr``), each distinct one once:
+    the categories, tags, authors and media types of a batch of posts repeat, and a
+    post's title, URL and id are in both formats."""
+
+    __slots__ = ("_texts", "_attrs", "_elements")
+    _LIMIT = 50_000  # distinct values kept, each kind; then forgotten, all at once
+
+    def __init__(self) -> None:
+        self._texts: dict[str, bytes] = {}
+        self._attrs: dict[str, bytes] = {}
+        self._elements: dict[tuple[bytes, tuple[tuple[bytes, str], ...], str | None], bytes] = {}
+
+    def text(self, text: str) -> bytes:
+        data = self._texts.get(text)
+        if data is None:
+            if len(self._texts) >= self._LIMIT:
+                self._texts.clear()
+            data = self._texts[text] = _text(text)
+        return data
+
+    def attr(self, value: str) -> bytes:
+        data = self._attrs.get(value)
+        if data is None:
+            if len(self._attrs) >= self._LIMIT:
+                self._attrs.clear()
+            data = self._attrs[value] = _attr(value)
+        return data
+
+    def element(
+        self, tag: bytes, attributes: Sequence[tuple[bytes, str]], text: str | None
+    ) -> bytes:
+        """An element with these attributes (each value given) and text, no children."""
+        attr = self.attr
+        start = b"<" + tag + b"".join([b" " + n + b'="' + attr(v) + b'"' for n, v in attributes])
+        if text is None:
+            return start + b"/>"
+        return start + b">" + self.text(text) + b"</" + tag + b">"
+
+    def kept_element(
+        self, tag: bytes, attributes: tuple[tuple[bytes, str], ...], text: str | None
+    ) -> bytes:
+        """``element()``, kept: for an element many entries have (a category)."""
+        key = (tag, attributes, text)
+        data = self._elements.get(key)
+        if data is None:
+            if len(self._elements) >= self._LIMIT:
+                self._elements.clear()
+            data = self._elements[key] = self.element(tag, attributes, text)
+        return data
+
+    def text_element(self, tag: bytes, text: str) -> bytes:
+        """An element with this text and no attributes nor children."""
+        return b"<" + tag + b">" + self.text(text) + b"</" + tag + b">"
+
+
+def _rfc2822(date: datetime) -> str:
+    """feedgen's ``formatRFC2822``: ``strftime("%a, %d %b %Y %H:%M:%S %z")`` in the C
+    locale, which it sets and restores around the call (three setlocale calls); the
+    names here are the C locale's, the numbers strftime's own."""
+    numbers = date.strftime("%d %Y %H:%M:%S %z")
+    return f"{_DAYS[date.weekday()]}, {numbers[:2]} {_MONTHS[date.month - 1]}{numbers[2:]}"
+
+
+def _entry_author(post: Post, config: Config) -> Author | None:
+    """make_entry's author: the post's, else the site's; None when it has no name."""
+    author = post.author or config.site.author
+    return author if author is not None and author.name else None
+
+
+def _categories(post: Post, config: Config) -> list[tuple[str, str]]:
+    """make_entry's categories, as (term, scheme): the categories, then the tags."""
+    site_url = config.site.url
+    return [
+        (name, scheme)
+        for scheme, names in (
+            (site_url + "category/", post.categories),
+            (site_url + "tag/", post.tags),
+        )
+        for name in names
+    ]
+
+
+class _Html:
+    """A post's content and summary HTML (make_entry's), each escaped once, when first
+    written, for both formats."""
+
+    __slots__ = ("rendered", "content", "summary", "_content", "_summary")
+
+    def __init__(self, rendered: Rendered) -> None:
+        self.rendered = rendered
+        self.content = rendered.content_html
+        self.summary = rendered.summary_html or self.content
+        self._content: bytes | None = None
+        self._summary: bytes | None = None
+
+    def content_text(self) -> bytes:
+        if self._content is None:
+            self._content = _text(self.content)
+        return self._content
+
+    def summary_text(self) -> bytes:
+        if self._summary is None:
+            self._summary = (
+                self.content_text() if self.summary is self.content else _text(self.summary)
+            )
+        return self._summary
+
+
+def _rss_bytes(
+    post: Post, html: _Html, config: Config, prefixes: Mapping[str, bytes], esc: _Escaper
+) -> bytes:
+    """make_entry(...).rss_entry()'s bytes in a feed whose entries' parent has these
+    namespace prefixes in scope."""
+    out = [b"<item>"]
+    add = out.append
+    title = post.title or post.url
+    # feedgen raises when there is no title, description nor content; content is always
+    # set (content:encoded or, with no description, the description), so it never does.
+    if title:
+        add(esc.text_element(b"title", title))
+    if post.url:
+        add(esc.text_element(b"link", post.url))
+    if html.summary:
+        encoded = prefixes[_CONTENT_NS] + b":encoded"
+        add(b"<description>" + html.summary_text() + b"</description>")
+        add(b"<" + encoded + b">" + html.content_text() + b"</" + encoded + b">")
+    else:
+        add(b"<description>" + html.content_text() + b"</description>")
+    author = _entry_author(post, config)
+    if author is not None and author.email:
+        add(esc.text_element(b"author", f"{author.email} ({author.name})"))
+    if post.entry_id:
+        permalink = "true" if post.entry_id == post.url else "false"
+        add(esc.element(b"guid", ((b"isPermaLink", permalink),), post.entry_id))
+    for term, scheme in _categories(post, config):
+        add(esc.kept_element(b"category", ((b"domain", scheme),) if scheme else (), term))
+    image = post.image
+    length = ""
+    if image is not None:
+        length = str(image.length) if image.length is not None else ""
+        attributes = ((b"url", image.url), (b"length", length or "0"), (b"type", image.media_type))
+        add(esc.element(b"enclosure", attributes, None))
+    # Dates are ASCII digits, letters and "+-:, ": nothing to check nor escape.
+    add(b"<pubDate>" + _rfc2822(post.date).encode() + b"</pubDate>")
+    # The extensions, in the order make_entry registers them: dc, then media.
+    if author is not None and not author.email:
+        add(esc.text_element(prefixes[_DC_NS] + b":creator", author.name))
+    if image is not None:
+        media = (
+            (b"url", image.url),
+            (b"fileSize", length),
+            (b"type", image.media_type),
+            (b"medium", "image"),
+        )
+        add(esc.element(prefixes[_MEDIA_NS] + b":content", [(n, v) for n, v in media if v], None))
+    add(b"</item>")
+    return b"".join(out)
+
+
+def _atom_bytes(post: Post, html: _Html, config: Config, esc: _Escaper) -> bytes:
+    """make_entry(...).atom_entry()'s bytes in an Atom feed (whose namespace feedgen
+    declares as an attribute: none is in scope for lxml)."""
+    title = post.title or post.url
+    if not (post.entry_id and title):
+        raise ValueError("Required fields not set")  # as feedgen
+    out = [b'<entry xml:lang="' + esc.attr(post.lang) + b'">' if post.lang else b"<entry>"]
+    add = out.append
+    add(esc.text_element(b"id", post.entry_id))
+    add(esc.text_element(b"title", title))
+    # Dates are ASCII digits and "+-:T.": nothing to check nor escape.
+    add(b"<updated>" + entry_change(post).isoformat().encode() + b"</updated>")
+    author = _entry_author(post, config)
+    if author is not None:
+        add(b"<author>" + esc.text_element(b"name", author.name))
+        if author.email:
+            add(esc.text_element(b"email", author.email))
+        if author.uri:
+            add(esc.text_element(b"uri", author.uri))
+        add(b"</author>")
+    if html.content:
+        add(b'<content type="html">' + html.content_text() + b"</content>")
+    else:
+        add(b'<content type="html"/>')
+    # Both links with every attribute _Entry.atom_entry restores.
+    add(
+        esc.element(
+            b"link", ((b"href", post.url), (b"rel", "alternate"), (b"type", "text/html")), None
+        )
+    )
+    image = post.image
+    if image is not None:
+        attributes = [(b"href", image.url), (b"rel", "enclosure")]
+        if image.media_type:
+            attributes.append((b"type", image.media_type))
+        if image.length is not None:
+            attributes.append((b"length", str(image.length)))
+        add(esc.element(b"link", attributes, None))
+    if html.summary:
+        add(b'<summary type="html">' + html.summary_text() + b"</summary>")
+    else:
+        add(b'<summary type="html"/>')
+    for term, scheme in _categories(post, config):
+        named = ((b"term", term), (b"scheme", scheme), (b"label", term))
+        add(
+            esc.kept_element(
+                b"category", tuple((n, v) for n, v in named if v or n == b"term"), None
+            )
+        )
+    add(b"<published>" + post.date.isoformat().encode() + b"</published>")
+    add(b"</entry>")
+    return b"".join(out)
+
+
+def _entry_bytes(
+    post: Post,
+    html: _Html,
+    config: Config,
+    fmt: Format,
+    context: _Context,
+    esc: _Escaper | None = None,
+) -> bytes:
+    """A post's entry in a feed of this format and context: make_entry's bytes there.
+
+    Written directly where the entries' parent is as in feedgen's feeds (each namespace
+    the entries use in scope with one prefix, no default namespace); elsewhere (not a
+    feed feedgen writes) feedgen's entry is serialised in the context. ``esc``: one
+    shared by the entries written together, if any.
+    """
+    esc = esc if esc is not None else _Escaper()
+    if fmt == "atom":
+        if context.prefixes(frozenset()) is not None:
+            return _atom_bytes(post, html, config, esc)
+    else:
+        prefixes = context.prefixes(_RSS_NAMESPACES)
+        if prefixes is not None:
+            return _rss_bytes(post, html, config, prefixes, esc)
+    entry = make_entry(post, html.rendered, config)
+    return context.serialise(entry.rss_entry() if fmt == "rss" else entry.atom_entry())
 
 
 def _new_feed(meta: FeedMeta, config: Config, fmt: Format) -> FeedGenerator:
