@@ -312,9 +312,10 @@ class PostCache:
             if len(to_read) >= PARALLEL_MIN and self.workers > 1:
                 log.info("reading %d posts on %d processes", len(to_read), self.workers)
                 chunks = self._parallel(_load_chunk, to_read, config)
-                for (_, _, known), (post, problems, digests, statted) in zip(
+                for (index, _, known), (post, problems, digests, statted) in zip(
                     missed, chunks, strict=True
                 ):
+                    post = _sourced(post, paths[index])
                     read.append((post, problems, known if known is not None else statted))
                     if post is not None and digests is not None:
                         digested[digest_key(post)] = digests
@@ -470,6 +471,14 @@ _R = TypeVar("_R")
 _Chunk = tuple[Sequence[_T], Config]
 
 
+def _sourced(post: Post | None, path: Path) -> Post | None:
+    """A post from ``_load_chunk`` with its ``source`` again (``path``, if it came
+    without one)."""
+    if post is not None and "source" not in post.__dict__:
+        post.__dict__["source"] = path
+    return post
+
+
 def _stat_key(path: Path) -> StatKey | None:
     """The file's stat key, taken before it is read (a change after shows next time)."""
     try:
@@ -496,6 +505,10 @@ def _load_chunk(
         if post is not None:
             digests = entry_digests(post)
             drop_bodies([post])
+            if post.source == path:
+                # The parent has this very path: it puts its own back (``_sourced``)
+                # rather than unpickle another (a fifth of unpickling a post).
+                del post.__dict__["source"]
         results.append((post, problems, digests, seen))
     return results
 
