@@ -18,6 +18,8 @@ only splices them.
 from __future__ import annotations
 
 import dataclasses
+import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -194,6 +196,7 @@ class _Context:
         self._parent = slot.getparent()
         self._current: etree._Element = slot
         self._tree = slot.getroottree()
+        self._lock = threading.Lock()
         self.key = _tostring(self._tree)
         self._head, self._tail = _split_at_slot(self.key)
         # The namespaces in scope where the entries go (RSS: the channel's atom, content,
@@ -224,9 +227,10 @@ class _Context:
     def serialise(self, element: etree._Element) -> bytes:
         """``element``'s bytes as a child of this context (it is moved here)."""
         assert self._parent is not None
-        self._parent.replace(self._current, element)
-        self._current = element
-        body = _tostring(self._tree)
+        with self._lock:  # one context serves every feed of a config (_FeedTemplate)
+            self._parent.replace(self._current, element)
+            self._current = element
+            body = _tostring(self._tree)
         head, tail = self._head, self._tail
         if not (body.startswith(head) and body.endswith(tail)) or len(body) < len(head + tail):
             raise RuntimeError("entry serialised outside its slot")
@@ -794,6 +798,112 @@ def _new_feed(meta: FeedMeta, config: Config, fmt: Format) -> FeedGenerator:
     return feed
 
 
+# -- the feeds' heads and tails, from feedgen's, with each feed's own values filled in --
+#
+# Of what feedgen writes around a feed's entries, only the title, the description, the
+# two URLs and the dates differ from feed to feed of one config: feedgen writes the feed
+# once with a marker for each (``_FeedTemplate``), and each feed is those bytes with its
+# values escaped into the holes, as lxml escapes a text or an attribute value there.
+# feedgen stays the reference: the tests hold every feed made so to feedgen's own.
+
+_MARK = "syndicate-hole-{}-4b1e9d"
+_MARK_DATE = datetime(1234, 5, 6, 7, 8, 9, tzinfo=UTC)  # a date no feed has
+_MARK_PUBLISHED = datetime(1235, 6, 7, 8, 9, 10, tzinfo=UTC)
+
+
+class _FeedTemplate:
+    """A feed's head and tail as feedgen writes them for a config and format, with a hole
+    for each value of ``FeedMeta``; and the ``_Context`` of its entries."""
+
+    def __init__(self, config: Config, fmt: Format, published: bool) -> None:
+        marks = {
+            name: _MARK.format(name) for name in ("title", "description", "rss_url", "atom_url")
+        }
+        meta = FeedMeta(
+            title=marks["title"],
+            description=marks["description"],
+            rss_url=marks["rss_url"],
+            atom_url=marks["atom_url"],
+            updated=_MARK_DATE,
+            published=_MARK_PUBLISHED if published else None,
+        )
+        feed = _new_feed(meta, config, fmt)
+        slot = _Slot()
+        feed.add_entry(slot, order="append")
+        body: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
+        self.context = _Context(slot.element)
+        dates = {
+            "updated": _format_date(_MARK_DATE, fmt),
+            "published": _format_date(_MARK_PUBLISHED, fmt),
+        }
+        holes = {value.encode(): name for name, value in (marks | dates).items()}
+        pattern = re.compile(b"|".join(re.escape(mark) for mark in holes))
+        # [bytes, (name, attribute?), bytes, ..., bytes]; the slot splits the list in two.
+        self._parts: list[bytes | tuple[str, bool]] = []
+        start = 0
+        for found in pattern.finditer(body):
+            before = body[start : found.start()]
+            self._parts.append(before)
+            # In an attribute value if the last "<" before the hole is after the last ">".
+            attribute = body.rfind(b"<", 0, found.start()) > body.rfind(b">", 0, found.start())
+            self._parts.append((holes[found.group()], attribute))
+            start = found.end()
+        self._parts.append(body[start:])
+        found_names = {part[0] for part in self._parts if isinstance(part, tuple)}
+        expected = {"title", "description", "updated"}
+        if published and fmt == "rss":  # Atom has no feed-level published date
+            expected.add("published")
+        # Every value in its hole, and the slot in the bytes between them: else (a feedgen
+        # that writes a value otherwise) the feeds are feedgen's own, made feed by feed.
+        self.usable = expected <= found_names and (
+            sum(part.count(_SLOT_BYTES) for part in self._parts if isinstance(part, bytes)) == 1
+        )
+
+    def fill(self, meta: FeedMeta, fmt: Format) -> tuple[bytes, bytes]:
+        """The head and tail of ``meta``'s feed."""
+        values = {
+            "title": meta.title,
+            "description": meta.description,
+            "rss_url": meta.rss_url,
+            "atom_url": meta.atom_url,
+        }
+        out: list[bytes] = []
+        for part in self._parts:
+            if isinstance(part, bytes):
+                out.append(part)
+                continue
+            name, attribute = part
+            if name == "updated":
+                out.append(_format_date(meta.updated, fmt).encode())
+            elif name == "published":
+                assert meta.published is not None
+                out.append(_format_date(meta.published, fmt).encode())
+            else:
+                out.append(_attr(values[name]) if attribute else _text(values[name]))
+        head, tail = b"".join(out).split(_SLOT_BYTES)
+        return head, tail
+
+
+def _format_date(date: datetime, fmt: Format) -> str:
+    """A feed's date as feedgen writes it: RFC 822 in RSS, RFC 3339 in Atom."""
+    return _rfc2822(date) if fmt == "rss" else date.isoformat()
+
+
+# (id(config), format, published) -> (config, its template); the config is kept, so its
+# id is not another's (a Config holds mappings: it cannot be a key itself).
+_TEMPLATES: dict[tuple[int, Format, bool], tuple[Config, _FeedTemplate]] = {}
+
+
+def _feed_template(config: Config, fmt: Format, published: bool) -> _FeedTemplate:
+    key = (id(config), fmt, published)
+    known = _TEMPLATES.get(key)
+    if known is None or known[0] is not config:
+        if len(_TEMPLATES) >= 16:
+            _TEMPLATES.clear()
+        known = _TEMPLATES[key] = (config, _FeedTemplate(config, fmt, published))
+    return known[1]
+
+
 def render_feed(
     meta: FeedMeta, entries: Sequence[FeedEntry | PreparedEntry], config: Config, fmt: Format
 ) -> bytes:
@@ -802,7 +912,22 @@ def render_feed(
     The bytes feedgen writes when each entry is added with ``add_entry(order="append")``:
     feedgen writes the feed with one ``_Slot`` where the entries go, and the slot is
     replaced by the entries' bytes, each serialised once per format (``_serialised``).
+    The feed around them is feedgen's for the config, with this feed's values filled in
+    (``_FeedTemplate``).
     """
+    if entries and meta.title and meta.description:
+        template = _feed_template(config, fmt, meta.published is not None)
+        if template.usable:
+            head, tail = template.fill(meta, fmt)
+            context = template.context
+            return b"".join([head, *(_serialised(entry, fmt, context) for entry in entries), tail])
+    return _feedgen_feed(meta, entries, config, fmt)
+
+
+def _feedgen_feed(
+    meta: FeedMeta, entries: Sequence[FeedEntry | PreparedEntry], config: Config, fmt: Format
+) -> bytes:
+    """``render_feed`` with the feed around the entries made by feedgen for this feed."""
     feed = _new_feed(meta, config, fmt)
     if not entries:
         empty: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
