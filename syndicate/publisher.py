@@ -849,13 +849,13 @@ def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:
 
     store = SqlStore(config.storage.url)
     cache = PostCache(state_dir(config) / "cache", config)
-    from .notify import Outbox, PingClient, RetryPolicy, WebSubClient, make_session
+    from .notify import HttpSenders, Outbox, RetryPolicy
 
-    session = make_session(config.notify.timeout)
+    senders = HttpSenders(config.notify.timeout)  # requests is imported on the first send
     outbox = Outbox(
         store,
-        WebSubClient(session),
-        PingClient(session),
+        senders,
+        senders,
         RetryPolicy.from_config(config.notify),
         clock,
         site_name=config.site.title,
