@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import Config, fingerprint
 from .posts import (
@@ -47,6 +47,7 @@ from .posts import (
     image_changed,
     load_post,
     render_post,
+    share_values,
     unpack_rendered,
 )
 
@@ -112,6 +113,9 @@ class PostCache:
         self._saved_at = float("-inf")
         self._dirty = False
         self._lock = threading.Lock()
+        # Values posts have in common (authors, category and tag names), one object each
+        # (``posts.share_values``).
+        self._shared: dict[Any, Any] = {}
         # Worker processes for reading and rendering, started on first need and shared by
         # the reading and the rendering of one build; save() and close() stop them.
         self._pool: ProcessPoolExecutor | None = None
@@ -135,6 +139,14 @@ class PostCache:
                 try:
                     for _ in range(header[2]):
                         posts, rendered, last_good, digests = pickle.load(handle)
+                        # Each part was pickled on its own: what posts have in common is
+                        # made one object again, part by part (the next part reuses the
+                        # memory of the copies let go).
+                        for _, post, _ in posts.values():
+                            if post is not None:
+                                share_values(post, self._shared)
+                        for post in last_good.values():
+                            share_values(post, self._shared)
                         self.posts.update(posts)
                         self.rendered.update(rendered)
                         self.last_good.update(last_good)
@@ -272,6 +284,8 @@ class PostCache:
     def _keep(
         self, relpath: str, stat_key: StatKey, post: Post | None, problems: Sequence[PostProblem]
     ) -> None:
+        if post is not None:
+            share_values(post, self._shared)
         self.posts[relpath] = (stat_key, post, tuple(problems))
         if post is not None:
             self.last_good[relpath] = post

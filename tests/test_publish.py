@@ -485,6 +485,37 @@ def test_an_edit_is_settled_without_going_over_every_post(
         result.site.documents["/feed.atom"].body).entries]  # fmt: skip
 
 
+def test_a_restart_keeps_the_store_rows_as_settled_sharing_the_posts_strings(
+    publisher: Publisher, posts_dir: Path
+) -> None:
+    """The rows a restart reads from the store and finds unchanged are kept once, as
+    settled (the post's path and entry id, the cache's digests), not as read; the next
+    full publish still recognises each post by them and settles it as it was."""
+    write_post(posts_dir, "2024-04-01-one.md", title="One", tags="belarus")
+    write_post(posts_dir, "2024-04-02-two.md", title="Two", tags="europe")
+    publisher.publish()
+    restarted = Publisher(
+        publisher.config, publisher.clock, publisher.store, publisher.outbox, publisher.cache
+    )
+    restarted.publish()
+    assert restarted._records is not None and restarted._pipe is not None
+    assert publisher.store is not None
+    rows = restarted._records[2]
+    assert rows == publisher.store.posts()
+    memo = dict(restarted._settled)
+    assert memo.keys() == rows.keys() == {"2024-04-01-one.md", "2024-04-02-two.md"}
+    for relpath, post in restarted._pipe.settled.items():
+        row = rows[relpath]
+        assert memo[relpath][1] is row
+        assert row.path is post.relpath and row.entry_id is post.entry_id
+
+    assert restarted.publish().changed_feeds == ()
+    assert restarted._records[2] == rows
+    for relpath, settled in restarted._settled.items():
+        assert settled is memo[relpath]  # recognised: not settled again
+        assert restarted._records[2][relpath] is rows[relpath]
+
+
 # --------------------------------------------------------------------------- kept on disk
 
 

@@ -324,3 +324,11 @@ def test_a_build_without_a_store_never_loads_sqlalchemy(project: Path) -> None:
     # With a store (after a republish made it), the build reads it, as before.
     assert CliRunner().invoke(main, ["republish"]).exit_code == 0
     assert run_cli(project, build, ("sqlalchemy", "requests"))[1] == ["sqlalchemy"]
+
+
+def test_republish_never_loads_requests(project: Path) -> None:
+    # The HTTP clients are imported only when a notification is sent: republish queues
+    # them, the worker sends them.
+    assert run_cli(project, ["republish"], ("syndicate.publisher", "requests"))[1] == [
+        "syndicate.publisher"
+    ]

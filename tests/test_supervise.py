@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -156,5 +157,78 @@ def test_the_worker_and_the_web_workers_stop_when_serve_is_killed(tmp_path: Path
         assert len(children) == 2  # the scheduler worker and one web worker (serve.workers)
         process.kill()  # serve alone, by SIGKILL: it cannot stop its children itself
         wait_for(lambda: not any(map(_alive, children)), "the orphaned children gone", 30)
+    finally:
+        _stop_group(process)
+
+
+# glibc gives every non-main malloc arena a heap of its own: 64 MB of address space,
+# aligned to its size, mapped read-write as far as it is used and PROT_NONE beyond.
+_ARENA_HEAP = 64 << 20
+
+
+def _extra_malloc_arenas(maps: str) -> int:
+    """How many malloc arenas a process has besides the main one, from its maps."""
+    regions = []
+    for line in maps.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        regions.append((start, end, fields[1], len(fields) > 5))  # ..., backed by a file
+    return sum(
+        1
+        for (start, end, perms, named), (start2, end2, perms2, named2) in itertools.pairwise(
+            regions
+        )
+        if not named
+        and not named2
+        and (perms, perms2) == ("rw-p", "---p")
+        and start % _ARENA_HEAP == 0
+        and end == start2
+        and end2 - start == _ARENA_HEAP
+    )
+
+
+_THREADS_ALLOCATE = """
+import sys, threading, time
+from syndicate.supervise import one_malloc_arena
+if sys.argv[1] == "one":
+    assert one_malloc_arena()
+def work():
+    kept = [bytes(4000) for _ in range(2000)]  # beyond pymalloc: glibc's malloc
+    time.sleep(0.2)
+threads = [threading.Thread(target=work) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(open("/proc/self/maps").read())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_one_malloc_arena_keeps_every_thread_in_the_main_arena() -> None:
+    def extra_arenas(mode: str) -> int:
+        command = [sys.executable, "-c", _THREADS_ALLOCATE, mode]
+        maps = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        return _extra_malloc_arenas(maps)
+
+    assert extra_arenas("default") >= 1  # the threads got arenas of their own
+    assert extra_arenas("one") == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_the_worker_keeps_one_malloc_arena(tmp_path: Path) -> None:
+    process, base, post = _start_serve(tmp_path)
+    try:
+        wait_for(lambda: _worker_pid(process.pid) is not None, "the worker running")
+        worker = _worker_pid(process.pid)
+        assert worker is not None
+        # A publish, with the scheduler's and the file watcher's threads at work.
+        etag = _get(base + "/feed.atom")["ETag"]
+        write_post(post.parent, post.name, title="Hello again", body="Edited.")
+        wait_for(lambda: _get(base + "/feed.atom")["ETag"] != etag, "the edit served")
+        assert len(list(Path(f"/proc/{worker}/task").iterdir())) > 1
+        assert _extra_malloc_arenas(Path(f"/proc/{worker}/maps").read_text()) == 0
     finally:
         _stop_group(process)
