@@ -204,7 +204,7 @@ def one_malloc_arena() -> bool:
     By default each new thread that allocates gets an arena of its own, up to eight per
     core, and each keeps the memory freed in it for later. The worker's threads (the
     scheduler's, the file watcher's, the publish) take turns under the GIL anyway, so
-    extra arenas only add memory: one arena made the worker's peak 5 to 8 MB smaller
+    extra arenas only add memory: one arena made the worker's peak 3 to 4 MB smaller
     at 10,000 posts. Call it before the threads start, as the worker's first act. Not
     for web workers: granian's threads, outside the GIL, would contend for one arena.
     """
