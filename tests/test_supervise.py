@@ -47,6 +47,14 @@ def _worker_pid(serve_pid: int) -> int | None:
     return None
 
 
+def _running_worker(serve: subprocess.Popen[bytes]) -> int:
+    """The pid of serve's worker, once it runs."""
+    wait_for(lambda: _worker_pid(serve.pid) is not None, "the worker running")
+    pid = _worker_pid(serve.pid)
+    assert pid is not None
+    return pid
+
+
 def _supervised(command: list[str]) -> WorkerProcess:
     process = subprocess.Popen(command)
     read_end, write_end = os.pipe()
@@ -129,9 +137,7 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
 def test_serve_restarts_a_killed_worker_and_edits_are_published_again(tmp_path: Path) -> None:
     process, base, post = _start_serve(tmp_path)
     try:
-        wait_for(lambda: _worker_pid(process.pid) is not None, "the worker running")
-        killed = _worker_pid(process.pid)
-        assert killed is not None
+        killed = _running_worker(process)
         os.kill(killed, signal.SIGKILL)  # as the OOM killer would
         wait_for(lambda: _worker_pid(process.pid) not in (None, killed), "a new worker")
 
@@ -221,9 +227,7 @@ def test_one_malloc_arena_keeps_every_thread_in_the_main_arena() -> None:
 def test_the_worker_keeps_one_malloc_arena(tmp_path: Path) -> None:
     process, base, post = _start_serve(tmp_path)
     try:
-        wait_for(lambda: _worker_pid(process.pid) is not None, "the worker running")
-        worker = _worker_pid(process.pid)
-        assert worker is not None
+        worker = _running_worker(process)
         # A publish, with the scheduler's and the file watcher's threads at work.
         etag = _get(base + "/feed.atom")["ETag"]
         write_post(post.parent, post.name, title="Hello again", body="Edited.")
