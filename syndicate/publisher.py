@@ -821,12 +821,16 @@ class _StaticTree:
 
     def _create(self, targets: list[Path]) -> None:
         for target in targets:
-            if target.parent not in self._folders:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self._folders.add(target.parent)
+            self._folder(target.parent)
             for path in (target, target.with_name(target.name + ".gz")):
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666))
                 self._empty.add(path)
+
+    def _folder(self, folder: Path) -> None:
+        """Make ``folder`` in the tree, once."""
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
 
     def _created(self) -> None:
         """Wait for ``create``'s files (its failure fails the build here)."""
@@ -840,9 +844,7 @@ class _StaticTree:
         self._created()
         rel = _file_path(url_path)
         target = self.staging.joinpath(*rel.parts)
-        if target.parent not in self._folders:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._folders.add(target.parent)
+        self._folder(target.parent)
         if len(self._writes) >= self._most:
             self._write_next()
         self._writes.append((target, doc, self._pool.submit(gzip_bytes, doc.body)))

@@ -831,6 +831,7 @@ class _FeedTemplate:
         slot = _Slot()
         feed.add_entry(slot, order="append")
         body: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
+        self.fmt = fmt
         self.context = _Context(slot.element)
         dates = {
             "updated": _format_date(_MARK_DATE, fmt),
@@ -859,7 +860,7 @@ class _FeedTemplate:
             sum(part.count(_SLOT_BYTES) for part in self._parts if isinstance(part, bytes)) == 1
         )
 
-    def fill(self, meta: FeedMeta, fmt: Format) -> tuple[bytes, bytes]:
+    def fill(self, meta: FeedMeta) -> tuple[bytes, bytes]:
         """The head and tail of ``meta``'s feed."""
         values = {
             "title": meta.title,
@@ -874,10 +875,10 @@ class _FeedTemplate:
                 continue
             name, attribute = part
             if name == "updated":
-                out.append(_format_date(meta.updated, fmt).encode())
+                out.append(_format_date(meta.updated, self.fmt).encode())
             elif name == "published":
                 assert meta.published is not None
-                out.append(_format_date(meta.published, fmt).encode())
+                out.append(_format_date(meta.published, self.fmt).encode())
             else:
                 out.append(_attr(values[name]) if attribute else _text(values[name]))
         head, tail = b"".join(out).split(_SLOT_BYTES)
@@ -918,7 +919,7 @@ def render_feed(
     if entries and meta.title and meta.description:
         template = _feed_template(config, fmt, meta.published is not None)
         if template.usable:
-            head, tail = template.fill(meta, fmt)
+            head, tail = template.fill(meta)
             context = template.context
             return b"".join([head, *(_serialised(entry, fmt, context) for entry in entries), tail])
     return _feedgen_feed(meta, entries, config, fmt)
