@@ -18,6 +18,20 @@ CONFIG_ENV = "SYNDICATE_CONFIG"
 """Environment variable through which ``serve`` hands the config path to server workers."""
 WORKERS_KILL_TIMEOUT = 10  # seconds a web worker gets to stop before it is killed
 
+JEMALLOC_CONF_ENV = "_RJEM_MALLOC_CONF"
+"""The variable by which granian's allocator (jemalloc, built with tikv-jemallocator's
+``_rjem_`` prefix) takes its options, read once, when granian is first imported."""
+WEB_JEMALLOC_CONF = "narenas:1"
+"""jemalloc's options for the web tier unless the environment sets its own: one arena.
+
+By default jemalloc gives each core four arenas, and a web worker's threads (granian's
+runtime and blocking threads) spread the buffers of the responses in flight over them,
+each arena keeping what was freed in it for ten seconds. Under 32 connections asking
+for a 90 KB feed, one arena made each web worker's peak 5 to 6 MB smaller (43.5 instead
+of 48 to 50.6 MB at 10,000 posts) at the same requests/s, measured in turn 4 times.
+Purging freed pages at once (``dirty_decay_ms:0``) saved 1 to 2 MB more and halved the
+requests/s of a 200."""
+
 
 def logging_config(level: int) -> dict[str, Any]:
     """A ``logging.config`` dict: one line per event on stderr, for us and for granian."""
@@ -41,8 +55,16 @@ def logging_config(level: int) -> dict[str, Any]:
     }
 
 
+def configure_allocator() -> None:
+    """Give granian's jemalloc ``WEB_JEMALLOC_CONF`` unless the environment has options
+    of its own. Call it before granian's first import in this process: the web workers
+    are its forks (or, with the spawn start method, inherit the environment)."""
+    os.environ.setdefault(JEMALLOC_CONF_ENV, WEB_JEMALLOC_CONF)
+
+
 def run_server(config_path: Path, host: str, port: int, workers: int, log_level: int) -> None:
     """Serve the app under granian (WSGI) until interrupted; each worker reads the live tree."""
+    configure_allocator()
     from granian import Granian
     from granian.constants import Interfaces
     from granian.log import LogLevels
