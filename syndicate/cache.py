@@ -29,7 +29,7 @@ import pickle
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -238,8 +238,23 @@ class PostCache:
         self, func: Callable[[_Chunk[_T]], list[_R]], items: Sequence[_T], config: Config
     ) -> list[_R]:
         """``func`` over chunks of ``items`` in the worker processes, results in order."""
+        return list(self._parallel_results(func, items, config))
+
+    def _parallel_results(
+        self, func: Callable[[_Chunk[_T]], list[_R]], items: Sequence[_T], config: Config
+    ) -> Iterator[_R]:
+        """``_parallel``'s results one by one, each chunk's as soon as it is done; every
+        chunk is handed to the workers now."""
         try:
-            return _parallel(func, items, config, self._executor(), self.workers)
+            results = _parallel(func, items, config, self._executor(), self.workers)
+        except BrokenProcessPool:
+            self.close()
+            raise
+        return self._unless_broken(results)
+
+    def _unless_broken(self, results: Iterator[_R]) -> Iterator[_R]:
+        try:
+            yield from results
         except BrokenProcessPool:
             self.close()  # a worker died (killed, out of memory): start afresh next time
             raise
@@ -421,12 +436,15 @@ class PostCache:
 
     def prepare_many(
         self, posts: Sequence[Post], config: Config
-    ) -> list[tuple[Rendered | None, Serialised | None]]:
+    ) -> Iterator[tuple[Rendered | None, Serialised | None]]:
         """``render_many``, and the entries of the posts rendered in the worker processes
         serialised there too (``feeds.serialise_entries``): for each post, (None, its
         entry's bytes) if so, else (its Rendered, None), whose entry the caller makes (a
         handful at a time: cheaper than shipping). The feeds of a cold build then only
         splice bytes: building and serialising the entries runs on every core.
+
+        The results come in order, as the worker processes finish each chunk, so the
+        caller can make the first feeds while the next posts are still being rendered.
 
         The serialised entries are not kept: they depend on the post as settled (its
         entry id, its ``updated``), which the cache's key does not cover. The renders
@@ -434,29 +452,29 @@ class PostCache:
         """
         missing = [i for i, p in enumerate(posts) if (p.digest, p.url) not in self.rendered]
         if len(missing) < PARALLEL_MIN or self.workers <= 1:
-            return [(rendered, None) for rendered in self.render_many(posts, config)]
+            for rendered in self.render_many(posts, config):
+                yield rendered, None
+            return
         log.info("rendering %d posts on %d processes", len(missing), self.workers)
         chosen = [posts[i] for i in missing]
+        # The others are in the cache: taken from it first, rendering nothing.
+        rendering = set(missing)
+        rest = [i for i in range(len(posts)) if i not in rendering]
+        cached = dict(zip(rest, self.render_many([posts[i] for i in rest], config), strict=True))
         # Without a file to save to, the HTML is not even sent back: the bytes suffice.
         func = _prepare_chunk if self.path is not None else _serialise_chunk
-        out: list[tuple[Rendered | None, Serialised | None] | None]
-        out = [None] * len(posts)
-        results = self._parallel(func, chosen, config)
-        with self._lock:
-            for index, post, (stored, serialised) in zip(missing, chosen, results, strict=True):
-                if stored is not None:
+        results = self._parallel_results(func, chosen, config)
+        for index, post in enumerate(posts):
+            if index not in rendering:
+                yield cached.pop(index), None
+                continue
+            stored, serialised = next(results)
+            if stored is not None:
+                with self._lock:
                     self.rendered[(post.digest, post.url)] = stored
                     self._dirty = True
-                out[index] = (None, serialised)
-        del results
-        rest = [i for i, made in enumerate(out) if made is None]
-        if rest:
-            renders = self.render_many([posts[i] for i in rest], config)
-            for index, rendered in zip(rest, renders, strict=True):
-                out[index] = (rendered, None)
-        done = [made for made in out if made is not None]
-        assert len(done) == len(posts)
-        return done
+            yield None, serialised
+        assert next(results, None) is None
 
 
 # A running service keeps every post's HTML to prepare the entries an edit needs without
@@ -566,7 +584,7 @@ def _parallel(
     config: Config,
     pool: ProcessPoolExecutor,
     workers: int,
-) -> list[_R]:
+) -> Iterator[_R]:
     """Run on every core: parsing and Markdown are CPU-bound Python, threads would not help.
 
     Results come back pickled: whole Post objects from reading, bodies included (4 KB a
@@ -580,4 +598,4 @@ def _parallel(
     size = max(CHUNK_MIN, -(-len(items) // (workers * CHUNKS_PER_WORKER)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     parts = pool.map(func, [(chunk, config) for chunk in chunks])
-    return [result for part in parts for result in part]
+    return (result for part in parts for result in part)

@@ -30,7 +30,6 @@ from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, unquote, urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import ftfy
 import nh3
 import yaml
 from cmarkgfm import _cmark
@@ -384,25 +383,33 @@ _NEEDS_HYGIENE = re.compile(
     f"(?:(?<![{_LEAD_LETTERS}])|[{_CONTINUATIONS}])"
 )
 
-# Only the encoding repairs: everything that would change legitimate text (curly quotes,
-# HTML entities in Markdown, ligatures, width, normalisation) stays off.
-_FTFY_CONFIG = ftfy.TextFixerConfig(
-    unescape_html=False,
-    remove_terminal_escapes=False,
-    fix_encoding=True,
-    restore_byte_a0=True,
-    replace_lossy_sequences=True,
-    decode_inconsistent_utf8=True,
-    fix_c1_controls=True,
-    fix_latin_ligatures=False,
-    fix_character_width=False,
-    uncurl_quotes=False,
-    fix_line_breaks=False,
-    fix_surrogates=True,
-    remove_control_chars=False,
-    normalization=None,
-    explain=False,
-)
+
+@functools.cache
+def _ftfy() -> Callable[[str], str]:
+    """ftfy's ``fix_text`` with only the encoding repairs: everything that would change
+    legitimate text (curly quotes, HTML entities in Markdown, ligatures, width,
+    normalisation) stays off. Imported when a post first needs it: ftfy's tables take
+    3 MB and 40 ms to load, and clean posts never reach it."""
+    import ftfy
+
+    config = ftfy.TextFixerConfig(
+        unescape_html=False,
+        remove_terminal_escapes=False,
+        fix_encoding=True,
+        restore_byte_a0=True,
+        replace_lossy_sequences=True,
+        decode_inconsistent_utf8=True,
+        fix_c1_controls=True,
+        fix_latin_ligatures=False,
+        fix_character_width=False,
+        uncurl_quotes=False,
+        fix_line_breaks=False,
+        fix_surrogates=True,
+        remove_control_chars=False,
+        normalization=None,
+        explain=False,
+    )
+    return functools.partial(ftfy.fix_text, config=config)
 
 
 def strip_forbidden_chars(text: str) -> str:
@@ -427,7 +434,7 @@ def repair_mojibake(text: str) -> str:
     # str.isascii() is O(1) in CPython, and ASCII text cannot hold mojibake.
     if text.isascii() or _MOJIBAKE_HINT.search(text) is None:
         return text
-    return ftfy.fix_text(text, _FTFY_CONFIG)
+    return _ftfy()(text)
 
 
 # What _NEEDS_HYGIENE looks for, in UTF-8. Every character it removes is encoded with

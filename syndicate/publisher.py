@@ -348,12 +348,12 @@ class Publisher:
 
         def prepare_many(
             batch: Sequence[Post], config: Config
-        ) -> Sequence[tuple[posts.Rendered | None, feeds.Serialised | None]]:
+        ) -> Iterator[tuple[posts.Rendered | None, feeds.Serialised | None]]:
             assert cache is not None
             try:
-                return cache.prepare_many(batch, config)
+                yield from cache.prepare_many(batch, config)
             finally:
-                cache.close()  # as in render_many
+                cache.close()  # as in render_many, once the last entry came
 
         site = feeds.build_site(
             settled,

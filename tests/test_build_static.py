@@ -65,13 +65,13 @@ def test_a_cold_build_whose_workers_serialise_the_entries_writes_the_same_tree(
         pass
     monkeypatch.setattr(cache_module, "PARALLEL_MIN", 1)
     calls: list[tuple[Any, int]] = []
-    real = PostCache._parallel
+    real = PostCache._parallel_results
 
     def spy(self: PostCache, func: Any, items: Any, config: Config) -> Any:
         calls.append((func, len(items)))
         return real(self, func, items, config)
 
-    monkeypatch.setattr(PostCache, "_parallel", spy)
+    monkeypatch.setattr(PostCache, "_parallel_results", spy)
     cache = PostCache(None, written, workers=2)
     with Publisher(written, clock=lambda: NOW, cache=cache).build_static(tmp_path / "cold"):
         pass

@@ -6,8 +6,10 @@ import dataclasses
 import os
 import pickle
 import shutil
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +19,7 @@ from syndicate import cache as cache_module
 from syndicate import posts as posts_module
 from syndicate.cache import CACHE_FILE, PostCache
 from syndicate.config import Config, state_dir
+from syndicate.documents import Document
 from syndicate.feeds import Site, build_site
 from syndicate.posts import Post, load_posts
 from syndicate.publisher import Publisher, load_live, write_live
@@ -206,10 +209,10 @@ def test_entries_prepared_in_the_workers_build_the_same_site(
     cache = PostCache(directory, config, workers=2)
     fresh_cache = PostCache(directory, config, workers=2)
     try:
-        made = cache.prepare_many(loaded, config)
+        made = list(cache.prepare_many(loaded, config))
         assert [(r, ahead is not None) for r, ahead in made] == [(None, True)] * len(loaded)
         # Kept if the cache is saved: the next call takes those renders, serialises nothing.
-        again = cache.prepare_many(loaded, config)
+        again = list(cache.prepare_many(loaded, config))
         serial = PostCache(None, config, workers=1).render_many(loaded, config)
         if saved:
             assert again == [(r, None) for r in serial]
@@ -228,7 +231,40 @@ def test_entries_prepared_in_the_workers_build_the_same_site(
     assert bodies(parallel) == bodies(build_site(loaded, config, NOW))
     # Below the threshold, or on one core, renders only: the entries are made here.
     one = PostCache(None, config, workers=1)
-    assert one.prepare_many(loaded, config) == [(r, None) for r in serial]
+    assert list(one.prepare_many(loaded, config)) == [(r, None) for r in serial]
+
+
+def test_feeds_are_made_while_the_next_entries_are_still_coming(
+    posts_dir: Path, config: Config
+) -> None:
+    """build_site takes prepare_many's results as they come: the first feeds are made
+    (and handed to ``keep``) before the last entries arrive, with the same bytes."""
+    for n in range(30):  # more than the site feed's 20: the older ones come after it
+        tags = [TAGS[n % 4], TAGS[(n + 1) % 4]]
+        (posts_dir / f"p{n}.md").write_text(post_text(n, n + 1, CATEGORIES[n % 3], tags, "B."))
+    loaded, _ = load_posts(config)
+    events: list[str] = []
+    closed: list[bool] = []
+
+    def prepare_many(batch: Sequence[Post], config: Config) -> Iterator[tuple[Any, Any]]:
+        try:
+            for post in batch:
+                events.append(f"entry {post.relpath}")
+                yield posts_module.render_post(post, config), None
+        finally:
+            closed.append(True)
+
+    def keep(path: str, document: Document) -> Document:
+        events.append(f"document {path}")
+        return document
+
+    site = build_site(loaded, config, NOW, prepare_many=prepare_many, keep=keep)
+    assert bodies(site) == bodies(build_site(loaded, config, NOW))
+    first_document = next(i for i, event in enumerate(events) if event.startswith("document"))
+    last_entry = max(i for i, event in enumerate(events) if event.startswith("entry"))
+    assert first_document < last_entry
+    assert sum(event.startswith("entry") for event in events) == len(loaded)
+    assert closed == [True]  # spent and closed: a caller's clean-up has run
 
 
 # --- incremental == full --------------------------------------------------------------

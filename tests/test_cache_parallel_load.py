@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ def spy_parallel(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Callable[..., An
     calls: list[tuple[Callable[..., Any], int]] = []
     real = cache_module._parallel
 
-    def spy(func: Callable[..., Any], items: Sequence[Any], *args: Any) -> list[Any]:
+    def spy(func: Callable[..., Any], items: Sequence[Any], *args: Any) -> Iterator[Any]:
         calls.append((func, len(items)))
         return real(func, items, *args)
 
@@ -259,7 +259,7 @@ def test_batches_go_out_in_small_chunks_and_come_back_in_order(
     def double(args: tuple[Sequence[int], Config]) -> list[int]:
         return [2 * n for n in args[0]]
 
-    got = cache_module._parallel(double, list(range(items)), config, Pool(), 2)  # type: ignore[arg-type]
+    got = list(cache_module._parallel(double, list(range(items)), config, Pool(), 2))  # type: ignore[arg-type]
     assert got == [2 * n for n in range(items)]
     assert sent == sizes
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import re
 import shutil
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -280,3 +281,38 @@ def test_a_bom_before_invalid_utf8_still_reads_the_post(posts_dir: Path, config:
     assert [p.message for p in problems] == [
         "not valid UTF-8 (byte 0xe9 on line 2); decoded as Windows-1252"
     ]
+
+
+_LOAD_IN_A_FRESH_PROCESS = """
+import sys
+from pathlib import Path
+from syndicate.config import load_config
+from syndicate.posts import load_post
+config = load_config(Path(sys.argv[1]))
+post, problems = load_post(Path(sys.argv[2]), config)
+print("ftfy" in sys.modules, [problem.message for problem in problems], post.title)
+"""
+
+
+@pytest.mark.parametrize(
+    ("title", "loaded"),
+    [("Caf\u00e9 \u00ab clean \u00bb \u2014 no repair", False), ("Caf\u00c3\u00a9 repaired", True)],
+)
+def test_ftfy_is_loaded_only_for_a_post_that_needs_a_repair(
+    tmp_path: Path, title: str, loaded: bool
+) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "site:\n  title: T\n  url: https://example.org/\n", encoding="utf-8"
+    )
+    post = tmp_path / "2024-01-01-post.md"
+    post.write_text(f"---\ntitle: {title}\n---\nBody.\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_IN_A_FRESH_PROCESS, str(tmp_path / "config.yaml"), str(post)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    shown = "Caf\u00e9 repaired" if loaded else title
+    warnings = ["repaired mojibake on line 2"] if loaded else []
+    assert done.stdout.strip() == f"{loaded} {warnings} {shown}"

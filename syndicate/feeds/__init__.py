@@ -18,7 +18,7 @@ import hashlib
 import logging
 import typing
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,8 +93,9 @@ def _as_made(url_path: str, document: Document) -> Document:
 RenderMany = Callable[[Sequence[Post], Config], Sequence[Rendered]]
 # Renders a batch and may serialise its entries ahead: for each post, (its Rendered,
 # None) or (None, ``serialise_entries``' bytes for its entry).
+# The results may come as an iterator, in order: each feed is made once its entries are.
 PrepareMany = Callable[
-    [Sequence[Post], Config], Sequence[tuple[Rendered | None, Serialised | None]]
+    [Sequence[Post], Config], Iterable[tuple[Rendered | None, Serialised | None]]
 ]
 
 
@@ -206,28 +207,31 @@ def build_site(
             entries[entry_id] = prepared[1]
     missing = {entry_id: post for entry_id, post in needed.items() if entry_id not in entries}
     render_one = _render_one(render, render_many, config)
-    made: list[tuple[Rendered | None, Serialised | None]]
+    made: Iterator[tuple[Rendered | None, Serialised | None]]
     if prepare_many is not None:
-        made = list(prepare_many(list(missing.values()), config))
+        made = iter(prepare_many(list(missing.values()), config))
     elif render_many is not None:
-        made = [(done, None) for done in render_many(list(missing.values()), config)]
+        made = ((done, None) for done in render_many(list(missing.values()), config))
     else:
-        made = [(render(post, config), None) for post in missing.values()]
-    made.reverse()
-    for entry_id, post in missing.items():
-        # Popped: once packed in its entry, the post's HTML as a str goes at once.
-        again = functools.partial(render_one, post)
-        done, ahead = made.pop()
-        entries[entry_id] = prepare_entry(post, done, config, again, ahead)
+        made = ((render(post, config), None) for post in missing.values())
+    to_make = iter(missing.items())
+
+    def make_until(entry_id: str) -> None:
+        """Prepare the entries still missing, in order, up to ``entry_id``'s: the feeds
+        are made as their entries come (from processes still rendering the next ones)."""
+        while entry_id not in entries:
+            made_id, post = next(to_make)
+            done, ahead = next(made)
+            again = functools.partial(render_one, post)
+            entries[made_id] = prepare_entry(post, done, config, again, ahead)
+
     # Kept for every post still in a feed (the reused feeds' too), dropped for the rest.
     # An entry is kept for the very post it was made from, which it holds (so its id() is
     # its own): the posts are found by identity, without reading a field of each of them
     # (some 6,500 scattered objects at 10,000 posts, 5 to 20 ms of an edit on a busy VM).
     current = {id(post) for feed in plans for post in feed.posts}
     kept = {entry_id: known for entry_id, known in state.entries.items() if id(known[0]) in current}
-    kept.update((entry_id, (needed[entry_id], entry)) for entry_id, entry in entries.items())
-    state.entries = kept if not once else {}
-    del kept  # once, the entries go as their feeds are made
+    state.entries = {}  # until every entry is made: a build that fails keeps none
     # Once: each entry goes after the last feed it is in (at 10,000 posts, never more than
     # a quarter of the 4,148 entries are needed at the same time).
     uses = Counter(p.entry_id for plan in plans if plan.rss_path not in reused for p in plan.posts)
@@ -264,6 +268,8 @@ def build_site(
             updated=info.updated or EMPTY_FEED_DATE,
             published=max((p.date for p in plan.posts), default=None),
         )
+        for post in plan.posts:
+            make_until(post.entry_id)
         feed_entries = [entries[p.entry_id] for p in plan.posts]
         for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
             body = render_feed(meta, feed_entries, config, "rss" if fmt == "rss" else "atom")
@@ -277,6 +283,14 @@ def build_site(
 
     for gone in set(state.infos) - set(signatures):
         del state.infos[gone]
+    # Every missing entry is in a feed made above, so ``made`` is spent: closed, a
+    # generator's clean-up runs now (the publisher's stops its worker processes).
+    assert next(to_make, None) is None
+    if isinstance(made, Generator):
+        made.close()
+    if not once:
+        kept.update((entry_id, (needed[entry_id], entry)) for entry_id, entry in entries.items())
+        state.entries = kept
     feeds = tuple(infos)
     newest = max((f.updated for f in feeds if f.updated is not None), default=None)
     modified = newest or EMPTY_FEED_DATE
