@@ -337,32 +337,44 @@ class PostCache:
             self.misses += len(missed)
             to_read = [paths[index] for index, _, _ in missed]
             digested: dict[DigestKey, tuple[str, str]] = {}
-            read: list[tuple[Post | None, Sequence[PostProblem], StatKey | None]] = []
+            read: Iterator[tuple[Post | None, Sequence[PostProblem], StatKey | None]]
             if len(to_read) >= PARALLEL_MIN and self.workers > 1:
                 log.info("reading %d posts on %d processes", len(to_read), self.workers)
-                chunks = self._parallel(_load_chunk, to_read, config)
-                for (index, _, known), (post, problems, digests, statted) in zip(
-                    missed, chunks, strict=True
-                ):
-                    post = _sourced(post, paths[index])
-                    read.append((post, problems, known if known is not None else statted))
-                    if post is not None and digests is not None:
-                        digested[digest_key(post)] = digests
+                # Taken in as each chunk comes back, while the workers read the next ones.
+                chunks = self._parallel_results(_load_chunk, to_read, config)
+                read = self._digested(missed, paths, chunks, digested)
             else:
-                for index, _, known in missed:
-                    statted = known if known is not None else _stat_key(paths[index])
-                    read.append((*load_post(paths[index], config), statted))
-            self.remember_digests(digested)
-            with self._lock:
-                for (index, relpath, _), (post, problems, seen) in zip(missed, read, strict=True):
-                    if seen is not None:  # else a file gone meanwhile, reported as such
+                read = _read_here(missed, paths, config)
+            for (index, relpath, _), (post, problems, seen) in zip(missed, read, strict=True):
+                if seen is not None:  # else a file gone meanwhile, reported as such
+                    with self._lock:
                         self._seen.add(relpath)
                         self._keep(relpath, seen, post, problems)
-                    results[index] = (post, problems)
+                results[index] = (post, problems)
+            with self._lock:
                 self._dirty = True
+            self.remember_digests(digested)
         done = [result for result in results if result is not None]
         assert len(done) == len(paths)
         return done
+
+    @staticmethod
+    def _digested(
+        missed: Sequence[tuple[int, str, StatKey | None]],
+        paths: Sequence[Path],
+        chunks: Iterator[
+            tuple[Post | None, Sequence[PostProblem], tuple[str, str] | None, StatKey | None]
+        ],
+        digested: dict[DigestKey, tuple[str, str]],
+    ) -> Iterator[tuple[Post | None, Sequence[PostProblem], StatKey | None]]:
+        """The workers' posts with their paths put back, their digests into ``digested``."""
+        for (index, _, known), (post, problems, digests, statted) in zip(
+            missed, chunks, strict=True
+        ):
+            post = _sourced(post, paths[index])
+            if post is not None and digests is not None:
+                digested[digest_key(post)] = digests
+            yield post, problems, known if known is not None else statted
 
     def forget(self, path: Path) -> None:
         """Read the file at ``path`` again next time, whatever its stat says."""
@@ -509,6 +521,15 @@ def _sourced(post: Post | None, path: Path) -> Post | None:
     if post is not None and "source" not in post.__dict__:
         post.__dict__["source"] = path
     return post
+
+
+def _read_here(
+    missed: Sequence[tuple[int, str, StatKey | None]], paths: Sequence[Path], config: Config
+) -> Iterator[tuple[Post | None, Sequence[PostProblem], StatKey | None]]:
+    """``load_post`` of the missed paths in this process, each stat'ed before it is read."""
+    for index, _, known in missed:
+        statted = known if known is not None else _stat_key(paths[index])
+        yield (*load_post(paths[index], config), statted)
 
 
 def _stat_key(path: Path) -> StatKey | None:
