@@ -10,6 +10,7 @@ becomes a ``click.ClickException`` (a clean message and exit 1, no traceback).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -134,8 +135,9 @@ class _Syndicate(click.Group):
     """
 
     def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
-        global _done
+        global _done, _command_line
         _done = False
+        _command_line = args is None
         try:
             return super().main(args, *rest, **extra)
         except SystemExit as exc:
@@ -147,6 +149,8 @@ class _Syndicate(click.Group):
 # Set by a one-shot command that finished its work: nothing it leaves needs finalising
 # (its files are closed, its worker processes stopped, its store closed).
 _done = False
+# Whether this process runs the command line (not a CliRunner in a test's process).
+_command_line = False
 
 
 def _finished() -> None:
@@ -291,6 +295,11 @@ def _stop_on_signals() -> threading.Event:
 )
 def build(config_path: Path, out_dir: Path, strict: bool, no_cache: bool) -> None:
     """Write every feed, the OPML and the index page as static files (plus .gz)."""
+    if _command_line:
+        # One pass, then the process ends at once (_finished): no cyclic collection at
+        # all. The publish pauses it anyway; after, the first one would walk every object
+        # the build made (60 ms at 10,000 posts) just before they all go with the process.
+        gc.disable()
     from .cache import PostCache
     from .publisher import Publisher, existing_store
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import gzip
 import logging
 import re
@@ -312,6 +313,40 @@ def test_a_finished_build_ends_its_process_without_the_teardown(project: Path) -
         gzip.decompress((project / "public" / "feed.rss.gz").read_bytes())
         == (project / "public" / "feed.rss").read_bytes()
     )
+
+
+GC_PROBE = """
+import gc, os, sys
+real_exit = os._exit
+def exit_at_once(code):
+    print("collector enabled:", gc.isenabled(), file=sys.stderr, flush=True)
+    real_exit(code)
+os._exit = exit_at_once
+from syndicate.cli import main
+sys.argv[0] = "syndicate"
+main()
+"""
+
+
+def test_a_build_from_the_command_line_runs_without_the_cyclic_collector(
+    project: Path,
+) -> None:
+    """A one-shot build never collects (its objects all go with the process); a build run
+    in another program's process (CliRunner here) leaves that program's collector on."""
+    write_posts(project)
+    done = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, "build", "--out", "public"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "collector enabled: False" in done.stderr
+    assert (project / "public" / "feed.rss").is_file()
+    assert gc.isenabled()
+    assert run("build", "--out", "in-process").exit_code == 0
+    assert gc.isenabled()
 
 
 def test_a_failed_build_or_another_command_exits_as_usual(project: Path) -> None:
