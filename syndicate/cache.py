@@ -423,6 +423,11 @@ class PostCache:
                 self.digests.update(found)
                 self._dirty = True
 
+    def has_render(self, post: Post) -> bool:
+        """Whether ``post``'s render is kept (``render_many`` gives it without its body)."""
+        with self._lock:
+            return (post.digest, post.url) in self.rendered
+
     def render_many(self, posts: Sequence[Post], config: Config) -> list[Rendered]:
         """Rendered entries for posts, from the cache or rendered (in parallel if many)."""
         missing = [p for p in posts if (p.digest, p.url) not in self.rendered]

@@ -391,15 +391,33 @@ class Publisher:
                     # A fresh process (the CLI, a web worker): the cache remembers it.
                     previous = self.cache.last_good.get(relpath)
             if previous is not None and previous.relpath not in present:
-                kept.append(previous)
-                present.add(previous.relpath)
-                problem = dataclasses.replace(
-                    problem, message=problem.message + " (the last good version stays published)"
-                )
+                if self._can_make_again(previous):
+                    kept.append(previous)
+                    present.add(previous.relpath)
+                    note = " (the last good version stays published)"
+                else:
+                    note = (
+                        " (its last good version, in no feed until now, can no longer be"
+                        " read: the post stays out of the feeds until it is fixed)"
+                    )
+                problem = dataclasses.replace(problem, message=problem.message + note)
             reported.append(problem)
         self._last_good = {post.relpath: post for post in loaded}
         self._last_good.update({post.relpath: post for post in kept})
         return [*loaded, *kept], reported
+
+    def _can_make_again(self, post: Post) -> bool:
+        """Whether ``post``'s entry can be made again although its file has changed since
+        it was read: its body is still in memory, its render is cached, or the last
+        publish prepared its entry. A version that was in no feed was never rendered,
+        and its body, dropped once digested, cannot be read back from a changed file."""
+        if "body" in post.__dict__:
+            return True
+        if self.cache is not None and self.cache.has_render(post):
+            return True
+        plan = self._site.plan if self._site is not None else None
+        prepared = plan.entries.get(post.entry_id) if plan is not None else None
+        return prepared is not None and prepared[0] is post
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:

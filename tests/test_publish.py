@@ -348,6 +348,43 @@ def test_a_post_that_breaks_keeps_its_last_good_version_published(
     assert result.changed_feeds == ()
 
 
+def test_a_post_that_breaks_before_it_was_ever_in_a_feed_stays_out_until_fixed(
+    make_config: ConfigFactory, pub_clock: FakeClock
+) -> None:
+    """Its last good version was never rendered, and its text, let go once digested,
+    cannot be read back from the broken file: the other posts are published all the
+    same, and this one joins its feeds once the editor fixes it."""
+    config = make_config(feeds={"limit": 1}, storage={"url": "sqlite:///state/syndicate.db"})
+    posts_dir = config.posts_dir
+    newer = write_post(posts_dir, "2024-04-03-newer.md", title="Newer", date="2024-04-03 10:00:00")
+    older = write_post(posts_dir, "2024-04-01-older.md", title="Older")
+    pub = open_publisher(config, clock=pub_clock)
+
+    def titles(path: str) -> list[str]:
+        body = (config.output_dir / path.lstrip("/")).read_bytes()
+        etree.fromstring(body)
+        return [entry.title for entry in feedparser.parse(body).entries]
+
+    try:
+        pub.publish()
+        write_post(posts_dir, older.name, title="Older, edited")  # in no feed: limit 1
+        pub.publish(paths=[older])
+        older.write_text('---\ntitle: "Older\n---\nBroken quote.\n', encoding="utf-8")
+        (error,) = pub.publish(paths=[older]).errors
+        assert error.path == older and "stays out of the feeds until it is fixed" in error.message
+        newer.unlink()  # the older post would now lead every feed
+        result = pub.publish(paths=[newer, older])
+        assert [problem.path for problem in result.errors] == [older]
+        assert titles("/feed.atom") == []
+        assert not (config.output_dir / "category" / "news.rss").exists()  # no post left in it
+        write_post(posts_dir, older.name, title="Older, fixed")
+        assert pub.publish(paths=[older]).errors == ()
+        assert titles("/feed.atom") == titles("/tag/belarus.atom") == ["Older, fixed"]
+    finally:
+        assert pub.store is not None
+        pub.store.close()
+
+
 def test_static_build_shows_the_ids_the_service_published(
     publisher: Publisher, posts_dir: Path
 ) -> None:
