@@ -232,8 +232,8 @@ def build_site(
     current = {id(post) for feed in plans for post in feed.posts}
     kept = {entry_id: known for entry_id, known in state.entries.items() if id(known[0]) in current}
     state.entries = {}  # until every entry is made: a build that fails keeps none
-    # Once: each entry goes after the last feed it is in (at 10,000 posts, never more than
-    # a quarter of the 4,148 entries are needed at the same time).
+    # After the last feed it is in, each entry goes (once) or is kept deflated (at 10,000
+    # posts, never more than a quarter of the 4,148 entries are needed at the same time).
     uses = Counter(p.entry_id for plan in plans if plan.rss_path not in reused for p in plan.posts)
 
     documents: dict[str, Document] = {}
@@ -274,12 +274,14 @@ def build_site(
         for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
             body = render_feed(meta, feed_entries, config, "rss" if fmt == "rss" else "atom")
             documents[path] = keep(path, _document(MEDIA_TYPES[fmt], body, meta.updated))
-        if once:
-            del feed_entries
-            for post in plan.posts:
-                uses[post.entry_id] -= 1
-                if not uses[post.entry_id]:
+        del feed_entries
+        for post in plan.posts:
+            uses[post.entry_id] -= 1
+            if not uses[post.entry_id]:
+                if once:
                     del entries[post.entry_id]
+                else:
+                    entries[post.entry_id].compact()  # kept for the next publish, deflated
 
     for gone in set(state.infos) - set(signatures):
         del state.infos[gone]

@@ -250,6 +250,11 @@ class PreparedEntry:
     rendered), it holds no HTML and builds nothing for the contexts those bytes were
     made for; ``rendered`` may then be None. Those bytes stay deflated until a feed
     first needs the entry.
+
+    ``compact()`` keeps the bytes deflated only (libdeflate's fastest level, about a
+    quarter of their size), as a service keeps every entry in a feed between publishes
+    (4,148 at 10,000 posts: 30 MB as plain bytes, 8 MB deflated); the next feed that
+    needs the entry inflates them again (a few microseconds).
     """
 
     def __init__(
@@ -265,7 +270,8 @@ class PreparedEntry:
         self._again = again
         self._packed: tuple[bytes, bytes] | None = None
         self._bytes: dict[bytes, bytes] = {}  # _Context.key -> the entry's bytes there
-        self._ahead = serialised
+        # Deflated bytes of some contexts; when set, _bytes is empty or holds just those.
+        self._deflated = serialised
         self._formats: set[Format] = set()
         if serialised is not None:
             # Both formats made already: what the entry keeps once both are serialised.
@@ -275,19 +281,27 @@ class PreparedEntry:
 
     def serialised(self, fmt: Format, context: _Context) -> bytes:
         """The entry's bytes in a feed of this format and context."""
-        if self._ahead is not None:
-            self._bytes.update(_inflate(self._ahead))
-            self._ahead = None
+        if not self._bytes and self._deflated is not None:
+            self._bytes.update(_inflate(self._deflated))
         cached = self._bytes.get(context.key)
         if cached is None:
             packed = self._packed
             rendered = unpack_rendered(*packed) if packed is not None else self._again()
             cached = _entry_bytes(self._post, _Html(rendered), self._config, fmt, context)
             self._bytes[context.key] = cached
+            self._deflated = None  # covers _bytes no more: deflated again by compact()
             self._formats.add(fmt)
             if len(self._formats) == 2:
                 self._packed = None
         return cached
+
+    def compact(self) -> None:
+        """Keep the bytes made so far deflated only, until a feed needs them again."""
+        if not self._bytes:
+            return
+        if self._deflated is None:
+            self._deflated = _deflate(self._bytes)
+        self._bytes = {}
 
 
 def prepare_entry(
@@ -351,6 +365,13 @@ def serialise_entries(items: Sequence[tuple[Post, Rendered]], config: Config) ->
         data = bytes(deflate.deflate_compress(b"".join(parts), _SERIALISED_LEVEL))
         out.append((keys, tuple(len(part) for part in parts), data))
     return out
+
+
+def _deflate(parts: dict[bytes, bytes]) -> Serialised:
+    """``_inflate``'s inverse: (keys, sizes, the bytes one after the other, deflated)."""
+    keys = tuple(parts)
+    data = bytes(deflate.deflate_compress(b"".join(parts.values()), _SERIALISED_LEVEL))
+    return keys, tuple(len(part) for part in parts.values()), data
 
 
 def _inflate(serialised: Serialised) -> dict[bytes, bytes]:
