@@ -21,6 +21,7 @@ from syndicate.cache import CACHE_FILE, PostCache
 from syndicate.config import Config, state_dir
 from syndicate.documents import Document
 from syndicate.feeds import Site, build_site
+from syndicate.feeds._formats import PreparedEntry
 from syndicate.posts import Post, load_posts
 from syndicate.publisher import Publisher, load_live, write_live
 from tests.conftest import ConfigFactory
@@ -543,3 +544,22 @@ def test_republish_force_publishes_the_new_length_of_a_replaced_image(
     result = CliRunner().invoke(main, ["republish", "--force"])
     assert result.exit_code == 0, result.output
     assert enclosure_length() == "5000"
+
+
+def test_entries_kept_for_the_next_build_are_deflated(posts_dir: Path, config: Config) -> None:
+    """A Site kept as the next build's ``previous`` holds its entries deflated; a build
+    that reuses them gives the same bytes as one from scratch."""
+    for n in range(6):
+        (posts_dir / f"p{n}.md").write_text(post_text(n, n + 1, CATEGORIES[n % 3], [], "B."))
+    loaded, _ = load_posts(config)
+    first = build_site(loaded, config, NOW)
+    assert first.plan is not None
+    kept = [entry for _, entry in first.plan.entries.values()]
+    assert len(kept) == len(loaded)
+    for entry in kept:
+        assert isinstance(entry, PreparedEntry)
+        assert entry._bytes == {} and entry._deflated is not None
+    (posts_dir / "p5.md").write_text(post_text(5, 6, CATEGORIES[2], [], "Edited."))
+    loaded, _ = load_posts(config)
+    again = build_site(loaded, config, NOW, previous=first)
+    assert bodies(again) == bodies(build_site(loaded, config, NOW))

@@ -71,3 +71,25 @@ def test_packed_html_equals_and_pickles_as_the_plain_html() -> None:
     assert (packed.content_html, packed.summary_html) == (plain.content_html, plain.summary_html)
     assert pickle.loads(pickle.dumps(packed)) == plain
     assert packed.packed() is packed.packed()  # kept as it came, never encoded again
+
+
+def test_a_compacted_entry_keeps_its_bytes_deflated_and_splices_them_again() -> None:
+    config = make_config(hubs=HUBS)
+    calls: list[int] = []
+    entries = prepared(calls)
+    meta = meta_for(VARIED)
+    first = {fmt: render_feed(meta, entries, config, fmt) for fmt in ("rss", "atom")}
+    plain = [sum(map(len, entry._bytes.values())) for entry in entries]
+    for entry in entries:
+        entry.compact()
+    assert all(entry._bytes == {} and entry._packed is None for entry in entries)
+    deflated = [entry._deflated for entry in entries]
+    assert all(d is not None for d in deflated)
+    assert sum(len(d[2]) for d in deflated if d is not None) < sum(plain) / 2
+    for fmt in ("atom", "rss"):  # inflated on first need, in either order
+        assert render_feed(meta, entries, config, fmt) == first[fmt]
+        assert first[fmt] == reference_feed(meta, fresh(VARIED, config), config, fmt)
+    assert calls == []  # nothing made again: the bytes were kept
+    for entry, before in zip(entries, deflated, strict=True):
+        entry.compact()
+        assert entry._deflated is before  # the same bytes: not deflated again
