@@ -640,7 +640,10 @@ class Publisher:
         )
         duration = time.perf_counter() - started_at
         result = PublishResult(
-            site=site,
+            # Written out, the documents are read back from the live tree if asked for,
+            # not held: after a full publish they are every feed's bytes (60 MB at 10,000
+            # posts), which a service keeps no longer than it takes to write them.
+            site=self._site if written is not None else site,
             problems=tuple(problems),
             post_count=len(loaded),
             changed_feeds=tuple(changed),

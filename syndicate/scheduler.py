@@ -54,7 +54,7 @@ from .errors import SyndicateError
 from .notify import DeliveryReport, Outbox
 from .publisher import Clock, Publisher, PublishResult, open_publisher
 from .store import Attempt, Notification, Store
-from .supervise import signal_ready
+from .supervise import give_back_free_memory, signal_ready
 from .walk import POST_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,10 @@ POLL_INTERVAL: Final = 5.0
 KEEP_ATTEMPTS: Final = timedelta(days=30)
 #: A stream of saves that never pauses still gets a rebuild this many debounces after it began.
 MAX_DEBOUNCES: Final = 10
+# A publish this long, or that changed this many feeds, rebuilt much and let go of much:
+# the memory it freed goes back to the system (give_back_free_memory) rather than stay.
+TRIM_AFTER: Final = 0.5  # seconds
+TRIM_AFTER_FEEDS: Final = 64
 #: Notifications sent per delivery run before the service checks whether it is stopping.
 DELIVERY_BATCH: Final = 100
 
@@ -407,6 +411,10 @@ class Service:
 
     def _after_publish(self, result: PublishResult) -> None:
         self.plan_scheduled(result)
+        if result.duration >= TRIM_AFTER or len(result.changed_feeds) >= TRIM_AFTER_FEEDS:
+            # A publish that rebuilt much let go of much (every feed's bytes, once
+            # written): given back, not kept for allocations that will not come.
+            give_back_free_memory()
         if result.queued:
             # Deliver at once, in another thread, so a slow hub does not hold up publishing.
             self.plan_delivery(self.clock())

@@ -19,7 +19,13 @@ from lxml import etree
 
 from syndicate import publisher as publisher_module
 from syndicate.config import MANIFEST, Config
-from syndicate.publisher import Publisher, load_live, open_publisher, read_manifest
+from syndicate.publisher import (
+    Publisher,
+    StoredDocument,
+    load_live,
+    open_publisher,
+    read_manifest,
+)
 from tests.conftest import ConfigFactory
 from tests.servers import EXTENDED, FakeClock, HubServer, PingServer
 
@@ -656,3 +662,13 @@ def test_every_gz_of_the_live_tree_is_its_document(
     titles = [e.title for e in feedparser.parse(gzip.decompress(
         (out / "tag" / "belarus.atom.gz").read_bytes())).entries]  # fmt: skip
     assert titles == ["Two, edited", "One"]
+
+
+def test_a_written_publish_holds_no_document_bytes(publisher: Publisher, posts_dir: Path) -> None:
+    """The result's documents are the live tree's files, read back when asked for."""
+    write_post(posts_dir, "2024-04-01-one.md", title="One")
+    result = publisher.publish()
+    assert all(isinstance(d, StoredDocument) for d in result.site.documents.values())
+    feed = result.site.documents["/feed.atom"]
+    assert feed.body == (publisher.config.output_dir / "feed.atom").read_bytes()
+    assert [e.title for e in feedparser.parse(feed.body).entries] == ["One"]
