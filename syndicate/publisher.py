@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 import typing
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -549,7 +550,7 @@ class Publisher:
             # A restart: the live tree on disk is the previous build (its manifest keeps
             # each feed's signature), so unchanged feeds are not rebuilt.
             self._site = load_live(self.config.output_dir, lazy=True)
-        packer = _Packer() if write else None
+        packer = _Packer(spool=self.config.output_dir) if write else None
         try:
             site = self._build_site(
                 plan.posts,
@@ -559,6 +560,8 @@ class Publisher:
                 changed=hint,
                 keep=packer.keep if packer is not None else None,
             )
+            if packer is not None:
+                packer.spooled()
         except BaseException:
             if packer is not None:
                 packer.close()
@@ -585,6 +588,8 @@ class Publisher:
                     # Read back from the live tree and the same bytes as recorded (the
                     # entity-tag is the digest's first half): no need to read them.
                     known = (doc, record.digest)
+                elif isinstance(doc, _SpooledDocument):
+                    known = (doc, doc.digest)
                 else:
                     known = (doc, _digest(doc.body))
             digested[path] = known
@@ -1237,20 +1242,45 @@ class _Packer:
     """The gzip form of the documents a publish makes, compressed on other threads as
     each is made (libdeflate releases the GIL) while the next ones are: an edit's feeds
     are then compressed by the time they are written. Only the first ``most``: a publish
-    of every feed (a start) does not hold every feed compressed at once as well."""
+    of every feed (a start) does not hold every feed compressed at once as well.
 
-    def __init__(self, most: int | None = None) -> None:
+    With ``spool`` (the live tree's folder), the documents after the first ``most`` are
+    written at once, with their ``.gz``, to hidden files beside their places, which
+    ``write_live`` renames into place (``_SpooledDocument``): a publish of every feed
+    then never holds them all (60 MB at 10,000 posts) until the end. What is not renamed
+    into place (a publish that fails) is removed by ``close()``.
+    """
+
+    def __init__(self, most: int | None = None, spool: Path | None = None) -> None:
         self._most = PACK_AHEAD if most is None else most
+        self._spool = spool
         self._pool: ThreadPoolExecutor | None = None
         self._futures: dict[int, tuple[Document, Future[bytes]]] = {}
+        self._spooling: deque[Future[None]] = deque()
+        self._spooled: list[_SpooledDocument] = []
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+        return self._pool
 
     def keep(self, url_path: str, doc: Document) -> Document:
-        """``feeds.build_site``'s ``keep``: ``doc`` as it is, its compression started."""
+        """``feeds.build_site``'s ``keep``: ``doc`` as it is, its compression started; or,
+        past the first ``most``, spooled."""
         if len(self._futures) < self._most:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
-            self._futures[id(doc)] = (doc, self._pool.submit(gzip_bytes, doc.body))
-        return doc
+            self._futures[id(doc)] = (doc, self._executor().submit(gzip_bytes, doc.body))
+            return doc
+        if self._spool is None:
+            return doc
+        target = self._spool.joinpath(*_file_path(url_path).parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        spooled = _SpooledDocument(doc, target, _digest(doc.body))
+        self._spooled.append(spooled)
+        # At most two a core in flight: the bodies waiting are held meanwhile.
+        while len(self._spooling) >= 2 * (os.cpu_count() or 1):
+            self._spooling.popleft().result()
+        self._spooling.append(self._executor().submit(spooled.write, doc.body))
+        return spooled
 
     def packed(self, doc: Document) -> bytes:
         """``gzip_bytes(doc.body)``, from the compression started for it if there is one."""
@@ -1259,10 +1289,63 @@ class _Packer:
             return found[1].result()
         return gzip_bytes(doc.body)
 
+    def spooled(self) -> None:
+        """Wait until every spooled document is in its files (re-raising a failure)."""
+        while self._spooling:
+            self._spooling.popleft().result()
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
         self._futures.clear()
+        self._spooling.clear()
+        for spooled in self._spooled:
+            spooled.discard()
+        self._spooled.clear()
+
+
+class _SpooledDocument(Document):
+    """A document a publish has written to hidden files beside its place in the live
+    tree (its ``.gz`` too, both with its Last-Modified as mtime), for ``write_live`` to
+    rename into place (``move_to``). ``digest`` is that of its bytes, taken as it was made."""
+
+    target: Path
+    digest: str
+
+    def __init__(self, doc: Document, target: Path, digest: str) -> None:
+        # Document is frozen; its fields are set as its own __init__ would set them.
+        object.__setattr__(self, "media_type", doc.media_type)
+        object.__setattr__(self, "etag", doc.etag)
+        object.__setattr__(self, "last_modified", doc.last_modified)
+        object.__setattr__(self, "gzip_body", None)
+        object.__setattr__(self, "target", target)
+        object.__setattr__(self, "digest", digest)
+
+    def _spool(self, gz: bool = False) -> Path:
+        name = self.target.name + (".gz" if gz else "")
+        return self.target.with_name(f".{name}.spool-{os.getpid()}-{id(self)}")
+
+    def write(self, body: bytes) -> None:
+        stamp = self.last_modified.timestamp()
+        for path, data in ((self._spool(), body), (self._spool(gz=True), gzip_bytes(body))):
+            path.write_bytes(data)
+            os.utime(path, (stamp, stamp))
+
+    @property
+    def body(self) -> bytes:
+        data = self._spool().read_bytes()
+        if feeds.entity_tag(data) != self.etag:
+            raise PublishError(f"{self._spool()}: changed on disk since it was written")
+        return data
+
+    def move_to(self, target: Path) -> None:
+        """Rename the document's files into place at ``target`` (and ``target``.gz)."""
+        os.replace(self._spool(), target)
+        os.replace(self._spool(gz=True), target.with_name(target.name + ".gz"))
+
+    def discard(self) -> None:
+        for path in (self._spool(), self._spool(gz=True)):
+            path.unlink(missing_ok=True)
 
 
 def write_live(
@@ -1439,6 +1522,9 @@ def _write_document(
     target: Path, doc: Document, packed: Callable[[Document], bytes] = _gzip_body
 ) -> None:
     """Write a document and its reproducible .gz, each with mtime = Last-Modified."""
+    if isinstance(doc, _SpooledDocument):
+        doc.move_to(target)  # written already, beside it
+        return
     # mtime=0 keeps the gzip header free of build time: same site, same bytes.
     gzipped = packed(doc)
     # Static servers derive Last-Modified from mtime (RFC 9110 8.8.2).

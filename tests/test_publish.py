@@ -6,6 +6,7 @@ real local hub and XML-RPC ping server on 127.0.0.1. Time is a FakeClock.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -672,3 +673,82 @@ def test_a_written_publish_holds_no_document_bytes(publisher: Publisher, posts_d
     feed = result.site.documents["/feed.atom"]
     assert feed.body == (publisher.config.output_dir / "feed.atom").read_bytes()
     assert [e.title for e in feedparser.parse(feed.body).entries] == ["One"]
+
+
+def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(path.relative_to(root)): (path.read_bytes(), path.stat().st_mtime_ns)
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
+
+
+def test_a_publish_of_many_feeds_spools_them_and_writes_the_same_tree(
+    make_config: ConfigFactory, pub_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the first PACK_AHEAD documents, each is written beside its place as it is made
+    and renamed in by write_live: the tree is the one written all at the end."""
+    trees = []
+    moved: list[Path] = []
+    real_move = publisher_module._SpooledDocument.move_to
+
+    def move_to(self: publisher_module._SpooledDocument, target: Path) -> None:
+        moved.append(target)
+        real_move(self, target)
+
+    monkeypatch.setattr(publisher_module._SpooledDocument, "move_to", move_to)
+    for ahead in (1000, 2):
+        monkeypatch.setattr(publisher_module, "PACK_AHEAD", ahead)
+        config = make_config(storage={"url": f"sqlite:///state-{ahead}/syndicate.db"})
+        config = dataclasses.replace(config, output_dir=config.root / f"live-{ahead}")
+        for n in range(5):
+            write_post(
+                config.posts_dir,
+                f"2024-04-0{n + 1}-p{n}.md",
+                title=f"P{n}",
+                date=f"2024-04-0{n + 1} 10:00:00",
+                tags=["belarus", "food"][n % 2],
+            )
+        pub = open_publisher(config, clock=pub_clock)
+        try:
+            result = pub.publish()
+        finally:
+            assert pub.store is not None
+            pub.store.close()
+        assert all(isinstance(d, StoredDocument) for d in result.site.documents.values())
+        assert not [p for p in config.output_dir.rglob("*") if ".spool-" in p.name]
+        trees.append(_tree(config.output_dir))
+    assert trees[0] == trees[1]  # bytes and mtimes (Last-Modified)
+    # None spooled with room for every document ahead; all but two spooled, with two.
+    assert len(moved) == len(result.site.documents) - 2
+    feed = trees[1]["tag/food.atom"][0]
+    assert gzip.decompress(trees[1]["tag/food.atom.gz"][0]) == feed
+    assert [e.title for e in feedparser.parse(feed).entries] == ["P3", "P1"]
+
+
+def test_a_publish_that_fails_leaves_no_spooled_file_and_the_tree_as_it_was(
+    publisher: Publisher, posts_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_post(posts_dir, "2024-04-01-one.md", title="One")
+    publisher.publish()
+    out = publisher.config.output_dir
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setattr(publisher_module, "PACK_AHEAD", 1)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(publisher_module, "write_live", broken)
+    spooled: list[str] = []
+    real_write = publisher_module._SpooledDocument.write
+
+    def write(self: publisher_module._SpooledDocument, body: bytes) -> None:
+        real_write(self, body)
+        spooled.extend(p.name for p in out.rglob("*.spool-*"))
+
+    monkeypatch.setattr(publisher_module._SpooledDocument, "write", write)
+    write_post(posts_dir, "2024-04-02-two.md", title="Two", date="2024-04-02 10:00:00")
+    with pytest.raises(OSError, match="disk full"):
+        publisher.publish()
+    assert spooled  # there were spooled files, and they are gone
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
