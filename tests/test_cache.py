@@ -268,6 +268,35 @@ def test_feeds_are_made_while_the_next_entries_are_still_coming(
     assert closed == [True]  # spent and closed: a caller's clean-up has run
 
 
+def test_a_build_that_fails_closes_what_prepares_its_entries_at_once(
+    posts_dir: Path, config: Config
+) -> None:
+    """A failure while the feeds are made (a write, say) runs prepare_many's clean-up (the
+    publisher's stops the worker processes) before the error goes on, not later."""
+    for n in range(30):
+        (posts_dir / f"p{n}.md").write_text(post_text(n, n + 1, CATEGORIES[n % 3], [], "B."))
+    loaded, _ = load_posts(config)
+    closed: list[bool] = []
+
+    def prepare_many(batch: Sequence[Post], config: Config) -> Iterator[tuple[Any, Any]]:
+        try:
+            for post in batch:
+                yield posts_module.render_post(post, config), None
+        finally:
+            closed.append(True)
+
+    def keep(path: str, document: Document) -> Document:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full") as failed:
+        try:
+            build_site(loaded, config, NOW, prepare_many=prepare_many, keep=keep)
+        finally:
+            # The error's traceback still holds build_site's frame, and its iterator.
+            assert closed == [True]
+    assert failed.traceback
+
+
 # --- incremental == full --------------------------------------------------------------
 
 Edit = tuple[str, int, int, int, int]  # (kind, post number, day, category, tag mask)

@@ -238,50 +238,55 @@ def build_site(
 
     documents: dict[str, Document] = {}
     infos: list[FeedInfo] = []
-    for plan in plans:
-        known_info = state.infos.get(plan.rss_path)
-        if known_info is not None and known_info[0] is plan:
-            info = typing.cast(FeedInfo, known_info[1])
-        else:
-            info = FeedInfo(
-                kind=plan.kind,
-                name=plan.name,
-                slug=plan.slug,
+    try:
+        for plan in plans:
+            known_info = state.infos.get(plan.rss_path)
+            if known_info is not None and known_info[0] is plan:
+                info = typing.cast(FeedInfo, known_info[1])
+            else:
+                info = FeedInfo(
+                    kind=plan.kind,
+                    name=plan.name,
+                    slug=plan.slug,
+                    title=plan.title,
+                    rss_path=plan.rss_path,
+                    atom_path=plan.atom_path,
+                    entry_count=len(plan.posts),
+                    updated=max((entry_change(p) for p in plan.posts), default=None),
+                    entry_ids=tuple(p.entry_id for p in plan.posts),
+                )
+                state.infos[plan.rss_path] = (plan, info)
+            infos.append(info)
+            if previous is not None and plan.rss_path in reused:
+                documents[plan.rss_path] = previous.documents[plan.rss_path]
+                documents[plan.atom_path] = previous.documents[plan.atom_path]
+                continue
+            meta = FeedMeta(
                 title=plan.title,
-                rss_path=plan.rss_path,
-                atom_path=plan.atom_path,
-                entry_count=len(plan.posts),
-                updated=max((entry_change(p) for p in plan.posts), default=None),
-                entry_ids=tuple(p.entry_id for p in plan.posts),
+                description=plan.description,
+                rss_url=config.site.url + plan.rss_path.lstrip("/"),
+                atom_url=config.site.url + plan.atom_path.lstrip("/"),
+                updated=info.updated or EMPTY_FEED_DATE,
+                published=max((p.date for p in plan.posts), default=None),
             )
-            state.infos[plan.rss_path] = (plan, info)
-        infos.append(info)
-        if previous is not None and plan.rss_path in reused:
-            documents[plan.rss_path] = previous.documents[plan.rss_path]
-            documents[plan.atom_path] = previous.documents[plan.atom_path]
-            continue
-        meta = FeedMeta(
-            title=plan.title,
-            description=plan.description,
-            rss_url=config.site.url + plan.rss_path.lstrip("/"),
-            atom_url=config.site.url + plan.atom_path.lstrip("/"),
-            updated=info.updated or EMPTY_FEED_DATE,
-            published=max((p.date for p in plan.posts), default=None),
-        )
-        for post in plan.posts:
-            make_until(post.entry_id)
-        feed_entries = [entries[p.entry_id] for p in plan.posts]
-        for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
-            body = render_feed(meta, feed_entries, config, "rss" if fmt == "rss" else "atom")
-            documents[path] = keep(path, _document(MEDIA_TYPES[fmt], body, meta.updated))
-        del feed_entries
-        for post in plan.posts:
-            uses[post.entry_id] -= 1
-            if not uses[post.entry_id]:
-                if once:
-                    del entries[post.entry_id]
-                else:
-                    entries[post.entry_id].compact()  # kept for the next publish, deflated
+            for post in plan.posts:
+                make_until(post.entry_id)
+            feed_entries = [entries[p.entry_id] for p in plan.posts]
+            for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
+                body = render_feed(meta, feed_entries, config, "rss" if fmt == "rss" else "atom")
+                documents[path] = keep(path, _document(MEDIA_TYPES[fmt], body, meta.updated))
+            del feed_entries
+            for post in plan.posts:
+                uses[post.entry_id] -= 1
+                if not uses[post.entry_id]:
+                    if once:
+                        del entries[post.entry_id]
+                    else:
+                        entries[post.entry_id].compact()  # kept for the next publish, deflated
+    except BaseException:
+        if isinstance(made, Generator):
+            made.close()  # the caller's clean-up runs now, not when the frame goes
+        raise
 
     for gone in set(state.infos) - set(signatures):
         del state.infos[gone]
