@@ -22,6 +22,7 @@ import operator
 import os
 import re
 import stat
+import threading
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
@@ -1681,21 +1682,63 @@ def _to_html(source: str, is_html: bool) -> str:
     return source if is_html else markdown_to_html(source)
 
 
+# What lxml.html.fragments_fromstring takes for a whole document, not a fragment.
+_FULL_HTML = re.compile(r"^\s*<(?:html|!doctype)", re.I)
+# A "<" inside a quoted attribute value, where it starts no tag (nh3 escapes it there and
+# in text, but a "</p>" in any HTML is an end tag only outside attribute values).
+_LT_IN_ATTRIBUTE = re.compile(r'="[^"]*<')
+_PARSERS = threading.local()  # an lxml parser serves one thread at a time
+
+
+def _body_elements(content_html: str) -> list[etree._Element]:
+    """The top-level elements of an HTML fragment, as ``lxml.html.fragments_fromstring``
+    parses it, with a plain ``etree.HTMLParser``: lxml.html's parser looks up a Python
+    class for every element it hands out, a quarter of the cost of parsing a post."""
+    parser = getattr(_PARSERS, "html", None)
+    if parser is None:
+        parser = _PARSERS.html = etree.HTMLParser()
+    root = etree.fromstring(f"<html><body>{content_html}</body></html>", parser)
+    if root is None:
+        raise etree.ParserError("Document is empty")
+    return [child for body in root if body.tag == "body" for child in body]
+
+
 def _first_paragraph(content_html: str) -> str:
     """The first top-level paragraph of sanitised HTML (any paragraph, else everything)."""
     if not content_html.strip():
         return ""
+    whole_document = _FULL_HTML.match(content_html) is not None
+    if not whole_document:
+        # Usually the post opens with that paragraph: parse only up to its end tag. A
+        # paragraph top-level there is the first top-level one of the whole post, and
+        # the same (its content ends before that prefix does), unless a "<" in an
+        # attribute value made that "</p>" no end tag.
+        end = content_html.find("</p>")
+        if end != -1:
+            head = content_html[: end + len("</p>")]
+            if _LT_IN_ATTRIBUTE.search(head) is None:
+                found = next((el for el in _body_elements(head) if el.tag == "p"), None)
+                if found is not None:
+                    return _html_string(found)
     try:
-        fragments = lxml_html.fragments_fromstring(content_html)
+        if whole_document:
+            elements = [
+                f for f in lxml_html.fragments_fromstring(content_html) if not isinstance(f, str)
+            ]
+        else:
+            elements = _body_elements(content_html)
     except etree.ParserError:
         return content_html
-    elements = [f for f in fragments if not isinstance(f, str)]
     paragraph = next((el for el in elements if el.tag == "p"), None)
     if paragraph is None:
         paragraph = next((p for el in elements for p in el.iter("p")), None)
     if paragraph is None:
         return content_html
-    return str(lxml_html.tostring(paragraph, encoding="unicode", with_tail=False)).strip()
+    return _html_string(paragraph)
+
+
+def _html_string(element: etree._Element) -> str:
+    return str(etree.tostring(element, method="html", encoding="unicode", with_tail=False)).strip()
 
 
 def render_post(post: Post, config: Config) -> Rendered:

@@ -254,3 +254,104 @@ def test_sanitized_output_never_has_validator_warnings(html: str) -> None:
     assert "<script" not in cleaned.lower()
     assert_validator_clean(cleaned)
     assert all(u.startswith(SAFE_SCHEMES) for u in urls(cleaned))
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _first_paragraph_by_whole_parse(content_html: str) -> str:
+    """The summary as defined: the first top-level <p> of the whole post, else the first
+    <p> anywhere, else everything (lxml.html, the whole fragment parsed)."""
+    elements = [e for e in lxml.html.fragments_fromstring(content_html) if not isinstance(e, str)]
+    found = next((e for e in elements if e.tag == "p"), None)
+    if found is None:
+        found = next((p for e in elements for p in e.iter("p")), None)
+    if found is None:
+        return content_html
+    return str(lxml.html.tostring(found, encoding="unicode", with_tail=False)).strip()
+
+
+_SUMMARY_BODIES = [
+    "First para.\n\nSecond para.",
+    "# Heading\n\nThe *first* paragraph&nbsp;with a non-breaking space.\n\nMore.",
+    "> a quote\n>\n> in two paragraphs\n\nThe first top-level one.",
+    "- a list\n\n  with a paragraph in an item\n\nAfter the list.",
+    '<a title="</p><p>not a paragraph">link</a> opening text\n\nSecond.',
+    'Text <img alt="x</p>y" src="https://example.org/a.png"> after.\n\nSecond.',
+    "| a | b |\n|---|---|\n| 1 | 2 |\n\nAfter the table.",
+    "<div><p>inside a div</p></div>\n\nOutside.",
+    "Leading text\n<p>raw paragraph</p>",
+    "> only a quote",
+    "```\n</p> in code\n```\n\nAfter code.",
+    "Just `</p>` in code, then <b>bold</b>.",
+]
+
+
+@pytest.mark.parametrize("body", _SUMMARY_BODIES)
+def test_summary_is_the_first_top_level_paragraph(
+    tmp_path: Path, config: Config, body: str
+) -> None:
+    # Rendering parses only up to the first "</p>" when it can; what it picks must be
+    # what parsing the whole post picks, to the byte.
+    path = tmp_path / "p.md"
+    path.write_text(f"---\ntitle: T\ndate: 2025-01-01\n---\n{body}\n", encoding="utf-8")
+    post, _ = load_post(path, config)
+    assert post is not None
+    rendered = render_post(post, config)
+    assert rendered.summary_html == _first_paragraph_by_whole_parse(rendered.content_html)
+    assert rendered.summary_html.startswith("<p>")
+
+
+_BLOCKS = st.sampled_from(
+    [
+        "Plain paragraph.",
+        "> quoted paragraph",
+        "- item one\n- item two",
+        "# A heading",
+        '<a title="a </p> b">x</a> text',
+        "<div>raw <p>html</p></div>",
+        "Text with &amp; and &nbsp; and <em>emphasis</em>.",
+        "```\n<p>code</p>\n```",
+        "| h |\n|---|\n| c |",
+        "<table><tr><td>cell</td></tr></table>",
+        "***",
+    ]
+)
+
+
+@given(st.lists(_BLOCKS, min_size=1, max_size=5))
+def test_summary_matches_a_whole_parse_for_any_post(
+    tmp_path_factory: pytest.TempPathFactory, blocks: list[str]
+) -> None:
+    from syndicate.config import load_config
+
+    folder = tmp_path_factory.mktemp("summary")
+    (folder / "posts").mkdir()
+    (folder / "config.yaml").write_text(
+        "site: {title: T, url: 'https://example.org/'}\nposts_dir: posts\n", encoding="utf-8"
+    )
+    config = load_config(folder / "config.yaml")
+    path = folder / "posts" / "p.md"
+    path.write_text("---\ntitle: T\ndate: 2025-01-01\n---\n" + "\n\n".join(blocks) + "\n")
+    post, _ = load_post(path, config)
+    assert post is not None
+    rendered = render_post(post, config)
+    if rendered.content_html.strip():
+        assert rendered.summary_html == _first_paragraph_by_whole_parse(rendered.content_html)
+
+
+@pytest.mark.parametrize(
+    "content_html",
+    [
+        # html5ever (nh3) writes "<" in an attribute as "&lt;"; other HTML may not.
+        '<p><a title="</p><p>x" href="https://e.org/">l</a> t</p><p>2</p>',
+        '<p title="a </p> b">first</p><p>second</p>',
+        "<blockquote><p>q</p></blockquote><p>top</p>",
+        "text only",
+        "<div>no paragraph</div>",
+    ],
+)
+def test_first_paragraph_of_any_html(content_html: str) -> None:
+    from syndicate.posts import _first_paragraph
+
+    assert _first_paragraph(content_html) == _first_paragraph_by_whole_parse(content_html)
