@@ -110,6 +110,7 @@ class PostCache:
         self.hits = 0
         self.misses = 0
         self._seen: set[str] = set()
+        self._from_empty = False  # the scan began with nothing kept
         self._saved_at = float("-inf")
         self._dirty = False
         self._lock = threading.Lock()
@@ -390,6 +391,8 @@ class PostCache:
         """Start a scan of the posts folder: files not read until end_scan are gone."""
         self._seen = set()
         self.hits = self.misses = 0
+        with self._lock:
+            self._from_empty = not (self.posts or self.rendered or self.digests)
 
     def end_scan(self) -> None:
         """Drop posts whose files were not seen, and renders no post refers to any more."""
@@ -403,13 +406,15 @@ class PostCache:
             # digests are kept too, as its body can no longer be read from its file.
             kept = [p for _, p, _ in self.posts.values() if p is not None]
             kept += self.last_good.values()
-            if gone or self.misses:
-                # Renders can only go stale when a file changed or went away.
+            # Renders and digests can only go stale when a file changed or went away, and
+            # only those kept before the scan: a scan from nothing (a cold build) kept
+            # only what its own posts gave.
+            if (gone or self.misses) and not self._from_empty:
                 live = {(p.digest, p.url) for p in kept}
                 stale = [key for key in self.rendered if key not in live]
             for key in stale:
                 del self.rendered[key]
-            if gone or self.misses:
+            if (gone or self.misses) and not self._from_empty:
                 keys = {digest_key(p) for p in kept}
                 for old in [k for k in self.digests if k not in keys]:
                     del self.digests[old]
