@@ -136,6 +136,7 @@ class PostCache:
                     return
                 # Unpickling allocates a million objects and none of them is garbage;
                 # without the collector it takes about half the time.
+                collecting = gc.isenabled()
                 gc.disable()
                 try:
                     for _ in range(header[2]):
@@ -153,7 +154,8 @@ class PostCache:
                         self.last_good.update(last_good)
                         self.digests.update(digests)
                 finally:
-                    gc.enable()
+                    if collecting:  # a one-shot command runs without it (cli.build)
+                        gc.enable()
         except FileNotFoundError:
             return
         except Exception as exc:  # noqa: BLE001 - any unreadable cache is just a miss

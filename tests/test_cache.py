@@ -79,6 +79,34 @@ def test_unchanged_posts_are_read_from_the_cache(
     assert [p.body for p in got if p.relpath == "p1.md"] == ["Hi, edited.\n\nSee [more](../x/)."]
 
 
+@pytest.mark.parametrize("collecting", [True, False])
+def test_loading_the_cache_leaves_the_collector_as_it_was(
+    posts_dir: Path, config: Config, tmp_path: Path, collecting: bool
+) -> None:
+    # A one-shot build runs without cyclic collection (cli.build); reading a saved cache
+    # pauses it, and must not turn it on for the rest of the build.
+    import gc
+
+    (posts_dir / "p.md").write_text(post_text(1, 1, "News", ["food"], "Hi."))
+    first = PostCache(tmp_path / "cache", config)
+    load_posts(config, load_one=first.load_post)
+    first.save()
+    was = gc.isenabled()
+    try:
+        if collecting:
+            gc.enable()
+        else:
+            gc.disable()
+        second = PostCache(tmp_path / "cache", config)
+        assert second.posts.keys() == first.posts.keys()  # the saved cache was read
+        assert gc.isenabled() is collecting
+    finally:
+        if was:
+            gc.enable()
+        else:
+            gc.disable()
+
+
 def test_posts_read_or_unpickled_share_their_common_values(
     posts_dir: Path, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
