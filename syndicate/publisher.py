@@ -825,11 +825,14 @@ class _StaticTree:
         workers = os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(max_workers=workers)
         # Documents waiting to be written stay in memory: a few per thread at most.
-        self._writes: collections.deque[tuple[Path, Document, Future[bytes]]]
+        # Files are named by strings here: pathlib's objects cost more than the writes
+        # (0.1 s for the 1,800 files of 900 documents).
+        self._root = str(self.staging)
+        self._writes: collections.deque[tuple[str, Document, Future[bytes]]]
         self._writes = collections.deque()
-        self._folders: set[Path] = set()
+        self._folders: set[str] = set()
         self._creating: Future[None] | None = None
-        self._empty: set[Path] = set()  # created ahead, not written yet
+        self._empty: set[str] = set()  # created ahead, not written yet
         self._most = 2 * workers
         self._count = 0  # documents added
         self._expected: set[PurePosixPath] | None = None
@@ -842,20 +845,24 @@ class _StaticTree:
     def create(self, url_paths: Sequence[str]) -> None:
         """Create the (empty) files of these documents and their .gz, on another thread."""
         self._created()  # a build run again: after the first run's
-        targets = [self.staging.joinpath(*_file_path(url_path).parts) for url_path in url_paths]
+        targets = [f"{self._root}/{_file_relpath(url_path)}" for url_path in url_paths]
         self._creating = self._pool.submit(self._create, targets)
 
-    def _create(self, targets: list[Path]) -> None:
+    def _create(self, targets: list[str]) -> None:
         for target in targets:
-            self._folder(target.parent)
-            for path in (target, target.with_name(target.name + ".gz")):
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666))
+            self._folder(os.path.dirname(target))
+            for path in (target, f"{target}.gz"):
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+                except FileExistsError:
+                    continue  # written by a build run before this one: not known empty
+                os.close(fd)
                 self._empty.add(path)
 
-    def _folder(self, folder: Path) -> None:
+    def _folder(self, folder: str) -> None:
         """Make ``folder`` in the tree, once."""
         if folder not in self._folders:
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
 
     def _created(self) -> None:
@@ -868,25 +875,26 @@ class _StaticTree:
         """Write ``doc`` (and its .gz) into the tree; the document as it will be in
         ``out_dir``, without its bytes."""
         self._created()
-        rel = _file_path(url_path)
-        target = self.staging.joinpath(*rel.parts)
-        self._folder(target.parent)
+        rel = _file_relpath(url_path)
+        target = f"{self._root}/{rel}"
+        self._folder(os.path.dirname(target))
         if len(self._writes) >= self._most:
             self._write_next()
         self._writes.append((target, doc, self._pool.submit(gzip_bytes, doc.body)))
         self._count += 1
-        path = self.out_dir.joinpath(*rel.parts)
+        path = self.out_dir.joinpath(*rel.split("/"))
         return StoredDocument(doc.media_type, path, doc.etag, doc.last_modified)
 
     def _write_next(self) -> None:
         """Write the oldest document waiting, once compressed; a failed write fails the build."""
         target, doc, packed = self._writes.popleft()
         stamp = doc.last_modified.timestamp()  # static servers' Last-Modified
-        packed_target = target.with_name(target.name + ".gz")
-        _write_new(target, doc.body, stamp)
-        _write_new(packed_target, packed.result(), stamp)
-        self._empty.discard(target)
-        self._empty.discard(packed_target)
+        packed_target = f"{target}.gz"
+        empty = self._empty
+        _write_new(target, doc.body, stamp, truncate=target not in empty)
+        empty.discard(target)
+        _write_new(packed_target, packed.result(), stamp, truncate=packed_target not in empty)
+        empty.discard(packed_target)
 
     def _remove_unexpected(self, expected: set[PurePosixPath]) -> None:
         keep = {str(rel) for rel in expected} | {f"{rel}.gz" for rel in expected}
@@ -910,7 +918,7 @@ class _StaticTree:
                     self._write_next()
                 self._pool.shutdown()
                 for path in self._empty:  # planned but never made: never swapped in empty
-                    path.unlink()
+                    os.unlink(path)
                 if self._expected is not None and self._count > len(self._expected):
                     self._remove_unexpected(self._expected)
                 _swap_in(self.staging, self.out_dir)
@@ -1488,10 +1496,17 @@ def _atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:
     os.replace(tmp, path)
 
 
-def _write_new(path: Path, data: bytes, mtime: float) -> None:
+def _write_new(path: Path | str, data: bytes, mtime: float, truncate: bool = True) -> None:
     """Write a file of a tree that nobody reads yet (no temporary file, no rename), with
-    ``mtime`` as its modification time."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    ``mtime`` as its modification time.
+
+    ``truncate=False`` for a file known to be empty (created ahead): on ext4, truncating
+    a file, even an empty one, has its blocks allocated and written out when it is
+    closed (the ``auto_da_alloc`` safeguard for files rewritten in place), which made
+    each write 2.4 times dearer.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if truncate else 0)
+    fd = os.open(path, flags, 0o666)
     try:
         view = memoryview(data)
         while view:
@@ -1535,6 +1550,11 @@ def _write_document(
 
 def _file_path(url_path: str) -> PurePosixPath:
     """Map a URL path to a file path relative to the output folder, refusing any escape."""
+    return PurePosixPath(_file_relpath(url_path))
+
+
+def _file_relpath(url_path: str) -> str:
+    """``_file_path`` as a string ("tag/x.rss"): no empty, "." or ".." part."""
     if not url_path.startswith("/") or "\\" in url_path or "\0" in url_path:
         raise PublishError(f"{url_path!r}: refusing to write a path outside the output folder")
     parts = [part for part in url_path.split("/") if part]
@@ -1542,7 +1562,7 @@ def _file_path(url_path: str) -> PurePosixPath:
         raise PublishError(f"{url_path!r}: refusing to write a path outside the output folder")
     if url_path.endswith("/"):
         parts.append("index.html")
-    return PurePosixPath(*parts)
+    return "/".join(parts)
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -80,6 +80,38 @@ def test_a_cold_build_whose_workers_serialise_the_entries_writes_the_same_tree(
     assert cache._pool is None  # stopped once the posts were rendered
 
 
+def test_a_build_run_again_rewrites_a_document_the_first_run_wrote_longer(
+    written: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files created ahead are written without truncating them (known empty); a file the
+    first run wrote is not empty, and what the second run writes there must replace it
+    whole, however much shorter."""
+    with Publisher(written, clock=lambda: NOW).build_static(tmp_path / "plain"):
+        pass
+    real = Publisher._build
+    long = Document(
+        "application/rss+xml; charset=utf-8", b"<rss>" + b" " * 100_000 + b"</rss>", '"l"', NOW
+    )
+
+    def build(
+        self: Publisher,
+        keep: Callable[[str, Document], Document] | None = None,
+        planned: Callable[[list[str]], None] | None = None,
+    ) -> Any:
+        assert keep is not None and planned is not None
+        planned(["/feed.rss", "/tag/t1.atom"])
+        keep("/feed.rss", long)
+        keep("/tag/t1.atom", long)
+        for n in range(8):  # more than are kept waiting: the first two are written now
+            keep(f"/tag/filler-{n}.rss", long)
+        return real(self, keep, planned)
+
+    monkeypatch.setattr(Publisher, "_build", build)
+    with Publisher(written, clock=lambda: NOW).build_static(tmp_path / "again"):
+        pass
+    assert tree(tmp_path / "again") == tree(tmp_path / "plain")
+
+
 def test_build_static_leaves_the_target_as_it_was_when_the_block_raises(
     written: Config, tmp_path: Path
 ) -> None:
