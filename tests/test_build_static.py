@@ -35,6 +35,27 @@ def tree(root: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
+def run_twice(
+    monkeypatch: pytest.MonkeyPatch, plans: list[str], made: list[tuple[str, Document]]
+) -> None:
+    """Make each build run twice, as when a post's file changes while it runs: the first
+    run plans the documents ``plans`` (their files are created ahead) and makes ``made``."""
+    real = Publisher._build
+
+    def build(
+        self: Publisher,
+        keep: Callable[[str, Document], Document] | None = None,
+        planned: Callable[[list[str]], None] | None = None,
+    ) -> Any:
+        assert keep is not None and planned is not None
+        planned(plans)
+        for path, doc in made:
+            keep(path, doc)
+        return real(self, keep, planned)
+
+    monkeypatch.setattr(Publisher, "_build", build)
+
+
 @pytest.fixture
 def written(config: Config, posts_dir: Path) -> Config:
     for n in range(1, 6):
@@ -88,25 +109,13 @@ def test_a_build_run_again_rewrites_a_document_the_first_run_wrote_longer(
     whole, however much shorter."""
     with Publisher(written, clock=lambda: NOW).build_static(tmp_path / "plain"):
         pass
-    real = Publisher._build
     long = Document(
         "application/rss+xml; charset=utf-8", b"<rss>" + b" " * 100_000 + b"</rss>", '"l"', NOW
     )
-
-    def build(
-        self: Publisher,
-        keep: Callable[[str, Document], Document] | None = None,
-        planned: Callable[[list[str]], None] | None = None,
-    ) -> Any:
-        assert keep is not None and planned is not None
-        planned(["/feed.rss", "/tag/t1.atom"])
-        keep("/feed.rss", long)
-        keep("/tag/t1.atom", long)
-        for n in range(8):  # more than are kept waiting: the first two are written now
-            keep(f"/tag/filler-{n}.rss", long)
-        return real(self, keep, planned)
-
-    monkeypatch.setattr(Publisher, "_build", build)
+    # More documents than are kept waiting to be written: the first two are written now.
+    fillers = [(f"/tag/filler-{n}.rss", long) for n in range(8)]
+    made = [("/feed.rss", long), ("/tag/t1.atom", long), *fillers]
+    run_twice(monkeypatch, ["/feed.rss", "/tag/t1.atom"], made)
     with Publisher(written, clock=lambda: NOW).build_static(tmp_path / "again"):
         pass
     assert tree(tmp_path / "again") == tree(tmp_path / "plain")
@@ -129,21 +138,9 @@ def test_a_build_run_again_leaves_nothing_of_the_first_run(
 ) -> None:
     """A post's file changed during the build: it runs again, and what the first run
     wrote that the second did not (a tag no post has any more) is not in the tree."""
-    real = Publisher._build
     stale = Document("application/rss+xml; charset=utf-8", b"<rss/>", '"s"', NOW)
-
-    def build(
-        self: Publisher,
-        keep: Callable[[str, Document], Document] | None = None,
-        planned: Callable[[list[str]], None] | None = None,
-    ) -> Any:
-        assert keep is not None and planned is not None
-        # The first run planned a feed (its files are created ahead, empty) and made another.
-        planned(["/tag/planned.rss", "/tag/planned.atom"])
-        keep("/tag/gone.rss", stale)
-        return real(self, keep, planned)
-
-    monkeypatch.setattr(Publisher, "_build", build)
+    # The first run planned a feed (its files are created ahead, empty) and made another.
+    run_twice(monkeypatch, ["/tag/planned.rss", "/tag/planned.atom"], [("/tag/gone.rss", stale)])
     with Publisher(written, clock=lambda: NOW).build_static(tmp_path / "one") as result:
         pass
     assert "/tag/gone.rss" not in result.site.documents
