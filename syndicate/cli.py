@@ -266,15 +266,31 @@ def _verbosity(level: int) -> list[str]:
 
 
 def _stop_on_signals() -> threading.Event:
-    """An event set by the first SIGTERM or SIGINT (a second SIGINT interrupts at once)."""
+    """An event set by the first SIGTERM or SIGINT (a second SIGINT interrupts at once).
+
+    A Python signal handler runs in the main thread between two of its bytecodes, which
+    may be inside ``stop.wait()`` holding the event's (not reentrant) lock, or inside a
+    write to stderr: setting the event or logging there can deadlock, or raise in the
+    middle of whatever the main thread was doing. So the handler only writes the signal's
+    number to a pipe; a thread of its own reads it, logs, and sets the event.
+    """
     stop = threading.Event()
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(write_end, False)
 
     def handler(signum: int, frame: object) -> None:
-        log = logging.getLogger("syndicate")
-        log.info("%s: shutting down gracefully", signal.Signals(signum).name)
-        stop.set()
+        with contextlib.suppress(OSError):  # the pipe full: a signal is on its way anyway
+            os.write(write_end, bytes([signum]))
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
+    def on_signal() -> None:
+        while data := os.read(read_end, 1):
+            logging.getLogger("syndicate").info(
+                "%s: shutting down gracefully", signal.Signals(data[0]).name
+            )
+            stop.set()
+
+    threading.Thread(target=on_signal, name="signals", daemon=True).start()
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     return stop
