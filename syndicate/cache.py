@@ -583,13 +583,16 @@ def _render_chunk(args: _Chunk[Post]) -> list[Rendered]:
     return [render_post(post, config) for post in posts]
 
 
-def _render_and_serialise(args: _Chunk[Post]) -> list[tuple[Rendered, Serialised]]:
+def _render_and_serialise(
+    args: _Chunk[Post], deflated: bool = True
+) -> list[tuple[Rendered, Serialised]]:
     # Imported here: a worker that only reads (spawned, by a service) need not load feedgen.
     from .feeds import serialise_entries
 
     posts, config = args
     rendered = [render_post(post, config) for post in posts]
-    serialised = serialise_entries(list(zip(posts, rendered, strict=True)), config)
+    items = list(zip(posts, rendered, strict=True))
+    serialised = serialise_entries(items, config, deflated=deflated)
     return list(zip(rendered, serialised, strict=True))
 
 
@@ -607,8 +610,9 @@ def _prepare_chunk(
 def _serialise_chunk(
     args: _Chunk[Post],
 ) -> list[tuple[tuple[bytes, bytes] | None, Serialised]]:
-    """``_prepare_chunk`` for a cache that is not saved: the entries' bytes only."""
-    return [(None, serialised) for _, serialised in _render_and_serialise(args)]
+    """``_prepare_chunk`` for a cache that is not saved (a one-shot build): the entries'
+    bytes only, not deflated (the feeds splice them as they come, then let them go)."""
+    return [(None, serialised) for _, serialised in _render_and_serialise(args, deflated=False)]
 
 
 def _parallel(

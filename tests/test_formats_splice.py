@@ -362,10 +362,11 @@ def test_entry_elements_are_fresh_on_every_call() -> None:
     assert [link.get("rel") for link in first.iterfind("link")] == ["alternate", "enclosure"]
 
 
-def prepared(items: Sequence[Item], config: Config) -> list[PreparedEntry]:
-    """Entries serialised ahead, as the worker processes of a cold build make them; made
-    again (for a context not foreseen) from the post's HTML, as a cold build would."""
-    ahead = serialise_entries(items, config)
+def prepared(items: Sequence[Item], config: Config, deflated: bool = True) -> list[PreparedEntry]:
+    """Entries serialised ahead, as the worker processes of a cold build make them
+    (deflated for a service, as they are for a one-shot build); made again (for a context
+    not foreseen) from the post's HTML, as a cold build would."""
+    ahead = serialise_entries(items, config, deflated=deflated)
     return [
         prepare_entry(post, None, config, functools.partial(_as_given, r), s)
         for (post, r), s in zip(items, ahead, strict=True)
@@ -376,11 +377,14 @@ def _as_given(rendered: Rendered) -> Rendered:
     return rendered
 
 
+@pytest.mark.parametrize("deflated", [True, False])
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("config_name", CONFIGS)
-def test_entries_serialised_ahead_are_spliced_byte_identical(config_name: str, fmt: Format) -> None:
+def test_entries_serialised_ahead_are_spliced_byte_identical(
+    config_name: str, fmt: Format, deflated: bool
+) -> None:
     config = CONFIGS[config_name]
-    entries = prepared(VARIED, config)
+    entries = prepared(VARIED, config, deflated)
     for name, picks in (("a", [0, 1, 2, 3, 4]), ("b", [4, 1]), ("c", [])):
         items = [VARIED[i] for i in picks]
         meta = meta_for(items, name)
@@ -403,7 +407,7 @@ def test_entries_serialised_for_another_context_are_made_again(fmt: Format) -> N
         calls.append(index)
         return VARIED[index][1]
 
-    ahead = serialise_entries(VARIED, other)
+    ahead = serialise_entries(VARIED, other, deflated=fmt == "rss")
     entries = [
         prepare_entry(post, None, other, functools.partial(again, index), s)
         for index, ((post, _), s) in enumerate(zip(VARIED, ahead, strict=True))

@@ -11,7 +11,13 @@ import pickle
 
 import pytest
 
-from syndicate.feeds._formats import PreparedEntry, prepare_entry, render_feed
+from syndicate.feeds._formats import (
+    Format,
+    PreparedEntry,
+    prepare_entry,
+    render_feed,
+    serialise_entries,
+)
 from syndicate.posts import Rendered, unpack_rendered
 
 from .test_formats_splice import (
@@ -93,3 +99,33 @@ def test_a_compacted_entry_keeps_its_bytes_deflated_and_splices_them_again() -> 
     for entry, before in zip(entries, deflated, strict=True):
         entry.compact()
         assert entry._deflated is before  # the same bytes: not deflated again
+
+
+def test_an_entry_seeded_with_plain_bytes_is_deflated_when_compacted() -> None:
+    """A one-shot build's worker processes send the entries' bytes as they are; an entry
+    kept after all (``compact()``) holds them deflated like any other."""
+    config = make_config(hubs=HUBS)
+    ahead = serialise_entries(VARIED, config, deflated=False)
+    assert all(isinstance(s, dict) and len(s) == 2 for s in ahead)
+    entries = [
+        prepare_entry(post, None, config, functools.partial(_no_render, index), s)
+        for index, ((post, _), s) in enumerate(zip(VARIED, ahead, strict=True))
+    ]
+    meta = meta_for(VARIED)
+    expected = {fmt: reference_feed(meta, fresh(VARIED, config), config, fmt) for fmt in FMTS}
+    assert {fmt: render_feed(meta, entries, config, fmt) for fmt in FMTS} == expected
+    for entry in entries:
+        entry.compact()
+    assert all(entry._bytes == {} and entry._deflated is not None for entry in entries)
+    assert (
+        sum(len(e._deflated[2]) for e in entries if e._deflated is not None)
+        < sum(len(part) for s in ahead if isinstance(s, dict) for part in s.values()) / 2
+    )
+    assert {fmt: render_feed(meta, entries, config, fmt) for fmt in ("atom", "rss")} == expected
+
+
+FMTS: tuple[Format, ...] = ("rss", "atom")
+
+
+def _no_render(index: int) -> Rendered:
+    raise AssertionError(f"post {index} rendered again: its bytes were at hand")
