@@ -46,6 +46,7 @@ from .posts import (
     entry_digests,
     image_changed,
     load_post,
+    load_post_statted,
     render_post,
     share_values,
     unpack_rendered,
@@ -556,7 +557,7 @@ def _stat_key(path: Path) -> StatKey | None:
 def _load_chunk(
     args: _Chunk[Path],
 ) -> list[tuple[Post | None, Sequence[PostProblem], tuple[str, str] | None, StatKey | None]]:
-    """Read posts in a worker process, each stat'ed first. Each comes back digested
+    """Read posts in a worker process, each stat'ed as it is read. Each comes back digested
     (``entry_digests``) and without its body: the parent would only hold it until it
     digested the post."""
     paths, config = args
@@ -564,8 +565,8 @@ def _load_chunk(
         tuple[Post | None, Sequence[PostProblem], tuple[str, str] | None, StatKey | None]
     ] = []
     for path in paths:
-        seen = _stat_key(path)
-        post, problems = load_post(path, config)
+        post, problems, statted = load_post_statted(path, config)
+        seen = None if statted is None else (statted.st_mtime_ns, statted.st_size)
         digests = None
         if post is not None:
             digests = entry_digests(post)

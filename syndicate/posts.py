@@ -268,21 +268,58 @@ class _Invalid(Exception):
 
 def load_post(path: Path, config: Config) -> tuple[Post | None, Sequence[PostProblem]]:
     """Read one file: the post (None if it is not a post or is broken) and its problems."""
+    post, problems, _ = load_post_statted(path, config)
+    return post, problems
+
+
+def load_post_statted(
+    path: Path, config: Config
+) -> tuple[Post | None, Sequence[PostProblem], os.stat_result | None]:
+    """``load_post``, and the stat of the file as it was read (None if it could not be
+    opened): a cache keyed by it sees any later change."""
     source = _absolute(path)
     problems: list[PostProblem] = []
 
     def warn(message: str) -> None:
         problems.append(PostProblem(source, message, "warning"))
 
+    statted: os.stat_result | None = None
     try:
-        # Unbuffered: the whole file in one read needs no buffer (nor the tty check and
-        # the seek that setting one up makes).
-        with open(source, "rb", buffering=0) as file:
-            raw = file.read()
+        fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            statted = os.fstat(fd)
+            raw = _read_all(fd, statted.st_size)
+        finally:
+            os.close(fd)
     except OSError as exc:
         problems.append(PostProblem(source, f"cannot read file: {exc.strerror or exc}"))
-        return None, _logged(problems)
+        return None, _logged(problems), statted
+    post, problems = _load_read(source, raw, config, problems, warn)
+    return post, problems, statted
 
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The rest of an open file of ``size`` bytes (as fstat said): one read, and one more
+    to the end if it has grown since. Four system calls a post in all (open, fstat, read,
+    close), where a stat and ``open().read()`` made seven (7 against 15 us a post)."""
+    raw = os.read(fd, size + 1)
+    if len(raw) <= size:
+        return raw  # the whole file: a regular file's read stops short only at its end
+    parts = [raw]
+    while part := os.read(fd, 1 << 16):
+        parts.append(part)
+    return b"".join(parts)
+
+
+def _load_read(
+    source: Path,
+    raw: bytes,
+    config: Config,
+    problems: list[PostProblem],
+    warn: Callable[[str], None],
+) -> tuple[Post | None, list[PostProblem]]:
+    """The post in a file's bytes (``raw``), and its problems (``problems``, to which
+    ``warn`` adds)."""
     text = _read_text(raw, warn)
     match = _FM_BOUNDARY.match(text)
     if match is None:

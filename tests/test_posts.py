@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from syndicate.config import Author, Config
-from syndicate.posts import Post, PostProblem, load_post, load_posts, render_post
+from syndicate.posts import (
+    Post,
+    PostProblem,
+    _read_all,
+    load_post,
+    load_post_statted,
+    load_posts,
+    render_post,
+)
 
 from .conftest import ConfigFactory
 
@@ -771,6 +780,46 @@ def test_unreadable_file_is_an_error(posts_dir: Path, config: Config) -> None:
     assert [p.relpath for p in posts] == ["ok.md"]
     assert [(p.path.name, p.severity) for p in problems] == [("dangling.md", "error")]
     assert problems[0].message.startswith("cannot read file: ")
+
+
+def test_a_folder_named_like_a_post_cannot_be_read(posts_dir: Path, config: Config) -> None:
+    (posts_dir / "folder.md").mkdir()
+    post, problems, statted = load_post_statted(posts_dir / "folder.md", config)
+    assert post is None and statted is not None
+    assert [p.message for p in problems] == ["cannot read file: Is a directory"]
+
+
+def test_a_post_comes_with_the_stat_of_the_file_it_was_read_from(
+    posts_dir: Path, config: Config
+) -> None:
+    write(posts_dir, "p.md", "title: P\ndate: 2025-01-01")
+    post, problems, statted = load_post_statted(posts_dir / "p.md", config)
+    assert post is not None and problems == [] and statted is not None
+    on_disk = os.stat(posts_dir / "p.md")
+    assert (statted.st_ino, statted.st_mtime_ns, statted.st_size) == (
+        on_disk.st_ino,
+        on_disk.st_mtime_ns,
+        on_disk.st_size,
+    )
+    assert load_post_statted(posts_dir / "gone.md", config)[2] is None
+
+
+def test_a_file_that_grew_after_its_stat_is_read_to_its_end(tmp_path: Path) -> None:
+    path = tmp_path / "p.md"
+    path.write_bytes(b"x" * 10)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        with open(path, "ab") as file:
+            file.write(b"y" * 100_000)  # more than one read's worth
+        assert _read_all(fd, size) == b"x" * 10 + b"y" * 100_000
+    finally:
+        os.close(fd)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert _read_all(fd, 100_010) == b"x" * 10 + b"y" * 100_000  # exactly as stat'ed
+    finally:
+        os.close(fd)
 
 
 def test_empty_front_matter_is_a_post(posts_dir: Path, config: Config) -> None:
