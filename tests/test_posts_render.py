@@ -8,15 +8,18 @@ from pathlib import Path
 
 import lxml.html
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml.html import HtmlElement
 
 from syndicate.config import Config
 from syndicate.posts import (
+    _PLAIN_PARAGRAPH,
     ALLOWED_TAGS,
     Post,
     Rendered,
+    _excerpt_html,
+    _to_html,
     load_post,
     render_post,
     sanitize_html,
@@ -355,3 +358,62 @@ def test_first_paragraph_of_any_html(content_html: str) -> None:
     from syndicate.posts import _first_paragraph
 
     assert _first_paragraph(content_html) == _first_paragraph_by_whole_parse(content_html)
+
+
+# Plain words and everything the plain-excerpt path must turn down: Markdown's markup and
+# block starts, what cmark or the sanitiser escapes, spaces, controls, non-characters.
+_PLAIN_CHARS = list("abc XYZ019.,;:?'()/%+=-@$^{}") + ["é", "ß", "中", "😀", "\u200b"]
+_MARKUP_CHARS = list("#>*_`[]<>&\"!~|\\\t\n\r") + [
+    "\u00a0", "\u2028", "\ufffd", "\ufdd0", "\x00", "\x85"
+]  # fmt: skip
+_PLAIN_TEXT = st.text(st.sampled_from(_PLAIN_CHARS), min_size=1, max_size=30)
+_EXCERPTS = st.one_of(
+    _PLAIN_TEXT,  # mostly taken, unless it starts a block or ends with a space
+    st.builds(  # plain words around one character of markup, anywhere
+        lambda a, c, b: a + c + b,
+        st.text(st.sampled_from(_PLAIN_CHARS)),
+        st.sampled_from(_MARKUP_CHARS),
+        st.text(st.sampled_from(_PLAIN_CHARS)),
+    ),
+    st.text(st.sampled_from(_PLAIN_CHARS + _MARKUP_CHARS), min_size=1, max_size=30),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_EXCERPTS)
+def test_a_plain_excerpt_renders_as_a_whole_render_would(text: str) -> None:
+    """The plain-excerpt shortcut gives what cmark and the sanitiser give, or stands aside."""
+    url = "https://example.org/2025/post/"
+    whole = sanitize_html(_to_html(text, False), url).strip()
+    assert _excerpt_html(text, False, url) == whole
+    assert _excerpt_html(text, True, url) == sanitize_html(text, url).strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("Disk fast pipeline yaml front the publish renderer.", True),
+        ("It's 2025: 50% off (really) / maybe + more = done?", True),
+        ("Déjà vu, 中文, 😀.", True),
+        ("12345678901. Not a list: ten digits are too many.", True),
+        ("1. a list", False),
+        ("2024) a list too", False),
+        ("- a list", False),
+        ("# a heading", False),
+        ("> a quote", False),
+        ("a *word*", False),
+        ("snake_case", False),
+        ("AT&T", False),
+        ('"quoted"', False),
+        ("no\u00a0break", False),
+        (" leading", False),
+        ("trailing ", False),
+    ],
+)
+def test_which_excerpts_take_the_plain_path(text: str, plain: bool) -> None:
+    url = "https://example.org/p/"
+    assert (_excerpt_html(text, False, url) == f"<p>{text}</p>") is (
+        plain or sanitize_html(_to_html(text, False), url).strip() == f"<p>{text}</p>"
+    )
+    assert bool(_PLAIN_PARAGRAPH.fullmatch(text)) is plain
+    assert _excerpt_html(text, False, url) == sanitize_html(_to_html(text, False), url).strip()
