@@ -607,12 +607,23 @@ def report(bench: Bench) -> tuple[str, list[str]]:
     for posts in sorted(set(hugo_cold) & set(syn_cold) & set(cold_ratio)):
         by_round = cold_ratio[posts]
         ok = by_round.median <= 1
-        targets.append(
-            f"Cold full build at {posts} posts no slower than Hugo: {verdict(ok)} "
-            f"({by_round.median:.2f}x, the median of {len(by_round.values)} rounds' ratios, "
+        figures = (
+            f"{by_round.median:.2f}x, the median of {len(by_round.values)} rounds' ratios, "
             f"{by_round.min:.2f}x to {by_round.max:.2f}x; medians: syndicate "
-            f"{fmt_s(syn_cold[posts])}, Hugo {fmt_s(hugo_cold[posts])})."
+            f"{fmt_s(syn_cold[posts])}, Hugo {fmt_s(hugo_cold[posts])}"
         )
+        if posts == max(cold_ratio):
+            targets.append(
+                f"Cold full build at {posts} posts no slower than Hugo: {verdict(ok)} ({figures})."
+            )
+        else:
+            # The issue's targets are at its largest corpus; a smaller one is measured
+            # and shown beside them, with no verdict.
+            targets.append(
+                f"Cold full build at {posts} posts against Hugo (measured for reference; "
+                f"the targets are at {max(cold_ratio)} posts): "
+                f"{'no slower' if ok else 'slower'} ({figures})."
+            )
     largest = max(builds) if builds else None
     if largest is not None and "syndicate" in builds[largest]["runs"]:
         runs = [Run(**r) for r in builds[largest]["runs"]["syndicate"]]
