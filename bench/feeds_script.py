@@ -16,7 +16,7 @@ import sys
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import frontmatter
 from feedgen.feed import FeedGenerator
@@ -47,8 +47,8 @@ def load(posts_dir: Path) -> list[dict[str, Any]]:
                 "title": str(post["title"]),
                 "date": as_datetime(post["date"]),
                 "author": post.get("author"),
-                "categories": list(post.get("categories") or []),
-                "tags": list(post.get("tags") or []),
+                "categories": list(cast(list[str], post.get("categories") or [])),
+                "tags": list(cast(list[str], post.get("tags") or [])),
                 "excerpt": post.get("excerpt"),
                 "url": f"{SITE_URL}{stem[:4]}/{stem[5:7]}/{stem[8:10]}/{stem[11:]}.html",
                 "html": md.render(post.content),

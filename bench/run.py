@@ -102,8 +102,8 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.cache: Path = args.cache.resolve()
-        self.work = self.cache / "work"
-        self.logs = self.cache / "logs"
+        self.work: Path = self.cache / "work"
+        self.logs: Path = self.cache / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.envs = envs.ensure_envs(self.cache)
         self.syndicate = self.envs.syndicate_bin / "syndicate"
@@ -188,12 +188,35 @@ def section_build(bench: Bench, posts: int) -> dict[str, Any]:
     state = work / "syndicate" / "state"
     hugo_cache = work / "hugo-cache"
     commands: dict[str, list[str | os.PathLike[str]]] = {
-        "syndicate": [bench.syndicate, "-q", "build", "--config", config, "--out"]
-        + [outs["syndicate"], *flags],
-        "hugo": [bench.envs.hugo, "--source", work / "hugo", "--destination", outs["hugo"]]
-        + ["--quiet", "--cacheDir", hugo_cache],
-        "pelican": [bench.envs.tools_bin / "pelican", work / "pelican" / "content"]
-        + ["-s", work / "pelican" / "pelicanconf.py", "-o", outs["pelican"], "-q"],
+        "syndicate": [
+            bench.syndicate,
+            "-q",
+            "build",
+            "--config",
+            config,
+            "--out",
+            outs["syndicate"],
+            *flags,
+        ],
+        "hugo": [
+            bench.envs.hugo,
+            "--source",
+            work / "hugo",
+            "--destination",
+            outs["hugo"],
+            "--quiet",
+            "--cacheDir",
+            hugo_cache,
+        ],
+        "pelican": [
+            bench.envs.tools_bin / "pelican",
+            work / "pelican" / "content",
+            "-s",
+            work / "pelican" / "pelicanconf.py",
+            "-o",
+            outs["pelican"],
+            "-q",
+        ],
         "script": [bench.envs.tools_python, BENCH / "feeds_script.py", corpus, outs["script"]],
         "floor": [bench.envs.tools_python, BENCH / "floor.py", corpus],
     }
@@ -294,7 +317,13 @@ def section_warm(bench: Bench) -> dict[str, Any]:
     reset(site)
     config = sites.setup_syndicate(corpus, site)
     log = bench.log(f"warm-{posts}")
-    republish = [bench.syndicate, "-q", "republish", "--config", config]
+    republish: list[str | os.PathLike[str]] = [
+        bench.syndicate,
+        "-q",
+        "republish",
+        "--config",
+        config,
+    ]
     say(f"warm {posts}: first publish (empty state)")
     first = run_measured(republish, env=bench.env, log=log, timeout=bench.args.build_timeout)
     warm: list[Run] = []
@@ -626,12 +655,12 @@ def report(bench: Bench) -> tuple[str, list[str]]:
             )
     largest = max(builds) if builds else None
     if largest is not None and "syndicate" in builds[largest]["runs"]:
-        runs = [Run(**r) for r in builds[largest]["runs"]["syndicate"]]
+        syn_runs = [Run(**r) for r in builds[largest]["runs"]["syndicate"]]
         # The tree's RSS sum counts each page a forked reader shares with the build's
         # main process once per process; its PSS sum counts it once. Without a PSS
         # sample (an old result), the RSS sum stands in.
-        peak = max(max(r.max_rss_mb, r.tree_pss_mb or r.tree_rss_mb) for r in runs)
-        tree_rss = max(r.tree_rss_mb for r in runs)
+        peak = max(max(r.max_rss_mb, r.tree_pss_mb or r.tree_rss_mb) for r in syn_runs)
+        tree_rss = max(r.tree_rss_mb for r in syn_runs)
         targets.append(
             f"Peak memory of a build at {largest} posts under 150 MB: {verdict(peak < 150)} "
             f"({peak:.0f} MB, the larger of the largest process's peak RSS and the process "
@@ -702,11 +731,11 @@ def report(bench: Bench) -> tuple[str, list[str]]:
                     f"{verdict(ok)} ({fmt_s(pst.median)} publish, worker log; "
                     f"{touched_text} feeds touched)."
                 )
-            written = [i["written_s"] for i in items if i.get("written_s") is not None]
-            if written:
+            written_s = [i["written_s"] for i in items if i.get("written_s") is not None]
+            if written_s:
                 rows.append(
                     [f"{op}: publish until the live tree is written (worker log)"]
-                    + [fmt_stats(stats(written)), "what web workers wait for", "", ""]
+                    + [fmt_stats(stats(written_s)), "what web workers wait for", "", ""]
                 )
             rows.append([f"{op}: file written to all affected feeds on disk", fmt_stats(disk)])
             rows[-1] += ["", "", ""]
@@ -796,6 +825,7 @@ def report(bench: Bench) -> tuple[str, list[str]]:
                 f"{ng_rps.median:,.0f} req/s; p99 {p99.median:.2f} ms)."
             )
         a = bench.args
+        assert lv is not None  # serve came from it
         parts.append(
             f"### Serving `{serve['path']}` ({serve['bytes'] / 1000:.1f} KB, "
             f"{serve['gzip_bytes'] / 1000:.1f} KB gzipped), {lv['posts']} posts\n\n"
