@@ -289,7 +289,7 @@ class PostCache:
             return None
         relpath = _cache_key(path, config)
         self._seen.add(relpath)
-        stat_key = (st.st_mtime_ns, st.st_size)
+        stat_key = _key_of(st)
         cached = self.posts.get(relpath)
         if cached is not None and cached[0] == stat_key:
             post = cached[1]
@@ -548,9 +548,12 @@ def _read_here(
 def _stat_key(path: Path) -> StatKey | None:
     """The file's stat key, taken before it is read (a change after shows next time)."""
     try:
-        st = os.stat(path)
+        return _key_of(os.stat(path))
     except OSError:
         return None
+
+
+def _key_of(st: os.stat_result) -> StatKey:
     return (st.st_mtime_ns, st.st_size)
 
 
@@ -566,7 +569,7 @@ def _load_chunk(
     ] = []
     for path in paths:
         post, problems, statted = load_post_statted(path, config)
-        seen = None if statted is None else (statted.st_mtime_ns, statted.st_size)
+        seen = None if statted is None else _key_of(statted)
         digests = None
         if post is not None:
             digests = entry_digests(post)
