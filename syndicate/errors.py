@@ -39,6 +39,11 @@ class PublishError(SyndicateError):
     """A site could not be written out (for example a path that would escape the folder)."""
 
 
+class LiveTreeChanged(PublishError):
+    """A file of the live tree is not what this process wrote there (another process
+    published since): the publish starts again from the tree as it is."""
+
+
 class StoreError(SyndicateError):
     """The state store failed."""
 

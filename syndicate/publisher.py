@@ -46,7 +46,7 @@ from . import feeds, posts, stamp
 from .cache import PostCache
 from .config import MANIFEST as MANIFEST
 from .config import Config, fingerprint, sqlite_file, state_dir
-from .errors import PostChanged, PublishError
+from .errors import LiveTreeChanged, PostChanged, PublishError
 from .feeds import Document, FeedInfo, Site
 from .live import gzip_bytes as gzip_bytes
 from .live import read_manifest as read_manifest
@@ -455,6 +455,17 @@ class Publisher:
             stamp.discard(self.config)
             self._stamped = None
             self._changed = {Path(p).absolute() for p in paths} if paths is not None else None
+            if self._live.stamp is not None and self._live.stamp != _stamp(
+                self.config.output_dir / MANIFEST
+            ):
+                # Another process (`republish`, a second publisher) wrote the live tree
+                # since this one did: what this process remembers of the tree and of the
+                # posts as published is someone else's past. Start from the tree as it is.
+                log.info(
+                    "live tree %s: published by another process since; reading it again",
+                    self.config.output_dir,
+                )
+                self._forget_live()
             store = self.store
             try:
                 result = self._again_if_changed(
@@ -463,8 +474,7 @@ class Publisher:
             except BaseException:
                 # What this process remembers between publishes may be half updated: the
                 # next publish starts from the posts and the live tree again.
-                self._pipe = None
-                self._site = None
+                self._forget_live()
                 raise
             finally:
                 self._changed = None
@@ -478,6 +488,14 @@ class Publisher:
                     self._write_stamp()
         self.last = result
         return result
+
+    def _forget_live(self) -> None:
+        """Let go of the Site and the posts as this process last published them: the next
+        publish reads the live tree back and settles every post, as after a restart."""
+        self._pipe = None
+        self._site = None
+        self._digested = {}
+        self._live = LiveTree()
 
     def save(self) -> None:
         """Save the post cache and the publish stamp now (a service stopping, a command
@@ -723,6 +741,13 @@ class Publisher:
             self._pipe = None
             self._site = None
             self._changed = None
+            return run()
+        except LiveTreeChanged as exc:
+            # A file of the live tree was replaced behind this process's back (another
+            # publisher between our check of the manifest and now, or a hand edit): the
+            # feeds are made again from the tree as it is now.
+            log.info("%s: reading the live tree again", exc)
+            self._forget_live()
             return run()
 
     def _build(
@@ -1451,7 +1476,7 @@ class StoredDocument(Document):
     def body(self) -> bytes:
         data = self.path.read_bytes()
         if feeds.entity_tag(data) != self.etag:
-            raise PublishError(f"{self.path}: changed on disk since it was written")
+            raise LiveTreeChanged(f"{self.path}: changed on disk since it was written")
         return data
 
 
