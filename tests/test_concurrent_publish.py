@@ -104,6 +104,7 @@ def test_republish_while_the_service_runs_fails_no_publish_and_no_feed(
         lambda: seen() >= 1 or "publish failed" in caplog.text, "the service published the moves"
     )
     assert "publish failed" not in caplog.text
+
     def served(path: str) -> Callable[[], bool]:
         return lambda: bool(client.get(path).status_code == 200)
 
