@@ -193,11 +193,16 @@ def main(verbose: int, quiet: int) -> None:
 )
 def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: bool) -> None:
     """Serve the feeds over HTTP (granian), with the scheduler in a `worker` child process."""
+    from .outdir import check_live
     from .supervise import WorkerProcess
 
     # Load here as well as in the workers, so a bad config is a clean error up front.
     with _clean_errors():
         config = load_config(config_path)
+        if not no_scheduler:
+            # The worker would refuse output_dir after it started; say so up front. A web
+            # tier alone only reads it.
+            check_live(config)
     level = logging.getLogger("syndicate").getEffectiveLevel()
     # A server's start, address and stop are worth seeing without -v; -q still hides them.
     log_level = logging.INFO if level == logging.WARNING else level
@@ -303,13 +308,19 @@ def _stop_on_signals() -> threading.Event:
     "out_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder; replaced atomically.",
+    help="Output folder: new, empty, or a tree syndicate wrote; replaced atomically.",
 )
 @click.option("--strict", is_flag=True, help="Any problem is a failure; nothing is written.")
 @click.option(
     "--no-cache", is_flag=True, help="Parse and render every post afresh (the cache is not used)."
 )
-def build(config_path: Path, out_dir: Path, strict: bool, no_cache: bool) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace DIR even if it holds other files (never the posts, assets, config or state "
+    "folder).",
+)
+def build(config_path: Path, out_dir: Path, strict: bool, no_cache: bool, force: bool) -> None:
     """Write every feed, the OPML and the index page as static files (plus .gz)."""
     if _command_line:
         # One pass, then the process ends at once (_finished): no cyclic collection at
@@ -317,16 +328,18 @@ def build(config_path: Path, out_dir: Path, strict: bool, no_cache: bool) -> Non
         # the build made (60 ms at 10,000 posts) just before they all go with the process.
         gc.disable()
     from .cache import PostCache
+    from .outdir import static_target
     from .publisher import Publisher, existing_store
 
     with _clean_errors():
         config = load_config(config_path)
+        static_target(out_dir, config, force)  # refused before the store is even opened
         store = existing_store(config)
         cache = PostCache(None if no_cache else state_dir(config) / "cache", config)
         try:
             publisher = Publisher(config, store=store, cache=cache)
             # Each document is written (to a tree swapped in at the end) as it is made.
-            with publisher.build_static(out_dir) as result:
+            with publisher.build_static(out_dir, force=force) as result:
                 _report(result.problems)
                 if strict and result.problems:
                     raise click.ClickException(
@@ -372,9 +385,11 @@ def republish(config_path: Path, force: bool, strict: bool) -> None:
     time. The scheduler of `serve` or `worker` delivers what is queued.
     """
     from . import stamp
+    from .outdir import check_live
 
     with _clean_errors():
         config = load_config(config_path)
+        check_live(config)  # before the store is made: output_dir may be someone's folder
     confirmed = None if force else stamp.confirm(config)
     if confirmed is not None:
         # Nothing changed since the last publish finished: nothing to rebuild or queue.

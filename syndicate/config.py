@@ -243,6 +243,13 @@ def _check(config: Config) -> None:
         raise ConfigError("serve.port: expected an int between 1 and 65535")
     if config.serve.workers < 1:
         raise ConfigError("serve.workers: expected a positive int")
+    # Where the live tree may go is outdir's rule (shared with `build --out`); outdir
+    # reads this module's names, so it is imported here, once the module is whole.
+    from .outdir import output_dir_problem
+
+    problem = output_dir_problem(config)
+    if problem is not None:
+        raise ConfigError(f"output_dir: {problem}")
 
 
 def _public_fields(cls: type[Any]) -> list[dataclasses.Field[Any]]:

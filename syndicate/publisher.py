@@ -51,6 +51,7 @@ from .feeds import Document, FeedInfo, Site
 from .live import gzip_bytes as gzip_bytes
 from .live import read_manifest as read_manifest
 from .live import site_from_manifest as site_from_manifest
+from .outdir import claim_live, static_target, write_marker
 from .posts import Post, PostProblem
 from .records import BuildRecord, FeedRecord, PostRecord, Store
 
@@ -541,6 +542,12 @@ class Publisher:
 
     def _publish(self, store: Store, force: bool, notify: bool, write: bool) -> PublishResult:
         started_at = time.perf_counter()
+        if write:
+            # Before anything is read or written: a folder of someone else's files is
+            # refused, and a new one is marked as the live tree's (see ``outdir``). Its
+            # place (resolving every folder: 0.3 ms) is checked until a publish wrote there.
+            placed = self._live.manifest is not None
+            claim_live(self.config.output_dir, None if placed else self.config)
         now = self.clock()
         records, stored_feeds = self._rows(store)
         fast = self._settle_named(records, now) if self._changed is not None else None
@@ -785,9 +792,12 @@ class Publisher:
         )
         return result
 
-    def write_static(self, site: Site, out_dir: Path | str) -> None:
-        """Write every document (and a ``.gz`` of it) under out_dir, replacing it atomically."""
-        out_dir = _static_dir(out_dir)
+    def write_static(self, site: Site, out_dir: Path | str, force: bool = False) -> None:
+        """Write every document (and a ``.gz`` of it) under out_dir, replacing it atomically.
+
+        ``out_dir`` must be a place ``outdir.static_target`` allows (``force``: even a
+        folder of someone else's files)."""
+        out_dir = static_target(out_dir, self.config, force)
         # Plan every file first, so a bad path fails before anything is written.
         for url_path in site.documents:
             _file_path(url_path)
@@ -797,12 +807,13 @@ class Publisher:
         log.info("wrote %d documents to %s", len(site.documents), out_dir)
 
     @contextlib.contextmanager
-    def build_static(self, out_dir: Path | str) -> Iterator[BuildResult]:
+    def build_static(self, out_dir: Path | str, force: bool = False) -> Iterator[BuildResult]:
         """``build()`` and ``write_static()`` in one pass: each document is written out as
         soon as it is made and kept without its bytes (a ``StoredDocument`` of ``out_dir``),
         so a build never holds every feed at once (60 MB at 10,000 posts). ``out_dir`` is
-        replaced when the block ends, or left as it was if the block raises."""
-        out_dir = _static_dir(out_dir)
+        replaced when the block ends, or left as it was if the block raises; it is checked
+        (``outdir.static_target``) before anything is read or written."""
+        out_dir = static_target(out_dir, self.config, force)
         tree = _StaticTree(out_dir)
         try:
             result = self.build(keep=tree.add, planned=tree.create)
@@ -813,13 +824,6 @@ class Publisher:
             tree.expect(result.site.documents)
             yield result
         log.info("wrote %d documents to %s", len(result.site.documents), out_dir)
-
-
-def _static_dir(out_dir: Path | str) -> Path:
-    out_dir = Path(out_dir).absolute()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise PublishError(f"{out_dir}: exists and is not a folder")
-    return out_dir
 
 
 class _StaticTree:
@@ -842,9 +846,16 @@ class _StaticTree:
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        # Same folder as out_dir, hence the same file system: rename(2) stays atomic.
-        self.staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
+        try:
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            # Same folder as out_dir, hence the same file system: rename(2) stays atomic.
+            staging = tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent)
+        except OSError as exc:
+            raise PublishError(
+                f"{out_dir}: cannot make the new tree beside it ({exc.strerror}); use a folder "
+                "in a folder you may write to"
+            ) from None
+        self.staging = Path(staging)
         # mkdtemp makes the folder 0700; a web server running as another user must read it.
         self.staging.chmod(0o755)
         workers = os.cpu_count() or 1
@@ -861,6 +872,7 @@ class _StaticTree:
         self._most = 2 * workers
         self._count = 0  # documents added
         self._expected: set[PurePosixPath] | None = None
+        self._newest: float | None = None  # the latest Last-Modified written
 
     def expect(self, url_paths: Iterable[str]) -> None:
         """The documents the tree must hold in the end: a build run again (a post's file
@@ -914,6 +926,8 @@ class _StaticTree:
         """Write the oldest document waiting, once compressed; a failed write fails the build."""
         target, doc, packed = self._writes.popleft()
         stamp = doc.last_modified.timestamp()  # static servers' Last-Modified
+        if self._newest is None or stamp > self._newest:
+            self._newest = stamp
         packed_target = f"{target}.gz"
         empty = self._empty
         _write_new(target, doc.body, stamp, truncate=target not in empty)
@@ -923,9 +937,13 @@ class _StaticTree:
 
     def _remove_unexpected(self, expected: set[PurePosixPath]) -> None:
         keep = {str(rel) for rel in expected} | {f"{rel}.gz" for rel in expected}
+        self._newest = None  # of the documents kept only
         for path in [p for p in self.staging.rglob("*") if p.is_file()]:
             if path.relative_to(self.staging).as_posix() not in keep:
                 path.unlink()
+            else:
+                stamp = path.stat().st_mtime
+                self._newest = stamp if self._newest is None else max(self._newest, stamp)
 
     def discard(self) -> None:
         """Stop writing and remove the tree."""
@@ -946,6 +964,9 @@ class _StaticTree:
                     os.unlink(path)
                 if self._expected is not None and self._count > len(self._expected):
                     self._remove_unexpected(self._expected)
+                # What makes the tree syndicate's to replace next time (``outdir``); dated
+                # like its newest document, so that the same site is the same tree.
+                write_marker(self.staging, self._newest)
                 _swap_in(self.staging, self.out_dir)
         finally:
             if kind is not None or self.staging.exists():
@@ -1394,7 +1415,7 @@ def write_live(
     ``tree`` remembers what this process wrote, to skip reading it back next time;
     ``packed`` gives a document's .gz bytes (``gzip_bytes`` of its body).
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    claim_live(out_dir)  # a new folder is marked first; someone else's is refused
     tree = tree or LiveTree()
     old = tree.read(out_dir)
     old_docs = old.get("documents", {}) if old else {}
@@ -1625,16 +1646,35 @@ def _swap_in(staging: Path, out_dir: Path) -> None:
         return
     # Linux: one system call exchanges the two trees, so there is no instant at which
     # out_dir is missing; staging then holds the old tree, which is deleted.
-    if _exchange(staging, out_dir):
+    try:
+        exchanged = _exchange(staging, out_dir)
+    except OSError as exc:
+        _refused_swap(out_dir, exc)
+        raise
+    if exchanged:
         shutil.rmtree(staging, ignore_errors=True)
         return
     # Elsewhere: old tree aside, new tree in. out_dir is missing for two system calls,
     # and on failure the old tree goes straight back.
     aside = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-    os.rename(out_dir, aside)
+    try:
+        os.rename(out_dir, aside)
+    except OSError as exc:
+        os.rmdir(aside)
+        _refused_swap(out_dir, exc)
+        raise
     try:
         os.rename(staging, out_dir)
     except BaseException:
         os.rename(aside, out_dir)
         raise
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def _refused_swap(out_dir: Path, exc: OSError) -> None:
+    """Raise a clean error if the system refused a swap because of the folder itself (a
+    mount point or a folder in use: EBUSY; on another file system: EXDEV)."""
+    if exc.errno in (errno.EBUSY, errno.EXDEV):
+        raise PublishError(
+            f"{out_dir}: cannot replace it ({exc.strerror}; a mount point?); use a folder inside it"
+        ) from exc

@@ -17,6 +17,7 @@ from syndicate import cache as cache_module
 from syndicate.cache import PostCache
 from syndicate.config import Config
 from syndicate.feeds import Document
+from syndicate.outdir import MARKER, write_marker
 from syndicate.publisher import Publisher, StoredDocument
 
 POST = (
@@ -126,10 +127,11 @@ def test_build_static_leaves_the_target_as_it_was_when_the_block_raises(
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
+    write_marker(out)  # a tree of an earlier build
     (out / "old.txt").write_text("old")
     with pytest.raises(RuntimeError), Publisher(written).build_static(out):
         raise RuntimeError("--strict found problems")
-    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "old.txt"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
 
 

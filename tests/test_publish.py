@@ -20,6 +20,7 @@ from lxml import etree
 
 from syndicate import publisher as publisher_module
 from syndicate.config import MANIFEST, Config
+from syndicate.outdir import MARKER
 from syndicate.publisher import (
     Publisher,
     StoredDocument,
@@ -679,7 +680,7 @@ def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
     return {
         str(path.relative_to(root)): (path.read_bytes(), path.stat().st_mtime_ns)
         for path in sorted(root.rglob("*"))
-        if path.is_file() and path.name != MANIFEST
+        if path.is_file() and path.name not in (MANIFEST, MARKER)
     }
 
 

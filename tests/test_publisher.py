@@ -16,6 +16,7 @@ from syndicate import publisher
 from syndicate.config import Config
 from syndicate.errors import SyndicateError
 from syndicate.feeds import Document, FeedInfo, Site
+from syndicate.outdir import MARKER, write_marker
 from syndicate.posts import Post, PostProblem
 from syndicate.publisher import Publisher
 
@@ -58,7 +59,7 @@ def test_write_static_writes_every_document_and_gzip(tmp_path: Path, config: Con
     out = tmp_path / "public"
     Publisher(config).write_static(SITE, out)
     written = tree(out)
-    assert set(written) == set(FILES) | {f"{name}.gz" for name in FILES}
+    assert set(written) == set(FILES) | {f"{name}.gz" for name in FILES} | {MARKER}
     for name, url_path in FILES.items():
         document = SITE.documents[url_path]
         assert written[name] == document.body
@@ -80,6 +81,7 @@ def test_write_static_replaces_the_old_tree(tmp_path: Path, config: Config) -> N
     out = tmp_path / "public"
     (out / "tag").mkdir(parents=True)
     (out / "tag" / "gone.rss").write_bytes(b"old")
+    write_marker(out)  # an earlier build's
     Publisher(config).write_static(SITE, out)
     assert not (out / "tag" / "gone.rss").exists()
     assert (out / "feed.rss").read_bytes() == SITE.documents["/feed.rss"].body
@@ -95,7 +97,7 @@ def test_write_static_files_are_readable_by_a_web_server(tmp_path: Path, config:
     finally:
         os.umask(old)
     files = [path for path in (tmp_path / "public").rglob("*") if path.is_file()]
-    assert len(files) == 2 * len(SITE.documents)
+    assert len(files) == 2 * len(SITE.documents) + 1  # and the marker
     assert {path.stat().st_mode & 0o777 for path in files} == {0o644}
 
 
@@ -107,6 +109,7 @@ def test_write_static_creates_parents(tmp_path: Path, config: Config) -> None:
 
 def _good_tree(out: Path) -> dict[str, bytes]:
     (out / "category").mkdir(parents=True)
+    write_marker(out)  # an earlier build's
     (out / "feed.rss").write_bytes(b"good")
     (out / "category" / "news.rss").write_bytes(b"good news")
     return tree(out)
