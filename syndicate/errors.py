@@ -7,6 +7,7 @@ Errors are translated only at the edges: the CLI turns them into
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 
 class SyndicateError(Exception):
@@ -37,6 +38,28 @@ class PostChanged(PostError):
 
 class PublishError(SyndicateError):
     """A site could not be written out (for example a path that would escape the folder)."""
+
+
+class PublishRefused(SyndicateError):
+    """A publish was refused to keep the live feeds as they are: nothing was written,
+    recorded or queued. ``reason`` says which rule refused it (kept in the store, shown
+    by ``status``); the message names the folder or the counts, and the way out."""
+
+    reason: ClassVar[str] = "refused"
+
+
+class PostsFolderError(PublishRefused):
+    """``posts_dir`` is missing, not a folder or unreadable: publishing would empty
+    every feed, so nothing is published (nor built, nor checked)."""
+
+    reason = "posts_dir"
+
+
+class RemovalRefused(PublishRefused):
+    """A publish would remove every post, or more than ``publish.max_removed_share`` of
+    them at once; ``republish --force`` allows it."""
+
+    reason = "removal"
 
 
 class StoreError(SyndicateError):
