@@ -59,6 +59,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from .api import TOKEN_ENV, EditorAPI, quiet_posts, republish_json, scheduled_posts
 from .config import Config, state_dir
 from .documents import FeedInfo, Site
+from .errors import PublishRefused
 from .sessions import RevokedSessions, new_session_id
 
 if TYPE_CHECKING:
@@ -286,7 +287,8 @@ class JobBoard:
     """Republish jobs: each runs in a thread; its state is a JSON file any worker reads.
 
     A job file holds ``id``, ``force``, ``state`` (running, done, failed), ``started``,
-    ``finished``, ``result`` (``republish_json``) and ``error``.
+    ``finished``, ``result`` (``republish_json``) and ``error`` (and ``refused``, true
+    when the publish was refused to keep the live feeds).
     """
 
     def __init__(self, folder: Path, clock: Callable[[], datetime]) -> None:
@@ -354,6 +356,9 @@ class JobBoard:
         data = self.get(job_id) or self._state(job_id, force, "running")
         try:
             result = publisher.publish(force=force)
+        except PublishRefused as exc:  # the posts' state, not a failure: one line
+            log.error("dashboard: republish %s refused: %s", job_id, exc)
+            data.update(state="failed", error=str(exc), refused=True)
         except Exception as exc:  # shown on the page; the thread must not die silently
             log.exception("dashboard: republish %s failed", job_id)
             data.update(state="failed", error=str(exc) or type(exc).__name__)
@@ -670,6 +675,7 @@ def overview() -> str:
         build=build,
         counts=counts,
         errors=[r for r in rows if r.state == "error"][:5],
+        refusal=store.last_refusal(),
         scheduled=scheduled_posts(publisher, build, now),
         pending=len(store.pending()),
         failed=len(store.failed()),

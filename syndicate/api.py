@@ -48,7 +48,7 @@ from werkzeug.exceptions import (
 )
 
 from .config import Config
-from .errors import SyndicateError
+from .errors import PublishRefused, SyndicateError
 
 if TYPE_CHECKING:
     # The publishing stack: imported when a request needs it, not by web workers that
@@ -326,6 +326,14 @@ for _error in (BadRequest, Unauthorized, NotFound, MethodNotAllowed, TooManyRequ
 api.register_error_handler(HTTPException, _http_error)
 
 
+@api.errorhandler(PublishRefused)
+def _refused(error: PublishRefused) -> Response:
+    # Not a server failure: the posts are not in a state to publish (409 Conflict);
+    # the message says what to do, and ``status`` shows it until a publish goes through.
+    log.error("editor API: %s %s refused: %s", request.method, request.path, error)
+    return _json({"error": "Conflict", "reason": error.reason, "message": str(error)}, 409)
+
+
 @api.errorhandler(SyndicateError)
 def _syndicate_error(error: SyndicateError) -> Response:
     log.error("editor API: %s %s failed: %s", request.method, request.path, error)
@@ -510,9 +518,16 @@ def status_json(publisher: Publisher, attempts: int = RECENT_ATTEMPTS) -> Json:
             "error_count": len(build.errors),
             "changed_feeds": [_feed(p, config) for p in build.changed_feeds],
         }
+    refusal = store.last_refusal()
     return {
         "now": iso(now),
         "last_build": last_build,
+        # A publish refused since the last build (the live feeds kept as they were).
+        "refused": (
+            {"time": iso(refusal.time), "reason": refusal.reason, "message": refusal.message}
+            if refusal is not None
+            else None
+        ),
         "errors": [_build_error(line, config) for line in build.errors] if build else [],
         "scheduled": [
             _scheduled_item(path, when, config)

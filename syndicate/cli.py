@@ -374,7 +374,12 @@ def check(config_path: Path) -> None:
 
 @main.command()
 @_config_option
-@click.option("--force", is_flag=True, help="Queue notifications for every feed, changed or not.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Queue notifications for every feed, changed or not, and publish even if most or "
+    "all posts are gone.",
+)
 @click.option(
     "--strict", is_flag=True, help="Exit 1 if a post has an error (the rest is published)."
 )
@@ -382,7 +387,8 @@ def republish(config_path: Path, force: bool, strict: bool) -> None:
     """Rebuild now and queue notifications for the feeds that changed.
 
     Safe while `serve` or `worker` runs: they share the store, and one publish runs at a
-    time. The scheduler of `serve` or `worker` delivers what is queued.
+    time. The scheduler of `serve` or `worker` delivers what is queued. A missing posts
+    folder, or most posts gone at once, is refused (exit 1) and changes nothing.
     """
     from . import stamp
     from .outdir import check_live
@@ -456,6 +462,9 @@ _STATUS_SHOWN = 10
 
 
 def _status_lines(data: dict[str, Any]) -> Iterator[str]:
+    refused = data["refused"]
+    if refused is not None:
+        yield f"Publishing refused at {refused['time']}: {refused['message']}"
     build = data["last_build"]
     if build is None:
         yield "Last build: none yet"

@@ -106,6 +106,16 @@ class NotifyConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PublishConfig:
+    """What a publish may do to the live feeds without ``republish --force``."""
+
+    # The largest share of the posts the store knows that one publish may remove (files
+    # gone) on a site of at least ``publisher.REMOVAL_CHECK_MIN_POSTS`` posts; removing
+    # every post of a non-empty site is refused whatever this says.
+    max_removed_share: float = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """The whole of config.yaml. ``root`` is the folder the file is in."""
 
@@ -124,6 +134,7 @@ class Config:
     pings: tuple[str, ...] = ()  # XML-RPC weblogUpdates endpoints
     watch: WatchConfig = dataclasses.field(default_factory=WatchConfig)
     notify: NotifyConfig = dataclasses.field(default_factory=NotifyConfig)
+    publish: PublishConfig = dataclasses.field(default_factory=PublishConfig)
     root: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
 
 
@@ -189,12 +200,20 @@ def config_from_mapping(data: Any, root: Path) -> Config:
         site=site,
         storage=StorageConfig(url=_resolve_sqlite_url(config.storage.url, root)),
         root=root,
-        posts_dir=(root / config.posts_dir).resolve(),
-        output_dir=(root / config.output_dir).resolve(),
-        assets_dir=(root / config.assets_dir).resolve() if config.assets_dir else None,
+        posts_dir=_resolve(root / config.posts_dir, "posts_dir"),
+        output_dir=_resolve(root / config.output_dir, "output_dir"),
+        assets_dir=_resolve(root / config.assets_dir, "assets_dir") if config.assets_dir else None,
     )
     _check(config)
     return config
+
+
+def _resolve(path: Path, key: str) -> Path:
+    """``path.resolve()``; a symbolic link loop is an error naming the key, not a traceback."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop, before Python 3.13
+        raise ConfigError(f"{key}: {path}: cannot resolve the path: {exc}") from None
 
 
 def _resolve_sqlite_url(url: str, root: Path) -> str:
@@ -243,6 +262,8 @@ def _check(config: Config) -> None:
         raise ConfigError("serve.port: expected an int between 1 and 65535")
     if config.serve.workers < 1:
         raise ConfigError("serve.workers: expected a positive int")
+    if not 0 <= config.publish.max_removed_share <= 1:
+        raise ConfigError("publish.max_removed_share: expected a number from 0 to 1")
     # Where the live tree may go is outdir's rule (shared with `build --out`); outdir
     # reads this module's names, so it is imported here, once the module is whole.
     from .outdir import output_dir_problem

@@ -7,6 +7,7 @@ Errors are translated only at the edges: the CLI turns them into
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 
 class SyndicateError(Exception):
@@ -42,6 +43,28 @@ class PublishError(SyndicateError):
 class LiveTreeChanged(PublishError):
     """A file of the live tree is not what this process wrote there (another process
     published since): the publish starts again from the tree as it is."""
+
+
+class PublishRefused(SyndicateError):
+    """A publish was refused to keep the live feeds as they are: nothing was written,
+    recorded or queued. ``reason`` says which rule refused it (kept in the store, shown
+    by ``status``); the message names the folder or the counts, and the way out."""
+
+    reason: ClassVar[str] = "refused"
+
+
+class PostsFolderError(PublishRefused):
+    """``posts_dir`` is missing, not a folder or unreadable: publishing would empty
+    every feed, so nothing is published (nor built, nor checked)."""
+
+    reason = "posts_dir"
+
+
+class RemovalRefused(PublishRefused):
+    """A publish would remove every post, or more than ``publish.max_removed_share`` of
+    them at once; ``republish --force`` allows it."""
+
+    reason = "removal"
 
 
 class StoreError(SyndicateError):

@@ -42,18 +42,25 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from . import feeds, posts, stamp
+from . import feeds, posts, stamp, walk
 from .cache import PostCache
 from .config import MANIFEST as MANIFEST
 from .config import Config, fingerprint, sqlite_file, state_dir
-from .errors import LiveTreeChanged, PostChanged, PublishError
+from .errors import (
+    LiveTreeChanged,
+    PostChanged,
+    PublishError,
+    PublishRefused,
+    RemovalRefused,
+    StoreError,
+)
 from .feeds import Document, FeedInfo, Site
 from .live import gzip_bytes as gzip_bytes
 from .live import read_manifest as read_manifest
 from .live import site_from_manifest as site_from_manifest
 from .outdir import claim_live, static_target, write_marker
 from .posts import Post, PostProblem
-from .records import BuildRecord, FeedRecord, PostRecord, Store
+from .records import BuildRecord, FeedRecord, PostRecord, Refusal, Store
 
 if typing.TYPE_CHECKING:
     # Imported where an outbox is made (open_publisher): a build never needs the HTTP
@@ -111,6 +118,12 @@ class PublishResult:
 
 # A running service writes its post cache at most this often (and when it stops).
 CACHE_SAVE_INTERVAL = 60.0
+
+# Below this many posts, a publish may remove any share of them but not every one
+# (``publish.max_removed_share`` applies from here on): deleting 3 of a 4-post test
+# site is housekeeping, while 6 of 10 gone at once is more likely a checkout in
+# progress or a half-copied folder than an editor's intent.
+REMOVAL_CHECK_MIN_POSTS = 10
 
 
 class Publisher:
@@ -444,10 +457,15 @@ class Publisher:
     ) -> PublishResult:
         """Rebuild from the posts and the store; write changed feeds; queue notifications.
 
-        ``force`` queues notifications for every feed, changed or not. ``notify=False``
-        records nothing in the store (``syndicate build``: ids are read, never minted).
+        ``force`` queues notifications for every feed, changed or not, and lets a publish
+        remove most or all of the posts (``check_removals``). ``notify=False`` records
+        nothing in the store (``syndicate build``: ids are read, never minted).
         ``paths`` names the files that changed (from file-system events): the others are
         taken as this process last read them, without even a stat.
+
+        Raises ``PublishRefused`` when the posts folder cannot be read or the publish
+        would remove too many posts: nothing is then written, queued or saved but the
+        refusal itself (``Store.record_refusal``, for ``status``).
         """
         if self.store is None:
             raise PublishError("publish() needs a store")
@@ -472,10 +490,16 @@ class Publisher:
                 result = self._again_if_changed(
                     lambda: self._publish(store, force=force, notify=notify, write=write)
                 )
-            except BaseException:
+            except BaseException as exc:
                 # What this process remembers between publishes may be half updated: the
                 # next publish starts from the posts and the live tree again.
                 self._forget_live()
+                if isinstance(exc, PublishRefused):
+                    # The files named since were not all read (a folder gone, then back):
+                    # the next publish reads the whole folder again.
+                    self._files = None
+                    if notify:
+                        self._record_refusal(store, exc)
                 raise
             finally:
                 self._changed = None
@@ -497,6 +521,14 @@ class Publisher:
         self._site = None
         self._digested = {}
         self._live = LiveTree()
+
+    def _record_refusal(self, store: Store, refused: PublishRefused) -> None:
+        """Keep a refusal for ``status`` and the dashboard; failing that, the refusal
+        itself still reaches the caller."""
+        try:
+            store.record_refusal(Refusal(self.clock(), refused.reason, str(refused)))
+        except StoreError as exc:
+            log.warning("could not record the refused publish: %s", exc)
 
     def save(self) -> None:
         """Save the post cache and the publish stamp now (a service stopping, a command
@@ -542,6 +574,9 @@ class Publisher:
 
     def _publish(self, store: Store, force: bool, notify: bool, write: bool) -> PublishResult:
         started_at = time.perf_counter()
+        # No posts folder is no reason to empty every feed (see walk.check_root); checked
+        # first, so a refused publish leaves no trace, not even a new live tree's folder.
+        walk.check_root(self.config.posts_dir)
         if write:
             # Before anything is read or written: a folder of someone else's files is
             # refused, and a new one is marked as the live tree's (see ``outdir``). Its
@@ -567,6 +602,8 @@ class Publisher:
             posts.drop_bodies(loaded)
             posts.drop_bodies(plan.posts)
             self._pipe = _Pipe.after(loaded, problems, plan, self._files)
+        if plan.deletes and not force:
+            check_removals(plan, records, self.config, problems)
         problems = [*problems, *plan.problems]
         for problem in problems:
             level = logging.ERROR if problem.severity == "error" else logging.WARNING
@@ -764,6 +801,7 @@ class Publisher:
     ) -> BuildResult:
         started = time.perf_counter()
         now = self.clock()
+        walk.check_root(self.config.posts_dir)
         loaded, problems = self._load_posts()
         # Entry ids as the service published them (read only: nothing is recorded), so a
         # static build shows readers the same ids, and the same duplicate-id errors.
@@ -813,6 +851,7 @@ class Publisher:
         so a build never holds every feed at once (60 MB at 10,000 posts). ``out_dir`` is
         replaced when the block ends, or left as it was if the block raises; it is checked
         (``outdir.static_target``) before anything is read or written."""
+        walk.check_root(self.config.posts_dir)  # before anything is made beside out_dir
         out_dir = static_target(out_dir, self.config, force)
         tree = _StaticTree(out_dir)
         try:
@@ -1140,6 +1179,59 @@ def reconcile_ids(
     # A renamed post's old row goes too: its id now lives on in the row at the new path.
     deletes = tuple(sorted(vanished))
     return IdPlan(tuple(settled), tuple(problems), tuple(upserts), deletes, found)
+
+
+def removed_posts(
+    plan: IdPlan,
+    records: Mapping[str, PostRecord],
+    posts_dir: Path,
+    problems: Iterable[PostProblem] = (),
+) -> list[str]:
+    """The store rows ``plan`` deletes whose entry id no post carries on, and whose file
+    is not reported broken: posts removed (their file gone, or no longer a post), not
+    renamed (a renamed post takes its row's id along) nor broken (a post with an error
+    is the editor's to fix; it keeps its last good version where there is one)."""
+    if not plan.deletes:
+        return []
+    carried = {post.entry_id for post in plan.posts}
+    broken = {p.path for p in problems if p.severity == "error"}
+    return [
+        path
+        for path in plan.deletes
+        if records[path].entry_id not in carried and posts_dir / path not in broken
+    ]
+
+
+def check_removals(
+    plan: IdPlan,
+    records: Mapping[str, PostRecord],
+    config: Config,
+    problems: Iterable[PostProblem] = (),
+) -> None:
+    """Raise ``RemovalRefused`` if ``plan`` removes every post of the last publish, or
+    more than ``publish.max_removed_share`` of them when there were at least
+    ``REMOVAL_CHECK_MIN_POSTS``: a folder half copied, a checkout in progress or a
+    wrong branch, far more often than an editor's intent (which ``--force`` states)."""
+    removed = removed_posts(plan, records, config.posts_dir, problems)
+    known = len(records)
+    if not removed:
+        return
+    share = config.publish.max_removed_share
+    way_out = "restore the files, or run `syndicate republish --force` if they are meant to go"
+    if len(removed) == known:
+        raise RemovalRefused(
+            f"this publish would remove every post of the last publish ({known}) "
+            f"from {config.posts_dir}; {way_out}"
+        )
+    if known >= REMOVAL_CHECK_MIN_POSTS and len(removed) > share * known:
+        shown = ", ".join(removed[:3]) + (
+            f" and {len(removed) - 3} more" if len(removed) > 3 else ""
+        )
+        raise RemovalRefused(
+            f"this publish would remove {len(removed)} of the {known} posts of the "
+            f"last publish (more than publish.max_removed_share, {share:g}) from "
+            f"{config.posts_dir}: {shown}; {way_out}"
+        )
 
 
 def _settle_one(

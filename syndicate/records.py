@@ -103,6 +103,15 @@ class BuildRecord:
     changed_feeds: tuple[str, ...] = ()  # URL paths of feeds whose digest changed
 
 
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """A publish refused to keep the live feeds (``errors.PublishRefused``), for ``status``."""
+
+    time: datetime  # when the refused publish started
+    reason: str  # PublishRefused.reason: "posts_dir" or "removal"
+    message: str  # the one line the refusal was logged with
+
+
 # --------------------------------------------------------------------------- protocol
 
 
@@ -236,8 +245,16 @@ class Store(Protocol):
 
     # builds
     def record_build(self, build: BuildRecord) -> None:
-        """Remember a build (the last ``BUILDS_KEPT`` are kept)."""
+        """Remember a build (the last ``BUILDS_KEPT`` are kept); it clears the refusal."""
 
     def last_build(self) -> BuildRecord | None:
         """The most recent build, if any."""
+        ...
+
+    # refusals
+    def record_refusal(self, refusal: Refusal) -> None:
+        """Remember a refused publish, in place of any refusal before it."""
+
+    def last_refusal(self) -> Refusal | None:
+        """The refusal recorded since the last build, if any."""
         ...

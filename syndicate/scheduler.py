@@ -16,6 +16,11 @@ does is the Publisher's and the Outbox's business. Its jobs:
                      (``syndicate republish``, the editor API) queued
 ``prune``            daily: delivery attempts older than 30 days are deleted
 
+A publish refused to keep the live feeds (``PublishRefused``: no posts folder, or most
+posts gone at once) is logged once, in one line, and tried again at the next change or
+full scan; the service goes on, and a posts folder that was missing (even at start) or
+made anew is watched again once a publish finds it.
+
 Nothing here sleeps: APScheduler does the waiting. Publishes run one at a time, and so
 do deliveries; a trigger that comes while one runs makes it run once more afterwards.
 The ``clock`` is the Publisher's time; the scheduler fires in real time, which is the
@@ -32,6 +37,7 @@ import contextlib
 import gc
 import logging
 import os
+import stat
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -50,7 +56,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from .config import Config
-from .errors import SyndicateError
+from .errors import PublishRefused, SyndicateError
 from .notify import DeliveryReport, Outbox
 from .publisher import Clock, Publisher, PublishResult, open_publisher
 from .store import Attempt, Notification, Store
@@ -219,6 +225,10 @@ class Service:
             timezone=UTC,
         )
         self._observer: BaseObserver | None = None
+        # (device, inode) of the posts folder being watched; None: not watched.
+        self._watched: tuple[int, int] | None = None
+        self._events = True  # False once file-system events turned out to be unavailable
+        self._refusal: str | None = None  # the last refusal logged, until a publish works
         # Held by whoever calls the scheduler from a job or the watcher, and by shutdown()
         # to set _stopping: APScheduler 3's shutdown(wait=True) holds its job-store lock
         # while it waits for running jobs, so a job that called the scheduler after that
@@ -233,18 +243,25 @@ class Service:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self, paused: bool = False) -> PublishResult:
+    def start(self, paused: bool = False) -> PublishResult | None:
         """Publish once, then watch posts_dir and start the jobs.
 
         ``paused`` plans every job but runs none by itself (tests drive time with
-        ``run_due()`` and a fake clock). Errors of the first publish are raised.
+        ``run_due()`` and a fake clock). Errors of the first publish are raised, but for
+        a refused one (None): the service starts, keeps the live tree it finds, and
+        publishes once the posts are back.
         """
         self.scheduler.start(paused=True)
         try:
             # Watch before the first publish, so a save during it is not missed.
-            self._observer = self._watch()
-            result = self.publisher.publish()
-            self._after_publish(result)
+            self._follow_root()
+            result: PublishResult | None = None
+            try:
+                result = self.publisher.publish()
+            except PublishRefused as exc:
+                self._refused("first publish", exc)
+            else:
+                self._after_publish(result)
             self.plan_delivery(self.store.next_due_time())
             self._add_periodic_jobs()
         except BaseException:
@@ -253,7 +270,8 @@ class Service:
         if not paused:
             self.scheduler.resume()
         log.info(
-            "service started: watching %s, full scan every %g s",
+            "service started: %s %s, full scan every %g s",
+            "watching" if self._observer is not None else "not watching",
             self.config.posts_dir,
             self.config.watch.scan_interval,
         )
@@ -263,10 +281,10 @@ class Service:
         """Stop watching, let the job in flight finish, drop the rest (the outbox keeps it)."""
         with self._lock:
             self._stopping.set()
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join()
-            self._observer = None
+            observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
             log.info("service stopped")
@@ -286,7 +304,7 @@ class Service:
         self.shutdown()
 
     def _watch(self) -> BaseObserver | None:
-        self.config.posts_dir.mkdir(parents=True, exist_ok=True)
+        # Never made here: a missing folder is an error to report, not an empty site.
         root = self.config.posts_dir.resolve()
         output = self.config.output_dir.resolve()
         # The live tree may be under posts_dir, and its index.html looks like a post: writing
@@ -302,6 +320,9 @@ class Service:
             # No events here (inotify watches used up, some network file systems): the full
             # scan is the safety net for exactly this.
             observer.unschedule_all()
+            if not root.is_dir():
+                return None  # gone meanwhile: watched once it is back (_follow_root)
+            self._events = False
             log.warning(
                 "%s: no file-system events (%s); changes are found by the full scan every %g s",
                 root,
@@ -310,6 +331,49 @@ class Service:
             )
             return None
         return observer
+
+    def _follow_root(self) -> None:
+        """Watch the posts folder that is there now: one that appeared (the service
+        started without it) or was made anew (removed and restored, a checkout) is not
+        the one an old watch sees; a folder gone is watched no more."""
+        if not self._events:
+            return  # the full scan is all there is
+        found = _identity(self.config.posts_dir)
+        with self._lock:
+            if found == self._watched or self._stopping.is_set():
+                return
+            old, self._observer, self._watched = self._observer, None, None
+        if old is not None:
+            old.stop()
+            old.join()
+        if found is None:
+            return
+        observer = self._watch()
+        with self._lock:
+            if not self._stopping.is_set():
+                # Not watched (gone again meanwhile): the next publish tries again.
+                self._observer = observer
+                self._watched = found if observer is not None else None
+                log.debug("watching %s (%s)", self.config.posts_dir, found)
+                return
+        if observer is not None:  # shutdown() came meanwhile
+            observer.stop()
+            observer.join()
+
+    def _refused(self, reason: str, exc: PublishRefused) -> None:
+        """Log a refused publish in one line, once: a folder gone for an hour is one
+        error, not one a scan (the same refusal again is logged at debug level)."""
+        message = str(exc)
+        if message == self._refusal:
+            log.debug("publish refused again (%s): %s", reason, message)
+            return
+        self._refusal = message
+        log.error(
+            "publish refused (%s): %s; the live feeds stay as they are, and are published "
+            "again once this is fixed",
+            reason,
+            message,
+        )
 
     def _add_periodic_jobs(self) -> None:
         self.scheduler.add_job(
@@ -380,6 +444,8 @@ class Service:
         log.debug("publishing: %s", reason)
         try:
             self.run_publish()
+        except PublishRefused as exc:
+            self._refused(reason, exc)
         except Exception:
             # The next change or full scan tries again; the scheduler must go on.
             log.exception("publish failed (%s)", reason)
@@ -402,10 +468,14 @@ class Service:
             # Only file events name what changed; a scan, a scheduled post or a direct
             # call rereads everything (the safety net stays a real full scan).
             changed, self._changed = self._changed, set()
+        self._follow_root()
         if changed:
             result = self.publisher.publish(paths=sorted(changed))
         else:
             result = self.publisher.publish()
+        if self._refusal is not None:
+            log.info("publish no longer refused: the live feeds are up to date again")
+            self._refusal = None
         self._after_publish(result)
         return result
 
@@ -567,6 +637,15 @@ class Service:
                 job.func(*job.args, **job.kwargs)
                 ran.append(job_id)
         return ran
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """(device, inode) of a folder; None when there is no folder there."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
 def _run_time(job: Job) -> datetime | None:

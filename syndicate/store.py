@@ -2,7 +2,8 @@
 
 What lives here: one row per published post (its entry id as first published, so ids
 are minted once), one row per feed (a digest of its entries, so unchanged feeds are not
-notified), the notification outbox, a log of delivery attempts and the last builds.
+notified), the notification outbox, a log of delivery attempts, the last builds and the
+last refused publish (until a build clears it).
 
 SQLite is the default (``sqlite:///syndicate.db``); any SQLAlchemy URL works, because
 the tables use portable types only, and PostgreSQL is tested
@@ -39,6 +40,7 @@ from .records import (
     Notification,
     NotificationStatus,
     PostRecord,
+    Refusal,
     Store,
 )
 
@@ -56,6 +58,7 @@ __all__ = [
     "Notification",
     "NotificationStatus",
     "PostRecord",
+    "Refusal",
     "Store",
     "SCHEMA_VERSION",
     "SqlStore",
@@ -168,6 +171,17 @@ builds_table = sa.Table(
     sa.Column("feed_count", sa.Integer, nullable=False),
     sa.Column("errors", sa.Text, nullable=False),  # JSON list of strings
     sa.Column("changed_feeds", sa.Text, nullable=False),  # JSON list of strings
+)
+
+# At most one row: the publish refused since the last build. A table of its own, which
+# ``create_all`` adds to a database made before it (no migration, the same version).
+refusals_table = sa.Table(
+    "refusals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
 )
 
 
@@ -637,6 +651,8 @@ class SqlStore:
             )
             if cutoff is not None:
                 conn.execute(t.delete().where(t.c.id <= cutoff))
+            # A publish went through: whatever was refused before is over.
+            conn.execute(refusals_table.delete())
 
     def last_build(self) -> BuildRecord | None:
         t = builds_table
@@ -652,6 +668,23 @@ class SqlStore:
             errors=tuple(json.loads(row.errors)),
             changed_feeds=tuple(json.loads(row.changed_feeds)),
         )
+
+    # ------------------------------------------------------------------ refusals
+
+    def record_refusal(self, refusal: Refusal) -> None:
+        with self._tx(write=True) as conn:
+            conn.execute(refusals_table.delete())
+            conn.execute(
+                refusals_table.insert().values(
+                    time=refusal.time, reason=refusal.reason, message=refusal.message
+                )
+            )
+
+    def last_refusal(self) -> Refusal | None:
+        t = refusals_table
+        with self._tx() as conn:
+            row = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(1)).first()
+        return _record(Refusal, row) if row is not None else None
 
 
 def _upsert(conn: Connection, table: sa.Table, values: dict[str, Any]) -> None:

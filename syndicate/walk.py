@@ -1,7 +1,8 @@
 """Walk: which files under the posts folder are post candidates. File-system reads only.
 
 One walk for everything that asks "which files would a scan read": ``posts.load_posts``,
-the watcher's filter and the start-up check of ``stamp``. Kept light (standard library
+the watcher's filter and the start-up check of ``stamp``; and ``check_root``, whether
+there is a posts folder to read at all. Kept light (standard library and ``errors``
 only), so a command that finds nothing to do never imports the Markdown and XML stack.
 """
 
@@ -11,6 +12,8 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+
+from .errors import PostsFolderError
 
 POST_SUFFIXES = (".md", ".markdown", ".txt", ".html")
 
@@ -43,6 +46,32 @@ def relpath(source: Path, base: Path) -> str:
     if real.is_relative_to(real_base):
         return real.relative_to(real_base).as_posix()
     return source.name
+
+
+def check_root(root: Path) -> None:
+    """Raise ``PostsFolderError`` unless ``root`` is a folder this process can list.
+
+    A missing posts folder (a typo, an unmounted volume, a checkout in progress) must not
+    read as a site without posts: publishing that would empty every feed. One open of
+    the folder, no listing: cheap enough for every publish.
+    """
+    try:
+        with os.scandir(root):
+            pass
+    except FileNotFoundError:
+        raise PostsFolderError(
+            f"{root}: posts folder not found (posts_dir); restore the folder, mount its "
+            "volume or fix posts_dir in the config"
+        ) from None
+    except NotADirectoryError:
+        raise PostsFolderError(
+            f"{root}: posts_dir is not a folder; fix posts_dir in the config"
+        ) from None
+    except OSError as exc:
+        raise PostsFolderError(
+            f"{root}: cannot read the posts folder (posts_dir): {exc.strerror or exc}; "
+            "fix its permissions or mount its volume"
+        ) from None
 
 
 def candidates(root: Path, on_error: Callable[[OSError], None]) -> list[tuple[str, Path]]:

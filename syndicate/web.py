@@ -67,6 +67,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from .config import MANIFEST, Config, load_config
 from .documents import Document, FeedInfo, Site, entity_tag
+from .errors import PostsFolderError
 from .live import gzip_bytes, read_manifest, site_from_manifest
 from .server import CONFIG_ENV
 
@@ -1012,7 +1013,13 @@ def _services(
             from .publisher import Publisher
 
             publisher = Publisher(config)
-        site = publisher.build().site
+        try:
+            site = publisher.build().site
+        except PostsFolderError as exc:
+            # No live tree and no posts to make one from: nothing is served (404) until
+            # a worker publishes, rather than feeds emptied by a missing folder.
+            log.error("%s; nothing is served until a publish writes %s", exc, config.output_dir)
+            site = Site(documents={}, feeds=())
     holder = SiteHolder(
         site,
         cache_max_age=config.serve.cache_max_age,

@@ -557,6 +557,29 @@ def test_a_failed_republish_is_shown(
     assert "disk full" in text(page)
 
 
+def test_a_refused_republish_is_shown_and_stays_on_the_overview(
+    signed_in: FlaskClient, posts_dir: Path, tmp_path: Path, store: SqlStore
+) -> None:
+    """Issue 16, case 3: no posts folder, no publish; the dashboard says why, until a
+    publish goes through."""
+    feeds_before = store.feeds()
+    away = posts_dir.rename(tmp_path / "posts.away")
+    page = republish(signed_in)
+    assert "Republish refused" in text(page)
+    assert f"{posts_dir}: posts folder not found" in text(page)
+    assert store.feeds() == feeds_before
+
+    overview = html(signed_in.get("/admin/"))
+    banner = overview.find(".//section[@id='refused']")
+    assert banner is not None
+    assert f"{posts_dir}: posts folder not found" in banner.xpath("string()")
+    assert not posts_dir.exists()
+
+    away.rename(posts_dir)
+    assert "Republished" in text(republish(signed_in))
+    assert html(signed_in.get("/admin/")).find(".//section[@id='refused']") is None
+
+
 @pytest.mark.parametrize("job", ["0123456789abcdef", "../../etc/passwd", "x"])
 def test_unknown_jobs_are_404(signed_in: FlaskClient, job: str) -> None:
     assert signed_in.get(f"/admin/jobs/{job}").status_code == 404

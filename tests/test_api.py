@@ -496,7 +496,9 @@ def test_status_shows_builds_errors_schedule_outbox_and_attempts(
         "pending",
         "failed",
         "recent_attempts",
+        "refused",
     }
+    assert data["refused"] is None  # no publish was refused
     assert data["now"] == "2024-05-01T12:00:10Z"
     build = data["last_build"]
     assert build["time"] == "2024-05-01T12:00:00Z"
@@ -532,6 +534,29 @@ def test_status_shows_builds_errors_schedule_outbox_and_attempts(
     assert all(a["status"] == "ok" for a in attempts if a is not refused[0])
     assert all(a["time"] == "2024-05-01T12:00:10Z" for a in attempts)
     assert all(isinstance(a["latency_ms"], int) for a in attempts)
+
+
+def test_a_refused_republish_is_a_409_and_status_shows_it(
+    client: FlaskClient, store: SqlStore, posts_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 16, case 3: no posts folder is no reason to empty every feed."""
+    ok_json(republish(client))
+    rows = store.posts(), store.feeds(), store.pending()
+    away = posts_dir.rename(tmp_path / "posts.away")
+    for body in (None, {"force": True}):
+        response = republish(client, body)
+        assert response.status_code == 409
+        data = response.get_json()
+        assert data["error"] == "Conflict" and data["reason"] == "posts_dir"
+        assert data["message"].startswith(f"{posts_dir}: posts folder not found")
+    assert (store.posts(), store.feeds(), store.pending()) == rows
+    refused = ok_json(client.get("/api/status", headers=AUTH))["refused"]
+    assert refused["reason"] == "posts_dir" and str(posts_dir) in refused["message"]
+    assert refused["time"] == "2024-05-01T12:00:00Z"
+
+    away.rename(posts_dir)
+    ok_json(republish(client))
+    assert ok_json(client.get("/api/status", headers=AUTH))["refused"] is None
 
 
 def test_status_shows_pending_notifications(

@@ -77,6 +77,8 @@ SITE = "site: {title: T, url: 'https://e.org/'}\n"
             SITE + "authors: {a: 3}\n",
             "authors.a: expected mapping",
         ),
+        (SITE + "publish: {max_removed_share: 1.5}\n", "publish.max_removed_share"),
+        (SITE + "publish: {max_removed_share: -0.1}\n", "publish.max_removed_share"),
         ("site: [1, 2]\n", "site: expected mapping"),
         ("site: {title: T, url: 'https://e.org/'\n", "invalid YAML"),
     ],
@@ -87,6 +89,12 @@ def test_invalid_config_names_the_key(tmp_path: Path, text: str, message: str) -
         load_config(path)
     assert message in str(info.value)
     assert str(path) in str(info.value)
+
+
+def test_a_path_that_loops_is_an_error_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "posts").symlink_to(tmp_path / "posts")
+    with pytest.raises(ConfigError, match="posts_dir: .*cannot resolve the path"):
+        load_config(write(tmp_path, SITE))
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

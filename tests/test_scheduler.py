@@ -285,6 +285,8 @@ def test_a_rescheduled_post_moves_its_job(
     service_config: Config, make_service: ServiceFactory, posts_dir: Path, clock: FakeClock
 ) -> None:
     path = write_post(posts_dir, "later.md", title="Later", date="2024-05-02 09:00")
+    # Not the only post: removing every post at once is refused (test_publish_refused).
+    write_post(posts_dir, "2024-04-01-earlier.md", title="Earlier")
     service = make_service(service_config, clock)
     service.start(paused=True)
     assert service.scheduled_posts() == {"later.md": datetime(2024, 5, 2, 9, tzinfo=UTC)}

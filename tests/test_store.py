@@ -18,6 +18,7 @@ from syndicate.store import (
     FeedRecord,
     NewNotification,
     PostRecord,
+    Refusal,
     SqlStore,
     Store,
 )
@@ -62,7 +63,7 @@ def test_first_open_creates_tables_and_records_the_schema_version(db_url: str) -
     with SqlStore(db_url) as store:
         assert store.schema_version() == SCHEMA_VERSION
         names = set(sa.inspect(store.engine).get_table_names())
-    assert {"schema_version", "posts", "feeds", "outbox", "attempts", "builds"} <= names
+    assert {"schema_version", "posts", "feeds", "outbox", "attempts", "builds", "refusals"} <= names
 
 
 def test_data_survives_reopening(db_url: str) -> None:
@@ -356,6 +357,35 @@ def test_old_builds_are_pruned(store: SqlStore) -> None:
     assert count == BUILDS_KEPT
     last = store.last_build()
     assert last is not None and last.post_count == BUILDS_KEPT + 4
+
+
+def test_a_refusal_is_kept_until_a_build(store: SqlStore) -> None:
+    assert store.last_refusal() is None
+    store.record_build(BuildRecord(T0, 0.5, 3, 5))
+    first = Refusal(at(1), "posts_dir", "/srv/posts: posts folder not found")
+    store.record_refusal(first)
+    assert store.last_refusal() == first
+    latest = Refusal(at(2), "removal", "this publish would remove 8 of the 10 posts")
+    store.record_refusal(latest)
+    assert store.last_refusal() == latest  # one at a time: the latest
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM refusals").scalar() == 1
+    store.record_build(BuildRecord(at(3), 0.5, 3, 5))
+    assert store.last_refusal() is None
+    assert store.last_build() == BuildRecord(at(3), 0.5, 3, 5)
+
+
+def test_a_store_made_before_refusals_were_kept_gets_their_table(db_url: str) -> None:
+    with SqlStore(db_url) as store:
+        store.record_build(BuildRecord(T0, 0.5, 3, 5))
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE refusals")
+    with SqlStore(db_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.last_build() == BuildRecord(T0, 0.5, 3, 5)
+        assert store.last_refusal() is None
+        store.record_refusal(Refusal(at(1), "posts_dir", "gone"))
+        assert store.last_refusal() == Refusal(at(1), "posts_dir", "gone")
 
 
 # --------------------------------------------------------------------------- sharing
