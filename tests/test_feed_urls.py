@@ -74,7 +74,13 @@ def feed(path: Path) -> feedparser.FeedParserDict:
 
 
 def titles(path: Path) -> list[str]:
-    return [entry.title for entry in feed(path).entries]
+    return titles_of(path.read_bytes())
+
+
+def titles_of(body: bytes) -> list[str]:
+    parsed = feedparser.parse(body)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return [entry.title for entry in parsed.entries]
 
 
 def opml_urls(path: Path) -> dict[str, str]:
@@ -160,10 +166,8 @@ def test_the_web_tier_built_in_memory_serves_the_stores_urls(project: Path) -> N
     client = create_app(config, reload_interval=None).test_client()
     response = client.get("/tag/cafe.rss")
     assert response.status_code == 200
-    parsed = feedparser.parse(response.data)
-    assert not parsed.bozo
-    assert parsed.feed.title == "Example News — Tag: café"
-    assert [e.title for e in parsed.entries] == ["first"]
+    assert feedparser.parse(response.data).feed.title == "Example News — Tag: café"
+    assert titles_of(response.data) == ["first"]
 
 
 def test_a_store_from_before_slugs_keeps_the_live_trees_urls(project: Path) -> None:
@@ -275,3 +279,18 @@ def test_a_name_gone_past_the_grace_period_gets_its_slug_back_if_still_free(
     write(project, "again", tags="café", day=2)
     service.publish()
     assert slugs_of(service) == {"café": before["café"]}
+
+
+def test_a_web_tier_whose_store_cannot_be_read_still_serves(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(project, "first", tags="café")
+    (project / "syndicate.db").write_bytes(b"not a database, " * 100)
+    config = load_config(project / "config.yaml")
+    with caplog.at_level(logging.WARNING, logger="syndicate"):
+        client = create_app(config, reload_interval=None).test_client()
+    assert titles_of(client.get("/tag/cafe.rss").data) == ["first"]
+    assert any(
+        "syndicate.db" in r.getMessage() and "without the store" in r.getMessage()
+        for r in caplog.records
+    )
