@@ -4,7 +4,8 @@
 ``now`` from the injected clock, and logs one line per post problem plus a summary.
 ``Publisher.publish()`` is the stateful path used by the service, ``republish`` and
 ``build``: entry ids are taken from the store (minted once, kept when a file is renamed),
-an entry's ``updated`` moves when its content changes, changed feeds are found by digest,
+and so are the slugs of categories and tags (a feed URL never passes to another name), an
+entry's ``updated`` moves when its content changes, changed feeds are found by digest,
 written to ``output_dir`` with a manifest that web workers reload, and notifications for
 them are queued in the outbox before any network I/O.
 ``Publisher.write_static()`` writes a ``Site`` as files (each with a reproducible
@@ -60,7 +61,7 @@ from .live import read_manifest as read_manifest
 from .live import site_from_manifest as site_from_manifest
 from .outdir import claim_live, static_target, write_marker
 from .posts import Post, PostProblem
-from .records import BuildRecord, FeedRecord, PostRecord, Refusal, Store
+from .records import BuildRecord, FeedRecord, PostRecord, Refusal, SlugRecord, Store
 
 if typing.TYPE_CHECKING:
     # Imported where an outbox is made (open_publisher): a build never needs the HTTP
@@ -146,10 +147,11 @@ class Publisher:
         self._changed: set[Path] | None = None  # files named as changed, for this publish
         # relpath -> (post, problems) of every file the last publish read, in path order.
         self._files: dict[str, tuple[Post | None, Sequence[PostProblem]]] | None = None
-        # (time, duration) of the build this process recorded, and the post and feed rows
-        # after it.
+        # (time, duration) of the build this process recorded, and the post, feed and slug
+        # rows after it.
         self._records: (
-            tuple[datetime, float, dict[str, PostRecord], dict[str, FeedRecord]] | None
+            tuple[datetime, float, dict[str, PostRecord], dict[str, FeedRecord], feeds.SlugRecords]
+            | None
         ) = None
         self.last: PublishResult | None = None
         self._lock = threading.Lock()
@@ -163,14 +165,16 @@ class Publisher:
         self._stamped: PublishResult | None = None
         self._stamp_at = -math.inf  # time.monotonic() of the last stamp written
 
-    def _rows(self, store: Store) -> tuple[Mapping[str, PostRecord], Mapping[str, FeedRecord]]:
-        """The store's post and feed rows; from memory when this process wrote the last
-        build (nobody else has written since)."""
+    def _rows(
+        self, store: Store
+    ) -> tuple[Mapping[str, PostRecord], Mapping[str, FeedRecord], feeds.SlugRecords]:
+        """The store's post, feed and slug rows; from memory when this process wrote the
+        last build (nobody else has written since)."""
         if self._records is not None:
             last = store.last_build()
             if last is not None and (last.time, last.duration) == self._records[:2]:
-                return self._records[2], self._records[3]
-        return store.posts(), store.feeds()
+                return self._records[2], self._records[3], self._records[4]
+        return store.posts(), store.feeds(), store.slugs()
 
     def _load_posts(self) -> tuple[list[Post], list[PostProblem]]:
         """Every post, through the cache when there is one.
@@ -349,6 +353,7 @@ class Publisher:
         keep: Callable[[str, Document], Document] | None = None,
         once: bool = False,
         planned: Callable[[list[str]], None] | None = None,
+        slugs: feeds.SlugRecords | None = None,
     ) -> Site:
         cache = self.cache
 
@@ -381,6 +386,7 @@ class Publisher:
             keep=keep,
             once=once,
             planned=planned,
+            slugs=slugs,
         )
         if cache is not None and save_after is not None:
             cache.save(max_age=save_after)
@@ -584,7 +590,7 @@ class Publisher:
             placed = self._live.manifest is not None
             claim_live(self.config.output_dir, None if placed else self.config)
         now = self.clock()
-        records, stored_feeds = self._rows(store)
+        records, stored_feeds, stored_slugs = self._rows(store)
         fast = self._settle_named(records, now) if self._changed is not None else None
         hint: dict[str, Post | None] | None = None
         if fast is not None:
@@ -612,6 +618,7 @@ class Publisher:
             # A restart: the live tree on disk is the previous build (its manifest keeps
             # each feed's signature), so unchanged feeds are not rebuilt.
             self._site = load_live(self.config.output_dir, lazy=True)
+        known_slugs = _with_live_slugs(stored_slugs, self._site)
         packer = _Packer(spool=self.config.output_dir) if write else None
         try:
             site = self._build_site(
@@ -621,6 +628,7 @@ class Publisher:
                 save_after=None,
                 changed=hint,
                 keep=packer.keep if packer is not None else None,
+                slugs=known_slugs,
             )
             if packer is not None:
                 packer.spooled()
@@ -665,6 +673,20 @@ class Publisher:
             log.info("feed %s: removed (no published posts left)", path)
         for path in changed:
             log.info("feed %s: changed", path)
+        new_slugs = site.plan.slugs if site.plan is not None else stored_slugs
+        slug_upserts, slug_deletes = _slug_changes(stored_slugs, new_slugs)
+        for claim in slug_upserts:
+            before = known_slugs.get((claim.kind, claim.name))
+            if before is None:
+                log.info("%s %r: slug %s minted", claim.kind, claim.name, claim.slug)
+            elif before.released_at is None and claim.released_at is not None:
+                log.info(
+                    "%s %r: slug %s released (no other name gets it for %d days)",
+                    claim.kind,
+                    claim.name,
+                    claim.slug,
+                    feeds.SLUG_GRACE.days,
+                )
 
         written: float | None = None
         if packer is not None:
@@ -694,6 +716,9 @@ class Publisher:
                         urls, self.config.websub.hubs, self.config.pings, now=now
                     )
                 )
+            # Before the posts and feeds: a crash in between leaves the new slugs saved
+            # (and the live tree shows them anyway), so no URL is minted twice.
+            store.save_slugs(slug_upserts, slug_deletes)
             store.save_posts(plan.upserts, plan.deletes)
             store.save_feeds(feed_upserts, removed)
 
@@ -744,7 +769,7 @@ class Publisher:
                         kept[path] = rec
             feed_rows = {p: r for p, r in stored_feeds.items() if p not in removed}
             feed_rows.update({r.path: r for r in feed_upserts})
-            self._records = (build.time, build.duration, kept, feed_rows)
+            self._records = (build.time, build.duration, kept, feed_rows, new_slugs)
         log.info(
             "published %d feeds from %d posts: %d changed, %d removed, %d notifications "
             "queued, %d errors, in %.2f s%s",
@@ -803,9 +828,11 @@ class Publisher:
         now = self.clock()
         walk.check_root(self.config.posts_dir)
         loaded, problems = self._load_posts()
-        # Entry ids as the service published them (read only: nothing is recorded), so a
-        # static build shows readers the same ids, and the same duplicate-id errors.
+        # Entry ids and slugs as the service published them (read only: nothing is
+        # recorded), so a static build shows readers the same ids at the same URLs, and
+        # the same duplicate-id errors.
         records = self.store.posts() if self.store is not None else {}
+        slugs = self.store.slugs() if self.store is not None else None
         plan = self._reconcile(loaded, records, now)
         posts.drop_bodies(loaded)  # digested; rendering reads a body from its file
         posts.drop_bodies(plan.posts)
@@ -817,7 +844,7 @@ class Publisher:
         # A build given ``keep`` writes its documents out (build_static): its Site is
         # no later build's previous.
         site = self._build_site(
-            plan.posts, now, None, keep=keep, once=keep is not None, planned=planned
+            plan.posts, now, None, keep=keep, once=keep is not None, planned=planned, slugs=slugs
         )
         result = BuildResult(site=site, problems=tuple(problems), post_count=len(loaded))
         log.info(
@@ -1066,6 +1093,43 @@ def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:
         lease=max(120.0, 3 * config.notify.timeout),
     )
     return Publisher(config, clock, store, outbox, cache)
+
+
+def _with_live_slugs(stored: feeds.SlugRecords, previous: Site | None) -> feeds.SlugRecords:
+    """The store's slug records, and the slug of each feed of ``previous`` (the live tree)
+    whose name the store has no record of: a store from before slugs were kept, or one
+    whose last save was lost, must not move a URL that subscribers already use."""
+    if previous is None:
+        return stored
+    missing = [
+        info
+        for info in previous.feeds
+        if info.kind != "site"
+        and info.name is not None
+        and info.slug is not None
+        and (info.kind, info.name) not in stored
+    ]
+    if not missing:
+        return stored  # the same mapping: the planner knows it as the one it made
+    known = dict(stored)
+    claimed = {(record.kind, record.slug) for record in stored.values()}
+    for info in missing:
+        assert info.name is not None and info.slug is not None
+        if (info.kind, info.slug) not in claimed:
+            claimed.add((info.kind, info.slug))
+            known[(info.kind, info.name)] = SlugRecord(info.kind, info.name, info.slug)
+    return known
+
+
+def _slug_changes(
+    stored: feeds.SlugRecords, after: feeds.SlugRecords
+) -> tuple[list[SlugRecord], list[tuple[str, str]]]:
+    """What to save for the slug records to go from ``stored`` to ``after``."""
+    if after is stored:
+        return [], []
+    upserts = [record for key, record in after.items() if stored.get(key) != record]
+    deletes = [key for key in stored if key not in after]
+    return upserts, deletes
 
 
 def _relpath(path: Path, config: Config) -> str:

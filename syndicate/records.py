@@ -46,6 +46,21 @@ class FeedRecord:
 
 
 @dataclasses.dataclass(frozen=True)
+class SlugRecord:
+    """The slug a category or tag name was given: minted once, kept while it has a feed.
+
+    ``released_at`` is None while the name has a feed, else when it lost it; the name
+    keeps the slug (no other name gets it) for ``feeds.SLUG_GRACE`` after that, and gets
+    it back when it returns, unless another name has taken it since.
+    """
+
+    kind: str  # "category" or "tag"
+    name: str
+    slug: str
+    released_at: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class NewNotification:
     """A notification to enqueue: tell ``target`` that ``feed_url`` changed."""
 
@@ -129,8 +144,9 @@ class Store(Protocol):
       tables) hold across processes.
     - The store never reads the clock. Datetimes passed in must be aware; datetimes
       returned are aware and in UTC.
-    - Posts are keyed by path and feeds by URL path; ``save_*`` applies deletes, then
-      upserts, in one transaction (so a renamed post can move its entry id).
+    - Posts are keyed by path, feeds by URL path and slugs by (kind, name); ``save_*``
+      applies deletes, then upserts, in one transaction (so a renamed post can move its
+      entry id, and a slug can pass from a name long gone to a new one).
     - Outbox: ``enqueue`` writes notifications before any network I/O is attempted.
       There is at most one *pending* notification per ``(kind, target, feed_url)``:
       enqueueing one that is already pending keeps the existing row, bumps its
@@ -179,6 +195,17 @@ class Store(Protocol):
 
     def save_feeds(self, upsert: Iterable[FeedRecord], delete: Iterable[str] = ()) -> None:
         """Delete the paths in ``delete``, then upsert ``upsert``, in one transaction."""
+
+    # slugs
+    def slugs(self) -> dict[tuple[str, str], SlugRecord]:
+        """Every slug record, keyed by (kind, name)."""
+        ...
+
+    def save_slugs(
+        self, upsert: Iterable[SlugRecord], delete: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        """Delete the (kind, name) keys in ``delete``, then upsert ``upsert``, in one
+        transaction; a slug is held by one name of a kind at a time."""
 
     # outbox
     def enqueue(self, items: Iterable[NewNotification], now: datetime) -> list[Notification]:

@@ -2,8 +2,9 @@
 
 What lives here: one row per published post (its entry id as first published, so ids
 are minted once), one row per feed (a digest of its entries, so unchanged feeds are not
-notified), the notification outbox, a log of delivery attempts, the last builds and the
-last refused publish (until a build clears it).
+notified), one row per category or tag name ever published (its slug as first minted, so
+a feed URL never passes to another name), the notification outbox, a log of delivery
+attempts, the last builds and the last refused publish (until a build clears it).
 
 SQLite is the default (``sqlite:///syndicate.db``); any SQLAlchemy URL works, because
 the tables use portable types only, and PostgreSQL is tested
@@ -16,6 +17,7 @@ instants they name, so ``next_attempt_at <= now`` is a plain string comparison i
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 from collections.abc import Iterable, Iterator
@@ -41,6 +43,7 @@ from .records import (
     NotificationStatus,
     PostRecord,
     Refusal,
+    SlugRecord,
     Store,
 )
 
@@ -59,6 +62,7 @@ __all__ = [
     "NotificationStatus",
     "PostRecord",
     "Refusal",
+    "SlugRecord",
     "Store",
     "SCHEMA_VERSION",
     "SqlStore",
@@ -66,7 +70,8 @@ __all__ = [
 ]
 
 #: Bumped whenever the tables change; a database with a newer version is refused.
-SCHEMA_VERSION: Final = 1
+#: 2: the ``slugs`` table (an older syndicate would mint slugs afresh and re-point URLs).
+SCHEMA_VERSION: Final = 2
 
 
 # --------------------------------------------------------------------------- schema
@@ -126,6 +131,20 @@ feeds_table = sa.Table(
     sa.Column("digest", sa.String(128), nullable=False),
     sa.Column("last_changed", UTCDateTime, nullable=False),
     sa.Column("entry_count", sa.Integer, nullable=False),
+)
+
+slugs_table = sa.Table(
+    "slugs",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    # The name's digest is the key: names are free text of any length, which a key
+    # column (PostgreSQL's index entries, VARCHAR limits) would refuse past a size.
+    sa.Column("name_key", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("slug", sa.String(256), nullable=False),
+    sa.Column("released_at", UTCDateTime, nullable=True),
+    # One URL, one name: the database refuses what the planner must never produce.
+    sa.UniqueConstraint("kind", "slug", name="uq_slugs_kind_slug"),
 )
 
 outbox_table = sa.Table(
@@ -253,6 +272,15 @@ def _feed(row: sa.Row[Any]) -> FeedRecord:
     return _record(FeedRecord, row)
 
 
+def _slug(row: sa.Row[Any]) -> SlugRecord:
+    return _record(SlugRecord, row)
+
+
+def _name_key(name: str) -> str:
+    # surrogatepass: as the slugs' own digests, whatever a name holds.
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _notification(row: sa.Row[Any]) -> Notification:
     return _record(Notification, row)
 
@@ -352,11 +380,25 @@ class SqlStore:
                     f"{self.url}: database schema version {version} is newer than this "
                     f"syndicate supports ({SCHEMA_VERSION}); upgrade syndicate"
                 )
+            # Creates the tables a database lacks: all of them at first, the ones added
+            # since on an older database (version 2 added ``slugs``, empty at first: the
+            # publisher takes the slugs the live tree serves).
             metadata.create_all(conn)
             if version is None:
                 conn.execute(schema_version_table.insert().values(id=1, version=SCHEMA_VERSION))
                 log.info("%s: created store (schema version %d)", self.url, SCHEMA_VERSION)
-            # version < SCHEMA_VERSION: migrations go here when there is a version 2.
+            elif version < SCHEMA_VERSION:
+                conn.execute(
+                    schema_version_table.update()
+                    .where(schema_version_table.c.id == 1)
+                    .values(version=SCHEMA_VERSION)
+                )
+                log.info(
+                    "%s: upgraded store from schema version %d to %d",
+                    self.url,
+                    version,
+                    SCHEMA_VERSION,
+                )
 
     def schema_version(self) -> int:
         """The schema version recorded in the database."""
@@ -422,6 +464,40 @@ class SqlStore:
 
     def save_feeds(self, upsert: Iterable[FeedRecord], delete: Iterable[str] = ()) -> None:
         self._save(feeds_table, upsert, delete)
+
+    # ------------------------------------------------------------------ slugs
+
+    def slugs(self) -> dict[tuple[str, str], SlugRecord]:
+        t = slugs_table
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.kind, t.c.slug))
+            return {(row.kind, row.name): _slug(row) for row in rows}
+
+    def save_slugs(
+        self, upsert: Iterable[SlugRecord], delete: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        t = slugs_table
+        with self._tx(write=True) as conn:
+            for kind, name in delete:
+                conn.execute(t.delete().where(t.c.kind == kind, t.c.name_key == _name_key(name)))
+            rows = [{**dataclasses.asdict(r), "name_key": _name_key(r.name)} for r in upsert]
+            if not rows:
+                return
+            # A first publish records every name at once: the new rows go in one
+            # executemany (a statement per row took 0.3 s for 440 tags on SQLite).
+            present = {
+                (r.kind, r.name_key) for r in conn.execute(sa.select(t.c.kind, t.c.name_key))
+            }
+            new = [row for row in rows if (row["kind"], row["name_key"]) not in present]
+            for row in rows:
+                if (row["kind"], row["name_key"]) in present:
+                    conn.execute(
+                        t.update()
+                        .where(t.c.kind == row["kind"], t.c.name_key == row["name_key"])
+                        .values(**row)
+                    )
+            if new:
+                conn.execute(t.insert(), new)
 
     # ------------------------------------------------------------------ outbox
 

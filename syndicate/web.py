@@ -975,9 +975,10 @@ def create_app(
     The Site is read from ``config.output_dir``, its manifest at once and each document's
     file when first needed, keeping at most ``body_cache_bytes`` of them in memory; until
     a worker has written it (a web tier started first), the posts are built in memory,
-    without touching the store. A ``LiveReloader`` then follows the live tree every
-    ``reload_interval`` seconds (None: only when a read finds a file newer than the
-    manifest, since the old version is gone). The scheduler is never started here:
+    with the entry ids and slugs of the store if it exists, recording nothing. A
+    ``LiveReloader`` then follows the live tree every ``reload_interval`` seconds (None:
+    only when a read finds a file newer than the manifest, since the old version is
+    gone). The scheduler is never started here:
     ``serve`` and ``worker`` do that.
 
     Serving a live tree imports none of the publishing stack (publisher, posts, feedgen,
@@ -1014,7 +1015,7 @@ def _services(
 
             publisher = Publisher(config)
         try:
-            site = publisher.build().site
+            site = _build_in_memory(publisher)
         except PostsFolderError as exc:
             # No live tree and no posts to make one from: nothing is served (404) until
             # a worker publishes, rather than feeds emptied by a missing folder.
@@ -1040,6 +1041,29 @@ def _services(
         holder=holder,
         reloader=reloader if reload_interval is not None else None,
     )
+
+
+def _build_in_memory(publisher: Publisher) -> Site:
+    """The Site built from the posts, with the entry ids and slugs of the store if there
+    is one (read only, as ``build``): until a worker writes the live tree, a feed URL
+    must not serve another name's feed than the one the service published there."""
+    if publisher.store is not None:
+        return publisher.build().site
+    from .errors import StoreError
+    from .publisher import Publisher, existing_store
+
+    try:
+        store = existing_store(publisher.config)
+    except StoreError as exc:
+        log.warning("%s; built in memory without the store's entry ids and slugs", exc)
+        store = None
+    if store is None:
+        return publisher.build().site  # a first start: the ids and slugs of a first build
+    try:
+        reader = Publisher(publisher.config, publisher.clock, store, cache=publisher.cache)
+        return reader.build().site
+    finally:
+        store.close()
 
 
 def _editors_app(found: Services) -> Flask:

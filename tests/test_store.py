@@ -19,6 +19,7 @@ from syndicate.store import (
     NewNotification,
     PostRecord,
     Refusal,
+    SlugRecord,
     SqlStore,
     Store,
 )
@@ -63,7 +64,16 @@ def test_first_open_creates_tables_and_records_the_schema_version(db_url: str) -
     with SqlStore(db_url) as store:
         assert store.schema_version() == SCHEMA_VERSION
         names = set(sa.inspect(store.engine).get_table_names())
-    assert {"schema_version", "posts", "feeds", "outbox", "attempts", "builds", "refusals"} <= names
+    assert {
+        "schema_version",
+        "posts",
+        "feeds",
+        "slugs",
+        "outbox",
+        "attempts",
+        "builds",
+        "refusals",
+    } <= names
 
 
 def test_data_survives_reopening(db_url: str) -> None:
@@ -80,6 +90,23 @@ def test_a_newer_schema_version_is_refused_naming_the_url(db_url: str) -> None:
     with pytest.raises(StoreError, match="newer") as excinfo:
         SqlStore(db_url)
     assert db_url in str(excinfo.value)
+
+
+def test_a_version_1_database_is_upgraded_keeping_its_data(db_url: str) -> None:
+    # What syndicate before the slugs table left: every other table, version 1.
+    with SqlStore(db_url) as store:
+        store.upsert_post(post())
+        store.upsert_feed(FeedRecord("/feed.atom", "f1", T0, 1))
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE slugs"))
+            conn.execute(sa.text("UPDATE schema_version SET version = 1"))
+    with SqlStore(db_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.posts() == {"2024-05-01-hello.md": post()}
+        assert list(store.feeds()) == ["/feed.atom"]
+        assert store.slugs() == {}
+        store.save_slugs([SlugRecord("tag", "café", "cafe")])
+        assert store.slugs() == {("tag", "café"): SlugRecord("tag", "café", "cafe")}
 
 
 def test_an_unusable_database_is_a_store_error_naming_the_url(tmp_path: Path) -> None:
@@ -173,6 +200,45 @@ def test_feeds_upsert_and_delete(store: SqlStore) -> None:
     assert store.feeds() == {"/feed.atom": FeedRecord("/feed.atom", "f2", at(5), 4)}
     assert store.delete_feed("/feed.atom") is True
     assert store.feeds() == {}
+
+
+# --------------------------------------------------------------------------- slugs
+
+
+def test_slugs_upsert_release_and_delete(store: SqlStore) -> None:
+    cafe = SlugRecord("tag", "café", "cafe")
+    news = SlugRecord("category", "News", "news")
+    store.save_slugs([cafe, news, SlugRecord("tag", "C++", "c-3f2a1b")])
+    store.save_slugs([SlugRecord("tag", "café", "cafe", released_at=at(60))], [("tag", "C++")])
+    assert store.slugs() == {
+        ("category", "News"): news,
+        ("tag", "café"): SlugRecord("tag", "café", "cafe", released_at=at(60)),
+    }
+    assert store.slugs()[("tag", "café")].released_at == at(60)
+
+
+def test_a_slug_is_held_by_one_name_of_a_kind(store: SqlStore) -> None:
+    store.save_slugs([SlugRecord("tag", "café", "cafe")])
+    # The same slug in the other kind is another URL (/category/cafe.rss): allowed.
+    store.save_slugs([SlugRecord("category", "Café", "cafe")])
+    with pytest.raises(StoreError):
+        store.save_slugs([SlugRecord("tag", "cafe", "cafe")])
+    # Deletes come first: a slug passes from a name long gone to a new one in one save.
+    store.save_slugs([SlugRecord("tag", "cafe", "cafe")], [("tag", "café")])
+    assert {key: r.slug for key, r in store.slugs().items()} == {
+        ("category", "Café"): "cafe",
+        ("tag", "cafe"): "cafe",
+    }
+
+
+def test_slug_names_of_any_length_and_script(store: SqlStore) -> None:
+    names = ["x" * 5000, "日本語 " * 700, "Ελληνικά", "a/b", "Café"]
+    records = [SlugRecord("tag", name, f"s{i}") for i, name in enumerate(names)]
+    store.save_slugs(records)
+    assert store.slugs() == {("tag", r.name): r for r in records}
+    # Names that differ in case or normalisation only are distinct names.
+    store.save_slugs([SlugRecord("tag", "cafe\u0301", "s9"), SlugRecord("tag", "CAFÉ", "s10")])
+    assert len(store.slugs()) == len(names) + 2
 
 
 # --------------------------------------------------------------------------- outbox

@@ -34,8 +34,8 @@ from ._formats import (
     serialise_entries,
 )
 from ._listing import render_index, render_opml
-from ._plan import FeedPlan, plan_feeds
-from ._slugs import make_slugs
+from ._plan import FeedPlan, SlugRecords, plan_feeds
+from ._slugs import SLUG_GRACE, make_slugs, mint_slugs
 
 __all__ = [
     "Document",
@@ -45,6 +45,9 @@ __all__ = [
     "build_site",
     "entity_tag",
     "make_slugs",
+    "mint_slugs",
+    "SLUG_GRACE",
+    "SlugRecords",
     "INDEX_PATH",
     "OPML_PATH",
     "MEDIA_TYPES",
@@ -138,6 +141,7 @@ def build_site(
     keep: Callable[[str, Document], Document] | None = None,
     once: bool = False,
     planned: Callable[[list[str]], None] | None = None,
+    slugs: SlugRecords | None = None,
 ) -> Site:
     """Build every feed, the OPML and the index page. Pure; renders each entry once.
 
@@ -156,10 +160,15 @@ def build_site(
     ``once``: the Site will be no later build's ``previous``, so the prepared entries
     are not kept for one (the result is the same, in less memory). ``planned`` is given
     the URL paths of the feed documents to be made, before the posts are rendered (a
-    static build creates their files meanwhile).
+    static build creates their files meanwhile). ``slugs`` are the slug records kept
+    from earlier builds, (kind, name) -> record: a name keeps its slug, and a new one
+    gets one no other name holds (none given: ``make_slugs``' slugs). The records to keep
+    after this build, the new ones included, are the result's ``plan.slugs``.
     """
     keep = keep or _as_made
-    state = plan_feeds(posts, config, now, previous.plan if previous is not None else None, changed)
+    state = plan_feeds(
+        posts, config, now, previous.plan if previous is not None else None, changed, slugs
+    )
     plans = state.order
     config_digest = config_fingerprint(config)
     signatures: dict[str, str] = {}

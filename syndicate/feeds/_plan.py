@@ -12,6 +12,11 @@ what the incremental tests compare.
 A state is used by one build only: ``plan`` marks the one it is given as spent before
 changing it, so a build that fails halfway leaves nothing half-updated behind; the next
 build then plans from scratch.
+
+Slugs are minted once (``mint_slugs``): the caller passes the slug records it keeps (the
+store's) and gets every record back in ``PlanState.slugs``, the new ones included, to
+keep for the next build. Planning from a previous state gives what planning from scratch
+with the same records gives.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from datetime import UTC, datetime
 from ..config import Config
 from ..documents import FeedKind
 from ..posts import Post
-from ._slugs import make_slugs
+from ..records import SlugRecord
+from ._slugs import mint_slugs
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +45,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SortKey = tuple[int, str, str]  # (-microseconds since the epoch, entry id, relpath)
 FeedKey = tuple[str, str]  # (kind, name); the site feed is ("site", "")
 _SITE: FeedKey = ("site", "")
+_NAMED_KINDS = ("category", "tag")
+SlugRecords = Mapping[FeedKey, SlugRecord]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +131,11 @@ class PlanState:
     # entry id -> (post, its prepared feed entry) of the entries the last build prepared.
     entries: dict[str, tuple[Post, object]] = dataclasses.field(default_factory=dict)
     spent: bool = False
+    # The slug records given, and every record after this plan: the names of the feeds
+    # and of those gone (see ``mint_slugs``). Replaced, never changed in place, so the
+    # caller may keep the mapping it was given as what it saved.
+    given: SlugRecords = dataclasses.field(default_factory=dict)
+    slugs: SlugRecords = dataclasses.field(default_factory=dict)
 
 
 def plan_feeds(
@@ -131,20 +144,24 @@ def plan_feeds(
     now: datetime,
     previous: PlanState | None = None,
     changed: Mapping[str, Post | None] | None = None,
+    slugs: SlugRecords | None = None,
 ) -> PlanState:
     """Plan every feed from the posts; from ``previous`` when it can, else from scratch.
 
     ``changed`` (relpath -> the post now, None if gone) says which of ``posts`` differ
     from the ones ``previous`` was planned from, when the caller knows: then the posts
-    are not even compared. It must name every difference.
+    are not even compared. It must name every difference. ``slugs`` are the slug
+    records kept from earlier builds (none: each name gets ``make_slugs``' slug); the
+    result's ``slugs`` are the records to keep after this one.
     """
     now = _utc(now)
+    known: SlugRecords = slugs if slugs is not None else {}
     if previous is not None and not previous.spent and previous.config == config:
         previous.spent = True
-        state = _update(previous, posts, now, changed)
+        state = _update(previous, posts, now, changed, known)
         if state is not None:
             return state
-    return _full(list(posts), config, now)
+    return _full(list(posts), config, now, known)
 
 
 def _visible(post: Post, now: datetime) -> tuple[Post | None, Post | None]:
@@ -155,7 +172,7 @@ def _visible(post: Post, now: datetime) -> tuple[Post | None, Post | None]:
     return (post, None) if post.date <= now else (None, post)
 
 
-def _full(posts: list[Post], config: Config, now: datetime) -> PlanState:
+def _full(posts: list[Post], config: Config, now: datetime, known: SlugRecords) -> PlanState:
     chosen: dict[str, Post] = {}
     waiting: dict[str, Post] = {}
     keyed: list[tuple[SortKey, Post]] = []
@@ -195,13 +212,19 @@ def _full(posts: list[Post], config: Config, now: datetime) -> PlanState:
         order=[],
         ids=ids,
         duplicates=duplicates,
+        given=known,
+        slugs=known,
     )
-    _remake(state, set(members), names_changed={"category", "tag"})
+    _remake(state, set(members), names_changed=set(_NAMED_KINDS), base=known)
     return state
 
 
 def _update(
-    state: PlanState, posts: Iterable[Post], now: datetime, hint: Mapping[str, Post | None] | None
+    state: PlanState,
+    posts: Iterable[Post],
+    now: datetime,
+    hint: Mapping[str, Post | None] | None,
+    known: SlugRecords,
 ) -> PlanState | None:
     """Move the posts that changed since ``state``; None when only a full plan will do."""
     if now < state.now or state.duplicates:
@@ -263,14 +286,30 @@ def _update(
     state.now = now
     names_after = {key for key in state.members if key != _SITE}
     kinds = {kind for kind, _ in names_before ^ names_after}
-    _remake(state, touched, names_changed=kinds)
+    base: SlugRecords
+    if known is state.slugs or known == state.slugs:
+        # The records the last plan made (the caller saved them): planned again from
+        # them, a kind whose names did not change gives them back as they are.
+        base = state.slugs
+    elif not known and not state.given:
+        # No records either time: the slugs depend on the names only.
+        base = known
+    else:
+        # Records from elsewhere (another process published): every name is looked up.
+        base = known
+        kinds = set(_NAMED_KINDS)
+    state.given = known
+    _remake(state, touched, names_changed=kinds, base=base)
     state.spent = False
     return state
 
 
-def _remake(state: PlanState, touched: set[FeedKey], names_changed: set[str]) -> None:
-    """Remake the plans of the touched feeds (every feed of a kind whose names changed:
-    a new name can change the slugs of the others) and their order."""
+def _remake(
+    state: PlanState, touched: set[FeedKey], names_changed: set[str], base: SlugRecords
+) -> None:
+    """Remake the plans of the touched feeds and their order; mint the slugs of the kinds
+    whose names changed from the records in ``base`` (and remake a feed whose slug
+    moved: only one whose record was not kept)."""
     config = state.config
     limit = config.feeds.limit
     site = config.site
@@ -293,21 +332,27 @@ def _remake(state: PlanState, touched: set[FeedKey], names_changed: set[str]) ->
             posts=posts_of(_SITE),
         )
     order = [plans[_SITE]]
-    for kind in ("category", "tag"):
+    if names_changed:
+        records = {key: rec for key, rec in state.slugs.items() if key[0] not in names_changed}
+        for kind in names_changed:
+            present = (name for k, name in state.members if k == kind)
+            mine = (rec for key, rec in base.items() if key[0] == kind)
+            minted = mint_slugs(kind, present, mine, state.now)
+            records.update(((kind, name), rec) for name, rec in minted.items())
+        state.slugs = records
+    slugs = state.slugs
+    for kind in _NAMED_KINDS:
         names = sorted(
             (name for k, name in state.members if k == kind), key=lambda n: (n.casefold(), n)
         )
-        slugs = make_slugs(names) if kind in names_changed else None
         label = _KIND_LABELS[kind]
         for name in names:
             feed = (kind, name)
+            slug = slugs[feed].slug
             current = plans.get(feed)
-            if current is not None and feed not in touched and slugs is None:
+            if current is not None and feed not in touched and current.slug == slug:
                 order.append(current)
                 continue
-            slug = slugs[name] if slugs is not None else current.slug if current else None
-            if slug is None:
-                slug = make_slugs(names)[name]
             plans[feed] = FeedPlan(
                 kind="category" if kind == "category" else "tag",
                 name=name,
