@@ -193,11 +193,16 @@ def main(verbose: int, quiet: int) -> None:
 )
 def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: bool) -> None:
     """Serve the feeds over HTTP (granian), with the scheduler in a `worker` child process."""
+    from .server import listen
     from .supervise import WorkerProcess
 
     # Load here as well as in the workers, so a bad config is a clean error up front.
     with _clean_errors():
         config = load_config(config_path)
+        # The port is ours alone, or nothing starts: a second server on the port would
+        # share it (two sites answering in turn).
+        listener = listen(host or config.serve.host, port or config.serve.port)
+        click.get_current_context().call_on_close(listener.close)
     level = logging.getLogger("syndicate").getEffectiveLevel()
     # A server's start, address and stop are worth seeing without -v; -q still hides them.
     log_level = logging.INFO if level == logging.WARNING else level
@@ -215,13 +220,7 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
             with _clean_errors():
                 worker.wait_ready()
             worker.supervise()
-        run_server(
-            config_path,
-            host=host or config.serve.host,
-            port=port or config.serve.port,
-            workers=config.serve.workers,
-            log_level=log_level,
-        )
+        run_server(config_path, listener, workers=config.serve.workers, log_level=log_level)
     finally:
         if worker is not None:
             worker.stop()
