@@ -194,24 +194,30 @@ def main(verbose: int, quiet: int) -> None:
 def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: bool) -> None:
     """Serve the feeds over HTTP (granian), with the scheduler in a `worker` child process."""
     from .server import listen
-    from .supervise import WorkerProcess
+    from .supervise import WorkerLock, WorkerProcess
 
     # Load here as well as in the workers, so a bad config is a clean error up front.
     with _clean_errors():
         config = load_config(config_path)
-        # The port is ours alone, or nothing starts: a second server on the port would
-        # share it (two sites answering in turn).
+        # The port and the state are ours alone, or nothing starts: a second server on
+        # the port would share it (two sites answering in turn), and a second scheduler
+        # on the state would publish and notify everything twice.
         listener = listen(host or config.serve.host, port or config.serve.port)
         click.get_current_context().call_on_close(listener.close)
+        lock = None
+        if not no_scheduler:
+            lock = WorkerLock.acquire(state_dir(config), serving=True)
+            click.get_current_context().call_on_close(lock.release)
     level = logging.getLogger("syndicate").getEffectiveLevel()
     # A server's start, address and stop are worth seeing without -v; -q still hides them.
     log_level = logging.INFO if level == logging.WARNING else level
     logging.getLogger("syndicate").setLevel(log_level)
     worker = None
-    if not no_scheduler:
+    if lock is not None:
         # Exactly one scheduler per deployment: a child process, started before granian
-        # forks its web workers (which only serve the live tree the worker writes).
-        worker = WorkerProcess.spawn(config_path, config, _verbosity(level))
+        # forks its web workers (which only serve the live tree the worker writes). It
+        # shares our lock.
+        worker = WorkerProcess.spawn(config_path, config, _verbosity(level), lock=lock)
     try:
         # Imported while the worker checks the live tree, not before starting it.
         from .server import run_server
@@ -231,11 +237,15 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
 def worker(config_path: Path) -> None:
     """Run the scheduler alone: watch the posts, publish, notify; stop on SIGTERM or SIGINT."""
     from . import stamp
-    from .supervise import die_with_parent, one_malloc_arena, signal_ready
+    from .supervise import WorkerLock, die_with_parent, one_malloc_arena, signal_ready
 
     one_malloc_arena()  # before any thread starts
     with _clean_errors():
         config = load_config(config_path)
+        # Before anything is read or published: one scheduler per state folder, held
+        # until the command is done.
+        lock = WorkerLock.acquire(state_dir(config))
+        click.get_current_context().call_on_close(lock.release)
         logger = logging.getLogger("syndicate")
         if logger.getEffectiveLevel() == logging.WARNING:
             # A service's one line per event is worth seeing without -v; -q still hides it.

@@ -1,28 +1,33 @@
-"""One server per port (issue 16, case 5).
+"""One server per port, one scheduler per state folder (issue 16, case 5).
 
-Real processes (``syndicate serve``) on 127.0.0.1, each in a session of its own so
-that whatever it started can be found and stopped; real sockets hold ports.
+Real processes (``syndicate serve`` and ``worker``) on 127.0.0.1, each in a session of
+its own so that whatever it started can be found and stopped; real sockets hold ports.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from syndicate.cli import main
 from syndicate.errors import SyndicateError
 from syndicate.server import listen
+from syndicate.supervise import LOCK_FD_ENV, WORKER_LOCK, WorkerLock
 
 from .servers import port_of
-from .test_scheduler import start_serve, write_post
-from .test_supervise import _stop_group
+from .test_scheduler import _free_port, _get, start_serve, wait_for, write_post
+from .test_supervise import _alive, _running_worker, _stop_group, _worker_pid
 
 SITE = "https://example.org/"
 REFUSED_QUICKLY = 5.0  # seconds: "within a few seconds"
@@ -75,6 +80,29 @@ def _in_use(address: str, port: int) -> str:
         f"Error: {address}:{port} is already in use by another server; "
         "choose another port with --port or serve.port"
     )
+
+
+@contextlib.contextmanager
+def _worker(folder: Path, *options: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """``syndicate worker`` on folder/config.yaml, once its service started; its log."""
+    log = folder / "worker.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "syndicate", "worker", "--config", "config.yaml", *options],
+            cwd=folder,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(lambda: b"service started" in log.read_bytes(), "the worker started", 30)
+        yield process, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        finally:
+            _stop_group(process)
 
 
 # --------------------------------------------------------------------------- case 5: the port
@@ -164,3 +192,83 @@ def test_a_host_that_is_not_an_address_here_is_one_line() -> None:
         listen("no-such-host.invalid", 8080)
     assert str(raised.value).startswith("serve.host 'no-such-host.invalid': not an address")
     assert str(raised.value).endswith("change --host or serve.host")
+
+
+# --------------------------------------------------------------------------- one scheduler
+
+
+def test_a_second_worker_on_the_same_state_is_refused_naming_the_lock(tmp_path: Path) -> None:
+    _site(tmp_path)
+    lock = tmp_path / WORKER_LOCK
+    with _worker(tmp_path) as (first, _):
+        err, seconds = _refused(["worker", "--config", "config.yaml"], tmp_path)
+        assert err.splitlines() == [
+            f"Error: {lock} is held by another syndicate worker or serve on this state "
+            f"(pid {first.pid}): one scheduler per state folder (two would notify twice); "
+            "stop that one first"
+        ]
+        assert seconds < REFUSED_QUICKLY
+
+        # serve would start a second scheduler: refused too, its port left free.
+        port = _free_port()
+        err, _ = _refused(["serve", "--config", "config.yaml", "--port", str(port)], tmp_path)
+        assert err.splitlines() == [
+            f"Error: {lock} is held by another syndicate worker or serve on this state "
+            f"(pid {first.pid}): stop it, or serve beside it with "
+            "`syndicate serve --no-scheduler`"
+        ]
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
+        # The way out it names: a web tier beside the worker.
+        beside, base = start_serve(tmp_path, port, "--no-scheduler")
+        try:
+            assert _worker_pid(beside.pid) is None
+            assert _get(base + "/feed.atom")["ETag"]
+        finally:
+            _stop_group(beside)
+
+        # The lock is the scheduler's, not the publish lock: republish goes on.
+        result = CliRunner().invoke(
+            main, ["republish", "--force", "--config", str(tmp_path / "config.yaml")]
+        )
+        assert result.exit_code == 0, result.output
+    # Gone with the worker.
+    WorkerLock.acquire(tmp_path).release()
+
+
+def test_serve_holds_the_lock_for_its_worker_even_while_the_worker_restarts(
+    tmp_path: Path,
+) -> None:
+    _site(tmp_path)
+    process, _ = start_serve(tmp_path)
+    try:
+        killed = _running_worker(process)
+        os.kill(killed, signal.SIGKILL)  # serve starts another after 1 s
+        wait_for(lambda: not _alive(killed), "the worker gone")
+        err, _ = _refused(["worker", "--config", "config.yaml"], tmp_path)
+        assert f"(pid {process.pid}): one scheduler per state folder" in err
+        wait_for(lambda: _worker_pid(process.pid) not in (None, killed), "a new worker")
+    finally:
+        _stop_group(process)
+
+
+def test_the_worker_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    held = WorkerLock.acquire(tmp_path / "state")  # the folder is made
+    try:
+        assert held.path.read_text() == f"{os.getpid()}\n"
+        with pytest.raises(SyndicateError, match=rf"\(pid {os.getpid()}\): stop it, or serve"):
+            WorkerLock.acquire(tmp_path / "state", serving=True)
+        # serve's worker inherits serve's lock, the same open file: already its own.
+        monkeypatch.setenv(LOCK_FD_ENV, str(held.fd))
+        inherited = WorkerLock.acquire(tmp_path / "state")
+        assert inherited.fd == held.fd
+        assert LOCK_FD_ENV not in os.environ  # not handed on to its own children
+        # A descriptor that is not this state's lock is not taken for it.
+        other = WorkerLock.acquire(tmp_path / "other")
+        monkeypatch.setenv(LOCK_FD_ENV, str(other.fd))
+        with pytest.raises(SyndicateError, match="is held by another syndicate worker"):
+            WorkerLock.acquire(tmp_path / "state")
+        other.release()
+    finally:
+        held.release()
+    WorkerLock.acquire(tmp_path / "state").release()
