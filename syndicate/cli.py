@@ -193,7 +193,7 @@ def main(verbose: int, quiet: int) -> None:
 )
 def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: bool) -> None:
     """Serve the feeds over HTTP (granian), with the scheduler in a `worker` child process."""
-    from .server import listen
+    from .server import listen, local_url
     from .supervise import WorkerLock, WorkerProcess
 
     # Load here as well as in the workers, so a bad config is a clean error up front.
@@ -216,8 +216,11 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
     if lock is not None:
         # Exactly one scheduler per deployment: a child process, started before granian
         # forks its web workers (which only serve the live tree the worker writes). It
-        # shares our lock.
-        worker = WorkerProcess.spawn(config_path, config, _verbosity(level), lock=lock)
+        # shares our lock, and it tells hubs of a change only once the web tier answers
+        # (a hub fetches the feed at once; until granian runs, nothing would answer).
+        worker = WorkerProcess.spawn(
+            config_path, config, _verbosity(level), lock=lock, wait_for=local_url(listener)
+        )
     try:
         # Imported while the worker checks the live tree, not before starting it.
         from .server import run_server
@@ -234,12 +237,19 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
 
 @main.command()
 @_config_option
-def worker(config_path: Path) -> None:
+@click.option(
+    "--wait-for",
+    metavar="URL",
+    help="Notify hubs and ping servers only once this URL (a feed of the web tier) answers.",
+)
+def worker(config_path: Path, wait_for: str | None) -> None:
     """Run the scheduler alone: watch the posts, publish, notify; stop on SIGTERM or SIGINT."""
     from . import stamp
     from .supervise import WorkerLock, die_with_parent, one_malloc_arena, signal_ready
 
     one_malloc_arena()  # before any thread starts
+    if wait_for is not None and not _is_http_url(wait_for):
+        raise click.BadParameter("expected an http:// or https:// URL", param_hint="--wait-for")
     with _clean_errors():
         config = load_config(config_path)
         # Before anything is read or published: one scheduler per state folder, held
@@ -266,7 +276,18 @@ def worker(config_path: Path) -> None:
             signal_ready()
         from .scheduler import run_worker
 
-        run_worker(config, stop)
+        run_worker(config, stop, wait_for=wait_for)
+
+
+def _is_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError if it is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _verbosity(level: int) -> list[str]:

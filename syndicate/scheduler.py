@@ -15,6 +15,8 @@ does is the Publisher's and the Outbox's business. Its jobs:
 ``deliver-poll``     the same every few seconds, for notifications that another process
                      (``syndicate republish``, the editor API) queued
 ``prune``            daily: delivery attempts older than 30 days are deleted
+``wait-for``         with ``wait_for``, until that URL answers: deliveries are held till
+                     then (a hub fetches the feed as soon as it hears of a change)
 
 Nothing here sleeps: APScheduler does the waiting. Publishes run one at a time, and so
 do deliveries; a trigger that comes while one runs makes it run once more afterwards.
@@ -33,6 +35,7 @@ import gc
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,7 +57,7 @@ from .errors import SyndicateError
 from .notify import DeliveryReport, Outbox
 from .publisher import Clock, Publisher, PublishResult, open_publisher
 from .store import Attempt, Notification, Store
-from .supervise import give_back_free_memory, signal_ready
+from .supervise import give_back_free_memory, signal_ready, web_answers
 from .walk import POST_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,7 @@ SCAN_JOB: Final = "scan"
 DELIVER_JOB: Final = "deliver"
 POLL_JOB: Final = "deliver-poll"
 PRUNE_JOB: Final = "prune"
+WAIT_JOB: Final = "wait-for"
 POST_JOB_PREFIX: Final = "post:"
 
 #: Seconds between looks at the outbox for work queued by another process.
@@ -80,6 +84,11 @@ TRIM_AFTER: Final = 0.5  # seconds
 TRIM_AFTER_FEEDS: Final = 64
 #: Notifications sent per delivery run before the service checks whether it is stopping.
 DELIVERY_BATCH: Final = 100
+#: Seconds between looks at the web tier while deliveries wait for it, the longest each
+#: look may take, and how often the wait is logged again.
+WAIT_INTERVAL: Final = 0.2
+WAIT_TIMEOUT: Final = 5.0
+WAIT_LOG_EVERY: Final = 30.0
 
 # What a write to a post looks like through watchdog. Not "opened", "closed_no_write" nor
 # "attrib": the publisher itself opens and reads every post, and that must not trigger
@@ -187,6 +196,9 @@ class Service:
     rest in the outbox. The job functions (``run_publish``, ``run_delivery``,
     ``run_prune``) and the planners (``plan_scheduled``, ``plan_delivery``) can be
     called directly; ``run_due()`` runs the one-off jobs that are due by ``clock``.
+
+    ``wait_for``: a URL of the web tier; nothing is delivered until it answers
+    (``release_deliveries()``, called by the ``wait-for`` job when it does).
     """
 
     def __init__(
@@ -196,6 +208,7 @@ class Service:
         clock: Clock | None = None,
         *,
         poll_interval: float = POLL_INTERVAL,
+        wait_for: str | None = None,
     ) -> None:
         if publisher.store is None or publisher.outbox is None:
             raise SyndicateError("the service needs a publisher with a store and an outbox")
@@ -230,6 +243,12 @@ class Service:
         self._changed: set[Path] | None = set()
         self._publish = _OneAtATime(self._publish_once, self._stopping)
         self._deliver = _OneAtATime(self._deliver_once, self._stopping)
+        self.wait_for = wait_for
+        self._web_answers = threading.Event()  # set: deliveries may go out
+        if wait_for is None:
+            self._web_answers.set()
+        self._waiting_since: float | None = None  # monotonic, for the wait's log lines
+        self._wait_logged = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -247,6 +266,8 @@ class Service:
             self._after_publish(result)
             self.plan_delivery(self.store.next_due_time())
             self._add_periodic_jobs()
+            if not self._web_answers.is_set():
+                self._wait_for_web()
         except BaseException:
             self.shutdown()
             raise
@@ -331,6 +352,56 @@ class Service:
         self.scheduler.add_job(
             self.run_prune, "interval", days=1, id=PRUNE_JOB, name="prune old attempts"
         )
+
+    def _wait_for_web(self, delay: float = 0.0) -> None:
+        if delay == 0.0:
+            log.info("deliveries wait until %s answers", self.wait_for)
+            self._waiting_since = self._wait_logged = time.monotonic()
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            # One look at a time, each planned when the last is done: a look may take
+            # up to WAIT_TIMEOUT, far longer than the interval between them.
+            self.scheduler.add_job(
+                self._look_for_web_job,
+                "date",
+                run_date=datetime.now(UTC) + timedelta(seconds=delay),
+                id=WAIT_JOB,
+                name="wait for the web tier",
+                replace_existing=True,
+            )
+
+    def _look_for_web_job(self) -> None:
+        if not self.look_for_web():
+            self._wait_for_web(WAIT_INTERVAL)
+
+    def look_for_web(self) -> bool:
+        """Whether deliveries may go out: the web tier at ``wait_for`` answers now (the
+        wait ends) or did before. Logs a warning every ``WAIT_LOG_EVERY`` s of waiting."""
+        if self._web_answers.is_set() or self.wait_for is None:
+            return True
+        problem = web_answers(self.wait_for, WAIT_TIMEOUT)
+        now = time.monotonic()
+        if problem is not None:
+            if now - self._wait_logged >= WAIT_LOG_EVERY:
+                self._wait_logged = now
+                log.warning(
+                    "%s does not answer (%s): deliveries still wait, for %.0f s now",
+                    self.wait_for,
+                    problem,
+                    now - (self._waiting_since or now),
+                )
+            return False
+        self.release_deliveries()
+        return True
+
+    def release_deliveries(self) -> None:
+        """Let deliveries go out from now on, starting with those already due."""
+        if self._web_answers.is_set():
+            return
+        self._web_answers.set()
+        log.info("%s answers: deliveries start", self.wait_for)
+        self.plan_delivery(self.clock())
 
     # ------------------------------------------------------------------ triggers
 
@@ -427,6 +498,9 @@ class Service:
         return self._deliver()
 
     def _deliver_once(self) -> DeliveryReport:
+        if not self._web_answers.is_set():
+            # Held: release_deliveries() plans the delivery of everything due then.
+            return DeliveryReport()
         delivered: list[Notification] = []
         retried: list[Notification] = []
         failed: list[Notification] = []
@@ -578,12 +652,13 @@ def _run_time(job: Job) -> datetime | None:
     return when
 
 
-def run_worker(config: Config, stop: threading.Event) -> None:
-    """Run the service on the configured store until ``stop`` is set, then shut down."""
+def run_worker(config: Config, stop: threading.Event, wait_for: str | None = None) -> None:
+    """Run the service on the configured store until ``stop`` is set, then shut down;
+    with ``wait_for``, nothing is delivered until that URL answers."""
     publisher = open_publisher(config)
     assert publisher.store is not None
     try:
-        service = Service(config, publisher)
+        service = Service(config, publisher, wait_for=wait_for)
         service.start()
         signal_ready()  # if the stamp did not already confirm the live tree
         # What the first publish loaded (every post, feed and entry) lives as long as the

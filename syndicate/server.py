@@ -11,6 +11,7 @@ web workers then all accept on that one socket (see ``run_server``).
 from __future__ import annotations
 
 import errno
+import ipaddress
 import logging
 import os
 import socket
@@ -86,6 +87,16 @@ def listen(host: str, port: int) -> socket.socket:
 
 def _shown_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def local_url(listener: socket.socket, path: str = "/") -> str:
+    """An http URL by which this machine reaches ``listener`` (the wildcard address is
+    reached through the loopback)."""
+    host, port = listener.getsockname()[:2]
+    address = ipaddress.ip_address(host.split("%", 1)[0])
+    if address.is_unspecified:
+        host = "::1" if address.version == 6 else "127.0.0.1"
+    return f"http://{_shown_address(host, port)}{path}"
 
 
 def logging_config(level: int) -> dict[str, Any]:

@@ -10,10 +10,12 @@ worker whenever it exits on its own (a crash, the OOM killer).
 ``WorkerLock`` makes the scheduler one per state folder: ``syndicate worker`` holds it
 while it runs, and ``serve`` holds it for its child (which inherits it), so a second
 worker or serve on the same state is refused at once, naming the lock.
+``web_answers()`` is how a worker started with ``--wait-for`` knows that the web tier
+serves, before it lets hubs know of a change (a hub fetches the feed at once).
 
 Light on purpose (standard library only): ``serve``'s main process imports this and
 granian, not the publishing stack its child runs. I/O: starts a process, reads a pipe,
-locks a file.
+locks a file, sends an HTTP request.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import http.client
 import logging
 import os
 import select
@@ -31,6 +34,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .config import Config
 from .errors import SyndicateError
@@ -138,6 +142,31 @@ def _lock_holder(fd: int) -> int | None:
         return None
 
 
+def web_answers(url: str, timeout: float) -> str | None:
+    """None if the web tier at ``url`` answers a GET with a status below 500, else what
+    it did (the error, or the 5xx a proxy in front of a web tier that is down answers).
+
+    ``http.client``, not urllib: no proxy from the environment between us and our own
+    web tier.
+    """
+    parts = urlsplit(url)
+    connection_class = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    connection = connection_class(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        connection.request("GET", target, headers={"User-Agent": "syndicate (worker --wait-for)"})
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        return str(exc) or type(exc).__name__
+    finally:
+        connection.close()
+    return None if status < 500 else f"HTTP {status}"
+
+
 class WorkerProcess:
     """``syndicate worker`` as a child of ``syndicate serve``: the one scheduler of a
     deployment whose web tier is granian's worker processes (which must never run one).
@@ -174,12 +203,15 @@ class WorkerProcess:
         config: Config,
         options: Sequence[str] = (),
         lock: WorkerLock | None = None,
+        wait_for: str | None = None,
     ) -> WorkerProcess:
-        """Start ``syndicate [options] worker --config config_path``, sharing our
-        stdout/stderr and, if given, our ``lock`` (so that no other worker
+        """Start ``syndicate [options] worker --config config_path [--wait-for URL]``,
+        sharing our stdout/stderr and, if given, our ``lock`` (so that no other worker
         can take it between a worker's death and its restart)."""
         command = [sys.executable, "-m", "syndicate", *options, "worker"]
         command += ["--config", str(config_path.absolute())]
+        if wait_for is not None:
+            command += ["--wait-for", wait_for]
         read_end, write_end = os.pipe()
         env = {**os.environ, PARENT_ENV: str(os.getpid())}
         pass_fds: tuple[int, ...] = ()

@@ -1,4 +1,5 @@
-"""One server per port, one scheduler per state folder (issue 16, case 5).
+"""One server per port, one scheduler per state folder, and no hub told of a change
+before the web tier answers (issue 16, cases 5 and 7).
 
 Real processes (``syndicate serve`` and ``worker``) on 127.0.0.1, each in a session of
 its own so that whatever it started can be found and stopped; real sockets hold ports.
@@ -22,10 +23,14 @@ from click.testing import CliRunner
 
 from syndicate.cli import main
 from syndicate.errors import SyndicateError
-from syndicate.server import listen
-from syndicate.supervise import LOCK_FD_ENV, WORKER_LOCK, WorkerLock
+from syndicate.notify import DeliveryReport
+from syndicate.publisher import open_publisher
+from syndicate.scheduler import WAIT_JOB, Service
+from syndicate.server import listen, local_url
+from syndicate.supervise import LOCK_FD_ENV, WORKER_LOCK, WorkerLock, web_answers
 
-from .servers import port_of
+from .conftest import ConfigFactory
+from .servers import HubResponse, HubServer, fetch, port_of, refused_url
 from .test_scheduler import _free_port, _get, start_serve, wait_for, write_post
 from .test_supervise import _alive, _running_worker, _stop_group, _worker_pid
 
@@ -33,12 +38,14 @@ SITE = "https://example.org/"
 REFUSED_QUICKLY = 5.0  # seconds: "within a few seconds"
 
 
-def _site(folder: Path, title: str = "Served") -> Path:
+def _site(folder: Path, title: str = "Served", url: str = SITE, hubs: Sequence[str] = ()) -> Path:
     """A site in ``folder``: one post and config.yaml (its state beside it); the post."""
     (folder / "posts").mkdir(parents=True)
     post = write_post(folder / "posts", "2024-04-01-hello.md", title="Hello")
-    config = f"site:\n  title: {title}\n  url: {SITE}\n"
-    config += "watch:\n  debounce: 0.2\n  scan_interval: 3600\n"
+    config = f"site:\n  title: {title}\n  url: {url}\n"
+    config += "watch:\n  debounce: 0.2\n  scan_interval: 3600\nnotify:\n  timeout: 5\n"
+    if hubs:
+        config += f"websub:\n  hubs: [{', '.join(hubs)}]\n"
     (folder / "config.yaml").write_text(config, encoding="utf-8")
     return post
 
@@ -172,6 +179,7 @@ def test_serve_listens_alone_where_granian_would_share_the_port(tmp_path: Path) 
 def test_serve_listens_on_ipv6_and_wildcard_addresses_and_says_which_is_in_use() -> None:
     with listen("0.0.0.0", 0) as anywhere:
         port = anywhere.getsockname()[1]
+        assert local_url(anywhere) == f"http://127.0.0.1:{port}/"
         with pytest.raises(SyndicateError) as raised:
             listen("127.0.0.1", port)
         assert str(raised.value) == _in_use("127.0.0.1", port).removeprefix("Error: ")
@@ -183,6 +191,7 @@ def test_serve_listens_on_ipv6_and_wildcard_addresses_and_says_which_is_in_use()
         pytest.skip(f"no IPv6 loopback here: {exc}")
     with loopback6:
         port = loopback6.getsockname()[1]
+        assert local_url(loopback6, "/feed.atom") == f"http://[::1]:{port}/feed.atom"
         with pytest.raises(SyndicateError, match=rf"^\[::1\]:{port} is already in use"):
             listen("::1", port)
 
@@ -272,3 +281,91 @@ def test_the_worker_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     finally:
         held.release()
     WorkerLock.acquire(tmp_path / "state").release()
+
+
+# --------------------------------------------------------------------------- case 7: hubs wait
+
+
+def test_hubs_hear_of_changes_waiting_at_start_only_once_serve_answers(tmp_path: Path) -> None:
+    """A hub fetches the topic the moment it hears of a change: serve's worker must not
+    tell it before granian answers (a hub once took "connection refused" as final)."""
+    with HubServer(fetch_topics=True) as hub:
+        port = _free_port()  # after the hub's: a port freed just now may be handed out again
+        site = f"http://127.0.0.1:{port}/"
+        post = _site(tmp_path, url=site, hubs=[hub.url])
+        # Published once while nothing served (its notifications wait in the outbox),
+        # then a post edited: changes wait for the next start.
+        result = CliRunner().invoke(main, ["republish", "--config", str(tmp_path / "config.yaml")])
+        assert result.exit_code == 0, result.output
+        write_post(post.parent, post.name, title="Hello again", body="Edited.")
+        process, _ = start_serve(tmp_path, port)
+        try:
+            topics = {site + "feed.atom", site + "feed.rss"}
+            wait_for(lambda: topics <= {url for url, _ in hub.fetches}, "the hub fetched")
+            fetches = hub.fetches  # before serve stops: fetches after that are refused
+        finally:
+            _stop_group(process)
+    assert fetches
+    assert [outcome for _, outcome in fetches] == [200] * len(fetches), fetches
+
+
+def test_worker_wait_for_holds_deliveries_until_the_url_answers(tmp_path: Path) -> None:
+    with HubServer() as hub:
+        web = refused_url("/feed.atom")  # the web tier, not started yet (after the hub's port)
+        _site(tmp_path, hubs=[hub.url])  # its first publish notifies
+        with _worker(tmp_path, "--wait-for", web) as (_, log):
+            time.sleep(1)  # a few looks at the web tier
+            assert hub.requests == []
+            # Behind a proxy, a web tier that is down is a 502: still not answering.
+            with HubServer(default=502, port=port_of(web)) as tier:
+                wait_for(lambda: len(tier.requests) >= 2, "two looks at the web tier")
+                time.sleep(0.5)
+                assert hub.requests == []
+                tier.default = HubResponse(200)
+                wait_for(lambda: SITE + "feed.atom" in hub.publishes, "notified once it answers")
+            assert tier.requests[0].path == "/feed.atom"
+            output = log.read_text()
+    assert f"deliveries wait until {web} answers" in output
+    assert f"{web} answers: deliveries start" in output
+
+
+@pytest.mark.parametrize("url", ["localhost:8080", "http://", "http://127.0.0.1:80a/"])
+def test_wait_for_must_be_an_http_url(url: str) -> None:
+    result = CliRunner().invoke(main, ["worker", "--wait-for", url])
+    assert result.exit_code == 2
+    assert "Invalid value for --wait-for: expected an http:// or https:// URL" in result.output
+
+
+def test_a_service_delivers_nothing_until_the_web_tier_answers(
+    make_config: ConfigFactory, posts_dir: Path, hub: HubServer
+) -> None:
+    config = make_config(websub={"hubs": [hub.url]}, watch={"scan_interval": 3600})
+    write_post(posts_dir, "2024-04-01-first.md")
+    web = refused_url("/")
+    service = Service(config, open_publisher(config), wait_for=web)
+    try:
+        service.start(paused=True)  # the first publish queued a notification per feed
+        assert WAIT_JOB in service.jobs()
+        assert service.run_delivery() == DeliveryReport()
+        assert not service.look_for_web()
+        with HubServer(default=503, port=port_of(web)) as tier:
+            assert not service.look_for_web()
+            tier.default = HubResponse(404)  # any answer of the web tier itself will do
+            assert service.look_for_web()
+        assert hub.requests == []
+        report = service.run_delivery()
+        assert report is not None and report.delivered
+        assert SITE + "feed.atom" in hub.publishes
+    finally:
+        service.shutdown()
+        assert service.publisher.store is not None
+        service.publisher.store.close()
+
+
+def test_web_answers_names_what_went_wrong() -> None:
+    refused = refused_url("/")
+    assert "Connection refused" in (web_answers(refused, 2) or "")
+    with HubServer(500) as tier:
+        assert web_answers(tier.url, 2) == "HTTP 500"
+        assert web_answers(tier.url, 2) is None  # then the default 204
+        assert fetch(tier.url) == 204
