@@ -194,7 +194,8 @@ def main(verbose: int, quiet: int) -> None:
 def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: bool) -> None:
     """Serve the feeds over HTTP (granian), with the scheduler in a `worker` child process."""
     from .outdir import check_live
-    from .supervise import WorkerProcess
+    from .server import listen, local_url
+    from .supervise import WorkerLock, WorkerProcess
 
     # Load here as well as in the workers, so a bad config is a clean error up front.
     with _clean_errors():
@@ -203,15 +204,28 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
             # The worker would refuse output_dir after it started; say so up front. A web
             # tier alone only reads it.
             check_live(config)
+        # The port and the state are ours alone, or nothing starts: a second server on
+        # the port would share it (two sites answering in turn), and a second scheduler
+        # on the state would publish and notify everything twice.
+        listener = listen(host or config.serve.host, port or config.serve.port)
+        click.get_current_context().call_on_close(listener.close)
+        lock = None
+        if not no_scheduler:
+            lock = WorkerLock.acquire(state_dir(config), serving=True)
+            click.get_current_context().call_on_close(lock.release)
     level = logging.getLogger("syndicate").getEffectiveLevel()
     # A server's start, address and stop are worth seeing without -v; -q still hides them.
     log_level = logging.INFO if level == logging.WARNING else level
     logging.getLogger("syndicate").setLevel(log_level)
     worker = None
-    if not no_scheduler:
+    if lock is not None:
         # Exactly one scheduler per deployment: a child process, started before granian
-        # forks its web workers (which only serve the live tree the worker writes).
-        worker = WorkerProcess.spawn(config_path, config, _verbosity(level))
+        # forks its web workers (which only serve the live tree the worker writes). It
+        # shares our lock, and it tells hubs of a change only once the web tier answers
+        # (a hub fetches the feed at once; until granian runs, nothing would answer).
+        worker = WorkerProcess.spawn(
+            config_path, config, _verbosity(level), lock=lock, wait_for=local_url(listener)
+        )
     try:
         # Imported while the worker checks the live tree, not before starting it.
         from .server import run_server
@@ -220,13 +234,7 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
             with _clean_errors():
                 worker.wait_ready()
             worker.supervise()
-        run_server(
-            config_path,
-            host=host or config.serve.host,
-            port=port or config.serve.port,
-            workers=config.serve.workers,
-            log_level=log_level,
-        )
+        run_server(config_path, listener, workers=config.serve.workers, log_level=log_level)
     finally:
         if worker is not None:
             worker.stop()
@@ -234,14 +242,25 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
 
 @main.command()
 @_config_option
-def worker(config_path: Path) -> None:
+@click.option(
+    "--wait-for",
+    metavar="URL",
+    help="Notify hubs and ping servers only once this URL (a feed of the web tier) answers.",
+)
+def worker(config_path: Path, wait_for: str | None) -> None:
     """Run the scheduler alone: watch the posts, publish, notify; stop on SIGTERM or SIGINT."""
     from . import stamp
-    from .supervise import die_with_parent, one_malloc_arena, signal_ready
+    from .supervise import WorkerLock, die_with_parent, one_malloc_arena, signal_ready
 
     one_malloc_arena()  # before any thread starts
+    if wait_for is not None and not _is_http_url(wait_for):
+        raise click.BadParameter("expected an http:// or https:// URL", param_hint="--wait-for")
     with _clean_errors():
         config = load_config(config_path)
+        # Before anything is read or published: one scheduler per state folder, held
+        # until the command is done.
+        lock = WorkerLock.acquire(state_dir(config))
+        click.get_current_context().call_on_close(lock.release)
         logger = logging.getLogger("syndicate")
         if logger.getEffectiveLevel() == logging.WARNING:
             # A service's one line per event is worth seeing without -v; -q still hides it.
@@ -262,7 +281,18 @@ def worker(config_path: Path) -> None:
             signal_ready()
         from .scheduler import run_worker
 
-        run_worker(config, stop)
+        run_worker(config, stop, wait_for=wait_for)
+
+
+def _is_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError if it is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _verbosity(level: int) -> list[str]:

@@ -15,6 +15,8 @@ does is the Publisher's and the Outbox's business. Its jobs:
 ``deliver-poll``     the same every few seconds, for notifications that another process
                      (``syndicate republish``, the editor API) queued
 ``prune``            daily: delivery attempts older than 30 days are deleted
+``wait-for``         with ``wait_for``, until that URL answers: deliveries are held till
+                     then (a hub fetches the feed as soon as it hears of a change)
 
 A publish refused to keep the live feeds (``PublishRefused``: no posts folder, or most
 posts gone at once) is logged once, in one line, and tried again at the next change or
@@ -39,6 +41,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,7 +63,7 @@ from .errors import PublishRefused, SyndicateError
 from .notify import DeliveryReport, Outbox
 from .publisher import Clock, Publisher, PublishResult, open_publisher
 from .store import Attempt, Notification, Store
-from .supervise import give_back_free_memory, signal_ready
+from .supervise import give_back_free_memory, signal_ready, web_answers
 from .walk import POST_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,7 @@ SCAN_JOB: Final = "scan"
 DELIVER_JOB: Final = "deliver"
 POLL_JOB: Final = "deliver-poll"
 PRUNE_JOB: Final = "prune"
+WAIT_JOB: Final = "wait-for"
 POST_JOB_PREFIX: Final = "post:"
 
 #: Seconds between looks at the outbox for work queued by another process.
@@ -86,6 +90,11 @@ TRIM_AFTER: Final = 0.5  # seconds
 TRIM_AFTER_FEEDS: Final = 64
 #: Notifications sent per delivery run before the service checks whether it is stopping.
 DELIVERY_BATCH: Final = 100
+#: Seconds between looks at the web tier while deliveries wait for it, the longest each
+#: look may take, and how often the wait is logged again.
+WAIT_INTERVAL: Final = 0.2
+WAIT_TIMEOUT: Final = 5.0
+WAIT_LOG_EVERY: Final = 30.0
 
 # What a write to a post looks like through watchdog. Not "opened", "closed_no_write" nor
 # "attrib": the publisher itself opens and reads every post, and that must not trigger
@@ -193,6 +202,9 @@ class Service:
     rest in the outbox. The job functions (``run_publish``, ``run_delivery``,
     ``run_prune``) and the planners (``plan_scheduled``, ``plan_delivery``) can be
     called directly; ``run_due()`` runs the one-off jobs that are due by ``clock``.
+
+    ``wait_for``: a URL of the web tier; nothing is delivered until it answers
+    (``release_deliveries()``, called by the ``wait-for`` job when it does).
     """
 
     def __init__(
@@ -202,6 +214,7 @@ class Service:
         clock: Clock | None = None,
         *,
         poll_interval: float = POLL_INTERVAL,
+        wait_for: str | None = None,
     ) -> None:
         if publisher.store is None or publisher.outbox is None:
             raise SyndicateError("the service needs a publisher with a store and an outbox")
@@ -240,6 +253,12 @@ class Service:
         self._changed: set[Path] | None = set()
         self._publish = _OneAtATime(self._publish_once, self._stopping)
         self._deliver = _OneAtATime(self._deliver_once, self._stopping)
+        self.wait_for = wait_for
+        self._web_answers = threading.Event()  # set: deliveries may go out
+        if wait_for is None:
+            self._web_answers.set()
+        self._waiting_since: float | None = None  # monotonic, for the wait's log lines
+        self._wait_logged = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -264,6 +283,8 @@ class Service:
                 self._after_publish(result)
             self.plan_delivery(self.store.next_due_time())
             self._add_periodic_jobs()
+            if not self._web_answers.is_set():
+                self._wait_for_web()
         except BaseException:
             self.shutdown()
             raise
@@ -396,6 +417,56 @@ class Service:
             self.run_prune, "interval", days=1, id=PRUNE_JOB, name="prune old attempts"
         )
 
+    def _wait_for_web(self, delay: float = 0.0) -> None:
+        if delay == 0.0:
+            log.info("deliveries wait until %s answers", self.wait_for)
+            self._waiting_since = self._wait_logged = time.monotonic()
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            # One look at a time, each planned when the last is done: a look may take
+            # up to WAIT_TIMEOUT, far longer than the interval between them.
+            self.scheduler.add_job(
+                self._look_for_web_job,
+                "date",
+                run_date=datetime.now(UTC) + timedelta(seconds=delay),
+                id=WAIT_JOB,
+                name="wait for the web tier",
+                replace_existing=True,
+            )
+
+    def _look_for_web_job(self) -> None:
+        if not self.look_for_web():
+            self._wait_for_web(WAIT_INTERVAL)
+
+    def look_for_web(self) -> bool:
+        """Whether deliveries may go out: the web tier at ``wait_for`` answers now (the
+        wait ends) or did before. Logs a warning every ``WAIT_LOG_EVERY`` s of waiting."""
+        if self._web_answers.is_set() or self.wait_for is None:
+            return True
+        problem = web_answers(self.wait_for, WAIT_TIMEOUT)
+        now = time.monotonic()
+        if problem is not None:
+            if now - self._wait_logged >= WAIT_LOG_EVERY:
+                self._wait_logged = now
+                log.warning(
+                    "%s does not answer (%s): deliveries still wait, for %.0f s now",
+                    self.wait_for,
+                    problem,
+                    now - (self._waiting_since or now),
+                )
+            return False
+        self.release_deliveries()
+        return True
+
+    def release_deliveries(self) -> None:
+        """Let deliveries go out from now on, starting with those already due."""
+        if self._web_answers.is_set():
+            return
+        self._web_answers.set()
+        log.info("%s answers: deliveries start", self.wait_for)
+        self.plan_delivery(self.clock())
+
     # ------------------------------------------------------------------ triggers
 
     def request_publish(self, reason: str, paths: Sequence[Path] | None = None) -> None:
@@ -497,6 +568,9 @@ class Service:
         return self._deliver()
 
     def _deliver_once(self) -> DeliveryReport:
+        if not self._web_answers.is_set():
+            # Held: release_deliveries() plans the delivery of everything due then.
+            return DeliveryReport()
         delivered: list[Notification] = []
         retried: list[Notification] = []
         failed: list[Notification] = []
@@ -657,12 +731,13 @@ def _run_time(job: Job) -> datetime | None:
     return when
 
 
-def run_worker(config: Config, stop: threading.Event) -> None:
-    """Run the service on the configured store until ``stop`` is set, then shut down."""
+def run_worker(config: Config, stop: threading.Event, wait_for: str | None = None) -> None:
+    """Run the service on the configured store until ``stop`` is set, then shut down;
+    with ``wait_for``, nothing is delivered until that URL answers."""
     publisher = open_publisher(config)
     assert publisher.store is not None
     try:
-        service = Service(config, publisher)
+        service = Service(config, publisher, wait_for=wait_for)
         service.start()
         signal_ready()  # if the stamp did not already confirm the live tree
         # What the first publish loaded (every post, feed and entry) lives as long as the

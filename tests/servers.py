@@ -9,6 +9,10 @@ with ``filterwarnings = error``, so a leaked socket fails the test)::
         ...  # POST to hub.url
         assert hub.requests[0].form["hub.mode"] == ["publish"]
 
+    with HubServer(fetch_topics=True) as hub:  # fetches each topic it is told of, at once
+        ...
+        assert hub.fetches == [("http://127.0.0.1:8080/feed.atom", 200)]
+
     with PingServer(extended=False) as pinger:
         ...  # XML-RPC to pinger.url
         assert [c.method for c in pinger.calls] == [EXTENDED, PING]
@@ -17,6 +21,7 @@ with ``filterwarnings = error``, so a leaked socket fails the test)::
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import socket
 import threading
 import xmlrpc.client
@@ -28,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer, ThreadingMixIn
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 EXTENDED = "weblogUpdates.extendedPing"
@@ -186,6 +191,9 @@ class _HubHandler(BaseHTTPRequestHandler):
             form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
         request = HubRequest(self.command, self.path, dict(self.headers.items()), body, form)
         response = hub._record(request)
+        if hub.fetch_topics and form.get("hub.mode") == ["publish"]:
+            for topic in form.get("hub.url", []):
+                hub._fetched(topic, fetch(topic))
         if response.delay and hub._stopping.wait(response.delay):
             return  # shutting down: drop the connection
         self.send_response(response.status)
@@ -213,14 +221,22 @@ class HubServer(_ThreadedServer):
     Answers come from a queue (``respond(500, hang(0.5), 204)``), each used once;
     when it is empty the hub answers ``default`` (204 No Content, as PubSubHubbub
     hubs do on a successful publish). ``port`` binds a given port instead of 0,
-    to bring a refused target back.
+    to bring a refused target back. ``fetch_topics``: on a publish, the hub GETs each
+    topic before it answers, as real hubs do at once, and records what it got in
+    ``fetches`` (the status, or the error).
     """
 
     def __init__(
-        self, *responses: int | HubResponse, default: int | HubResponse = 204, port: int = 0
+        self,
+        *responses: int | HubResponse,
+        default: int | HubResponse = 204,
+        port: int = 0,
+        fetch_topics: bool = False,
     ) -> None:
         super().__init__()
         self.requests: list[HubRequest] = []
+        self.fetch_topics = fetch_topics
+        self._fetches: list[tuple[str, int | str]] = []
         self.default = _response(default)
         self._queue: deque[HubResponse] = deque(_response(r) for r in responses)
         self._server = _HubHTTPServer(("127.0.0.1", port), _HubHandler)
@@ -236,6 +252,16 @@ class HubServer(_ThreadedServer):
             self.requests.append(request)
             return self._queue.popleft() if self._queue else self.default
 
+    def _fetched(self, topic: str, outcome: int | str) -> None:
+        with self._lock:
+            self._fetches.append((topic, outcome))
+
+    @property
+    def fetches(self) -> list[tuple[str, int | str]]:
+        """Each topic fetched (``fetch_topics``) and the status, or the error, it got."""
+        with self._lock:
+            return list(self._fetches)
+
     @property
     def publishes(self) -> list[str]:
         """The ``hub.url`` of every publish request received, in order."""
@@ -246,6 +272,21 @@ class HubServer(_ThreadedServer):
                 if r.form.get("hub.mode") == ["publish"]
                 for url in r.form.get("hub.url", [])
             ]
+
+
+def fetch(url: str, timeout: float = 5.0) -> int | str:
+    """GET an http URL: its status, or the error (``"ConnectionRefusedError: ..."``)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        connection.request("GET", parts.path or "/")
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        connection.close()
 
 
 def _response(value: int | HubResponse) -> HubResponse:

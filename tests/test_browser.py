@@ -149,7 +149,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, hub: HubServer) -> Iterator
             try:
                 with urllib.request.urlopen(base + "/feeds.opml", timeout=2):
                     break
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                # A timeout too: serve holds its port from the start, so a request made
+                # while its worker publishes waits instead of being refused.
                 if time.monotonic() > deadline:
                     pytest.fail(f"serve did not answer within {START_TIMEOUT:g} s")
                 time.sleep(0.1)

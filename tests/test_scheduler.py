@@ -465,12 +465,14 @@ def _get(url: str) -> Any:
         return response.headers
 
 
-def start_serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``syndicate serve`` on tmp_path/config.yaml, in a process group of its own (serve,
-    its worker and granian's workers), once it answers: the process and its base URL."""
-    port = _free_port()
+def start_serve(
+    tmp_path: Path, port: int | None = None, *options: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``syndicate serve [options]`` on tmp_path/config.yaml, in a process group of its own
+    (serve, its worker and granian's workers), once it answers: the process and its base URL."""
+    port = port or _free_port()
     base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "syndicate", "serve", "--config", "config.yaml"]
+    command = [sys.executable, "-m", "syndicate", "serve", "--config", "config.yaml", *options]
     process = subprocess.Popen(
         [*command, "--port", str(port)],
         cwd=tmp_path,
@@ -484,7 +486,9 @@ def start_serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
             pytest.fail(f"serve exited with {process.returncode}")
         try:
             return bool(_get(base + "/feed.atom"))
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            # TimeoutError: serve holds its port from the start, so a request made while
+            # its worker publishes waits for the web tier instead of being refused.
             return False
 
     try:
