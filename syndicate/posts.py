@@ -41,7 +41,7 @@ from lxml import etree
 from lxml import html as lxml_html
 from slugify import slugify
 
-from . import walk
+from . import counted, walk
 from .config import Author, Config, SiteConfig
 from .errors import PostChanged
 
@@ -211,7 +211,9 @@ def load_posts(
     read = ((relpath, *result) for (relpath, _), result in zip(candidates, results, strict=True))
     posts, more = collect_posts(read)
     problems.extend(more)
-    logger.info("%s: loaded %d posts, %d problems", root, len(posts), len(problems))
+    logger.info(
+        "%s: loaded %s, %s", root, counted(len(posts), "post"), counted(len(problems), "problem")
+    )
     return posts, problems
 
 

@@ -42,7 +42,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from . import feeds, posts, stamp
+from . import counted, feeds, posts, stamp
 from .cache import PostCache
 from .config import MANIFEST as MANIFEST
 from .config import Config, fingerprint, sqlite_file, state_dir
@@ -684,14 +684,13 @@ class Publisher:
             feed_rows.update({r.path: r for r in feed_upserts})
             self._records = (build.time, build.duration, kept, feed_rows)
         log.info(
-            "published %d feeds from %d posts: %d changed, %d removed, %d notifications "
-            "queued, %d errors, in %.2f s%s",
-            len(site.feeds),
-            len(loaded),
+            "published %s from %s: %d changed, %d removed, %s queued, %s, in %.2f s%s",
+            counted(len(site.feeds), "feed"),
+            counted(len(loaded), "post"),
             len(changed),
             len(removed),
-            queued,
-            len(result.errors),
+            counted(queued, "notification"),
+            counted(len(result.errors), "error"),
             duration,
             f" (live tree written after {written:.2f} s)" if written is not None else "",
         )
@@ -751,11 +750,11 @@ class Publisher:
         )
         result = BuildResult(site=site, problems=tuple(problems), post_count=len(loaded))
         log.info(
-            "built %d feeds from %d posts (%d errors, %d warnings) in %.2f s",
-            len(site.feeds),
-            result.post_count,
-            len(result.errors),
-            len(result.warnings),
+            "built %s from %s (%s, %s) in %.2f s",
+            counted(len(site.feeds), "feed"),
+            counted(result.post_count, "post"),
+            counted(len(result.errors), "error"),
+            counted(len(result.warnings), "warning"),
             time.perf_counter() - started,
         )
         return result
