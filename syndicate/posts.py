@@ -325,9 +325,12 @@ def _load_read(
     text = _read_text(raw, warn)
     match = _FM_BOUNDARY.match(text)
     if match is None:
-        # Not a post at all, so its encoding is none of our business either.
-        logger.debug("%s: no YAML front matter, skipped", source)
-        return None, []
+        # Not a post at all, so its encoding is none of our business either; but a file of
+        # a post's type in the posts folder was most likely meant as one (front matter
+        # forgotten, or a file just created), so the editor is told rather than left to
+        # wonder why it is in no feed.
+        message = "empty file" if not text.strip() else _NO_FRONT_MATTER
+        return None, _logged([PostProblem(source, f"{message}; skipped", "warning")])
     try:
         post = _build_post(source, _relpath(source, config), raw, text, match, config, warn)
     except _Invalid as exc:
@@ -340,6 +343,8 @@ def _load_read(
     logger.debug("%s: loaded %r", source, post.title)
     return post, _logged(problems)
 
+
+_NO_FRONT_MATTER = "no front matter (a post starts with a '---' line)"
 
 _CONCRETE_PATH = type(Path())
 

@@ -525,6 +525,22 @@ def test_check_and_build_with_a_broken_post(project: Path) -> None:
     assert not (project / "strict-out").exists()
 
 
+def test_check_reports_a_file_without_front_matter(project: Path) -> None:
+    """A post file type that is not a post is a warning naming it, never skipped in silence."""
+    write_posts(project)
+    data = Path(__file__).parent / "data" / "posts"
+    for name in ("no_front_matter.md", "empty_file.md"):
+        (project / "posts" / name).write_bytes((data / name).read_bytes())
+    checked = run("check")
+    assert checked.exit_code == 0, checked.output
+    assert checked.stderr.splitlines() == [
+        "posts/empty_file.md: empty file; skipped",
+        "posts/no_front_matter.md: no front matter (a post starts with a '---' line); skipped",
+    ]
+    assert checked.stdout.strip() == "2 posts, 4 feeds, 0 errors, 2 warnings"
+    assert run("check", "--strict-warnings").exit_code == 1
+
+
 def test_check_good_posts_exit_0(project: Path) -> None:
     write_posts(project)
     result = run("check")

@@ -105,17 +105,43 @@ def test_hidden_temporary_and_other_files_are_skipped_without_a_problem(
     assert any(skipped in r.getMessage() and "skipped" in r.getMessage() for r in caplog.records)
 
 
-def test_a_file_without_front_matter_is_skipped_with_a_debug_line(
-    posts_dir: Path, config: Config, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("no_front_matter.md", "no front matter (a post starts with a '---' line); skipped"),
+        ("empty_file.md", "empty file; skipped"),
+    ],
+)
+def test_a_file_without_front_matter_is_a_warning(
+    posts_dir: Path, config: Config, name: str, message: str
 ) -> None:
-    copy_case(posts_dir, "no_front_matter.md")
+    """A post file type without front matter is not a post; the editor is told, not left
+    to wonder why the post is missing."""
+    source = copy_case(posts_dir, name)
 
-    with caplog.at_level(logging.DEBUG, logger="syndicate.posts"):
-        posts, problems = load_posts(config)
+    posts, problems = load_posts(config)
 
-    assert posts == [] and problems == []
-    [record] = [r for r in caplog.records if "no_front_matter.md" in r.getMessage()]
-    assert record.levelno == logging.DEBUG
+    assert posts == []
+    assert problems == [PostProblem(source, message, "warning")]
+
+
+def test_an_empty_front_matter_is_a_post_named_by_its_file(posts_dir: Path, config: Config) -> None:
+    """``---`` twice and nothing between is a post, as in Jekyll: dated and titled by its
+    file name, which is reported; without a date in the name it is an error."""
+    dated = posts_dir / "2024-05-01-empty-front-matter.md"
+    shutil.copyfile(DATA / "empty_front_matter.md", dated)
+    undated = copy_case(posts_dir, "empty_front_matter.md")
+
+    posts, problems = load_posts(config)
+
+    assert [(p.title, p.date) for p in posts] == [
+        ("Empty Front Matter", datetime(2024, 5, 1, tzinfo=UTC))
+    ]
+    assert [(p.path, p.severity) for p in problems] == [
+        (dated, "warning"),  # title: from the file name
+        (undated, "warning"),
+        (undated, "error"),  # date: missing
+    ]
 
 
 def test_missing_posts_dir_is_an_error(make_config: ConfigFactory, tmp_path: Path) -> None:
