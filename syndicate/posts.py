@@ -1460,7 +1460,43 @@ def _image(value: object, config: Config, warn: Callable[[str], None]) -> Image 
         # (jekyll-seo-tag, jekyll-feed) treats `image` like `absolute_url`, so
         # "assets/x.jpg" means https://example.org/assets/x.jpg for every post.
         url = _site_url(config, ref)
+        length = _asset_size(url, config)
+        if (".." in ref or "%" in ref) and _climbs_out(ref):  # "%2e%2e" is ".." to a browser
+            # Most likely written relative to the post's file ("../assets/x.jpg"); the URL
+            # is what a browser would make of it, and a length is still only ever read
+            # from inside assets_dir (_asset_size).
+            warn(
+                f"image: {ref!r} climbs out of the site with '..' "
+                "(an image path is relative to the site's root)"
+            )
+        elif length is None and config.assets_dir is not None:
+            shown = _shown_dir(config.assets_dir, config)
+            warn(f"image: {ref!r} is not in assets_dir ({shown}); its enclosure has no length")
+        return Image(url=url, media_type=_media_type(url), length=length)
     return Image(url=url, media_type=_media_type(url), length=_asset_size(url, config))
+
+
+def _climbs_out(ref: str) -> bool:
+    """Whether a path relative to the site's root goes above it with ``..`` segments."""
+    depth = 0
+    for segment in unquote(_QUERY_OR_FRAGMENT.split(ref, 1)[0]).split("/"):
+        if segment == "..":
+            if depth == 0:
+                return True
+            depth -= 1
+        elif segment not in ("", "."):
+            depth += 1
+    return False
+
+
+_QUERY_OR_FRAGMENT = re.compile(r"[?#]")
+
+
+def _shown_dir(folder: Path, config: Config) -> str:
+    """A folder of the config as an editor wrote it: relative to the config's folder."""
+    return (
+        str(folder.relative_to(config.root)) if folder.is_relative_to(config.root) else str(folder)
+    )
 
 
 def image_changed(post: Post, config: Config) -> bool:

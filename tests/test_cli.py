@@ -541,6 +541,62 @@ def test_check_reports_a_file_without_front_matter(project: Path) -> None:
     assert run("check", "--strict-warnings").exit_code == 1
 
 
+IMAGE_POST = """---
+title: {name}
+date: 2024-05-0{day} 10:00:00
+image: {image}
+---
+Body.
+"""
+
+
+def test_an_image_not_in_assets_or_climbing_out_is_a_warning(project: Path) -> None:
+    """The post is published all the same; a length is read only from inside assets_dir."""
+    import feedparser
+
+    with (project / "config.yaml").open("a", encoding="utf-8") as config:
+        config.write("assets_dir: assets\n")
+    (project / "assets" / "images").mkdir(parents=True)
+    (project / "assets" / "images" / "ok.jpg").write_bytes(b"j" * 10)
+    (project / "secret.bin").write_bytes(b"s" * 1234)  # beside the config, not an asset
+    images = {
+        "found": "assets/images/ok.jpg",
+        "missing": "assets/images/missing.jpg",
+        "climbs": "../secret.bin",
+        "deep": "/assets/images/../../../secret.bin",
+        "beside": "assets/../secret.bin",  # stays in the site, but not in assets_dir
+        "remote": "https://cdn.example.net/x.jpg",
+    }
+    for day, (name, image) in enumerate(images.items(), start=1):
+        (project / "posts" / f"2024-05-0{day}-{name}.md").write_text(
+            IMAGE_POST.format(name=name, day=day, image=image), encoding="utf-8"
+        )
+    checked = run("check")
+    assert checked.exit_code == 0, checked.output
+    climbs = "climbs out of the site with '..' (an image path is relative to the site's root)"
+    missing = "is not in assets_dir (assets); its enclosure has no length"
+    assert checked.stderr.splitlines() == [
+        f"posts/2024-05-02-missing.md: image: 'assets/images/missing.jpg' {missing}",
+        f"posts/2024-05-03-climbs.md: image: '../secret.bin' {climbs}",
+        f"posts/2024-05-04-deep.md: image: '/assets/images/../../../secret.bin' {climbs}",
+        f"posts/2024-05-05-beside.md: image: 'assets/../secret.bin' {missing}",
+    ]
+    assert checked.stdout.strip() == "6 posts, 1 feed, 0 errors, 4 warnings"
+
+    assert run("build", "--out", "public").exit_code == 0
+    parsed = feedparser.parse((project / "public" / "feed.rss").read_bytes())
+    assert not parsed.bozo
+    lengths = {e.title: e.enclosures[0].get("length") for e in parsed.entries}
+    assert lengths == {
+        "found": "10",
+        "missing": "0",
+        "climbs": "0",
+        "deep": "0",
+        "beside": "0",
+        "remote": "0",
+    }
+
+
 def test_check_good_posts_exit_0(project: Path) -> None:
     write_posts(project)
     result = run("check")

@@ -555,6 +555,52 @@ def test_image_length_only_for_files_inside_assets_dir(
     assert post.image.length == length
 
 
+NOT_IN_ASSETS = "is not in assets_dir (assets); its enclosure has no length"
+CLIMBS = "climbs out of the site with '..' (an image path is relative to the site's root)"
+
+
+@pytest.mark.parametrize(
+    ("yaml_image", "length", "warning"),
+    [
+        ("assets/images/pic.jpg", 1234, None),
+        ("images/pic.jpg", 1234, None),
+        ("a/../assets/images/pic.jpg", 1234, None),  # ".." that stays in the site
+        ("https://example.org/assets/images/missing.jpg", None, None),  # not a local path
+        ("//cdn.example.net/missing.jpg", None, None),
+        ("assets/images/missing.jpg", None, NOT_IN_ASSETS),
+        ("posts/secret.jpg", None, NOT_IN_ASSETS),  # in the site, not in assets_dir
+        ("assets/../posts/secret.jpg", None, NOT_IN_ASSETS),
+        ("assets/link.jpg", None, NOT_IN_ASSETS),  # a link out of assets_dir
+        ("../assets/images/pic.jpg", 1234, CLIMBS),  # as if relative to the post's file
+        ("/../../posts/secret.jpg", None, CLIMBS),  # never read outside assets_dir
+        ("a/../../posts/secret.jpg", None, CLIMBS),
+        ("'%2e%2e/posts/secret.jpg'", None, CLIMBS),  # quoted: YAML reserves a leading %
+    ],
+)
+def test_an_image_not_in_assets_or_climbing_out_is_a_warning(
+    tmp_path: Path,
+    posts_dir: Path,
+    make_config: ConfigFactory,
+    yaml_image: str,
+    length: int | None,
+    warning: str | None,
+) -> None:
+    """A local image path is checked against assets_dir; the post is published anyway."""
+    (tmp_path / "assets" / "images").mkdir(parents=True)
+    (tmp_path / "assets" / "images" / "pic.jpg").write_bytes(b"x" * 1234)
+    (posts_dir / "secret.jpg").write_bytes(b"s" * 99)
+    (tmp_path / "assets" / "link.jpg").symlink_to(posts_dir / "secret.jpg")
+    config = make_config(assets_dir="assets")
+    path = write(posts_dir, "p.md", f"title: T\ndate: 2025-01-01\nimage: {yaml_image}")
+
+    post, problems = load_one(path, config)
+
+    assert post is not None and post.image is not None
+    assert post.image.length == length
+    ref = yaml_image.strip("'")
+    assert warnings_(problems) == ([f"image: {ref!r} {warning}"] if warning else [])
+
+
 def test_no_image_length_without_assets_dir(
     tmp_path: Path, posts_dir: Path, config: Config
 ) -> None:
