@@ -4,9 +4,10 @@
 ``now`` from the injected clock, and logs one line per post problem plus a summary.
 ``Publisher.publish()`` is the stateful path used by the service, ``republish`` and
 ``build``: entry ids are taken from the store (minted once, kept when a file is renamed),
-an entry's ``updated`` moves when its content changes, changed feeds are found by digest,
-written to ``output_dir`` with a manifest that web workers reload, and notifications for
-them are queued in the outbox before any network I/O.
+an entry's ``updated`` moves when its content changes (unless the front matter says when
+it last changed), changed feeds are found by digest, written to ``output_dir`` with a
+manifest that web workers reload, and notifications for them are queued in the outbox
+before any network I/O.
 ``Publisher.write_static()`` writes a ``Site`` as files (each with a reproducible
 ``.gz`` beside it) into a temporary folder next to the target and swaps it in with
 ``renameat2(RENAME_EXCHANGE)`` (or ``rename`` where that is missing), so a web server
@@ -1036,8 +1037,9 @@ def reconcile_ids(
     Ids are minted once: a post keeps the id stored for its path; a post at a new path
     takes the id of a vanished post with the same front-matter ``id`` or the same body
     (a renamed file, or a changed date or permalink). Two posts with one id are an error
-    naming both files; the later one is left out. An entry's ``updated`` moves to the
-    time its content last changed when that is later than what the front matter says.
+    naming both files; the later one is left out. An entry's ``updated`` is the front
+    matter's ``last_modified_at`` when it is given, else the time its content last changed
+    after it was first published.
     """
     loaded = list(loaded)
     present = {post.relpath for post in loaded}
@@ -1118,10 +1120,12 @@ def _settle_one(
             body_digest,
         )
     updated = post.updated
-    if record.last_changed > record.first_seen:
+    if updated is None and record.last_changed > record.first_seen:
         # The content changed after it was first published: readers must see a new
-        # `updated` (RFC 4287 4.2.15) even if the editor did not touch last_modified_at.
-        updated = max(updated or post.date, record.last_changed)
+        # `updated` (RFC 4287 4.2.15). When the front matter says when the post last
+        # changed (last_modified_at, as jekyll-feed reads it), that is the publisher's own
+        # word on what is "significant", and it stands as given.
+        updated = max(post.date, record.last_changed)
     if entry_id != post.entry_id or updated != post.updated:
         post = posts.replace(post, entry_id=entry_id, updated=updated)
     return record, post
