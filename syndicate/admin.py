@@ -803,9 +803,13 @@ def retry(notification_id: int) -> BaseResponse:
     store = _store(publisher)
     found = store.retry(notification_id, publisher.clock())
     if found is None:
-        flash(
-            f"Notification #{notification_id} is not failed (any more); nothing to retry.", "error"
-        )
+        # Nothing was queued: say why (a stale page, another editor's click, a made-up id).
+        if any(n.id == notification_id for n in store.pending()):
+            why = "is already queued; the scheduler delivers it when it is due"
+        else:
+            why = "does not exist (delivered, merged into another or never queued)"
+        log.info("dashboard: retry notification #%d: %s", notification_id, why)
+        flash(f"Notification #{notification_id} {why}. Nothing to retry.", "error")
     else:
         log.info(
             "dashboard: retry notification #%d (%s %s for %s)",
