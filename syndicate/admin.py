@@ -56,6 +56,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
+from . import counted
 from .api import TOKEN_ENV, EditorAPI, quiet_posts, republish_json, scheduled_posts
 from .config import Config, state_dir
 from .documents import FeedInfo, Site
@@ -364,10 +365,10 @@ class JobBoard:
             data.update(state="failed", error=str(exc) or type(exc).__name__)
         else:
             log.info(
-                "dashboard: republish%s: %d feeds changed, %d notifications queued",
+                "dashboard: republish%s: %s changed, %s queued",
                 " (force)" if force else "",
-                len(result.changed_feeds),
-                result.queued,
+                counted(len(result.changed_feeds), "feed"),
+                counted(result.queued, "notification"),
             )
             data.update(state="done", result=republish_json(result, publisher.config, force))
         data["finished"] = _iso(self.clock())
@@ -513,6 +514,18 @@ def _when(value: datetime | str | None) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@admin.app_template_filter("counted")
+def _counted(count: int, noun: str) -> str:
+    """``3 posts``, ``1 post``: the count and its noun (``syndicate.counted``)."""
+    return counted(count, noun)
+
+
+@admin.app_template_filter("noun")
+def _noun(count: int, noun: str) -> str:
+    """The noun alone, as ``counted`` says it after ``count`` (shown apart, in bold)."""
+    return counted(count, noun).partition(" ")[2]
 
 
 @admin.app_template_filter("iso")
@@ -796,9 +809,13 @@ def retry(notification_id: int) -> BaseResponse:
     store = _store(publisher)
     found = store.retry(notification_id, publisher.clock())
     if found is None:
-        flash(
-            f"Notification #{notification_id} is not failed (any more); nothing to retry.", "error"
-        )
+        # Nothing was queued: say why (a stale page, another editor's click, a made-up id).
+        if any(n.id == notification_id for n in store.pending()):
+            why = "is already queued; the scheduler delivers it when it is due"
+        else:
+            why = "does not exist (delivered, merged into another or never queued)"
+        log.info("dashboard: retry notification #%d: %s", notification_id, why)
+        flash(f"Notification #{notification_id} {why}. Nothing to retry.", "error")
     else:
         log.info(
             "dashboard: retry notification #%d (%s %s for %s)",

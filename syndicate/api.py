@@ -47,6 +47,7 @@ from werkzeug.exceptions import (
     Unauthorized,
 )
 
+from . import counted
 from .config import Config
 from .errors import PublishRefused, SyndicateError
 
@@ -287,11 +288,11 @@ def republish() -> Response:
     publisher = editor_api().publisher()
     result = publisher.publish(force=force)
     log.info(
-        "editor API: republish%s from %s: %d feeds changed, %d notifications queued",
+        "editor API: republish%s from %s: %s changed, %s queued",
         " (force)" if force else "",
         request.remote_addr,
-        len(result.changed_feeds),
-        result.queued,
+        counted(len(result.changed_feeds), "feed"),
+        counted(result.queued, "notification"),
     )
     return _json(republish_json(result, publisher.config, force=force))
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 import click
 
-from . import __version__
+from . import __version__, counted
 from .config import load_config, state_dir
 from .errors import SyndicateError
 
@@ -120,9 +120,31 @@ def _report(problems: Sequence[_Problem]) -> None:
 
 def _summary(result: BuildResult) -> str:
     return (
-        f"{result.post_count} posts, {len(result.site.feeds)} feeds, "
-        f"{len(result.errors)} errors, {len(result.warnings)} warnings"
+        f"{counted(result.post_count, 'post')}, {counted(len(result.site.feeds), 'feed')}, "
+        f"{counted(len(result.errors), 'error')}, {counted(len(result.warnings), 'warning')}"
     )
+
+
+def _strict_options(strict_help: str, warnings_help: str) -> Callable[[F], F]:
+    """``--strict`` (a post with an error fails the command) and ``--strict-warnings``
+    (a warning fails it too), which mean the same in ``build``, ``check`` and ``republish``."""
+
+    def decorate(func: F) -> F:
+        func = click.option("--strict-warnings", is_flag=True, help=warnings_help)(func)
+        return click.option("--strict", is_flag=True, help=strict_help)(func)
+
+    return decorate
+
+
+def _strict_failure(errors: int, warnings: int, strict: bool, strict_warnings: bool) -> str | None:
+    """Why the run fails ``--strict`` (an error) or ``--strict-warnings`` (any problem):
+    "1 error with --strict"; None if it does not."""
+    if strict_warnings and (errors or warnings):
+        found = [counted(n, noun) for n, noun in ((errors, "error"), (warnings, "warning")) if n]
+        return f"{', '.join(found)} with --strict-warnings"
+    if strict and errors:
+        return f"{counted(errors, 'error')} with --strict"
+    return None
 
 
 class _Syndicate(click.Group):
@@ -272,11 +294,10 @@ def worker(config_path: Path, wait_for: str | None) -> None:
             # The web tier can serve the live tree now; the service itself (its first
             # publish loads every post for quick edits later) follows.
             logger.info(
-                "live tree %s is current: %d posts, %d feeds, nothing changed since the "
-                "last publish",
+                "live tree %s is current: %s, %s, nothing changed since the last publish",
                 config.output_dir,
-                confirmed.post_count,
-                confirmed.feed_count,
+                counted(confirmed.post_count, "post"),
+                counted(confirmed.feed_count, "feed"),
             )
             signal_ready()
         from .scheduler import run_worker
@@ -340,7 +361,10 @@ def _stop_on_signals() -> threading.Event:
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder: new, empty, or a tree syndicate wrote; replaced atomically.",
 )
-@click.option("--strict", is_flag=True, help="Any problem is a failure; nothing is written.")
+@_strict_options(
+    "A post with an error fails the build (exit 1) and nothing is written; warnings do not.",
+    "Like --strict, and a warning fails the build too.",
+)
 @click.option(
     "--no-cache", is_flag=True, help="Parse and render every post afresh (the cache is not used)."
 )
@@ -350,7 +374,14 @@ def _stop_on_signals() -> threading.Event:
     help="Replace DIR even if it holds other files (never the posts, assets, config or state "
     "folder).",
 )
-def build(config_path: Path, out_dir: Path, strict: bool, no_cache: bool, force: bool) -> None:
+def build(
+    config_path: Path,
+    out_dir: Path,
+    strict: bool,
+    strict_warnings: bool,
+    no_cache: bool,
+    force: bool,
+) -> None:
     """Write every feed, the OPML and the index page as static files (plus .gz)."""
     if _command_line:
         # One pass, then the process ends at once (_finished): no cyclic collection at
@@ -371,10 +402,11 @@ def build(config_path: Path, out_dir: Path, strict: bool, no_cache: bool, force:
             # Each document is written (to a tree swapped in at the end) as it is made.
             with publisher.build_static(out_dir, force=force) as result:
                 _report(result.problems)
-                if strict and result.problems:
-                    raise click.ClickException(
-                        f"{len(result.problems)} problems with --strict; {out_dir} left unchanged"
-                    )
+                failure = _strict_failure(
+                    len(result.errors), len(result.warnings), strict, strict_warnings
+                )
+                if failure is not None:
+                    raise click.ClickException(f"{failure}; {out_dir} left unchanged")
         finally:
             if store is not None:
                 store.close()
@@ -384,7 +416,11 @@ def build(config_path: Path, out_dir: Path, strict: bool, no_cache: bool, force:
 
 @main.command()
 @_config_option
-def check(config_path: Path) -> None:
+@_strict_options(
+    "A post with an error fails the check (exit 1), as it always does; warnings do not.",
+    "Like --strict, and a warning fails the check too.",
+)
+def check(config_path: Path, strict: bool, strict_warnings: bool) -> None:
     """Report every problem in every post; exit 1 if any post has an error."""
     from .publisher import Publisher, existing_store
 
@@ -398,8 +434,13 @@ def check(config_path: Path) -> None:
                 store.close()
     _report(result.problems)
     click.echo(_summary(result))
-    if result.errors:
-        raise click.exceptions.Exit(1)
+    # Errors fail a check with or without --strict, which is accepted so that one flag
+    # means the same in build, check and republish.
+    failure = _strict_failure(len(result.errors), len(result.warnings), True, strict_warnings)
+    if failure is not None:
+        if not (strict or strict_warnings):
+            raise click.exceptions.Exit(1)  # the summary says why
+        raise click.ClickException(failure)
 
 
 @main.command()
@@ -410,10 +451,11 @@ def check(config_path: Path) -> None:
     help="Queue notifications for every feed, changed or not, and publish even if most or "
     "all posts are gone.",
 )
-@click.option(
-    "--strict", is_flag=True, help="Exit 1 if a post has an error (the rest is published)."
+@_strict_options(
+    "Exit 1 if a post has an error (the rest is published); warnings do not fail it.",
+    "Like --strict, and a warning fails it too.",
 )
-def republish(config_path: Path, force: bool, strict: bool) -> None:
+def republish(config_path: Path, force: bool, strict: bool, strict_warnings: bool) -> None:
     """Rebuild now and queue notifications for the feeds that changed.
 
     Safe while `serve` or `worker` runs: they share the store, and one publish runs at a
@@ -432,12 +474,13 @@ def republish(config_path: Path, force: bool, strict: bool) -> None:
         _report(confirmed.problems)
         warnings = len(confirmed.problems) - len(confirmed.errors)
         click.echo(
-            f"{confirmed.post_count} posts, {confirmed.feed_count} feeds: 0 changed, "
-            f"0 removed; 0 notifications queued (nothing changed since the last publish); "
-            f"{len(confirmed.errors)} errors, {warnings} warnings"
+            f"{counted(confirmed.post_count, 'post')}, {counted(confirmed.feed_count, 'feed')}: "
+            f"0 changed, 0 removed; 0 notifications queued (nothing changed since the last "
+            f"publish); {counted(len(confirmed.errors), 'error')}, {counted(warnings, 'warning')}"
         )
-        if strict and confirmed.errors:
-            raise click.exceptions.Exit(1)
+        failure = _strict_failure(len(confirmed.errors), warnings, strict, strict_warnings)
+        if failure is not None:
+            raise click.ClickException(failure)
         return
     from .publisher import open_publisher
 
@@ -456,13 +499,15 @@ def republish(config_path: Path, force: bool, strict: bool) -> None:
         click.echo(f"removed {site_url}{path.lstrip('/')}")
     warnings = len(result.problems) - len(result.errors)
     click.echo(
-        f"{result.post_count} posts, {len(result.site.feeds)} feeds: "
+        f"{counted(result.post_count, 'post')}, {counted(len(result.site.feeds), 'feed')}: "
         f"{len(result.changed_feeds)} changed, {len(result.removed_feeds)} removed; "
-        f"{result.queued} notifications queued{' (--force)' if force else ''} "
-        f"for serve or worker to deliver; {len(result.errors)} errors, {warnings} warnings"
+        f"{counted(result.queued, 'notification')} queued{' (--force)' if force else ''} "
+        f"for serve or worker to deliver; {counted(len(result.errors), 'error')}, "
+        f"{counted(warnings, 'warning')}"
     )
-    if strict and result.errors:
-        raise click.exceptions.Exit(1)
+    failure = _strict_failure(len(result.errors), warnings, strict, strict_warnings)
+    if failure is not None:
+        raise click.ClickException(failure)
 
 
 @main.command()
@@ -500,9 +545,10 @@ def _status_lines(data: dict[str, Any]) -> Iterator[str]:
         yield "Last build: none yet"
     else:
         yield (
-            f"Last build: {build['time']} ({build['duration']:.2f} s): {build['post_count']} "
-            f"posts, {build['feed_count']} feeds, {build['error_count']} errors, "
-            f"{len(build['changed_feeds'])} feeds changed"
+            f"Last build: {build['time']} ({build['duration']:.2f} s): "
+            f"{counted(build['post_count'], 'post')}, {counted(build['feed_count'], 'feed')}, "
+            f"{counted(build['error_count'], 'error')}, "
+            f"{counted(len(build['changed_feeds']), 'feed')} changed"
         )
         yield from _listed([f"changed {feed['url']}" for feed in build["changed_feeds"]])
     yield f"Post errors: {len(data['errors'])}"
@@ -512,7 +558,7 @@ def _status_lines(data: dict[str, Any]) -> Iterator[str]:
     yield f"Pending notifications: {len(data['pending'])}"
     yield from _listed(
         [
-            f"{n['kind']} {n['feed']} -> {n['target']}: {n['attempts']} attempts, "
+            f"{n['kind']} {n['feed']} -> {n['target']}: {counted(n['attempts'], 'attempt')}, "
             f"next {n['next_attempt']}"
             + (f"; last error: {n['last_error']}" if n["last_error"] else "")
             for n in data["pending"]
@@ -521,7 +567,8 @@ def _status_lines(data: dict[str, Any]) -> Iterator[str]:
     yield f"Failed notifications: {len(data['failed'])}"
     yield from _listed(
         [
-            f"{n['kind']} {n['feed']} -> {n['target']}: {n['attempts']} attempts; {n['last_error']}"
+            f"{n['kind']} {n['feed']} -> {n['target']}: {counted(n['attempts'], 'attempt')}; "
+            f"{n['last_error']}"
             for n in data["failed"]
         ]
     )

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
+from . import counted
 from .config import NotifyConfig
 from .records import Attempt, AttemptStatus, NewNotification, Notification, Store
 
@@ -313,7 +314,11 @@ class Outbox:
         items += [NewNotification("ping", server, ping_feed) for server in ping_servers]
         queued = self.store.enqueue(items, now)
         if queued:
-            log.info("queued %d notification(s) for %d changed feed(s)", len(queued), len(feeds))
+            log.info(
+                "queued %s for %s",
+                counted(len(queued), "notification"),
+                counted(len(feeds), "changed feed"),
+            )
         return queued
 
     def deliver_due(self, limit: int = 100) -> DeliveryReport:
@@ -415,7 +420,7 @@ class Outbox:
             if outcome.verdict == "fail":
                 reason = outcome.error or summary
             elif number >= self.policy.max_attempts:
-                reason = f"gave up after {number} attempts: {outcome.error or summary}"
+                reason = f"gave up after {counted(number, 'attempt')}: {outcome.error or summary}"
             else:
                 reason = (
                     f"gave up: Retry-After of {outcome.retry_after:g} s is longer than "

@@ -41,7 +41,7 @@ from lxml import etree
 from lxml import html as lxml_html
 from slugify import slugify
 
-from . import walk
+from . import counted, walk
 from .config import Author, Config, SiteConfig
 from .errors import PostChanged
 
@@ -211,7 +211,9 @@ def load_posts(
     read = ((relpath, *result) for (relpath, _), result in zip(candidates, results, strict=True))
     posts, more = collect_posts(read)
     problems.extend(more)
-    logger.info("%s: loaded %d posts, %d problems", root, len(posts), len(problems))
+    logger.info(
+        "%s: loaded %s, %s", root, counted(len(posts), "post"), counted(len(problems), "problem")
+    )
     return posts, problems
 
 
@@ -323,9 +325,12 @@ def _load_read(
     text = _read_text(raw, warn)
     match = _FM_BOUNDARY.match(text)
     if match is None:
-        # Not a post at all, so its encoding is none of our business either.
-        logger.debug("%s: no YAML front matter, skipped", source)
-        return None, []
+        # Not a post at all, so its encoding is none of our business either; but a file of
+        # a post's type in the posts folder was most likely meant as one (front matter
+        # forgotten, or a file just created), so the editor is told rather than left to
+        # wonder why it is in no feed.
+        message = "empty file" if not text.strip() else _NO_FRONT_MATTER
+        return None, _logged([PostProblem(source, f"{message}; skipped", "warning")])
     try:
         post = _build_post(source, _relpath(source, config), raw, text, match, config, warn)
     except _Invalid as exc:
@@ -338,6 +343,8 @@ def _load_read(
     logger.debug("%s: loaded %r", source, post.title)
     return post, _logged(problems)
 
+
+_NO_FRONT_MATTER = "no front matter (a post starts with a '---' line)"
 
 _CONCRETE_PATH = type(Path())
 
@@ -1453,7 +1460,43 @@ def _image(value: object, config: Config, warn: Callable[[str], None]) -> Image 
         # (jekyll-seo-tag, jekyll-feed) treats `image` like `absolute_url`, so
         # "assets/x.jpg" means https://example.org/assets/x.jpg for every post.
         url = _site_url(config, ref)
+        length = _asset_size(url, config)
+        if (".." in ref or "%" in ref) and _climbs_out(ref):  # "%2e%2e" is ".." to a browser
+            # Most likely written relative to the post's file ("../assets/x.jpg"); the URL
+            # is what a browser would make of it, and a length is still only ever read
+            # from inside assets_dir (_asset_size).
+            warn(
+                f"image: {ref!r} climbs out of the site with '..' "
+                "(an image path is relative to the site's root)"
+            )
+        elif length is None and config.assets_dir is not None:
+            shown = _shown_dir(config.assets_dir, config)
+            warn(f"image: {ref!r} is not in assets_dir ({shown}); its enclosure has no length")
+        return Image(url=url, media_type=_media_type(url), length=length)
     return Image(url=url, media_type=_media_type(url), length=_asset_size(url, config))
+
+
+def _climbs_out(ref: str) -> bool:
+    """Whether a path relative to the site's root goes above it with ``..`` segments."""
+    depth = 0
+    for segment in unquote(_QUERY_OR_FRAGMENT.split(ref, 1)[0]).split("/"):
+        if segment == "..":
+            if depth == 0:
+                return True
+            depth -= 1
+        elif segment not in ("", "."):
+            depth += 1
+    return False
+
+
+_QUERY_OR_FRAGMENT = re.compile(r"[?#]")
+
+
+def _shown_dir(folder: Path, config: Config) -> str:
+    """A folder of the config as an editor wrote it: relative to the config's folder."""
+    return (
+        str(folder.relative_to(config.root)) if folder.is_relative_to(config.root) else str(folder)
+    )
 
 
 def image_changed(post: Post, config: Config) -> bool:

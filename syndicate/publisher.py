@@ -5,9 +5,10 @@
 ``Publisher.publish()`` is the stateful path used by the service, ``republish`` and
 ``build``: entry ids are taken from the store (minted once, kept when a file is renamed),
 and so are the slugs of categories and tags (a feed URL never passes to another name), an
-entry's ``updated`` moves when its content changes, changed feeds are found by digest,
-written to ``output_dir`` with a manifest that web workers reload, and notifications for
-them are queued in the outbox before any network I/O.
+entry's ``updated`` moves when its content changes (unless the front matter says when it
+last changed), changed feeds are found by digest, written to ``output_dir`` with a manifest
+that web workers reload, and notifications for them are queued in the outbox before any
+network I/O.
 ``Publisher.write_static()`` writes a ``Site`` as files (each with a reproducible
 ``.gz`` beside it) into a temporary folder next to the target and swaps it in with
 ``renameat2(RENAME_EXCHANGE)`` (or ``rename`` where that is missing), so a web server
@@ -43,7 +44,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from . import feeds, posts, stamp, walk
+from . import counted, feeds, posts, stamp, walk
 from .cache import PostCache
 from .config import MANIFEST as MANIFEST
 from .config import Config, fingerprint, sqlite_file, state_dir
@@ -771,14 +772,13 @@ class Publisher:
             feed_rows.update({r.path: r for r in feed_upserts})
             self._records = (build.time, build.duration, kept, feed_rows, new_slugs)
         log.info(
-            "published %d feeds from %d posts: %d changed, %d removed, %d notifications "
-            "queued, %d errors, in %.2f s%s",
-            len(site.feeds),
-            len(loaded),
+            "published %s from %s: %d changed, %d removed, %s queued, %s, in %.2f s%s",
+            counted(len(site.feeds), "feed"),
+            counted(len(loaded), "post"),
             len(changed),
             len(removed),
-            queued,
-            len(result.errors),
+            counted(queued, "notification"),
+            counted(len(result.errors), "error"),
             duration,
             f" (live tree written after {written:.2f} s)" if written is not None else "",
         )
@@ -848,11 +848,11 @@ class Publisher:
         )
         result = BuildResult(site=site, problems=tuple(problems), post_count=len(loaded))
         log.info(
-            "built %d feeds from %d posts (%d errors, %d warnings) in %.2f s",
-            len(site.feeds),
-            result.post_count,
-            len(result.errors),
-            len(result.warnings),
+            "built %s from %s (%s, %s) in %.2f s",
+            counted(len(site.feeds), "feed"),
+            counted(result.post_count, "post"),
+            counted(len(result.errors), "error"),
+            counted(len(result.warnings), "warning"),
             time.perf_counter() - started,
         )
         return result
@@ -1186,8 +1186,9 @@ def reconcile_ids(
     Ids are minted once: a post keeps the id stored for its path; a post at a new path
     takes the id of a vanished post with the same front-matter ``id`` or the same body
     (a renamed file, or a changed date or permalink). Two posts with one id are an error
-    naming both files; the later one is left out. An entry's ``updated`` moves to the
-    time its content last changed when that is later than what the front matter says.
+    naming both files; the later one is left out. An entry's ``updated`` is the front
+    matter's ``last_modified_at`` when it is given, else the time its content last changed
+    after it was first published.
     """
     loaded = list(loaded)
     present = {post.relpath for post in loaded}
@@ -1321,10 +1322,12 @@ def _settle_one(
             body_digest,
         )
     updated = post.updated
-    if record.last_changed > record.first_seen:
+    if updated is None and record.last_changed > record.first_seen:
         # The content changed after it was first published: readers must see a new
-        # `updated` (RFC 4287 4.2.15) even if the editor did not touch last_modified_at.
-        updated = max(updated or post.date, record.last_changed)
+        # `updated` (RFC 4287 4.2.15). When the front matter says when the post last
+        # changed (last_modified_at, as jekyll-feed reads it), that is the publisher's own
+        # word on what is "significant", and it stands as given.
+        updated = max(post.date, record.last_changed)
     if entry_id != post.entry_id or updated != post.updated:
         post = posts.replace(post, entry_id=entry_id, updated=updated)
     return record, post

@@ -58,6 +58,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from . import counted
 from .config import Config
 from .errors import PublishRefused, SyndicateError
 from .notify import DeliveryReport, Outbox
@@ -611,7 +612,11 @@ class Service:
         """Delete delivery attempts older than ``KEEP_ATTEMPTS``; returns how many."""
         removed = self.store.prune_attempts(self.clock() - KEEP_ATTEMPTS)
         if removed:
-            log.info("pruned %d delivery attempts older than %d days", removed, KEEP_ATTEMPTS.days)
+            log.info(
+                "pruned %s older than %s",
+                counted(removed, "delivery attempt"),
+                counted(KEEP_ATTEMPTS.days, "day"),
+            )
         return removed
 
     # ------------------------------------------------------------------ planning

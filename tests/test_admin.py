@@ -457,14 +457,40 @@ def test_failed_notifications_and_retry(
     # Retrying what is not failed says so.
     again = post_form(signed_in, "/admin/notifications", f"/admin/notifications/{first.id}/retry")
     assert again.status_code == 302
-    assert "nothing to retry" in text(signed_in.get("/admin/notifications"))
+    page = html(signed_in.get("/admin/notifications"))
+    [flash] = page.xpath("//p[contains(@class, 'flash')]")
+    assert flash.get("class") == "flash error"
+    assert flash.text == (
+        f"Notification #{first.id} is already queued; the scheduler delivers it when it is "
+        "due. Nothing to retry."
+    )
+
+
+def test_retrying_a_notification_that_does_not_exist_says_so(
+    signed_in: FlaskClient, publisher: Publisher, store: SqlStore
+) -> None:
+    """A stale page (delivered since, merged into another) or a made-up id: an error that
+    says the notification does not exist, never a success, and nothing is queued."""
+    pending = sorted(n.id for n in store.pending())
+    missing = max(pending, default=0) + 1000
+    response = post_form(signed_in, "/admin/notifications", f"/admin/notifications/{missing}/retry")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/notifications"
+    page = html(signed_in.get("/admin/notifications"))
+    [flash] = page.xpath("//p[contains(@class, 'flash')]")
+    assert flash.get("class") == "flash error"
+    assert flash.text == (
+        f"Notification #{missing} does not exist (delivered, merged into another or never "
+        "queued). Nothing to retry."
+    )
+    assert sorted(n.id for n in store.pending()) == pending
 
 
 def test_overview_counts(signed_in: FlaskClient, publisher: Publisher) -> None:
     deliver(publisher)
     page = text(signed_in.get("/admin/"))
-    assert "1 post errors" in page
-    assert "2 published" in page and "1 scheduled" in page and "1 drafts" in page
+    assert "1 post error " in page  # one of each reads right
+    assert "2 published" in page and "1 scheduled" in page and "1 draft " in page
     assert "5 feeds" in page
     assert "notifications failed" in page
     assert "posts/2024-04-03-broken.md" in page
@@ -504,7 +530,7 @@ def test_republish_now_shows_the_result(
         "/tag/python.atom",
     }
     summary = " ".join(result.xpath("string(p)").split())
-    assert summary.startswith("6 feeds changed, 0 removed, 6 notifications queued, 1 post errors")
+    assert summary.startswith("6 feeds changed, 0 removed, 6 notifications queued, 1 post error.")
     assert "posts/2024-04-03-broken.md" in result.xpath("string()")
     assert len(store.pending()) == 6
 

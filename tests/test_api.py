@@ -640,7 +640,7 @@ def test_cli_republish_reports_problems_and_strict_fails(project: Path) -> None:
     problems = [line for line in result.stderr.splitlines() if "broken.md" in line]
     assert len(problems) == 1, result.stderr
     assert problems[0].startswith("posts/2024-04-03-broken.md: ")
-    assert "1 errors" in result.stdout
+    assert "1 error," in result.stdout
 
     strict = run("republish", "--strict")
     assert strict.exit_code == 1
@@ -667,7 +667,7 @@ def test_cli_status(project: Path, hub: HubServer) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Last build: ")
-    assert "3 posts, 5 feeds, 1 errors, 10 feeds changed" in lines[0]
+    assert "3 posts, 5 feeds, 1 error, 10 feeds changed" in lines[0]
     assert "Post errors: 1" in lines
     assert any(line.startswith("  posts/2024-04-03-broken.md: ") for line in lines)
     assert "Pending notifications: 10" in lines

@@ -237,7 +237,7 @@ def test_the_dashboard_in_a_browser(page: Page, hub: HubServer) -> None:
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/admin/")
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-    expect(page.locator(".stat.bad").first).to_contain_text("1 post errors")
+    expect(page.locator(".stat.bad").first).to_have_text("1 post error")
     shot(page, "02-overview")
 
     # The broken post, reported with its file name and the problem.

@@ -554,17 +554,21 @@ def test_a_replaced_image_is_read_again_with_its_new_length(
     (posts_dir / "a.md").write_text(text.format("A", "a.jpg"))
     (posts_dir / "b.md").write_text(text.format("B", "b.jpg"))  # no such file yet
     cache = PostCache(tmp_path / "cache", config)
-    first, _ = load_posts(config, load_one=cache.load_post)
+    first, problems = load_posts(config, load_one=cache.load_post)
     assert [(p.title, p.image and p.image.length) for p in first] == [("A", 100), ("B", None)]
+    assert [(p.path.name, p.message.split(" is ")[0]) for p in problems] == [
+        ("b.md", "image: '/assets/b.jpg'")  # not in assets_dir (yet)
+    ]
 
     calls = counting_load_post(monkeypatch)
     load_posts(config, load_one=cache.load_post)
     assert calls == []  # nothing changed: both from the cache
     (assets / "a.jpg").write_bytes(b"\0" * 5000)  # replaced under the same name
     (assets / "b.jpg").write_bytes(b"\0" * 7)  # appeared
-    again, _ = load_posts(config, load_one=cache.load_post)
+    again, problems = load_posts(config, load_one=cache.load_post)
     assert sorted(p.name for p in calls) == ["a.md", "b.md"]
     assert [(p.title, p.image and p.image.length) for p in again] == [("A", 5000), ("B", 7)]
+    assert problems == []  # the image is found now: no warning kept from the cache
 
 
 def test_republish_force_publishes_the_new_length_of_a_replaced_image(

@@ -6,9 +6,11 @@ import dataclasses
 import gc
 import gzip
 import logging
+import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,16 +139,25 @@ def test_build_reports_problems_relative_and_exits_0(
     assert (project / "public" / "feed.rss").is_file()
 
 
-@pytest.mark.parametrize("severity", ["error", "warning"])
-def test_build_strict_fails_on_any_problem_and_writes_nothing(
-    project: Path, monkeypatch: pytest.MonkeyPatch, severity: str
+def test_build_strict_fails_on_an_error_and_writes_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake_build(monkeypatch, project, PostProblem(project / "posts" / "a.md", "bad", severity))  # type: ignore[arg-type]
+    fake_build(monkeypatch, project, PostProblem(project / "posts" / "a.md", "bad"))
     result = run("build", "--out", "public", "--strict")
     assert result.exit_code == 1
     assert "posts/a.md: bad" in result.stderr
-    assert "--strict" in result.stderr
+    assert "Error: 1 error with --strict; public left unchanged" in result.stderr
     assert not (project / "public").exists()
+
+
+def test_build_strict_passes_a_warning(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--strict fails on errors only (as in check and republish): --strict-warnings is the
+    flag for warnings."""
+    fake_build(monkeypatch, project, PostProblem(project / "posts" / "a.md", "odd", "warning"))
+    result = run("build", "--out", "public", "--strict")
+    assert result.exit_code == 0, result.output
+    assert "posts/a.md: odd" in result.stderr
+    assert (project / "public" / "feed.rss").is_file()
 
 
 def test_build_strict_without_problems(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,7 +176,7 @@ def test_check_exit_codes(project: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     warned = run("check")
     assert warned.exit_code == 0
     assert "posts/w.md: odd" in warned.stderr
-    assert "1 warnings" in warned.stdout
+    assert "1 warning" in warned.stdout
 
     fake_build(
         monkeypatch,
@@ -177,7 +188,139 @@ def test_check_exit_codes(project: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert failed.exit_code == 1
     assert "posts/e.md: bad date" in failed.stderr
     assert "posts/w.md: odd" in failed.stderr
-    assert "1 errors, 1 warnings" in failed.stdout
+    assert "1 error, 1 warning" in failed.stdout
+
+
+# --- --strict and --strict-warnings: the same in build, check and republish -------------
+
+WARNED_POST = """---
+date: 2024-05-04 10:00:00
+---
+A post without a title: a warning, and still published.
+"""
+FAILED_POST = """---
+title: Bad date
+date: not a date at all
+---
+Body.
+"""
+# (posts, flag) -> exit status of build, check, republish
+STRICT_TABLE = [
+    ("warning", None, (0, 0, 0)),
+    ("warning", "--strict", (0, 0, 0)),
+    ("warning", "--strict-warnings", (1, 1, 1)),
+    ("error", None, (0, 1, 0)),
+    ("error", "--strict", (1, 1, 1)),
+    ("error", "--strict-warnings", (1, 1, 1)),
+]
+
+
+def age_posts(project: Path) -> None:
+    """Date every post file an hour back: a file modified this very second is read again
+    by ``republish`` (its stat cannot prove it unchanged), never answered from the stamp."""
+    hour_ago = time.time() - 3600
+    for path in (project / "posts").iterdir():
+        os.utime(path, (hour_ago, hour_ago))
+
+
+@pytest.mark.parametrize(("problem", "flag", "statuses"), STRICT_TABLE)
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["build", "check", "republish"])
+def test_strict_means_the_same_in_every_command(
+    project: Path, problem: str, flag: str | None, statuses: tuple[int, int, int], index: int
+) -> None:
+    """Errors fail --strict everywhere (check always); warnings only --strict-warnings."""
+    write_posts(project)
+    name, text = ("2024-05-04-untitled.md", WARNED_POST)
+    if problem == "error":
+        name, text = ("2024-05-04-bad-date.md", FAILED_POST)
+    (project / "posts" / name).write_text(text, encoding="utf-8")
+    age_posts(project)
+    command = [["build", "--out", "public"], ["check"], ["republish"]][index]
+    result = run(*command, *([flag] if flag else []))
+    assert result.exit_code == statuses[index], result.output
+    assert "Traceback" not in result.output
+    assert f"posts/{name}: " in result.stderr
+    if result.exit_code:
+        if flag:  # says which flag failed it, and counts right
+            assert f"Error: 1 {problem} with {flag}" in result.stderr, result.stderr
+    if command[0] == "build":
+        # A failed --strict build writes nothing; any other build writes the tree.
+        assert (project / "public").exists() == (result.exit_code == 0)
+    if command[0] == "republish" and result.exit_code:
+        assert (project / "_site" / "feed.atom").is_file()  # the rest is published
+        # Nothing changed since: the quick answer fails the same way.
+        again = run(*command, *([flag] if flag else []))
+        assert "nothing changed since the last publish" in again.stdout
+        assert again.exit_code == 1 and again.stderr == result.stderr
+
+
+def test_build_strict_warnings_fails_on_a_warning_and_writes_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_build(monkeypatch, project, PostProblem(project / "posts" / "a.md", "odd", "warning"))
+    result = run("build", "--out", "public", "--strict-warnings")
+    assert result.exit_code == 1
+    assert "posts/a.md: odd" in result.stderr
+    assert "Error: 1 warning with --strict-warnings; public left unchanged" in result.stderr
+    assert not (project / "public").exists()
+
+
+@pytest.mark.parametrize("command", ["build", "check", "republish"])
+def test_help_says_what_strict_fails_on(command: str) -> None:
+    shown = " ".join(run(command, "--help").output.split())
+    assert "--strict " in shown and "--strict-warnings" in shown
+    assert "warnings do not" in shown
+
+
+def test_one_of_each_reads_right(project: Path) -> None:
+    """'1 post, 1 feed, 1 error, 1 warning': never '1 problems'."""
+    with (project / "config.yaml").open("a", encoding="utf-8") as config:
+        config.write("pings: [http://127.0.0.1:9/RPC2]\n")
+    (project / "posts" / "2024-05-04-untitled.md").write_text(WARNED_POST, encoding="utf-8")
+    (project / "posts" / "2024-05-05-bad-date.md").write_text(FAILED_POST, encoding="utf-8")
+    age_posts(project)
+
+    checked = run("check")
+    assert checked.stdout.strip() == "1 post, 1 feed, 1 error, 1 warning"
+    strict = run("build", "--out", "public", "--strict")
+    assert "Error: 1 error with --strict; public left unchanged" in strict.stderr
+    built = run("build", "--out", "public")
+    assert built.stdout.startswith("1 post, 1 feed, 1 error, 1 warning; wrote ")
+    published = run("republish")
+    assert published.stdout.splitlines()[-1] == (
+        "1 post, 1 feed: 2 changed, 0 removed; 1 notification queued for serve or worker "
+        "to deliver; 1 error, 1 warning"
+    )
+    again = run("republish")
+    assert again.stdout.strip() == (
+        "1 post, 1 feed: 0 changed, 0 removed; 0 notifications queued (nothing changed "
+        "since the last publish); 1 error, 1 warning"
+    )
+    status = run("status").stdout.splitlines()
+    assert status[0].endswith(": 1 post, 1 feed, 1 error, 2 feeds changed"), status[0]
+    assert "Pending notifications: 1" in status
+
+
+def test_status_lines_count_attempts_right() -> None:
+    from syndicate.cli import _status_lines
+
+    one = {
+        "kind": "ping", "feed": "https://example.org/feed.rss", "target": "http://p/",
+        "attempts": 1, "next_attempt": "2024-05-01T12:00:00Z", "last_error": "HTTP 500",
+    }  # fmt: skip
+    data = {
+        "last_build": {
+            "time": "2024-05-01T12:00:00Z", "duration": 0.5, "post_count": 1,
+            "feed_count": 1, "error_count": 1, "changed_feeds": [{"url": "https://x/f"}],
+        },
+        "errors": [], "scheduled": [], "pending": [one], "failed": [one],
+        "recent_attempts": [],
+    }  # fmt: skip
+    lines = list(_status_lines(data))
+    assert lines[0].endswith("1 post, 1 feed, 1 error, 1 feed changed")
+    assert any(line.endswith(": 1 attempt, next 2024-05-01T12:00:00Z; last error: HTTP 500")
+               for line in lines)  # fmt: skip
+    assert any(line.endswith(": 1 attempt; HTTP 500") for line in lines)
 
 
 def test_config_option_resolves_paths_against_the_config_folder(
@@ -368,7 +511,7 @@ def test_check_and_build_with_a_broken_post(project: Path) -> None:
     # Printed once, relative to the current folder, and not repeated as a log line.
     assert len(problem_lines) == 1, checked.stderr
     assert problem_lines[0].startswith("posts/2024-05-03-broken.md: ")
-    assert "2 posts" in checked.stdout and "1 errors" in checked.stdout
+    assert "2 posts" in checked.stdout and "1 error," in checked.stdout
 
     built = run("build", "--out", "public")
     assert built.exit_code == 0
@@ -380,6 +523,78 @@ def test_check_and_build_with_a_broken_post(project: Path) -> None:
     assert strict.exit_code == 1
     assert "posts/2024-05-03-broken.md: " in strict.stderr
     assert not (project / "strict-out").exists()
+
+
+def test_check_reports_a_file_without_front_matter(project: Path) -> None:
+    """A post file type that is not a post is a warning naming it, never skipped in silence."""
+    write_posts(project)
+    data = Path(__file__).parent / "data" / "posts"
+    for name in ("no_front_matter.md", "empty_file.md"):
+        (project / "posts" / name).write_bytes((data / name).read_bytes())
+    checked = run("check")
+    assert checked.exit_code == 0, checked.output
+    assert checked.stderr.splitlines() == [
+        "posts/empty_file.md: empty file; skipped",
+        "posts/no_front_matter.md: no front matter (a post starts with a '---' line); skipped",
+    ]
+    assert checked.stdout.strip() == "2 posts, 4 feeds, 0 errors, 2 warnings"
+    assert run("check", "--strict-warnings").exit_code == 1
+
+
+IMAGE_POST = """---
+title: {name}
+date: 2024-05-0{day} 10:00:00
+image: {image}
+---
+Body.
+"""
+
+
+def test_an_image_not_in_assets_or_climbing_out_is_a_warning(project: Path) -> None:
+    """The post is published all the same; a length is read only from inside assets_dir."""
+    import feedparser
+
+    with (project / "config.yaml").open("a", encoding="utf-8") as config:
+        config.write("assets_dir: assets\n")
+    (project / "assets" / "images").mkdir(parents=True)
+    (project / "assets" / "images" / "ok.jpg").write_bytes(b"j" * 10)
+    (project / "secret.bin").write_bytes(b"s" * 1234)  # beside the config, not an asset
+    images = {
+        "found": "assets/images/ok.jpg",
+        "missing": "assets/images/missing.jpg",
+        "climbs": "../secret.bin",
+        "deep": "/assets/images/../../../secret.bin",
+        "beside": "assets/../secret.bin",  # stays in the site, but not in assets_dir
+        "remote": "https://cdn.example.net/x.jpg",
+    }
+    for day, (name, image) in enumerate(images.items(), start=1):
+        (project / "posts" / f"2024-05-0{day}-{name}.md").write_text(
+            IMAGE_POST.format(name=name, day=day, image=image), encoding="utf-8"
+        )
+    checked = run("check")
+    assert checked.exit_code == 0, checked.output
+    climbs = "climbs out of the site with '..' (an image path is relative to the site's root)"
+    missing = "is not in assets_dir (assets); its enclosure has no length"
+    assert checked.stderr.splitlines() == [
+        f"posts/2024-05-02-missing.md: image: 'assets/images/missing.jpg' {missing}",
+        f"posts/2024-05-03-climbs.md: image: '../secret.bin' {climbs}",
+        f"posts/2024-05-04-deep.md: image: '/assets/images/../../../secret.bin' {climbs}",
+        f"posts/2024-05-05-beside.md: image: 'assets/../secret.bin' {missing}",
+    ]
+    assert checked.stdout.strip() == "6 posts, 1 feed, 0 errors, 4 warnings"
+
+    assert run("build", "--out", "public").exit_code == 0
+    parsed = feedparser.parse((project / "public" / "feed.rss").read_bytes())
+    assert not parsed.bozo
+    lengths = {e.title: e.enclosures[0].get("length") for e in parsed.entries}
+    assert lengths == {
+        "found": "10",
+        "missing": "0",
+        "climbs": "0",
+        "deep": "0",
+        "beside": "0",
+        "remote": "0",
+    }
 
 
 def test_check_good_posts_exit_0(project: Path) -> None:

@@ -105,17 +105,43 @@ def test_hidden_temporary_and_other_files_are_skipped_without_a_problem(
     assert any(skipped in r.getMessage() and "skipped" in r.getMessage() for r in caplog.records)
 
 
-def test_a_file_without_front_matter_is_skipped_with_a_debug_line(
-    posts_dir: Path, config: Config, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("no_front_matter.md", "no front matter (a post starts with a '---' line); skipped"),
+        ("empty_file.md", "empty file; skipped"),
+    ],
+)
+def test_a_file_without_front_matter_is_a_warning(
+    posts_dir: Path, config: Config, name: str, message: str
 ) -> None:
-    copy_case(posts_dir, "no_front_matter.md")
+    """A post file type without front matter is not a post; the editor is told, not left
+    to wonder why the post is missing."""
+    source = copy_case(posts_dir, name)
 
-    with caplog.at_level(logging.DEBUG, logger="syndicate.posts"):
-        posts, problems = load_posts(config)
+    posts, problems = load_posts(config)
 
-    assert posts == [] and problems == []
-    [record] = [r for r in caplog.records if "no_front_matter.md" in r.getMessage()]
-    assert record.levelno == logging.DEBUG
+    assert posts == []
+    assert problems == [PostProblem(source, message, "warning")]
+
+
+def test_an_empty_front_matter_is_a_post_named_by_its_file(posts_dir: Path, config: Config) -> None:
+    """``---`` twice and nothing between is a post, as in Jekyll: dated and titled by its
+    file name, which is reported; without a date in the name it is an error."""
+    dated = posts_dir / "2024-05-01-empty-front-matter.md"
+    shutil.copyfile(DATA / "empty_front_matter.md", dated)
+    undated = copy_case(posts_dir, "empty_front_matter.md")
+
+    posts, problems = load_posts(config)
+
+    assert [(p.title, p.date) for p in posts] == [
+        ("Empty Front Matter", datetime(2024, 5, 1, tzinfo=UTC))
+    ]
+    assert [(p.path, p.severity) for p in problems] == [
+        (dated, "warning"),  # title: from the file name
+        (undated, "warning"),
+        (undated, "error"),  # date: missing
+    ]
 
 
 def test_missing_posts_dir_is_an_error(make_config: ConfigFactory, tmp_path: Path) -> None:
@@ -527,6 +553,52 @@ def test_image_length_only_for_files_inside_assets_dir(
 
     assert post is not None and post.image is not None
     assert post.image.length == length
+
+
+NOT_IN_ASSETS = "is not in assets_dir (assets); its enclosure has no length"
+CLIMBS = "climbs out of the site with '..' (an image path is relative to the site's root)"
+
+
+@pytest.mark.parametrize(
+    ("yaml_image", "length", "warning"),
+    [
+        ("assets/images/pic.jpg", 1234, None),
+        ("images/pic.jpg", 1234, None),
+        ("a/../assets/images/pic.jpg", 1234, None),  # ".." that stays in the site
+        ("https://example.org/assets/images/missing.jpg", None, None),  # not a local path
+        ("//cdn.example.net/missing.jpg", None, None),
+        ("assets/images/missing.jpg", None, NOT_IN_ASSETS),
+        ("posts/secret.jpg", None, NOT_IN_ASSETS),  # in the site, not in assets_dir
+        ("assets/../posts/secret.jpg", None, NOT_IN_ASSETS),
+        ("assets/link.jpg", None, NOT_IN_ASSETS),  # a link out of assets_dir
+        ("../assets/images/pic.jpg", 1234, CLIMBS),  # as if relative to the post's file
+        ("/../../posts/secret.jpg", None, CLIMBS),  # never read outside assets_dir
+        ("a/../../posts/secret.jpg", None, CLIMBS),
+        ("'%2e%2e/posts/secret.jpg'", None, CLIMBS),  # quoted: YAML reserves a leading %
+    ],
+)
+def test_an_image_not_in_assets_or_climbing_out_is_a_warning(
+    tmp_path: Path,
+    posts_dir: Path,
+    make_config: ConfigFactory,
+    yaml_image: str,
+    length: int | None,
+    warning: str | None,
+) -> None:
+    """A local image path is checked against assets_dir; the post is published anyway."""
+    (tmp_path / "assets" / "images").mkdir(parents=True)
+    (tmp_path / "assets" / "images" / "pic.jpg").write_bytes(b"x" * 1234)
+    (posts_dir / "secret.jpg").write_bytes(b"s" * 99)
+    (tmp_path / "assets" / "link.jpg").symlink_to(posts_dir / "secret.jpg")
+    config = make_config(assets_dir="assets")
+    path = write(posts_dir, "p.md", f"title: T\ndate: 2025-01-01\nimage: {yaml_image}")
+
+    post, problems = load_one(path, config)
+
+    assert post is not None and post.image is not None
+    assert post.image.length == length
+    ref = yaml_image.strip("'")
+    assert warnings_(problems) == ([f"image: {ref!r} {warning}"] if warning else [])
 
 
 def test_no_image_length_without_assets_dir(

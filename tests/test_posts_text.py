@@ -212,14 +212,16 @@ def test_forbidden_chars(char: str) -> None:
     assert strip_forbidden_chars(f"a{char}b") == "ab"
 
 
-def test_a_non_post_in_another_encoding_is_skipped_silently(
-    posts_dir: Path, config: Config
-) -> None:
+def test_a_non_post_in_another_encoding_is_one_warning(posts_dir: Path, config: Config) -> None:
+    """Not a post (no front matter, reported), so its encoding is none of our business."""
     write_bytes(posts_dir, "README.txt", b"Caf\xe9 notes, no front matter.\n")
 
     posts, problems = load_posts(config)
 
-    assert (posts, problems) == ([], [])
+    assert posts == []
+    assert [(p.path.name, p.message, p.severity) for p in problems] == [
+        ("README.txt", "no front matter (a post starts with a '---' line); skipped", "warning")
+    ]
 
 
 ALL_CHARS = "".join(map(chr, range(sys.maxunicode + 1)))

@@ -215,6 +215,45 @@ def test_content_change_moves_the_entry_updated(
     assert second.updated_parsed[:5] == (2024, 5, 1, 13, 0)
 
 
+@pytest.mark.parametrize("key", ["last_modified_at", "updated"])
+def test_the_front_matter_last_modified_at_is_the_entry_updated(
+    publisher: Publisher, posts_dir: Path, pub_clock: FakeClock, key: str
+) -> None:
+    """When the front matter says when the post last changed, readers see exactly that
+    (jekyll-feed's rule), not the time the publisher noticed a change."""
+
+    def entry() -> feedparser.FeedParserDict:
+        raw = (publisher.config.output_dir / "feed.atom").read_bytes()
+        etree.fromstring(raw)
+        parsed = feedparser.parse(raw)
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        rss = feedparser.parse((publisher.config.output_dir / "feed.rss").read_bytes())
+        assert not rss.bozo and rss.entries[0].published_parsed[:5] == (2024, 4, 1, 10, 0)
+        return parsed.entries[0]
+
+    name = "2024-04-01-one.md"
+    write_post(posts_dir, name, body="First.", extra=f"{key}: 2024-04-02 09:00:00\n")
+    publisher.publish()
+    assert entry().updated_parsed[:5] == (2024, 4, 2, 9, 0)
+
+    pub_clock.advance(3600)  # 2024-05-01 13:00 UTC when the edits below are published
+    write_post(posts_dir, name, body="Second.", extra=f"{key}: 2024-04-20 08:30:00\n")
+    publisher.publish()
+    assert entry().updated_parsed[:5] == (2024, 4, 20, 8, 30)
+
+    # An edit that leaves the date alone: the editor says it is not worth an update.
+    pub_clock.advance(3600)
+    write_post(posts_dir, name, body="Third, a typo fixed.", extra=f"{key}: 2024-04-20 08:30:00\n")
+    publisher.publish()
+    assert entry().updated_parsed[:5] == (2024, 4, 20, 8, 30)
+
+    # Without the key, the time the change was published (as before any key was given).
+    pub_clock.advance(3600)
+    write_post(posts_dir, name, body="Fourth.")
+    publisher.publish()
+    assert entry().updated_parsed[:5] == (2024, 5, 1, 15, 0)
+
+
 def test_renamed_post_keeps_its_entry_id(publisher: Publisher, posts_dir: Path) -> None:
     old = write_post(posts_dir, "2024-04-01-one.md", title="One", body="Body that stays.")
     publisher.publish()

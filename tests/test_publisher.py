@@ -253,7 +253,7 @@ def test_build_logs_problems_and_summary(
     assert (logging.WARNING, "/p/old.md: repaired mojibake") in records
     summary = [m for _, m in records if m.startswith("built ")]
     assert len(summary) == 1
-    assert summary[0].startswith("built 1 feeds from 0 posts (1 errors, 1 warnings) in ")
+    assert summary[0].startswith("built 1 feed from 0 posts (1 error, 1 warning) in ")
 
 
 # --- the shipped posts -----------------------------------------------------------------

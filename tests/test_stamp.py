@@ -228,7 +228,7 @@ def test_republish_with_nothing_changed_says_so(project: Path) -> None:
     again = CliRunner().invoke(main, ["republish"])
     assert again.exit_code == 0, again.output
     assert again.stdout.strip() == (
-        "1 posts, 3 feeds: 0 changed, 0 removed; 0 notifications queued (nothing changed "
+        "1 post, 3 feeds: 0 changed, 0 removed; 0 notifications queued (nothing changed "
         "since the last publish); 0 errors, 0 warnings"
     )
     forced = CliRunner().invoke(main, ["republish", "--force"])
@@ -299,7 +299,7 @@ def test_worker_with_nothing_changed_is_ready_before_its_first_publish(project: 
         if process.stderr is not None:
             process.stderr.close()
     assert status == 0
-    current = next(i for i, line in enumerate(lines) if "is current: 1 posts, 3 feeds" in line)
+    current = next(i for i, line in enumerate(lines) if "is current: 1 post, 3 feeds" in line)
     started = next(i for i, line in enumerate(lines) if "service started" in line)
     assert current < started
 
