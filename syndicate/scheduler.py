@@ -518,8 +518,13 @@ class Service:
             self.run_publish()
         except PublishRefused as exc:
             self._refused(reason, exc)
+        except SyndicateError as exc:
+            # A failure syndicate can name (someone else's output_dir, a live file it
+            # cannot write) is one line; the next change or full scan tries again.
+            log.error("publish failed (%s): %s", reason, exc)
         except Exception:
-            # The next change or full scan tries again; the scheduler must go on.
+            # Not one syndicate foresaw: the traceback is for whoever fixes it. The
+            # scheduler goes on.
             log.exception("publish failed (%s)", reason)
 
     def _scheduled_post_job(self, relpath: str) -> None:

@@ -314,7 +314,7 @@ def test_status_lines_count_attempts_right() -> None:
             "feed_count": 1, "error_count": 1, "changed_feeds": [{"url": "https://x/f"}],
         },
         "errors": [], "scheduled": [], "pending": [one], "failed": [one],
-        "recent_attempts": [],
+        "recent_attempts": [], "refused": None,
     }  # fmt: skip
     lines = list(_status_lines(data))
     assert lines[0].endswith("1 post, 1 feed, 1 error, 1 feed changed")
