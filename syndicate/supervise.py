@@ -23,7 +23,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import http.client
 import logging
 import os
 import select
@@ -147,8 +146,11 @@ def web_answers(url: str, timeout: float) -> str | None:
     it did (the error, or the 5xx a proxy in front of a web tier that is down answers).
 
     ``http.client``, not urllib: no proxy from the environment between us and our own
-    web tier.
+    web tier. Imported here: this module is imported by every web process, which would
+    pay 2 MB for http.client and the ssl and email modules it brings.
     """
+    import http.client
+
     parts = urlsplit(url)
     connection_class = (
         http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection

@@ -591,6 +591,10 @@ HEAVY_MODULES = (
     "ftfy",
     "slugify",
     "requests",
+    # The standard library's HTTP client (with ssl and email, 2 MB): the worker's
+    # --wait-for probe needs it, a web process never does.
+    "http.client",
+    "ssl",
 )
 
 # A server worker process: the app made by the factory granian calls (server.run_server),
