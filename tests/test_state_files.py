@@ -18,8 +18,9 @@ from click.testing import CliRunner
 
 from syndicate.api import TOKEN_ENV
 from syndicate.cli import main
-from syndicate.config import load_config
+from syndicate.config import load_config, state_dir
 from syndicate.publisher import open_publisher
+from syndicate.supervise import WorkerLock
 from syndicate.web import create_app
 
 from .test_admin import board, post_form, sign_in
@@ -59,6 +60,7 @@ def test_the_shipped_gitignore_covers_what_serve_leaves_beside_the_config(
     config = load_config(project / "config.yaml")
     publisher = open_publisher(config)
     app = create_app(config, publisher, reload_interval=None)
+    lock = WorkerLock.acquire(state_dir(config))  # as a running `worker` holds it
     try:
         client = app.test_client()
         assert sign_in(client, "state-files-Token_1").status_code == 302
@@ -69,6 +71,7 @@ def test_the_shipped_gitignore_covers_what_serve_leaves_beside_the_config(
         left = {p.name for p in project.iterdir()}
         assert {"syndicate.db-wal", "syndicate.db-shm", "sessions-revoked"} <= left, left
         assert {".syndicate-admin-jobs", "syndicate.db", "cache", "_site"} <= left, left
+        assert {".syndicate.lock", ".syndicate-worker.lock"} <= left, left
         untracked = git(project, "status", "--porcelain", "--untracked-files=all")
         assert sorted(untracked.splitlines()) == [
             "?? .gitignore",
@@ -76,6 +79,7 @@ def test_the_shipped_gitignore_covers_what_serve_leaves_beside_the_config(
             "?? posts/2024-05-01-hello.md",
         ]
     finally:
+        lock.release()
         close_api(app)
         assert publisher.store is not None
         publisher.store.close()
