@@ -481,9 +481,16 @@ class Publisher:
             stamp.discard(self.config)
             self._stamped = None
             self._changed = {Path(p).absolute() for p in paths} if paths is not None else None
-            if self._live.stamp is not None and self._live.stamp != _stamp(
-                self.config.output_dir / MANIFEST
-            ):
+            found = _stamp(self.config.output_dir / MANIFEST)
+            if self._live.stamp is not None and found is None:
+                # Removed (rm -rf of the output folder) since this process wrote it: what
+                # it remembers of the tree is gone, and every document is written again.
+                log.warning(
+                    "live tree %s: gone since the last publish; writing it again whole",
+                    self.config.output_dir,
+                )
+                self._forget_live()
+            elif self._live.stamp is not None and self._live.stamp != found:
                 # Another process (`republish`, a second publisher) wrote the live tree
                 # since this one did: what this process remembers of the tree and of the
                 # posts as published is someone else's past. Start from the tree as it is.
@@ -693,7 +700,9 @@ class Publisher:
         if packer is not None:
             out_dir = self.config.output_dir
             try:
-                write_live(site, out_dir, self._live, packer.packed)
+                # The generation comes from the store: a web process that held the tree
+                # before it was removed must take the next one for new, not as seen.
+                write_live(site, out_dir, self._live, packer.packed, store.next_generation)
             finally:
                 packer.close()
             written = time.perf_counter() - started_at  # what web workers wait for
@@ -1566,13 +1575,16 @@ def write_live(
     out_dir: Path,
     tree: LiveTree | None = None,
     packed: Callable[[Document], bytes] | None = None,
+    next_generation: Callable[[int], int] | None = None,
 ) -> None:
     """Bring a live tree up to date in place: changed files, then the manifest, last.
 
     Each file is replaced with rename(2), so a reader sees the old or the new file;
     web workers reload documents when the manifest changes, never from a partial set.
     ``tree`` remembers what this process wrote, to skip reading it back next time;
-    ``packed`` gives a document's .gz bytes (``gzip_bytes`` of its body).
+    ``packed`` gives a document's .gz bytes (``gzip_bytes`` of its body);
+    ``next_generation`` the new manifest's generation from the old one's (0: none),
+    by default the next one (``Store.next_generation`` keeps it across a removed tree).
     """
     claim_live(out_dir)  # a new folder is marked first; someone else's is refused
     tree = tree or LiveTree()
@@ -1605,7 +1617,8 @@ def write_live(
             stale = out_dir.joinpath(*_file_path(url_path).parts)
             for path in (stale, stale.with_name(stale.name + ".gz")):
                 path.unlink(missing_ok=True)
-    generation = int(old.get("generation", 0)) + 1 if old else 1
+    before = int(old.get("generation", 0)) if old else 0
+    generation = next_generation(before) if next_generation is not None else before + 1
     feeds = [tree.feed_json(info) for info in site.feeds]
     manifest = {
         "generation": generation,

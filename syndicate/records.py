@@ -285,3 +285,10 @@ class Store(Protocol):
     def last_refusal(self) -> Refusal | None:
         """The refusal recorded since the last build, if any."""
         ...
+
+    # live tree
+    def next_generation(self, after: int = 0) -> int:
+        """A generation number for the live tree's next manifest, kept: greater than
+        ``after`` (the generation of the manifest on disk, 0 if none) and than every
+        number given before, so a tree removed and written again never goes back."""
+        ...

@@ -4,7 +4,8 @@ What lives here: one row per published post (its entry id as first published, so
 are minted once), one row per feed (a digest of its entries, so unchanged feeds are not
 notified), one row per category or tag name ever published (its slug as first minted, so
 a feed URL never passes to another name), the notification outbox, a log of delivery
-attempts, the last builds and the last refused publish (until a build clears it).
+attempts, the last builds, the last refused publish (until a build clears it) and the
+live tree's last generation number.
 
 SQLite is the default (``sqlite:///syndicate.db``); any SQLAlchemy URL works, because
 the tables use portable types only, and PostgreSQL is tested
@@ -201,6 +202,17 @@ refusals_table = sa.Table(
     sa.Column("time", UTCDateTime, nullable=False),
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
+)
+
+# One row: the last generation number given to the live tree (``next_generation``). Kept
+# here and not only in the tree's manifest, so that a tree removed while serving is
+# written again with a later generation, never one a web process has seen. A table of
+# its own, added by ``create_all`` as ``refusals`` (an older syndicate ignores it).
+live_tree_table = sa.Table(
+    "live_tree",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("generation", sa.Integer, nullable=False),
 )
 
 
@@ -761,6 +773,19 @@ class SqlStore:
         with self._tx() as conn:
             row = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(1)).first()
         return _record(Refusal, row) if row is not None else None
+
+    # ------------------------------------------------------------------ live tree
+
+    def next_generation(self, after: int = 0) -> int:
+        t = live_tree_table
+        with self._tx(write=True) as conn:
+            kept = conn.scalar(sa.select(t.c.generation).where(t.c.id == 1))
+            generation = max(after, kept or 0) + 1
+            if kept is None:
+                conn.execute(t.insert().values(id=1, generation=generation))
+            else:
+                conn.execute(t.update().where(t.c.id == 1).values(generation=generation))
+        return generation
 
 
 def _upsert(conn: Connection, table: sa.Table, values: dict[str, Any]) -> None:

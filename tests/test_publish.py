@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import logging
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +22,7 @@ from lxml import etree
 
 from syndicate import publisher as publisher_module
 from syndicate.config import MANIFEST, Config
+from syndicate.documents import entity_tag
 from syndicate.outdir import MARKER
 from syndicate.publisher import (
     Publisher,
@@ -663,6 +666,45 @@ def test_a_live_file_gone_at_a_restart_is_written_again(
         "/tag/belarus.rss"
     ].body
     assert etree.fromstring((out / "tag" / "belarus.rss").read_bytes()).tag == "rss"
+
+
+def test_a_live_tree_removed_under_a_running_publisher_is_written_again_whole(
+    publisher: Publisher, posts_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``rm -rf`` of the output folder between two publishes of one process: the next
+    writes every document again (not only the changed ones) under a later generation."""
+    write_post(posts_dir, "2024-04-01-one.md", title="One", tags="belarus, food")
+    write_post(posts_dir, "2024-04-02-two.md", title="Two", tags="food")
+    publisher.publish()
+    write_post(posts_dir, "2024-04-02-two.md", title="Two, edited", tags="food")
+    publisher.publish()
+    out = publisher.config.output_dir
+    before = read_manifest(out)
+    assert before is not None and before["generation"] == 2
+
+    shutil.rmtree(out)
+    caplog.set_level(logging.INFO, logger="syndicate")
+    again = publisher.publish()
+    assert again.changed_feeds == ()  # the same bytes as recorded: nobody is notified
+    manifest = read_manifest(out)
+    assert manifest is not None
+    assert manifest["generation"] == 3
+    assert manifest["documents"].keys() == before["documents"].keys()
+    for url_path, entry in manifest["documents"].items():
+        assert entry == before["documents"][url_path]
+        body = (out / entry["file"]).read_bytes()
+        assert entity_tag(body) == entry["etag"], url_path
+    assert _gz_mismatches(out) == []
+    assert (out / MARKER).is_file()
+    feed = feedparser.parse((out / "tag" / "belarus.atom").read_bytes())
+    assert not feed.bozo and [e.title for e in feed.entries] == ["One"]
+    assert any("gone" in r.getMessage() and str(out) in r.getMessage() for r in caplog.records)
+    # The same process goes on from the tree it wrote again: an edit writes its feeds.
+    write_post(posts_dir, "2024-04-01-one.md", title="One, edited", tags="belarus, food")
+    publisher.publish()
+    assert read_manifest(out)["generation"] == 4  # type: ignore[index]
+    feed = feedparser.parse((out / "tag" / "belarus.atom").read_bytes())
+    assert [e.title for e in feed.entries] == ["One, edited"]
 
 
 def _gz_mismatches(out: Path) -> list[str]:

@@ -73,6 +73,7 @@ def test_first_open_creates_tables_and_records_the_schema_version(db_url: str) -
         "attempts",
         "builds",
         "refusals",
+        "live_tree",
     } <= names
 
 
@@ -452,6 +453,30 @@ def test_a_store_made_before_refusals_were_kept_gets_their_table(db_url: str) ->
         assert store.last_refusal() is None
         store.record_refusal(Refusal(at(1), "posts_dir", "gone"))
         assert store.last_refusal() == Refusal(at(1), "posts_dir", "gone")
+
+
+def test_the_live_tree_generation_only_grows(db_url: str) -> None:
+    with SqlStore(db_url) as store:
+        assert store.next_generation() == 1
+        assert store.next_generation(after=1) == 2
+        # A manifest further on than the store (written by an older syndicate): past it.
+        assert store.next_generation(after=7) == 8
+        # The tree removed (its manifest says 0) or an older manifest: never back.
+        assert store.next_generation(after=0) == 9
+        assert store.next_generation(after=3) == 10
+    with SqlStore(db_url) as store:
+        assert store.next_generation() == 11  # kept
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM live_tree").scalar() == 1
+
+
+def test_a_store_made_before_generations_were_kept_gets_their_table(db_url: str) -> None:
+    with SqlStore(db_url) as store:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE live_tree")
+    with SqlStore(db_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.next_generation(after=4) == 5
 
 
 # --------------------------------------------------------------------------- sharing
