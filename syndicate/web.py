@@ -1215,9 +1215,11 @@ class LiveReloader:
 
     ``check()`` stats the manifest and, when it changed and names a new generation,
     reads that manifest and swaps the generation in (unchanged documents keep their
-    bytes). ``start()`` calls it from a daemon thread every ``interval`` seconds; the
-    thread ends with ``stop()``, or once the reloader (that is, its app) is garbage. A
-    request whose read found the tree moved on calls it too, so it is locked.
+    bytes). A manifest gone (the tree removed) is logged once, and the next one is
+    swapped in whatever generation it names. ``start()`` calls it from a daemon thread
+    every ``interval`` seconds; the thread ends with ``stop()``, or once the reloader
+    (that is, its app) is garbage. A request whose read found the tree moved on calls
+    it too, so it is locked.
     """
 
     def __init__(
@@ -1241,7 +1243,21 @@ class LiveReloader:
         """Look once; True if a new generation was swapped in."""
         with self._lock:
             stamp = _stamp(self.out_dir)
-            if stamp == self._stamp or stamp is None:
+            if stamp == self._stamp:
+                return False
+            if stamp is None:
+                # Removed (rm -rf of the output folder): said once, and the next manifest
+                # is taken whatever its generation (an older publisher may count from 1
+                # again). Meanwhile the bytes in memory are served; the rest wait for it.
+                log.warning(
+                    "live tree %s: gone (no %s); serving generation %s from memory until"
+                    " a publish writes it again",
+                    self.out_dir,
+                    MANIFEST,
+                    self.generation,
+                )
+                self._stamp = None
+                self.generation = None
                 return False
             # Remembered even if this manifest cannot be read: a broken one is replaced
             # by the next publish, which is read then.
