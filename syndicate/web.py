@@ -373,6 +373,9 @@ class SiteHolder:
         # Swaps in the newest generation of the live tree now, True if there was one
         # (``LiveReloader.check``): a read that found the tree moved on calls it.
         self.refresh: Callable[[], bool] | None = None
+        # The live tree's manifest is gone (``LiveReloader.check`` said so): a document
+        # not in memory answers 503 at once, until a publish writes the tree again.
+        self.tree_gone = False
         self.retry_wait = LOAD_RETRY_WAIT
         self.current = PreparedSite(Site({}, ()), {})
         # HTML pages of feeds, by (URL path, the feed's entity-tag); made on first request.
@@ -509,6 +512,8 @@ class SiteHolder:
             found = self._respond(current, path, prepared, environ)
             if found is not None:
                 return found
+            if self.tree_gone:
+                return _unavailable(path)  # no file to wait for; said once, by the reloader
             if attempt + 1 < LOAD_ATTEMPTS:
                 self._follow(current)
         log.warning("document %s: the live tree kept changing under every read; answered 503", path)
@@ -1248,7 +1253,8 @@ class LiveReloader:
             if stamp is None:
                 # Removed (rm -rf of the output folder): said once, and the next manifest
                 # is taken whatever its generation (an older publisher may count from 1
-                # again). Meanwhile the bytes in memory are served; the rest wait for it.
+                # again). Meanwhile the bytes in memory are served (the generation last
+                # published, under its own validators), and the rest answer 503.
                 log.warning(
                     "live tree %s: gone (no %s); serving generation %s from memory until"
                     " a publish writes it again",
@@ -1258,6 +1264,7 @@ class LiveReloader:
                 )
                 self._stamp = None
                 self.generation = None
+                self.holder.tree_gone = True
                 return False
             # Remembered even if this manifest cannot be read: a broken one is replaced
             # by the next publish, which is read then.
@@ -1269,6 +1276,7 @@ class LiveReloader:
             if live.generation is not None and live.generation == self.generation:
                 return False
             self.holder.swap(live)
+            self.holder.tree_gone = False
             # With the time from seeing the manifest to serving it: the part of an edit's
             # latency that is this process's (reading it, and the changed documents in use).
             log.info(

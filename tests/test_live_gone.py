@@ -201,3 +201,38 @@ def test_a_removed_tree_republished_from_the_command_line_is_served_whole(
     wait_for(lambda: reloader.generation == generation(live_config), "that one picked up")
     assert_every_feed_is_the_new_tree(app, live_config)
     assert b"One again" in app.test_client().get("/tag/alpha.atom").data
+
+
+def test_while_the_tree_is_gone_what_is_in_memory_is_served_and_the_rest_is_503(
+    live_config: Config, posts_dir: Path, app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="syndicate")
+    services: Services = app.extensions["syndicate"]
+    reloader = services.reloader
+    assert reloader is not None
+    client = app.test_client()
+    held = client.get("/feed.atom")
+    assert held.status_code == 200
+    assert "/tag/gamma.rss" in feed_paths(live_config)  # listed, never read so far
+
+    shutil.rmtree(live_config.output_dir)
+    wait_for(lambda: services.holder.tree_gone, "the web process seeing the tree gone")
+    # The bytes in memory are the generation last published, under its own validators.
+    again = client.get("/feed.atom")
+    assert again.status_code == 200
+    assert (again.data, again.headers["ETag"]) == (held.data, held.headers["ETag"])
+    assert (
+        client.get("/feed.atom", headers={"If-None-Match": held.headers["ETag"]}).status_code == 304
+    )
+    # A file that is gone is not waited for, request after request.
+    for _ in range(3):
+        missing = client.get("/tag/gamma.rss")
+        assert missing.status_code == 503
+        assert missing.headers["Retry-After"] == "1"
+        assert missing.headers["Cache-Control"] == "no-store"
+    assert not [r for r in caplog.records if "kept changing" in r.getMessage()]
+
+    write_post(posts_dir, "2024-04-02-two.md", "Two again", "2024-04-02 10:00:00", "beta, gamma")
+    wait_for(lambda: not services.holder.tree_gone, "the new tree picked up")
+    assert_every_feed_is_the_new_tree(app, live_config)
+    assert b"Two again" in client.get("/tag/gamma.rss").data
