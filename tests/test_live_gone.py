@@ -123,14 +123,14 @@ def serve_everything(app: Flask, config: Config) -> dict[str, str]:
     return etags
 
 
-def assert_every_feed_is_the_new_tree(app: Flask, config: Config) -> None:
+def assert_every_feed_is_the_new_tree(app: Flask, config: Config, least: int = 8) -> None:
     """Every feed the manifest names answers 200 with its file's bytes and entity-tag."""
     manifest = manifest_of(config)
     documents = manifest["documents"]
     assert isinstance(documents, dict)
     client = app.test_client()
     paths = feed_paths(config)
-    assert len(paths) >= 8  # the two front pages and three tags, in both formats
+    assert len(paths) >= least  # the front page and three tags, in both formats
     for path in paths:
         entry = documents[path]
         response = client.get(path)
@@ -236,3 +236,41 @@ def test_while_the_tree_is_gone_what_is_in_memory_is_served_and_the_rest_is_503(
     wait_for(lambda: not services.holder.tree_gone, "the new tree picked up")
     assert_every_feed_is_the_new_tree(app, live_config)
     assert b"Two again" in client.get("/tag/gamma.rss").data
+
+
+def test_the_worker_writes_a_removed_tree_again_at_its_next_full_scan(
+    tmp_path: Path, posts_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No edit needed: the full scan (``watch.scan_interval``) finds the tree gone and
+    writes it whole, and the web process serves every feed of it."""
+    caplog.set_level(logging.INFO, logger="syndicate")
+    text = CONFIG.replace("scan_interval: 3600", "scan_interval: 0.5")
+    (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
+    config = load_config(tmp_path / "config.yaml")
+    write_post(posts_dir, "2024-04-01-one.md", "One", "2024-04-01 10:00:00", "alpha, beta")
+    running = Service(config, open_publisher(config), poll_interval=0.5)
+    running.start()
+    app = create_app(config, reload_interval=0.02)
+    services: Services = app.extensions["syndicate"]
+    try:
+        before = generation(config)
+        serve_everything(app, config)
+        shutil.rmtree(config.output_dir)
+        wait_for(lambda: generation(config) > before, "the tree written again by a full scan")
+        wait_for(lambda: not services.holder.tree_gone, "the new tree picked up")
+        wait_for(
+            lambda: (
+                services.reloader is not None and services.reloader.generation == generation(config)
+            ),
+            "the newest generation picked up",
+        )
+        assert_every_feed_is_the_new_tree(app, config, least=4)
+        assert any(
+            r.name == "syndicate.publisher" and "gone" in r.getMessage() for r in caplog.records
+        )
+    finally:
+        assert services.reloader is not None
+        services.reloader.stop()
+        running.shutdown()
+        assert running.publisher.store is not None
+        running.publisher.store.close()
