@@ -26,6 +26,8 @@ against the manifest's entity-tag, and kept in a ``BodyCache`` within a byte bud
 process (``BODY_CACHE_BYTES``), least recently served dropped first. A read that finds a
 newer file than the manifest it holds (the publisher replaces files before it writes the
 manifest) swaps in the newer generation at once, or answers 503 if the tree keeps moving.
+A tree removed (its manifest gone) is logged once; until a publish writes it again, the
+documents in memory are served and the others answer 503 at once.
 A Site built in memory (no live tree yet) keeps every body, as built.
 The web app never publishes on its own and never starts the scheduler.
 
