@@ -6,7 +6,8 @@ scoped to ``/admin``, valid for ``SESSION_HOURS``. The signing key is derived fr
 token (HMAC with a fixed label), so every web worker and every restart accepts the same
 cookies, and changing the token signs everybody out. Every form carries a per-session
 CSRF token, checked in constant time; failed sign-ins count against the API's
-``FailureLimiter``. Without a token the dashboard is off: ``/admin`` answers 404.
+``FailureLimiter`` (the right token is never refused). Without a token the dashboard is
+off: ``/admin`` answers 404.
 
 Pages read the store (build records, outbox, attempts), the Site this web process
 serves (``Services.holder``) and the posts folder, re-read on demand (``PostBoard``
@@ -625,26 +626,26 @@ def login() -> BaseResponse | tuple[str, int, dict[str, str]] | str:
     board = dashboard()
     limiter = board.editors.limiter
     client = request.remote_addr or "unknown"
-    wait = limiter.blocked_for(client)
-    if wait is not None:
-        seconds = max(1, math.ceil(wait))
-        page = render_template(
-            "admin/login.html",
-            next_url=next_url,
-            error=f"Too many failed sign-ins from this address; try again in {seconds} s.",
-        )
-        return page, 429, {"Retry-After": str(seconds)}
-    token = request.form.get("token", "").strip().encode("utf-8")
+    token = request.form.get("token", "").strip().encode("utf-8", "replace")
     assert board.editors.token is not None  # the blueprint exists only with a token
-    # Compared in constant time: how much of a guess matched must not show.
+    # Compared in constant time (how much of a guess matched must not show), and before
+    # any throttling: the right token always signs in, so guessing locks nobody out.
     if not token or not hmac.compare_digest(token, board.editors.token):
+        wait = limiter.blocked_for(client)
+        if wait is not None:
+            seconds = max(1, math.ceil(wait))
+            page = render_template(
+                "admin/login.html",
+                next_url=next_url,
+                error=f"Too many failed sign-ins from this address; try again in {seconds} s.",
+            )
+            return page, 429, {"Retry-After": str(seconds)}
         limiter.failure(client)
         log.warning("dashboard: failed sign-in from %s", client)
         page = render_template(
             "admin/login.html", next_url=next_url, error="That is not the editor token."
         )
         return page, 403, {}
-    limiter.success(client)
     # A new session (and CSRF token) at sign-in, so a session planted before is useless.
     session.clear()
     session["editor"] = True

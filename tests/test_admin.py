@@ -226,13 +226,26 @@ def test_a_wrong_token_is_refused(client: FlaskClient, wrong: str) -> None:
 def test_failed_sign_ins_are_throttled_with_the_api(client: FlaskClient) -> None:
     for _ in range(5):
         assert sign_in(client, "guess").status_code == 403
-    blocked = sign_in(client)  # even the right token, while blocked
+    blocked = sign_in(client, "guess")
     assert blocked.status_code == 429
     assert int(blocked.headers["Retry-After"]) >= 1
     assert "Too many failed sign-ins" in text(blocked)
-    # One limiter for the address: the API is blocked too.
-    api = client.get("/api/status", headers={"Authorization": f"Bearer {TOKEN}"})
+    # One limiter for the address: the API refuses wrong tokens too.
+    api = client.get("/api/status", headers={"Authorization": "Bearer guess"})
     assert api.status_code == 429
+
+
+def test_the_right_token_signs_in_while_the_address_is_throttled(client: FlaskClient) -> None:
+    # Issue 17, case 3: a stranger's guesses from the same address (a reverse proxy)
+    # must not lock the editors out, of the dashboard or of the API.
+    for _ in range(6):
+        sign_in(client, "guess")
+    assert sign_in(client, "guess").status_code == 429
+    response = sign_in(client)
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+    api = client.get("/api/status", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert api.status_code == 200
 
 
 def test_the_session_key_is_derived_from_the_token(
