@@ -603,13 +603,19 @@ def _headers(response: Response) -> Response:
     return response
 
 
+# A dashboard path (and query) made only of the characters RFC 3986 allows there: no
+# control characters (a CR LF would split the Location header), no spaces, no backslash.
+_NEXT = re.compile(r"/admin(?:[/?][A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?")
+_DOT_SEGMENT = re.compile(r"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
+
+
 def _safe_next(target: str | None) -> str:
-    """Where to go after sign-in: a dashboard path, never another site."""
+    """Where to go after sign-in: a dashboard path, never another site; else the overview."""
     default = url_for("admin.overview")
-    if not target:
+    if not target or not _NEXT.fullmatch(target):
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/admin") or "\\" in target:
+    if parts.scheme or parts.netloc or "//" in parts.path or _DOT_SEGMENT.search(parts.path):
         return default
     return target
 

@@ -667,3 +667,40 @@ def test_revoked_sessions_are_forgotten_once_their_cookies_expire(tmp_path: Path
     revoked.revoke("c")
     ids = [line.split()[1] for line in (tmp_path / "sessions-revoked").read_text().splitlines()]
     assert ids == ["b", "c"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/admin/\r\nSet-Cookie: x=1",
+        "/admin//evil.example/",
+        "/admin/%2e%2e/feed.rss",
+        "/admin/\x00",
+        "/admin/\tx",
+        "/admin/ x",
+        "/admin/\u2028",
+        "/adminx",
+        "/admin/../feed.rss",
+    ],
+)
+def test_a_bad_next_while_signed_in_falls_back_to_the_dashboard(
+    signed_in: FlaskClient, target: str
+) -> None:
+    # Issue 17, case 9: CR LF in next gave a 500 with a traceback.
+    response = signed_in.get("/admin/login", query_string={"next": target})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/"
+    assert "Set-Cookie: x" not in str(response.headers).replace("Set-Cookie: syndicate", "")
+
+
+def test_a_bad_next_on_the_form_falls_back_to_the_dashboard(client: FlaskClient) -> None:
+    form = client.get("/admin/login", query_string={"next": "/admin/\r\nX-Evil: 1"})
+    assert form.status_code == 200
+    assert 'value="/admin/"' in form.get_data(as_text=True)
+    response = client.post(
+        "/admin/login",
+        data={"csrf_token": csrf_of(form), "token": TOKEN, "next": "/admin/\r\nX-Evil: 1"},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/"
+    assert "X-Evil" not in response.headers
