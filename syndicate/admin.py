@@ -57,7 +57,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import counted
+from . import counted, readable
 from .api import TOKEN_ENV, EditorAPI, quiet_posts, republish_json, scheduled_posts
 from .config import Config, state_dir
 from .documents import FeedInfo, Site
@@ -485,6 +485,11 @@ admin = Blueprint(
 _PUBLIC_ENDPOINTS: Final = frozenset({"admin.login", "admin.static"})
 
 
+def _render(template: str, **context: Any) -> str:
+    """A dashboard page: a post file name that is not UTF-8 shows as U+FFFD, not a 500."""
+    return readable(render_template(template, **context))
+
+
 def csrf_token() -> str:
     """This session's CSRF token, made on first use."""
     token = session.get(CSRF_FIELD)
@@ -575,7 +580,7 @@ def _csrf_failed(error: _CsrfError) -> tuple[str, int]:
         request.path,
         request.remote_addr,
     )
-    page = render_template(
+    page = _render(
         "admin/message.html",
         title="Form expired",
         message=(
@@ -628,7 +633,7 @@ def login() -> BaseResponse | tuple[str, int, dict[str, str]] | str:
         if _signed_in():
             return redirect(next_url)
         csrf_token()  # the form's own CSRF token, in a fresh session cookie
-        return render_template("admin/login.html", next_url=next_url, error=None)
+        return _render("admin/login.html", next_url=next_url, error=None)
     board = dashboard()
     limiter = board.editors.limiter
     client = request.remote_addr or "unknown"
@@ -640,7 +645,7 @@ def login() -> BaseResponse | tuple[str, int, dict[str, str]] | str:
         wait = limiter.blocked_for(client)
         if wait is not None:
             seconds = max(1, math.ceil(wait))
-            page = render_template(
+            page = _render(
                 "admin/login.html",
                 next_url=next_url,
                 error=f"Too many failed sign-ins from this address; try again in {seconds} s.",
@@ -648,9 +653,7 @@ def login() -> BaseResponse | tuple[str, int, dict[str, str]] | str:
             return page, 429, {"Retry-After": str(seconds)}
         limiter.failure(client)
         log.warning("dashboard: failed sign-in from %s", client)
-        page = render_template(
-            "admin/login.html", next_url=next_url, error="That is not the editor token."
-        )
+        page = _render("admin/login.html", next_url=next_url, error="That is not the editor token.")
         return page, 403, {}
     # A new session (and CSRF token) at sign-in, so a session planted before is useless.
     session.clear()
@@ -689,7 +692,7 @@ def overview() -> str:
     build = store.last_build()
     rows = _rows(board, publisher)
     counts = {state: sum(1 for r in rows if r.state == state) for state in STATES}
-    return render_template(
+    return _render(
         "admin/overview.html",
         section="overview",
         build=build,
@@ -714,7 +717,7 @@ def posts_page() -> str:
         wanted = "all"
     counts = {state: sum(1 for r in rows if r.state == state) for state in STATES}
     shown = rows if wanted == "all" else [r for r in rows if r.state == wanted]
-    return render_template(
+    return _render(
         "admin/posts.html",
         section="posts",
         rows=shown,
@@ -746,7 +749,7 @@ def feeds_page() -> str:
                 "rss_url": base + info.rss_path.lstrip("/"),
             }
         )
-    return render_template("admin/feeds.html", section="feeds", rows=rows, opml_url="/feeds.opml")
+    return _render("admin/feeds.html", section="feeds", rows=rows, opml_url="/feeds.opml")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -800,7 +803,7 @@ def notifications_page() -> str:
     pending = store.pending()
     failed = store.failed()
     attempts = store.recent_attempts(RECENT_ATTEMPTS)
-    return render_template(
+    return _render(
         "admin/notifications.html",
         section="notifications",
         pending=pending,
@@ -857,7 +860,7 @@ def job(job_id: str) -> str:
         raise NotFound()
     started = datetime.fromisoformat(found["started"].replace("Z", "+00:00"))
     elapsed = max(0, round((board.jobs.clock() - started).total_seconds()))
-    return render_template("admin/job.html", section="overview", job=found, elapsed=elapsed)
+    return _render("admin/job.html", section="overview", job=found, elapsed=elapsed)
 
 
 @admin.get("/jobs/<job_id>/status")
@@ -872,9 +875,7 @@ def job_status(job_id: str) -> Response:
 
 @admin.errorhandler(NotFound)
 def _not_found(error: NotFound) -> tuple[str, int]:
-    page = render_template(
-        "admin/message.html", title="Not found", message="There is no such page or job."
-    )
+    page = _render("admin/message.html", title="Not found", message="There is no such page or job.")
     return page, 404
 
 

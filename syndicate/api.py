@@ -49,7 +49,7 @@ from werkzeug.exceptions import (
     Unauthorized,
 )
 
-from . import counted
+from . import counted, readable
 from .config import Config
 from .errors import PublishRefused, SyndicateError
 
@@ -358,7 +358,8 @@ def _syndicate_error(error: SyndicateError) -> Response:
 
 
 def _json(data: Json, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> Response:
-    body = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    # readable: a post file name that is not UTF-8 must not make the answer a 500.
+    body = readable(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return Response(
         body, status=status, headers=list(headers), content_type="application/json; charset=utf-8"
     )

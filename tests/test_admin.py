@@ -7,6 +7,7 @@ deliver what was queued with the Publisher's own ``Outbox``, as the scheduler wo
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -704,3 +705,27 @@ def test_a_bad_next_on_the_form_falls_back_to_the_dashboard(client: FlaskClient)
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/"
     assert "X-Evil" not in response.headers
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_not_a_500(
+    signed_in: FlaskClient, site_config: Config, publisher: Publisher
+) -> None:
+    # Issue 17, case 5: every page listing it answered 500 ("surrogates not allowed").
+    posts = os.fsencode(site_config.posts_dir)
+    with open(os.path.join(posts, b"caf\xe9.md"), "wb") as file:
+        file.write(BROKEN.encode())
+    with open(os.path.join(posts, b"2024-05-01-na\xefve.md"), "wb") as file:
+        file.write(CATS.replace("Cats", "Naive").encode())
+    publisher.publish()
+    for page in ("/admin/", "/admin/posts", "/admin/posts?state=error", "/admin/feeds"):
+        response = signed_in.get(page)
+        assert response.status_code == 200, page
+        response.data.decode("utf-8")  # strict UTF-8
+    shown = text(signed_in.get("/admin/posts"))
+    assert "posts/caf\ufffd.md" in shown
+    assert "posts/2024-05-01-na\ufffdve.md" in shown
+    overview = text(signed_in.get("/admin/"))
+    assert "caf\ufffd.md" in overview
+    job = republish(signed_in)
+    assert job.status_code == 200
+    assert "caf\ufffd.md" in text(job)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from syndicate import readable
 from syndicate.api import EXTENSION, TOKEN_ENV, EditorAPI, FailureLimiter
 from syndicate.cli import main
 from syndicate.config import Config, load_config
@@ -722,3 +726,57 @@ def test_cli_status_json_is_the_api_json(
     del from_cli["now"], from_api["now"]
     assert from_cli == from_api
     assert len(from_cli["pending"]) == len(store.pending()) == 10
+
+
+# --------------------------------------------------------------------------- hostile names
+
+LATIN1_NAME = b"caf\xe9.md"  # a post file name that is not UTF-8 (issue 17, case 5)
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_not_a_500(
+    client: FlaskClient, site_config: Config
+) -> None:
+    posts = os.fsencode(site_config.posts_dir)
+    with open(os.path.join(posts, LATIN1_NAME), "wb") as file:
+        file.write(BROKEN.encode())
+    for response in (republish(client), client.get("/api/status", headers=AUTH)):
+        data = ok_json(response)
+        files = [e["file"] for e in data["errors"]]
+        assert "posts/caf\ufffd.md" in files, files
+        json.loads(response.data.decode("utf-8"))  # strict UTF-8 JSON
+
+
+@pytest.mark.parametrize(
+    "args", [["check"], ["republish"], ["status"], ["status", "--json"]], ids=" ".join
+)
+def test_cli_shows_a_file_name_that_is_not_utf8(project: Path, args: list[str]) -> None:
+    # Issue 17, case 5, on the command line: a real process, its stdout strict UTF-8.
+    with open(os.path.join(os.fsencode(project / "posts"), LATIN1_NAME), "wb") as file:
+        file.write(BROKEN.encode())
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    for name in ("PYTHONIOENCODING", "PYTHONUTF8"):  # stdout strict, as on most terminals
+        env.pop(name, None)
+    if args[0] == "status":
+        subprocess.run([sys.executable, "-m", "syndicate", "republish"], env=env, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "syndicate", *args], env=env, capture_output=True, timeout=120
+    )
+    output = (done.stdout + done.stderr).decode("utf-8")  # strict: valid UTF-8
+    assert "Traceback" not in output
+    assert "Logging error" not in output
+    assert done.returncode in (0, 1), output
+    assert "caf\ufffd.md" in output, output
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("posts/café.md", "posts/café.md"),  # UTF-8 names are untouched
+        (os.fsdecode(b"posts/caf\xe9.md"), "posts/caf\ufffd.md"),
+        (os.fsdecode(b"caf\xc3\xa9 \xff.md"), "caf\u00e9 \ufffd.md"),
+        ("lone \ud800 surrogate", "lone ? surrogate"),
+    ],
+)
+def test_readable(text: str, shown: str) -> None:
+    assert readable(text) == shown
+    shown.encode("utf-8")
