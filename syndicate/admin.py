@@ -54,11 +54,18 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from markupsafe import Markup
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import InternalServerError, NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
 from . import counted, readable
-from .api import TOKEN_ENV, EditorAPI, quiet_posts, republish_json, scheduled_posts
+from .api import (
+    TOKEN_ENV,
+    EditorAPI,
+    failure_message,
+    quiet_posts,
+    republish_json,
+    scheduled_posts,
+)
 from .config import Config, state_dir
 from .documents import FeedInfo, Site
 from .errors import PublishRefused
@@ -363,7 +370,8 @@ class JobBoard:
             data.update(state="failed", error=str(exc), refused=True)
         except Exception as exc:  # shown on the page; the thread must not die silently
             log.exception("dashboard: republish %s failed", job_id)
-            data.update(state="failed", error=str(exc) or type(exc).__name__)
+            # A short line: the error's own text may name the database, SQL or paths.
+            data.update(state="failed", error=failure_message(exc))
         else:
             log.info(
                 "dashboard: republish%s: %s changed, %s queued",
@@ -551,6 +559,8 @@ class _CsrfError(Exception):
 def _guard() -> BaseResponse | None:
     """Every /admin request: CSRF check on posts; sign-in required beyond the login page."""
     if request.method == "POST":
+        if not _same_origin(request.headers.get("Origin")):
+            raise _OriginError()
         sent = request.form.get(CSRF_FIELD, "")
         expected = session.get(CSRF_FIELD)
         if not isinstance(expected, str) or not hmac.compare_digest(
@@ -562,6 +572,22 @@ def _guard() -> BaseResponse | None:
     if request.method == "GET":
         return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
     return redirect(url_for("admin.login"))
+
+
+def _same_origin(origin: str | None) -> bool:
+    """Whether a form post's ``Origin`` (RFC 6454) is this server or the site's URL.
+
+    Browsers send it on every cross-site post; without it (older browsers, scripts) the
+    CSRF token decides alone. ``null`` (a sandboxed or privacy-hiding context) is refused.
+    """
+    if origin is None:
+        return True
+    parts = urlsplit(origin.strip().lower())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    # The host the request came to (a proxy passes the Host header on), or the site's.
+    site = urlsplit(dashboard().config.site.url.lower()).netloc
+    return parts.netloc in (request.host.lower(), site)
 
 
 def _signed_in() -> bool:
@@ -590,6 +616,30 @@ def _csrf_failed(error: _CsrfError) -> tuple[str, int]:
         ),
     )
     return page, 400
+
+
+class _OriginError(Exception):
+    """A form post whose ``Origin`` is another site."""
+
+
+@admin.errorhandler(_OriginError)
+def _origin_failed(error: _OriginError) -> tuple[str, int]:
+    log.warning(
+        "dashboard: %s %s from %s came from another site (Origin %r)",
+        request.method,
+        request.path,
+        request.remote_addr,
+        request.headers.get("Origin", "")[:200],
+    )
+    page = _render(
+        "admin/message.html",
+        title="Form from another site",
+        message=(
+            "This form was sent from a page of another site, not from the dashboard. "
+            "Nothing was done. Open the dashboard itself and try again."
+        ),
+    )
+    return page, 403
 
 
 @admin.after_request
@@ -871,6 +921,16 @@ def job_status(job_id: str) -> Response:
         raise NotFound()
     body = json.dumps({"state": found["state"], "started": found["started"]})
     return Response(body, content_type="application/json")
+
+
+@admin.errorhandler(InternalServerError)
+def _server_error(error: InternalServerError) -> tuple[str, int]:
+    # Flask has logged the exception with its traceback; the page says one short line.
+    cause = error.original_exception or error
+    page = _render(
+        "admin/message.html", title="Something went wrong", message=failure_message(cause)
+    )
+    return page, 500
 
 
 @admin.errorhandler(NotFound)

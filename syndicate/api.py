@@ -354,7 +354,26 @@ def _refused(error: PublishRefused) -> Response:
 @api.errorhandler(SyndicateError)
 def _syndicate_error(error: SyndicateError) -> Response:
     log.error("editor API: %s %s failed: %s", request.method, request.path, error)
-    return _json({"error": "Internal Server Error", "message": str(error)}, 500)
+    return _json({"error": "Internal Server Error", "message": failure_message(error)}, 500)
+
+
+def failure_message(error: BaseException) -> str:
+    """What a client is told of a failure: one short line; the log has the details.
+
+    Never the error's own text: it may name the database (its absolute path), the SQL,
+    or files on the server.
+    """
+    from .errors import StoreError
+
+    if isinstance(error, StoreError):
+        return (
+            "The store is busy or unavailable (another process may hold its lock), so this "
+            "request did not finish. Try again in a minute; the server's log has the details."
+        )
+    if isinstance(error, OSError) and error.strerror:
+        # "No space left on device" helps an editor; the file's path stays in the log.
+        return f"{error.strerror}; the server's log has the details."
+    return "The server could not finish this request; its log has the details."
 
 
 def _json(data: Json, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> Response:

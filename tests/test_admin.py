@@ -589,12 +589,13 @@ def test_a_failed_republish_is_shown(
     app: Flask, signed_in: FlaskClient, monkeypatch: pytest.MonkeyPatch, publisher: Publisher
 ) -> None:
     def broken(force: bool = False) -> PublishResult:
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device", "/srv/secret/feed.rss")
 
     monkeypatch.setattr(publisher, "publish", broken)
     page = republish(signed_in)
     assert "Republish failed" in text(page)
-    assert "disk full" in text(page)
+    assert "No space left on device" in text(page)
+    assert "/srv/secret" not in page.get_data(as_text=True)  # paths stay in the log
 
 
 def test_a_refused_republish_is_shown_and_stays_on_the_overview(
@@ -729,3 +730,89 @@ def test_a_file_name_that_is_not_utf8_is_shown_not_a_500(
     job = republish(signed_in)
     assert job.status_code == 200
     assert "caf\ufffd.md" in text(job)
+
+
+def test_a_locked_database_fails_the_republish_with_a_short_message(
+    token: str, site_config: Config, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 17, case 10: the error shown held the database's absolute path and the SQL.
+    import sqlite3
+
+    import syndicate.store
+
+    publisher.publish()
+    database = site_config.storage.url.removeprefix("sqlite:///")
+    monkeypatch.setattr(syndicate.store, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    app = create_app(site_config, reload_interval=None)  # its own store, short timeout
+    client = app.test_client()
+    sign_in(client)
+    csrf = csrf_of(client.get("/admin/"))
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        started = client.post("/admin/republish", data={"csrf_token": csrf})
+        board(app).jobs.join()
+        page = client.get(started.headers["Location"])
+        assert "Republish failed" in text(page)
+        assert "store is busy" in text(page)
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        for leak in (database, "SQL", "sqlite", "Traceback"):
+            assert leak not in page.get_data(as_text=True)
+    finally:
+        board(app).jobs.join()
+        close_api(app)
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_a_failing_page_is_a_short_500(
+    signed_in: FlaskClient, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syndicate.errors import StoreError
+
+    def broken() -> None:
+        raise StoreError("sqlite:////srv/secret/syndicate.db: database is locked [SQL: BEGIN]")
+
+    assert publisher.store is not None
+    monkeypatch.setattr(publisher.store, "last_build", broken)
+    page = signed_in.get("/admin/")
+    assert page.status_code == 500
+    shown = page.get_data(as_text=True)
+    assert "store is busy" in text(page)
+    assert "/srv/secret" not in shown and "SQL" not in shown
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [
+        (None, 302),  # no Origin (older browsers, curl): the CSRF token decides
+        ("http://localhost", 302),  # this server
+        ("https://example.org", 302),  # the site's URL (a proxy in front)
+        ("https://evil.example", 403),
+        ("http://localhost.evil.example", 403),
+        ("null", 403),
+    ],
+)
+def test_dashboard_posts_check_origin(
+    signed_in: FlaskClient, origin: str | None, status: int
+) -> None:
+    token = csrf_of(signed_in.get("/admin/notifications"))
+    headers = {"Origin": origin} if origin is not None else {}
+    response = signed_in.post(
+        "/admin/notifications/999/retry", data={"csrf_token": token}, headers=headers
+    )
+    assert response.status_code == status
+    if status == 403:
+        assert "Nothing was done" in text(response)
+
+
+def test_sign_in_checks_origin(client: FlaskClient) -> None:
+    form = client.get("/admin/login")
+    response = client.post(
+        "/admin/login",
+        data={"csrf_token": csrf_of(form), "token": TOKEN},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status_code == 403
+    assert client.get("/admin/").status_code == 302  # not signed in

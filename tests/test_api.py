@@ -780,3 +780,62 @@ def test_cli_shows_a_file_name_that_is_not_utf8(project: Path, args: list[str]) 
 def test_readable(text: str, shown: str) -> None:
     assert readable(text) == shown
     shown.encode("utf-8")
+
+
+# --------------------------------------------------------------------------- 500s
+
+
+@pytest.fixture
+def locked(
+    token: str, site_config: Config, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Flask, Path]]:
+    """An app whose store (a real SQLite file) another connection holds the write lock of."""
+    import sqlite3
+
+    import syndicate.store
+
+    publisher.publish()  # the file and its tables exist
+    database = site_config.storage.url.removeprefix("sqlite:///")
+    monkeypatch.setattr(syndicate.store, "SQLITE_BUSY_TIMEOUT_MS", 200)  # not 15 s
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    app = create_app(site_config)  # opens its own store, with the short timeout
+    try:
+        yield app, Path(database)
+    finally:
+        close_api(app)
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_a_locked_database_is_a_short_500_and_a_log_line(
+    locked: tuple[Flask, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 17, case 10: the answer held the database's absolute path and the SQL.
+    app, database = locked
+    response = app.test_client().post("/api/republish", headers=AUTH)
+    assert response.status_code == 500
+    data = response.get_json()
+    assert data["error"] == "Internal Server Error"
+    body = response.get_data(as_text=True)
+    for leak in (str(database), database.name, "SQL", "INSERT", "UPDATE", "Traceback", "sqlite"):
+        assert leak not in body, body
+    assert len(data["message"]) < 200
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    logged = " ".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert "/api/republish" in logged and "locked" in logged, logged
+
+
+def test_an_unexpected_error_is_a_short_json_500(
+    client: FlaskClient, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Flask's own InternalServerError, through the blueprint's JSON handler: no details.
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device", "/secret/place/feed.rss")
+
+    monkeypatch.setattr(publisher, "publish", broken)
+    response = republish(client)
+    assert response.status_code == 500
+    assert response.mimetype == "application/json"
+    assert "/secret/place" not in response.get_data(as_text=True)
+    assert response.get_json()["error"] == "Internal Server Error"
