@@ -15,3 +15,22 @@ def counted(count: int, noun: str, plural: str = "") -> str:
     rather than in ``cli`` because the logs of every module use it too.
     """
     return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def readable(text: str) -> str:
+    """``text`` safe to encode as UTF-8: what a file name that is not UTF-8 leaves in it
+    (lone surrogates, from ``os.fsdecode``) shown as U+FFFD.
+
+    Every text shown to editors (JSON, HTML pages, the command line) passes through it,
+    so one such file costs a replacement character, never a 500. Cheap when there is
+    nothing to replace: one encode.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            # The file name's own bytes back, then each byte that is not UTF-8 as U+FFFD.
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:  # a surrogate no file name made (from JSON, say)
+            return text.encode("utf-8", "replace").decode("utf-8")
+    return text

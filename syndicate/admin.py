@@ -6,7 +6,8 @@ scoped to ``/admin``, valid for ``SESSION_HOURS``. The signing key is derived fr
 token (HMAC with a fixed label), so every web worker and every restart accepts the same
 cookies, and changing the token signs everybody out. Every form carries a per-session
 CSRF token, checked in constant time; failed sign-ins count against the API's
-``FailureLimiter``. Without a token the dashboard is off: ``/admin`` answers 404.
+``FailureLimiter`` (the right token is never refused). Without a token the dashboard is
+off: ``/admin`` answers 404.
 
 Pages read the store (build records, outbox, attempts), the Site this web process
 serves (``Services.holder``) and the posts folder, re-read on demand (``PostBoard``
@@ -53,11 +54,18 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from markupsafe import Markup
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import InternalServerError, NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import counted
-from .api import TOKEN_ENV, EditorAPI, quiet_posts, republish_json, scheduled_posts
+from . import counted, readable
+from .api import (
+    TOKEN_ENV,
+    EditorAPI,
+    failure_message,
+    quiet_posts,
+    republish_json,
+    scheduled_posts,
+)
 from .config import Config, state_dir
 from .documents import FeedInfo, Site
 from .errors import PublishRefused
@@ -362,7 +370,8 @@ class JobBoard:
             data.update(state="failed", error=str(exc), refused=True)
         except Exception as exc:  # shown on the page; the thread must not die silently
             log.exception("dashboard: republish %s failed", job_id)
-            data.update(state="failed", error=str(exc) or type(exc).__name__)
+            # A short line: the error's own text may name the database, SQL or paths.
+            data.update(state="failed", error=failure_message(exc))
         else:
             log.info(
                 "dashboard: republish%s: %s changed, %s queued",
@@ -484,6 +493,11 @@ admin = Blueprint(
 _PUBLIC_ENDPOINTS: Final = frozenset({"admin.login", "admin.static"})
 
 
+def _render(template: str, **context: Any) -> str:
+    """A dashboard page: a post file name that is not UTF-8 shows as U+FFFD, not a 500."""
+    return readable(render_template(template, **context))
+
+
 def csrf_token() -> str:
     """This session's CSRF token, made on first use."""
     token = session.get(CSRF_FIELD)
@@ -545,6 +559,8 @@ class _CsrfError(Exception):
 def _guard() -> BaseResponse | None:
     """Every /admin request: CSRF check on posts; sign-in required beyond the login page."""
     if request.method == "POST":
+        if not _same_origin(request.headers.get("Origin")):
+            raise _OriginError()
         sent = request.form.get(CSRF_FIELD, "")
         expected = session.get(CSRF_FIELD)
         if not isinstance(expected, str) or not hmac.compare_digest(
@@ -556,6 +572,22 @@ def _guard() -> BaseResponse | None:
     if request.method == "GET":
         return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
     return redirect(url_for("admin.login"))
+
+
+def _same_origin(origin: str | None) -> bool:
+    """Whether a form post's ``Origin`` (RFC 6454) is this server or the site's URL.
+
+    Browsers send it on every cross-site post; without it (older browsers, scripts) the
+    CSRF token decides alone. ``null`` (a sandboxed or privacy-hiding context) is refused.
+    """
+    if origin is None:
+        return True
+    parts = urlsplit(origin.strip().lower())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    # The host the request came to (a proxy passes the Host header on), or the site's.
+    site = urlsplit(dashboard().config.site.url.lower()).netloc
+    return parts.netloc in (request.host.lower(), site)
 
 
 def _signed_in() -> bool:
@@ -574,7 +606,7 @@ def _csrf_failed(error: _CsrfError) -> tuple[str, int]:
         request.path,
         request.remote_addr,
     )
-    page = render_template(
+    page = _render(
         "admin/message.html",
         title="Form expired",
         message=(
@@ -584,6 +616,30 @@ def _csrf_failed(error: _CsrfError) -> tuple[str, int]:
         ),
     )
     return page, 400
+
+
+class _OriginError(Exception):
+    """A form post whose ``Origin`` is another site."""
+
+
+@admin.errorhandler(_OriginError)
+def _origin_failed(error: _OriginError) -> tuple[str, int]:
+    log.warning(
+        "dashboard: %s %s from %s came from another site (Origin %r)",
+        request.method,
+        request.path,
+        request.remote_addr,
+        request.headers.get("Origin", "")[:200],
+    )
+    page = _render(
+        "admin/message.html",
+        title="Form from another site",
+        message=(
+            "This form was sent from a page of another site, not from the dashboard. "
+            "Nothing was done. Open the dashboard itself and try again."
+        ),
+    )
+    return page, 403
 
 
 @admin.after_request
@@ -602,13 +658,19 @@ def _headers(response: Response) -> Response:
     return response
 
 
+# A dashboard path (and query) made only of the characters RFC 3986 allows there: no
+# control characters (a CR LF would split the Location header), no spaces, no backslash.
+_NEXT = re.compile(r"/admin(?:[/?][A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?")
+_DOT_SEGMENT = re.compile(r"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
+
+
 def _safe_next(target: str | None) -> str:
-    """Where to go after sign-in: a dashboard path, never another site."""
+    """Where to go after sign-in: a dashboard path, never another site; else the overview."""
     default = url_for("admin.overview")
-    if not target:
+    if not target or not _NEXT.fullmatch(target):
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/admin") or "\\" in target:
+    if parts.scheme or parts.netloc or "//" in parts.path or _DOT_SEGMENT.search(parts.path):
         return default
     return target
 
@@ -621,30 +683,28 @@ def login() -> BaseResponse | tuple[str, int, dict[str, str]] | str:
         if _signed_in():
             return redirect(next_url)
         csrf_token()  # the form's own CSRF token, in a fresh session cookie
-        return render_template("admin/login.html", next_url=next_url, error=None)
+        return _render("admin/login.html", next_url=next_url, error=None)
     board = dashboard()
     limiter = board.editors.limiter
     client = request.remote_addr or "unknown"
-    wait = limiter.blocked_for(client)
-    if wait is not None:
-        seconds = max(1, math.ceil(wait))
-        page = render_template(
-            "admin/login.html",
-            next_url=next_url,
-            error=f"Too many failed sign-ins from this address; try again in {seconds} s.",
-        )
-        return page, 429, {"Retry-After": str(seconds)}
-    token = request.form.get("token", "").strip().encode("utf-8")
+    token = request.form.get("token", "").strip().encode("utf-8", "replace")
     assert board.editors.token is not None  # the blueprint exists only with a token
-    # Compared in constant time: how much of a guess matched must not show.
+    # Compared in constant time (how much of a guess matched must not show), and before
+    # any throttling: the right token always signs in, so guessing locks nobody out.
     if not token or not hmac.compare_digest(token, board.editors.token):
+        wait = limiter.blocked_for(client)
+        if wait is not None:
+            seconds = max(1, math.ceil(wait))
+            page = _render(
+                "admin/login.html",
+                next_url=next_url,
+                error=f"Too many failed sign-ins from this address; try again in {seconds} s.",
+            )
+            return page, 429, {"Retry-After": str(seconds)}
         limiter.failure(client)
         log.warning("dashboard: failed sign-in from %s", client)
-        page = render_template(
-            "admin/login.html", next_url=next_url, error="That is not the editor token."
-        )
+        page = _render("admin/login.html", next_url=next_url, error="That is not the editor token.")
         return page, 403, {}
-    limiter.success(client)
     # A new session (and CSRF token) at sign-in, so a session planted before is useless.
     session.clear()
     session["editor"] = True
@@ -682,7 +742,7 @@ def overview() -> str:
     build = store.last_build()
     rows = _rows(board, publisher)
     counts = {state: sum(1 for r in rows if r.state == state) for state in STATES}
-    return render_template(
+    return _render(
         "admin/overview.html",
         section="overview",
         build=build,
@@ -707,7 +767,7 @@ def posts_page() -> str:
         wanted = "all"
     counts = {state: sum(1 for r in rows if r.state == state) for state in STATES}
     shown = rows if wanted == "all" else [r for r in rows if r.state == wanted]
-    return render_template(
+    return _render(
         "admin/posts.html",
         section="posts",
         rows=shown,
@@ -739,7 +799,7 @@ def feeds_page() -> str:
                 "rss_url": base + info.rss_path.lstrip("/"),
             }
         )
-    return render_template("admin/feeds.html", section="feeds", rows=rows, opml_url="/feeds.opml")
+    return _render("admin/feeds.html", section="feeds", rows=rows, opml_url="/feeds.opml")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -793,7 +853,7 @@ def notifications_page() -> str:
     pending = store.pending()
     failed = store.failed()
     attempts = store.recent_attempts(RECENT_ATTEMPTS)
-    return render_template(
+    return _render(
         "admin/notifications.html",
         section="notifications",
         pending=pending,
@@ -850,7 +910,7 @@ def job(job_id: str) -> str:
         raise NotFound()
     started = datetime.fromisoformat(found["started"].replace("Z", "+00:00"))
     elapsed = max(0, round((board.jobs.clock() - started).total_seconds()))
-    return render_template("admin/job.html", section="overview", job=found, elapsed=elapsed)
+    return _render("admin/job.html", section="overview", job=found, elapsed=elapsed)
 
 
 @admin.get("/jobs/<job_id>/status")
@@ -863,11 +923,19 @@ def job_status(job_id: str) -> Response:
     return Response(body, content_type="application/json")
 
 
+@admin.errorhandler(InternalServerError)
+def _server_error(error: InternalServerError) -> tuple[str, int]:
+    # Flask has logged the exception with its traceback; the page says one short line.
+    cause = error.original_exception or error
+    page = _render(
+        "admin/message.html", title="Something went wrong", message=failure_message(cause)
+    )
+    return page, 500
+
+
 @admin.errorhandler(NotFound)
 def _not_found(error: NotFound) -> tuple[str, int]:
-    page = render_template(
-        "admin/message.html", title="Not found", message="There is no such page or job."
-    )
+    page = _render("admin/message.html", title="Not found", message="There is no such page or job.")
     return page, 404
 
 

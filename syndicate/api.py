@@ -2,8 +2,10 @@
 
 Requests carry a bearer token (RFC 6750) that must equal ``SYNDICATE_EDITOR_TOKEN``,
 read from the environment when the app is created; without it the API is off and every
-``/api/`` URL answers 404. Repeated failures from one address are answered 429 for a
-while (``FailureLimiter``, in process memory).
+``/api/`` URL answers 404. Repeated failures from one address (or from everyone, as a
+backstop) are answered 429 for a while (``FailureLimiter``, in process memory); the right
+token is checked first and always gets through, so nobody can lock the editors out by
+guessing (behind a reverse proxy every client shares one address).
 
 ``republish`` runs ``Publisher.publish`` (posts read from disk, changed feeds written to
 ``output_dir``, notifications written to the store's outbox) and answers what changed.
@@ -47,7 +49,7 @@ from werkzeug.exceptions import (
     Unauthorized,
 )
 
-from . import counted
+from . import counted, readable
 from .config import Config
 from .errors import PublishRefused, SyndicateError
 
@@ -68,6 +70,9 @@ EXTENSION: Final = "syndicate.api"
 
 MAX_FAILURES: Final = 5  # failed authentications per address ...
 FAILURE_WINDOW: Final = 60.0  # ... within this many seconds, then 429 until the oldest expires
+# Failed authentications from all addresses together within the window: past it every
+# wrong guess is refused (429), so spreading guesses over many addresses does not help.
+MAX_FAILURES_GLOBAL: Final = 100
 RECENT_ATTEMPTS: Final = 50  # delivery attempts listed by status
 REALM: Final = "syndicate"
 
@@ -90,7 +95,11 @@ class FailureLimiter:
     """Failed authentications per client address in a sliding window. No I/O; thread-safe.
 
     After ``max_failures`` failures within ``window`` seconds an address is blocked
-    until the oldest of them is ``window`` old; a success forgets its failures.
+    until the oldest of them is ``window`` old. A success forgets nothing: behind a
+    reverse proxy an editor's success would otherwise give a guesser five more tries.
+    After ``max_global`` failures within ``window`` from all addresses together, every
+    address is blocked likewise (a backstop against guesses spread over many addresses).
+    Callers ask only for wrong attempts: a right token is never refused (``_authenticate``).
     ``clock`` returns seconds (monotonic by default, so wall-clock steps do not matter).
     At most ``max_keys`` addresses are remembered; the oldest is forgotten first.
     """
@@ -101,27 +110,37 @@ class FailureLimiter:
         window: float = FAILURE_WINDOW,
         clock: Callable[[], float] = time.monotonic,
         max_keys: int = 10_000,
+        max_global: int = MAX_FAILURES_GLOBAL,
     ) -> None:
         self.max_failures = max_failures
         self.window = window
         self.clock = clock
         self.max_keys = max_keys
+        self.max_global = max_global
         self._failures: dict[str, collections.deque[float]] = {}
+        # Only the last max_global times matter: the oldest decides the wait.
+        self._global: collections.deque[float] = collections.deque(maxlen=max_global)
         self._lock = threading.Lock()
 
     def blocked_for(self, key: str) -> float | None:
         """Seconds until ``key`` may try again, or None if it may try now."""
         with self._lock:
             now = self.clock()
+            waits = []
             times = self._recent(key, now)
-            if len(times) < self.max_failures:
-                return None
-            return max(0.0, times[0] + self.window - now)
+            if len(times) >= self.max_failures:
+                waits.append(times[0] + self.window - now)
+            while self._global and self._global[0] <= now - self.window:
+                self._global.popleft()
+            if len(self._global) >= self.max_global:
+                waits.append(self._global[0] + self.window - now)
+            return max(0.0, *waits) if waits else None
 
     def failure(self, key: str) -> None:
         """Record a failed attempt from ``key``."""
         with self._lock:
             now = self.clock()
+            self._global.append(now)
             times = self._recent(key, now)
             if not times:
                 # Only the last max_failures times matter: the oldest decides the wait.
@@ -130,11 +149,6 @@ class FailureLimiter:
                 while len(self._failures) > self.max_keys:
                     del self._failures[next(iter(self._failures))]
             times.append(now)
-
-    def success(self, key: str) -> None:
-        """Forget the failures of ``key``."""
-        with self._lock:
-            self._failures.pop(key, None)
 
     def _recent(self, key: str, now: float) -> collections.deque[float]:
         times = self._failures.get(key)
@@ -241,36 +255,38 @@ class BearerChallenge(Unauthorized):
 
 @api.before_request
 def _authenticate() -> None:
-    """Every /api/ request: API on, address not blocked, right bearer token."""
+    """Every /api/ request: API on, right bearer token; wrong ones are throttled."""
     ext = editor_api()
     if ext.token is None:
         raise NotFound(f"The editor API is off: set {TOKEN_ENV} in the server's environment.")
     client = request.remote_addr or "unknown"
+    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    credentials = credentials.strip()
+    # The auth-scheme is case-insensitive (RFC 9110 11.1). WSGI hands header values over
+    # as latin-1, so this gives back the bytes the client sent. Compared in constant time
+    # (how much of a guess matched must not show), and before any throttling: the right
+    # token always gets through, else anyone could lock every editor out by guessing
+    # (behind a reverse proxy all clients share one address).
+    given = credentials.encode("latin-1", "replace")
+    if scheme.lower() == "bearer" and credentials and hmac.compare_digest(given, ext.token):
+        return
     wait = ext.limiter.blocked_for(client)
     if wait is not None:
-        # Checked before the token, so a blocked client learns nothing from guessing.
+        # A blocked client learns only that its guess was not the token.
         raise TooManyRequests(
             "Too many failed attempts from this address; try again later.",
             retry_after=max(1, math.ceil(wait)),
         )
-    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
-    credentials = credentials.strip()
-    # The auth-scheme is case-insensitive (RFC 9110 11.1).
+    ext.limiter.failure(client)
     if scheme.lower() != "bearer" or not credentials:
-        ext.limiter.failure(client)
         log.warning(
             "editor API: %s %s from %s without a token", request.method, request.path, client
         )
         raise BearerChallenge("An editor token is required: Authorization: Bearer <token>.")
-    # WSGI hands header values over as latin-1, so this gives back the bytes the client
-    # sent. Compared in constant time: how much of a guess matched must not show.
-    if not hmac.compare_digest(credentials.encode("latin-1"), ext.token):
-        ext.limiter.failure(client)
-        log.warning(
-            "editor API: %s %s from %s with a wrong token", request.method, request.path, client
-        )
-        raise BearerChallenge("The editor token is wrong.", error="invalid_token")
-    ext.limiter.success(client)
+    log.warning(
+        "editor API: %s %s from %s with a wrong token", request.method, request.path, client
+    )
+    raise BearerChallenge("The editor token is wrong.", error="invalid_token")
 
 
 @api.after_request
@@ -338,11 +354,31 @@ def _refused(error: PublishRefused) -> Response:
 @api.errorhandler(SyndicateError)
 def _syndicate_error(error: SyndicateError) -> Response:
     log.error("editor API: %s %s failed: %s", request.method, request.path, error)
-    return _json({"error": "Internal Server Error", "message": str(error)}, 500)
+    return _json({"error": "Internal Server Error", "message": failure_message(error)}, 500)
+
+
+def failure_message(error: BaseException) -> str:
+    """What a client is told of a failure: one short line; the log has the details.
+
+    Never the error's own text: it may name the database (its absolute path), the SQL,
+    or files on the server.
+    """
+    from .errors import StoreError
+
+    if isinstance(error, StoreError):
+        return (
+            "The store is busy or unavailable (another process may hold its lock), so this "
+            "request did not finish. Try again in a minute; the server's log has the details."
+        )
+    if isinstance(error, OSError) and error.strerror:
+        # "No space left on device" helps an editor; the file's path stays in the log.
+        return f"{error.strerror}; the server's log has the details."
+    return "The server could not finish this request; its log has the details."
 
 
 def _json(data: Json, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> Response:
-    body = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    # readable: a post file name that is not UTF-8 must not make the answer a 500.
+    body = readable(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return Response(
         body, status=status, headers=list(headers), content_type="application/json; charset=utf-8"
     )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 import click
 
-from . import __version__, counted
+from . import __version__, counted, readable
 from .config import load_config, state_dir
 from .errors import SyndicateError
 
@@ -40,7 +40,7 @@ class _EchoHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            click.echo(self.format(record), err=True)
+            click.echo(readable(self.format(record)), err=True)
         except Exception:  # pragma: no cover - logging must never raise
             self.handleError(record)
 
@@ -95,7 +95,7 @@ def _clean_errors() -> Iterator[None]:
     try:
         yield
     except SyndicateError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(readable(str(exc))) from None
 
 
 def _shown(path: Path) -> str:
@@ -115,7 +115,8 @@ class _Problem(Protocol):
 
 def _report(problems: Sequence[_Problem]) -> None:
     for problem in problems:
-        click.echo(f"{_shown(problem.path)}: {problem.message}", err=True)
+        # readable: a file name that is not UTF-8 shows as U+FFFD, on any terminal.
+        click.echo(readable(f"{_shown(problem.path)}: {problem.message}"), err=True)
 
 
 def _summary(result: BuildResult) -> str:
@@ -526,10 +527,10 @@ def status(config_path: Path, as_json: bool) -> None:
         with SqlStore(config.storage.url) as store:
             data = status_json(Publisher(config, store=store))
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        click.echo(readable(json.dumps(data, indent=2, ensure_ascii=False)))
         return
     for line in _status_lines(data):
-        click.echo(line)
+        click.echo(readable(line))
 
 
 # Readable status lists stop here; --json has everything.

@@ -105,6 +105,10 @@ ALLOWED_METHODS = ("GET", "HEAD")
 EDITOR_PREFIXES = ("/api", "/admin")
 Headers = list[tuple[str, str]]
 Answer = tuple[str, Headers, bytes]  # status, headers, body
+#: On every response: browsers must not guess a type other than the one sent (a feed or
+#: a 404 read as HTML). A constant in each document's precomputed headers, so the hot
+#: path pays nothing for it.
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
 
 # Ticks for the body cache's LRU order: a count's next is atomic, and cheaper than a clock.
 _tick = itertools.count(1).__next__
@@ -585,10 +589,7 @@ class SiteHolder:
         if page is None or page.etag != html.etag:
             from .preview import content_security_policy  # see _render_preview
 
-            extra = [
-                ("Content-Security-Policy", content_security_policy()),
-                ("X-Content-Type-Options", "nosniff"),
-            ]
+            extra = [("Content-Security-Policy", content_security_policy())]
             made = _prepare(
                 None,
                 html.media_type,
@@ -627,12 +628,22 @@ def _unavailable(path: str) -> Answer:
 def _plain_answer(status: str, message: str, extra: Headers | None = None) -> Answer:
     """A short plain-text answer: the message and a newline."""
     body = (message + "\n").encode()
-    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        NOSNIFF,
+    ]
     return status, [*headers, *(extra or [])], body
 
 
+# Control characters (C0, DEL, C1) and the line and paragraph separators: shown
+# percent-encoded, as in a URL, so that a 404 never echoes a NUL or a line break.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _no_such_feed(path: str) -> Answer:
-    return _plain_answer("404 Not Found", f"No such feed: {path}")
+    shown = _UNPRINTABLE.sub(lambda m: quote(m.group(), safe=""), path)
+    return _plain_answer("404 Not Found", f"No such feed: {shown}")
 
 
 def _refusal(method: str, path: str, documents: Mapping[str, PreparedDocument]) -> Answer:
@@ -713,6 +724,7 @@ def _prepare(
         ("Last-Modified", http_date),
         ("Cache-Control", cache_control),
         ("Vary", vary),
+        NOSNIFF,
         *links,
     ]
     return PreparedDocument(
@@ -1089,7 +1101,14 @@ def _editors_app(found: Services) -> Flask:
     init_admin(app, editors)
     app.register_error_handler(NotFound, _not_found)
     app.register_error_handler(MethodNotAllowed, _method_not_allowed)
+    app.after_request(_nosniff)
     return app
+
+
+def _nosniff(response: Response) -> Response:
+    # Every answer of the editors' app too (JSON, pages, errors): see NOSNIFF.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 class EditorsApp:

@@ -7,6 +7,7 @@ deliver what was queued with the Publisher's own ``Outbox``, as the scheduler wo
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -226,13 +227,26 @@ def test_a_wrong_token_is_refused(client: FlaskClient, wrong: str) -> None:
 def test_failed_sign_ins_are_throttled_with_the_api(client: FlaskClient) -> None:
     for _ in range(5):
         assert sign_in(client, "guess").status_code == 403
-    blocked = sign_in(client)  # even the right token, while blocked
+    blocked = sign_in(client, "guess")
     assert blocked.status_code == 429
     assert int(blocked.headers["Retry-After"]) >= 1
     assert "Too many failed sign-ins" in text(blocked)
-    # One limiter for the address: the API is blocked too.
-    api = client.get("/api/status", headers={"Authorization": f"Bearer {TOKEN}"})
+    # One limiter for the address: the API refuses wrong tokens too.
+    api = client.get("/api/status", headers={"Authorization": "Bearer guess"})
     assert api.status_code == 429
+
+
+def test_the_right_token_signs_in_while_the_address_is_throttled(client: FlaskClient) -> None:
+    # Issue 17, case 3: a stranger's guesses from the same address (a reverse proxy)
+    # must not lock the editors out, of the dashboard or of the API.
+    for _ in range(6):
+        sign_in(client, "guess")
+    assert sign_in(client, "guess").status_code == 429
+    response = sign_in(client)
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+    api = client.get("/api/status", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert api.status_code == 200
 
 
 def test_the_session_key_is_derived_from_the_token(
@@ -575,12 +589,13 @@ def test_a_failed_republish_is_shown(
     app: Flask, signed_in: FlaskClient, monkeypatch: pytest.MonkeyPatch, publisher: Publisher
 ) -> None:
     def broken(force: bool = False) -> PublishResult:
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device", "/srv/secret/feed.rss")
 
     monkeypatch.setattr(publisher, "publish", broken)
     page = republish(signed_in)
     assert "Republish failed" in text(page)
-    assert "disk full" in text(page)
+    assert "No space left on device" in text(page)
+    assert "/srv/secret" not in page.get_data(as_text=True)  # paths stay in the log
 
 
 def test_a_refused_republish_is_shown_and_stays_on_the_overview(
@@ -654,3 +669,150 @@ def test_revoked_sessions_are_forgotten_once_their_cookies_expire(tmp_path: Path
     revoked.revoke("c")
     ids = [line.split()[1] for line in (tmp_path / "sessions-revoked").read_text().splitlines()]
     assert ids == ["b", "c"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/admin/\r\nSet-Cookie: x=1",
+        "/admin//evil.example/",
+        "/admin/%2e%2e/feed.rss",
+        "/admin/\x00",
+        "/admin/\tx",
+        "/admin/ x",
+        "/admin/\u2028",
+        "/adminx",
+        "/admin/../feed.rss",
+    ],
+)
+def test_a_bad_next_while_signed_in_falls_back_to_the_dashboard(
+    signed_in: FlaskClient, target: str
+) -> None:
+    # Issue 17, case 9: CR LF in next gave a 500 with a traceback.
+    response = signed_in.get("/admin/login", query_string={"next": target})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/"
+    assert "Set-Cookie: x" not in str(response.headers).replace("Set-Cookie: syndicate", "")
+
+
+def test_a_bad_next_on_the_form_falls_back_to_the_dashboard(client: FlaskClient) -> None:
+    form = client.get("/admin/login", query_string={"next": "/admin/\r\nX-Evil: 1"})
+    assert form.status_code == 200
+    assert 'value="/admin/"' in form.get_data(as_text=True)
+    response = client.post(
+        "/admin/login",
+        data={"csrf_token": csrf_of(form), "token": TOKEN, "next": "/admin/\r\nX-Evil: 1"},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/"
+    assert "X-Evil" not in response.headers
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_not_a_500(
+    signed_in: FlaskClient, site_config: Config, publisher: Publisher
+) -> None:
+    # Issue 17, case 5: every page listing it answered 500 ("surrogates not allowed").
+    posts = os.fsencode(site_config.posts_dir)
+    with open(os.path.join(posts, b"caf\xe9.md"), "wb") as file:
+        file.write(BROKEN.encode())
+    with open(os.path.join(posts, b"2024-05-01-na\xefve.md"), "wb") as file:
+        file.write(CATS.replace("Cats", "Naive").encode())
+    publisher.publish()
+    for page in ("/admin/", "/admin/posts", "/admin/posts?state=error", "/admin/feeds"):
+        response = signed_in.get(page)
+        assert response.status_code == 200, page
+        response.data.decode("utf-8")  # strict UTF-8
+    shown = text(signed_in.get("/admin/posts"))
+    assert "posts/caf\ufffd.md" in shown
+    assert "posts/2024-05-01-na\ufffdve.md" in shown
+    overview = text(signed_in.get("/admin/"))
+    assert "caf\ufffd.md" in overview
+    job = republish(signed_in)
+    assert job.status_code == 200
+    assert "caf\ufffd.md" in text(job)
+
+
+def test_a_locked_database_fails_the_republish_with_a_short_message(
+    token: str, site_config: Config, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 17, case 10: the error shown held the database's absolute path and the SQL.
+    import sqlite3
+
+    import syndicate.store
+
+    publisher.publish()
+    database = site_config.storage.url.removeprefix("sqlite:///")
+    monkeypatch.setattr(syndicate.store, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    app = create_app(site_config, reload_interval=None)  # its own store, short timeout
+    client = app.test_client()
+    sign_in(client)
+    csrf = csrf_of(client.get("/admin/"))
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        started = client.post("/admin/republish", data={"csrf_token": csrf})
+        board(app).jobs.join()
+        page = client.get(started.headers["Location"])
+        assert "Republish failed" in text(page)
+        assert "store is busy" in text(page)
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        for leak in (database, "SQL", "sqlite", "Traceback"):
+            assert leak not in page.get_data(as_text=True)
+    finally:
+        board(app).jobs.join()
+        close_api(app)
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_a_failing_page_is_a_short_500(
+    signed_in: FlaskClient, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syndicate.errors import StoreError
+
+    def broken() -> None:
+        raise StoreError("sqlite:////srv/secret/syndicate.db: database is locked [SQL: BEGIN]")
+
+    assert publisher.store is not None
+    monkeypatch.setattr(publisher.store, "last_build", broken)
+    page = signed_in.get("/admin/")
+    assert page.status_code == 500
+    shown = page.get_data(as_text=True)
+    assert "store is busy" in text(page)
+    assert "/srv/secret" not in shown and "SQL" not in shown
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [
+        (None, 302),  # no Origin (older browsers, curl): the CSRF token decides
+        ("http://localhost", 302),  # this server
+        ("https://example.org", 302),  # the site's URL (a proxy in front)
+        ("https://evil.example", 403),
+        ("http://localhost.evil.example", 403),
+        ("null", 403),
+    ],
+)
+def test_dashboard_posts_check_origin(
+    signed_in: FlaskClient, origin: str | None, status: int
+) -> None:
+    token = csrf_of(signed_in.get("/admin/notifications"))
+    headers = {"Origin": origin} if origin is not None else {}
+    response = signed_in.post(
+        "/admin/notifications/999/retry", data={"csrf_token": token}, headers=headers
+    )
+    assert response.status_code == status
+    if status == 403:
+        assert "Nothing was done" in text(response)
+
+
+def test_sign_in_checks_origin(client: FlaskClient) -> None:
+    form = client.get("/admin/login")
+    response = client.post(
+        "/admin/login",
+        data={"csrf_token": csrf_of(form), "token": TOKEN},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status_code == 403
+    assert client.get("/admin/").status_code == 302  # not signed in

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from syndicate import readable
 from syndicate.api import EXTENSION, TOKEN_ENV, EditorAPI, FailureLimiter
 from syndicate.cli import main
 from syndicate.config import Config, load_config
@@ -402,29 +406,55 @@ def test_the_sixth_failure_within_a_minute_is_429(client: FlaskClient, limited: 
     for _ in range(5):
         assert wrong(client).status_code == 401
         limited.advance(1)
-    blocked = client.get("/api/status", headers=AUTH)  # even the right token waits
+    blocked = wrong(client)
     assert blocked.status_code == 429
     assert blocked.headers["Retry-After"] == "55"  # the first failure was 5 s ago
     assert blocked.mimetype == "application/json"
-    assert wrong(client).status_code == 429  # a blocked client is not told about tokens
     # Another address is not slowed down.
     assert wrong(client, "192.0.2.7").status_code == 401
     limited.advance(54)
-    assert client.get("/api/status", headers=AUTH).status_code == 429
+    assert wrong(client).status_code == 429
     limited.advance(1)  # the oldest failure is now a minute old
-    assert client.get("/api/status", headers=AUTH).status_code == 200
+    assert wrong(client).status_code == 401
 
 
-def test_a_success_resets_the_failures(client: FlaskClient, limited: FakeClock) -> None:
-    for _ in range(4):
-        assert wrong(client).status_code == 401
-    assert client.get("/api/status", headers=AUTH).status_code == 200
-    for _ in range(4):
-        assert wrong(client).status_code == 401
-    assert client.get("/api/status", headers=AUTH).status_code == 200
+def test_the_right_token_is_never_locked_out(client: FlaskClient, limited: FakeClock) -> None:
+    # Issue 17, case 3: behind a reverse proxy every client shares one address; a
+    # stranger's five guesses (renewed every 12 s) must not lock the editors out.
     for _ in range(5):
         assert wrong(client).status_code == 401
     assert wrong(client).status_code == 429
+    for _ in range(3):
+        limited.advance(12)
+        assert wrong(client).status_code == 429  # the guesser keeps the address blocked
+        ok_json(client.get("/api/status", headers=AUTH))
+        assert republish(client).status_code == 200
+
+
+def test_wrong_tokens_from_many_addresses_hit_the_global_backstop(
+    client: FlaskClient, limited: FakeClock
+) -> None:
+    ext: EditorAPI = client.application.extensions[EXTENSION]
+    ext.limiter = FailureLimiter(max_global=20, clock=ext.limiter.clock)
+    for n in range(20):  # four guesses per address, never blocked on its own
+        assert wrong(client, f"192.0.2.{n // 4}").status_code == 401
+    refused = wrong(client, "198.51.100.1")  # a fresh address: refused all the same
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "60"
+    ok_json(client.get("/api/status", headers=AUTH))
+    limited.advance(60)
+    assert wrong(client, "198.51.100.1").status_code == 401
+
+
+def test_a_success_does_not_reset_the_failures(client: FlaskClient, limited: FakeClock) -> None:
+    # Behind a reverse proxy an editor's success would otherwise give a guesser on the
+    # same address five more tries; the right token never needs the reset (case 3).
+    for _ in range(4):
+        assert wrong(client).status_code == 401
+    assert client.get("/api/status", headers=AUTH).status_code == 200
+    assert wrong(client).status_code == 401
+    assert wrong(client).status_code == 429
+    assert client.get("/api/status", headers=AUTH).status_code == 200
 
 
 def test_failures_older_than_the_window_do_not_count(
@@ -696,3 +726,116 @@ def test_cli_status_json_is_the_api_json(
     del from_cli["now"], from_api["now"]
     assert from_cli == from_api
     assert len(from_cli["pending"]) == len(store.pending()) == 10
+
+
+# --------------------------------------------------------------------------- hostile names
+
+LATIN1_NAME = b"caf\xe9.md"  # a post file name that is not UTF-8 (issue 17, case 5)
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_not_a_500(
+    client: FlaskClient, site_config: Config
+) -> None:
+    posts = os.fsencode(site_config.posts_dir)
+    with open(os.path.join(posts, LATIN1_NAME), "wb") as file:
+        file.write(BROKEN.encode())
+    for response in (republish(client), client.get("/api/status", headers=AUTH)):
+        data = ok_json(response)
+        files = [e["file"] for e in data["errors"]]
+        assert "posts/caf\ufffd.md" in files, files
+        json.loads(response.data.decode("utf-8"))  # strict UTF-8 JSON
+
+
+@pytest.mark.parametrize(
+    "args", [["check"], ["republish"], ["status"], ["status", "--json"]], ids=" ".join
+)
+def test_cli_shows_a_file_name_that_is_not_utf8(project: Path, args: list[str]) -> None:
+    # Issue 17, case 5, on the command line: a real process, its stdout strict UTF-8.
+    with open(os.path.join(os.fsencode(project / "posts"), LATIN1_NAME), "wb") as file:
+        file.write(BROKEN.encode())
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    for name in ("PYTHONIOENCODING", "PYTHONUTF8"):  # stdout strict, as on most terminals
+        env.pop(name, None)
+    if args[0] == "status":
+        subprocess.run([sys.executable, "-m", "syndicate", "republish"], env=env, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "syndicate", *args], env=env, capture_output=True, timeout=120
+    )
+    output = (done.stdout + done.stderr).decode("utf-8")  # strict: valid UTF-8
+    assert "Traceback" not in output
+    assert "Logging error" not in output
+    assert done.returncode in (0, 1), output
+    assert "caf\ufffd.md" in output, output
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("posts/café.md", "posts/café.md"),  # UTF-8 names are untouched
+        (os.fsdecode(b"posts/caf\xe9.md"), "posts/caf\ufffd.md"),
+        (os.fsdecode(b"caf\xc3\xa9 \xff.md"), "caf\u00e9 \ufffd.md"),
+        ("lone \ud800 surrogate", "lone ? surrogate"),
+    ],
+)
+def test_readable(text: str, shown: str) -> None:
+    assert readable(text) == shown
+    shown.encode("utf-8")
+
+
+# --------------------------------------------------------------------------- 500s
+
+
+@pytest.fixture
+def locked(
+    token: str, site_config: Config, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Flask, Path]]:
+    """An app whose store (a real SQLite file) another connection holds the write lock of."""
+    import sqlite3
+
+    import syndicate.store
+
+    publisher.publish()  # the file and its tables exist
+    database = site_config.storage.url.removeprefix("sqlite:///")
+    monkeypatch.setattr(syndicate.store, "SQLITE_BUSY_TIMEOUT_MS", 200)  # not 15 s
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    app = create_app(site_config)  # opens its own store, with the short timeout
+    try:
+        yield app, Path(database)
+    finally:
+        close_api(app)
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_a_locked_database_is_a_short_500_and_a_log_line(
+    locked: tuple[Flask, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 17, case 10: the answer held the database's absolute path and the SQL.
+    app, database = locked
+    response = app.test_client().post("/api/republish", headers=AUTH)
+    assert response.status_code == 500
+    data = response.get_json()
+    assert data["error"] == "Internal Server Error"
+    body = response.get_data(as_text=True)
+    for leak in (str(database), database.name, "SQL", "INSERT", "UPDATE", "Traceback", "sqlite"):
+        assert leak not in body, body
+    assert len(data["message"]) < 200
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    logged = " ".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert "/api/republish" in logged and "locked" in logged, logged
+
+
+def test_an_unexpected_error_is_a_short_json_500(
+    client: FlaskClient, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Flask's own InternalServerError, through the blueprint's JSON handler: no details.
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device", "/secret/place/feed.rss")
+
+    monkeypatch.setattr(publisher, "publish", broken)
+    response = republish(client)
+    assert response.status_code == 500
+    assert response.mimetype == "application/json"
+    assert "/secret/place" not in response.get_data(as_text=True)
+    assert response.get_json()["error"] == "Internal Server Error"

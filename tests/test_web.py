@@ -534,3 +534,51 @@ def test_serve_runs_a_real_server(served: str) -> None:
         assert missing.text == "No such feed: /tag/nope.rss\n"
         # Granian, not the Flask development server (which names itself Werkzeug).
         assert "werkzeug" not in response.headers.get("Server", "").lower()
+
+
+# --- hardening (issue 17, case 10) ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status"),
+    [
+        ("GET", "/feed.rss", {}, 200),
+        ("GET", "/feed.rss", {"Accept-Encoding": "gzip"}, 200),
+        ("GET", "/feed.rss", {"If-None-Match": ETAG}, 304),
+        ("HEAD", "/feed.rss", {}, 200),
+        ("GET", "/", {}, 200),
+        ("GET", "/tag/python.atom", {}, 200),
+        ("GET", "/nope", {}, 404),
+        ("POST", "/feed.rss", {}, 405),
+        ("GET", "/api/status", {}, 404),  # the API is off: Flask's 404
+        ("GET", "/admin/", {}, 404),
+    ],
+)
+def test_every_response_says_nosniff(
+    client: FlaskClient, method: str, path: str, headers: dict[str, str], status: int
+) -> None:
+    response = client.open(path, method=method, headers=headers)
+    assert response.status_code == status
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("/x%00y", "/x%00y"),
+        ("/a%0d%0aSet-Cookie:%20x", "/a%0D%0ASet-Cookie: x"),
+        ("/b%1b[31m", "/b%1B[31m"),
+        ("/c%e2%80%a8", "/c%E2%80%A8"),
+        ("/api/x%00", None),
+    ],
+)
+def test_a_404_does_not_echo_control_characters(
+    client: FlaskClient, path: str, shown: str | None
+) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    body = response.get_data(as_text=True)
+    assert not any(ord(c) < 0x20 and c != "\n" for c in body), body
+    assert "\u2028" not in body
+    if shown is not None:
+        assert body == f"No such feed: {shown}\n"
