@@ -47,6 +47,7 @@ import dataclasses
 import functools
 import gzip
 import hashlib
+import io
 import itertools
 import logging
 import operator
@@ -69,7 +70,7 @@ from .config import MANIFEST, Config, load_config
 from .documents import Document, FeedInfo, Site, entity_tag
 from .errors import PostsFolderError
 from .live import gzip_bytes, read_manifest, site_from_manifest
-from .server import CONFIG_ENV
+from .server import BLOCKING_THREADS, CONFIG_ENV
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -103,6 +104,14 @@ ALLOWED_METHODS = ("GET", "HEAD")
 EDITOR_PREFIXES = ("/api", "/admin")
 Headers = list[tuple[str, str]]
 Answer = tuple[str, Headers, bytes]  # status, headers, body
+
+#: Largest request body the dashboard's forms may send (sign-in, CSRF token, a button),
+#: and the editor API (``{"force": true}``); past them, 413 before a byte is read.
+FORM_BODY_BYTES = 8 * 1024
+API_BODY_BYTES = 64 * 1024
+#: Requests of a web worker that may wait for their bodies at once; the next get 503.
+#: Fewer than granian's threads, so feeds always find one free (``BodyGate``).
+BODY_WAITERS = max(1, BLOCKING_THREADS - 2)
 
 # Ticks for the body cache's LRU order: a count's next is atomic, and cheaper than a clock.
 _tick = itertools.count(1).__next__
@@ -876,14 +885,83 @@ def _answer_with(prepared: PreparedDocument, payload: Payload, environ: WSGIEnvi
     return "200 OK", payload.headers, payload.body
 
 
+class BodyGate:
+    """Reads the bodies of the editors' requests, bounded in size and in number, before
+    the Flask app sees them.
+
+    granian calls the app on one of a few threads per web worker
+    (``server.BLOCKING_THREADS``), and its ``wsgi.input`` waits for the client with no
+    timeout (granian 2.8 has one for the headers only). A client that sends headers and
+    then stalls holds its thread for as long as it likes: five of them took every thread
+    and the feeds waited. So at most ``waiters`` requests of a worker read a body at
+    once, and the next ones get 503 at once: the other threads stay free for feeds.
+    A body larger than its limit, by its Content-Length, is 413 and never read; one
+    without a length (chunked) is 411. What is read is at most the limit, in memory.
+    """
+
+    def __init__(self, waiters: int = BODY_WAITERS) -> None:
+        self._waiters = threading.BoundedSemaphore(waiters)
+
+    def refusal(self, path: str, environ: WSGIEnvironment) -> Answer | None:
+        """None when the request has no body or its body is now read into memory (and
+        ``wsgi.input`` replaced by it); else the answer to give instead."""
+        declared = environ.get("CONTENT_LENGTH", "")
+        if not declared:
+            if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+                return _plain_answer("411 Length Required", "Send the body with a Content-Length")
+            return None  # no body (RFC 9112 6.3: neither header means none)
+        limit = API_BODY_BYTES if path == "/api" or path.startswith("/api/") else FORM_BODY_BYTES
+        length = int(declared) if declared.isdigit() else -1
+        if length < 0:
+            return _plain_answer("400 Bad Request", "Content-Length is not a number")
+        if length > limit:
+            message = f"Request body too large: {length} bytes; at most {limit} here"
+            return _plain_answer("413 Content Too Large", message)
+        if length == 0:
+            return None
+        if not self._waiters.acquire(blocking=False):
+            return _busy()
+        try:
+            body = _read_body(environ["wsgi.input"], length)
+        finally:
+            self._waiters.release()
+        if len(body) < length:
+            return _plain_answer("400 Bad Request", "The body ended before its Content-Length")
+        environ["wsgi.input"] = io.BytesIO(body)
+        return None
+
+
+def _read_body(stream: io.BufferedReader, length: int) -> bytes:
+    """Up to ``length`` bytes of ``stream``: fewer if the client went first."""
+    chunks: list[bytes] = []
+    got = 0
+    try:
+        while got < length:
+            chunk = stream.read(length - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+    except OSError as exc:  # the client went
+        log.info("request body: the client went after %d of %d bytes (%s)", got, length, exc)
+    return b"".join(chunks)
+
+
+def _busy() -> Answer:
+    message = "Too many requests are sending their bodies; try again"
+    return _plain_answer("503 Service Unavailable", message, [("Retry-After", "5")])
+
+
 class FeedResponder:
     """WSGI middleware: answers GET/HEAD for known documents and 404 or 405 for any other
     request outside ``EDITOR_PREFIXES``; passes those to ``app`` (the editor API and the
-    dashboard), so serving feeds never needs the Flask app."""
+    dashboard), so serving feeds never needs the Flask app, with their bodies read
+    (bounded) by a ``BodyGate`` first."""
 
     def __init__(self, holder: SiteHolder, app: WSGIApplication) -> None:
         self.holder = holder
         self.app = app
+        self.bodies = BodyGate()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -918,6 +996,11 @@ class FeedResponder:
                     return [body] if method == "GET" and body else []
         path = _request_path(environ)
         if _for_editors(path):
+            refused = self.bodies.refusal(path, environ)
+            if refused is not None:
+                status, headers, body = refused
+                start_response(status, headers)
+                return [body] if method != "HEAD" else []
             return self.app(environ, start_response)
         status, headers, body = _refusal(method, path, self.holder.current.documents)
         start_response(status, headers)
@@ -1077,6 +1160,10 @@ def _editors_app(found: Services) -> Flask:
 
     # No static folder: every URL path outside the editors' belongs to the Site.
     app = Flask(__name__, static_folder=None)
+    # BodyGate in front has read the body within these already; Flask's own limits hold
+    # them for a request that reaches the app some other way.
+    app.config["MAX_CONTENT_LENGTH"] = API_BODY_BYTES
+    app.config["MAX_FORM_MEMORY_SIZE"] = FORM_BODY_BYTES
     app.extensions["syndicate"] = found
     editors = init_api(app, found.config, found.publisher)
     init_admin(app, editors)
