@@ -49,6 +49,7 @@ import gzip
 import hashlib
 import io
 import itertools
+import json
 import logging
 import operator
 import os
@@ -906,29 +907,46 @@ class BodyGate:
         """None when the request has no body or its body is now read into memory (and
         ``wsgi.input`` replaced by it); else the answer to give instead."""
         declared = environ.get("CONTENT_LENGTH", "")
+        api = path == "/api" or path.startswith("/api/")
         if not declared:
             if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-                return _plain_answer("411 Length Required", "Send the body with a Content-Length")
+                return _body_refusal(
+                    api, "411 Length Required", "Send the body with a Content-Length."
+                )
             return None  # no body (RFC 9112 6.3: neither header means none)
-        limit = API_BODY_BYTES if path == "/api" or path.startswith("/api/") else FORM_BODY_BYTES
+        limit = API_BODY_BYTES if api else FORM_BODY_BYTES
         length = int(declared) if declared.isdigit() else -1
         if length < 0:
-            return _plain_answer("400 Bad Request", "Content-Length is not a number")
+            return _body_refusal(api, "400 Bad Request", "Content-Length is not a number.")
         if length > limit:
-            message = f"Request body too large: {length} bytes; at most {limit} here"
-            return _plain_answer("413 Content Too Large", message)
+            message = f"The body is {length} bytes; at most {limit} are read here."
+            return _body_refusal(api, "413 Content Too Large", message)
         if length == 0:
             return None
         if not self._waiters.acquire(blocking=False):
-            return _busy()
+            message = "Too many requests are sending their bodies; try again in a few seconds."
+            return _body_refusal(api, "503 Service Unavailable", message, [("Retry-After", "5")])
         try:
             body = _read_body(environ["wsgi.input"], length)
         finally:
             self._waiters.release()
         if len(body) < length:
-            return _plain_answer("400 Bad Request", "The body ended before its Content-Length")
+            message = "The body ended before its Content-Length."
+            return _body_refusal(api, "400 Bad Request", message)
         environ["wsgi.input"] = io.BytesIO(body)
         return None
+
+
+def _body_refusal(api: bool, status: str, message: str, extra: Headers | None = None) -> Answer:
+    """A request refused for its body: JSON under /api, as the API's other errors
+    (``{"error", "message"}``), plain text for the dashboard; never cached."""
+    headers = [("Cache-Control", "no-store"), *(extra or [])]
+    if not api:
+        return _plain_answer(status, message, headers)
+    data = {"error": status.split(" ", 1)[1], "message": message}
+    body = (json.dumps(data, indent=2) + "\n").encode()
+    content = [("Content-Type", "application/json; charset=utf-8")]
+    return status, [*content, ("Content-Length", str(len(body))), *headers], body
 
 
 def _read_body(stream: io.BufferedReader, length: int) -> bytes:
@@ -945,11 +963,6 @@ def _read_body(stream: io.BufferedReader, length: int) -> bytes:
     except OSError as exc:  # the client went
         log.info("request body: the client went after %d of %d bytes (%s)", got, length, exc)
     return b"".join(chunks)
-
-
-def _busy() -> Answer:
-    message = "Too many requests are sending their bodies; try again"
-    return _plain_answer("503 Service Unavailable", message, [("Retry-After", "5")])
 
 
 class FeedResponder:
