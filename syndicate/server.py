@@ -44,6 +44,16 @@ requests/s of a 200."""
 BACKLOG = 1024
 """Connections the kernel queues for the web workers (granian's default)."""
 
+BLOCKING_THREADS = 2 * (os.cpu_count() or 1) + 1
+"""Threads per web worker that run the WSGI app: granian calls it on one of them per
+request, so this many requests at once are answered and the next ones queue.
+
+Requests are answered from memory (a document's file is read once, when first needed)
+without blocking, so a few threads per worker keep the cores busy; granian's default
+(half the backlog, 512) only adds memory, and granian itself warns above 2 x cores + 1.
+The only request that can wait on its client is one with a body, and ``web.BodyGate``
+lets fewer than this many wait at once, so feeds always find a free thread."""
+
 
 def listen(host: str, port: int) -> socket.socket:
     """A socket listening on ``host:port`` for ``serve`` alone; a one-line
@@ -147,11 +157,7 @@ def run_server(config_path: Path, listener: socket.socket, workers: int, log_lev
         port=port,
         interface=Interfaces.WSGI,
         workers=workers,
-        # Requests are answered from memory (a document's file is read once, when first
-        # needed) without blocking, so a few threads per worker keep the cores busy;
-        # granian's default (half the backlog, 512) only adds memory, and granian itself
-        # warns above 2 x cores + 1.
-        blocking_threads=2 * (os.cpu_count() or 1) + 1,
+        blocking_threads=BLOCKING_THREADS,
         factory=True,
         # Without a limit granian waits for its workers forever; a worker still starting
         # when SIGTERM arrives can miss the signal, and serve would never exit.

@@ -49,7 +49,9 @@ import dataclasses
 import functools
 import gzip
 import hashlib
+import io
 import itertools
+import json
 import logging
 import operator
 import os
@@ -71,7 +73,7 @@ from .config import MANIFEST, Config, load_config
 from .documents import Document, FeedInfo, Site, entity_tag
 from .errors import PostsFolderError
 from .live import gzip_bytes, read_manifest, site_from_manifest
-from .server import CONFIG_ENV
+from .server import BLOCKING_THREADS, CONFIG_ENV
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -109,6 +111,14 @@ Answer = tuple[str, Headers, bytes]  # status, headers, body
 #: a 404 read as HTML). A constant in each document's precomputed headers, so the hot
 #: path pays nothing for it.
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
+
+#: Largest request body the dashboard's forms may send (sign-in, CSRF token, a button),
+#: and the editor API (``{"force": true}``); past them, 413 before a byte is read.
+FORM_BODY_BYTES = 8 * 1024
+API_BODY_BYTES = 64 * 1024
+#: Requests of a web worker that may wait for their bodies at once; the next get 503.
+#: Fewer than granian's threads, so feeds always find one free (``BodyGate``).
+BODY_WAITERS = max(1, BLOCKING_THREADS - 2)
 
 # Ticks for the body cache's LRU order: a count's next is atomic, and cheaper than a clock.
 _tick = itertools.count(1).__next__
@@ -895,14 +905,95 @@ def _answer_with(prepared: PreparedDocument, payload: Payload, environ: WSGIEnvi
     return "200 OK", payload.headers, payload.body
 
 
+class BodyGate:
+    """Reads the bodies of the editors' requests, bounded in size and in number, before
+    the Flask app sees them.
+
+    granian calls the app on one of a few threads per web worker
+    (``server.BLOCKING_THREADS``), and its ``wsgi.input`` waits for the client with no
+    timeout (granian 2.8 has one for the headers only). A client that sends headers and
+    then stalls holds its thread for as long as it likes: five of them took every thread
+    and the feeds waited. So at most ``waiters`` requests of a worker read a body at
+    once, and the next ones get 503 at once: the other threads stay free for feeds.
+    A body larger than its limit, by its Content-Length, is 413 and never read; one
+    without a length (chunked) is 411. What is read is at most the limit, in memory.
+    """
+
+    def __init__(self, waiters: int = BODY_WAITERS) -> None:
+        self._waiters = threading.BoundedSemaphore(waiters)
+
+    def refusal(self, path: str, environ: WSGIEnvironment) -> Answer | None:
+        """None when the request has no body or its body is now read into memory (and
+        ``wsgi.input`` replaced by it); else the answer to give instead."""
+        declared = environ.get("CONTENT_LENGTH", "")
+        api = path == "/api" or path.startswith("/api/")
+        if not declared:
+            if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+                return _body_refusal(
+                    api, "411 Length Required", "Send the body with a Content-Length."
+                )
+            return None  # no body (RFC 9112 6.3: neither header means none)
+        limit = API_BODY_BYTES if api else FORM_BODY_BYTES
+        length = int(declared) if declared.isdigit() else -1
+        if length < 0:
+            return _body_refusal(api, "400 Bad Request", "Content-Length is not a number.")
+        if length > limit:
+            message = f"The body is {length} bytes; at most {limit} are read here."
+            return _body_refusal(api, "413 Content Too Large", message)
+        if length == 0:
+            return None
+        if not self._waiters.acquire(blocking=False):
+            message = "Too many requests are sending their bodies; try again in a few seconds."
+            return _body_refusal(api, "503 Service Unavailable", message, [("Retry-After", "5")])
+        try:
+            body = _read_body(environ["wsgi.input"], length)
+        finally:
+            self._waiters.release()
+        if len(body) < length:
+            message = "The body ended before its Content-Length."
+            return _body_refusal(api, "400 Bad Request", message)
+        environ["wsgi.input"] = io.BytesIO(body)
+        return None
+
+
+def _body_refusal(api: bool, status: str, message: str, extra: Headers | None = None) -> Answer:
+    """A request refused for its body: JSON under /api, as the API's other errors
+    (``{"error", "message"}``), plain text for the dashboard; never cached."""
+    headers = [("Cache-Control", "no-store"), *(extra or [])]
+    if not api:
+        return _plain_answer(status, message, headers)
+    data = {"error": status.split(" ", 1)[1], "message": message}
+    body = (json.dumps(data, indent=2) + "\n").encode()
+    content = [("Content-Type", "application/json; charset=utf-8")]
+    return status, [*content, ("Content-Length", str(len(body))), *headers], body
+
+
+def _read_body(stream: io.BufferedReader, length: int) -> bytes:
+    """Up to ``length`` bytes of ``stream``: fewer if the client went first."""
+    chunks: list[bytes] = []
+    got = 0
+    try:
+        while got < length:
+            chunk = stream.read(length - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+    except OSError as exc:  # the client went
+        log.info("request body: the client went after %d of %d bytes (%s)", got, length, exc)
+    return b"".join(chunks)
+
+
 class FeedResponder:
     """WSGI middleware: answers GET/HEAD for known documents and 404 or 405 for any other
     request outside ``EDITOR_PREFIXES``; passes those to ``app`` (the editor API and the
-    dashboard), so serving feeds never needs the Flask app."""
+    dashboard), so serving feeds never needs the Flask app, with their bodies read
+    (bounded) by a ``BodyGate`` first."""
 
     def __init__(self, holder: SiteHolder, app: WSGIApplication) -> None:
         self.holder = holder
         self.app = app
+        self.bodies = BodyGate()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -937,6 +1028,11 @@ class FeedResponder:
                     return [body] if method == "GET" and body else []
         path = _request_path(environ)
         if _for_editors(path):
+            refused = self.bodies.refusal(path, environ)
+            if refused is not None:
+                status, headers, body = refused
+                start_response(status, headers)
+                return [body] if method != "HEAD" else []
             return self.app(environ, start_response)
         status, headers, body = _refusal(method, path, self.holder.current.documents)
         start_response(status, headers)
@@ -1096,6 +1192,10 @@ def _editors_app(found: Services) -> Flask:
 
     # No static folder: every URL path outside the editors' belongs to the Site.
     app = Flask(__name__, static_folder=None)
+    # BodyGate in front has read the body within these already; Flask's own limits hold
+    # them for a request that reaches the app some other way.
+    app.config["MAX_CONTENT_LENGTH"] = API_BODY_BYTES
+    app.config["MAX_FORM_MEMORY_SIZE"] = FORM_BODY_BYTES
     app.extensions["syndicate"] = found
     editors = init_api(app, found.config, found.publisher)
     init_admin(app, editors)
