@@ -198,10 +198,9 @@ def load_posts(
         problems.append(problem)
 
     def on_refused(path: str, why: str) -> None:
-        # Not a post, and never opened: a FIFO, a socket, a device or a link out.
-        problem = PostProblem(Path(path), why, "warning")
-        logger.warning("%s", problem)
-        problems.append(problem)
+        # Not a post, and never opened: a FIFO, a socket, a device or a link out. Logged
+        # by the caller, as the problems of the posts read are (``_logged``).
+        problems.extend(_logged([PostProblem(Path(path), why, "warning")]))
 
     candidates = walk.candidates(root, on_walk_error, on_refused)
 

@@ -9,6 +9,7 @@ may meet one runs in a subprocess with a timeout (a regression fails, not hangs)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -17,18 +18,21 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import pytest
 from click.testing import CliRunner, Result
 from lxml import etree
 
+from syndicate.api import EXTENSION, TOKEN_ENV
 from syndicate.cli import main
 from syndicate.config import Config
 from syndicate.errors import PostChanged
 from syndicate.posts import Post, PostProblem, load_post_statted, read_body
 from syndicate.publisher import load_live, open_publisher
 from syndicate.scheduler import Service
+from syndicate.web import create_app
 
 from .conftest import ConfigFactory
 
@@ -294,3 +298,50 @@ def test_a_fifo_read_by_name_does_not_block(posts_dir: Path, config: Config) -> 
     ]
     with pytest.raises(PostChanged, match="not a regular file"):
         read_body(fifo, "0" * 64)
+
+
+def test_the_editor_api_answers_with_a_fifo_in_posts_dir(
+    make_config: ConfigFactory, posts_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "s3cret-Editor_token~42"
+    monkeypatch.setenv(TOKEN_ENV, token)
+    auth = {"Authorization": f"Bearer {token}"}
+    write_post(posts_dir, "2024-05-01-first.md", "First post", 1)
+    fifo = posts_dir / "x.md"
+    os.mkfifo(fifo)
+    config = make_config()
+    publisher = open_publisher(config)
+    answers: dict[str, Any] = {}
+
+    def ask() -> None:
+        # The app is made here too: without a live tree it builds the feeds in memory.
+        app = answers["app"] = create_app(config, publisher)
+        client = app.test_client()
+        answers["republish"] = client.post("/api/republish", headers=auth)
+        answers["status"] = client.get("/api/status", headers=auth)
+        answers["feed"] = client.get("/feed.atom")
+
+    asking = threading.Thread(target=ask, daemon=True)
+    try:
+        asking.start()
+        asking.join(TIMEOUT)
+        assert not asking.is_alive(), "the editor API blocked on a FIFO in posts_dir"
+    finally:
+        for _ in range(20):  # each read of the FIFO waits for a writer: release each
+            if not asking.is_alive():
+                break
+            with contextlib.suppress(OSError):  # no reader waiting at this instant
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            asking.join(0.5)
+        if "app" in answers:
+            answers["app"].extensions[EXTENSION].close()
+        assert publisher.store is not None
+        publisher.store.close()
+    republished = answers["republish"].get_json()
+    assert answers["republish"].status_code == 200
+    assert republished["warnings"] == [
+        {"file": "posts/x.md", "message": "not a regular file (a FIFO); skipped"}
+    ]
+    assert answers["status"].status_code == 200
+    entries = feedparser.parse(answers["feed"].data).entries
+    assert [entry.title for entry in entries] == ["First post"]
