@@ -116,11 +116,22 @@ class PublishConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PostsConfig:
+    """How post files are read."""
+
+    # A file larger than this is a problem and is not read: one file in posts_dir must not
+    # decide how much memory a publish takes (a post is a few KB; a 200 MB one took a
+    # worker to gigabytes).
+    max_bytes: int = 5 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """The whole of config.yaml. ``root`` is the folder the file is in."""
 
     site: SiteConfig
     posts_dir: Path = Path("posts")
+    posts: PostsConfig = dataclasses.field(default_factory=PostsConfig)
     assets_dir: Path | None = None
     # The live static tree the service keeps up to date (and serves from); `build --out`
     # writes the same tree anywhere.
@@ -262,6 +273,8 @@ def _check(config: Config) -> None:
         raise ConfigError("serve.port: expected an int between 1 and 65535")
     if config.serve.workers < 1:
         raise ConfigError("serve.workers: expected a positive int")
+    if config.posts.max_bytes < 1:
+        raise ConfigError("posts.max_bytes: expected a positive int")
     if not 0 <= config.publish.max_removed_share <= 1:
         raise ConfigError("publish.max_removed_share: expected a number from 0 to 1")
     # Where the live tree may go is outdir's rule (shared with `build --out`); outdir

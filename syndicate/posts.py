@@ -197,7 +197,12 @@ def load_posts(
         logger.error("%s", problem)
         problems.append(problem)
 
-    candidates = walk.candidates(root, on_walk_error)
+    def on_refused(path: str, why: str) -> None:
+        # Not a post, and never opened: a FIFO, a socket, a device or a link out. Logged
+        # by the caller, as the problems of the posts read are (``_logged``).
+        problems.extend(_logged([PostProblem(Path(path), why, "warning")]))
+
+    candidates = walk.candidates(root, on_walk_error, on_refused)
 
     results: Iterable[tuple[Post | None, Sequence[PostProblem]]]
     if load_many is not None:
@@ -286,30 +291,59 @@ def load_post_statted(
         problems.append(PostProblem(source, message, "warning"))
 
     statted: os.stat_result | None = None
+    limit = config.posts.max_bytes
     try:
-        fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: the walk leaves out what is not a regular file, but a file named
+        # by an event, or swapped since the walk, may be a FIFO, whose open would wait
+        # for a writer for ever. A regular file's reads ignore the flag.
+        fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         try:
             statted = os.fstat(fd)
-            raw = _read_all(fd, statted.st_size)
+            refused = _refused(source, statted, limit)
+            raw = b"" if refused else _read_all(fd, statted.st_size, limit)
         finally:
             os.close(fd)
     except OSError as exc:
         problems.append(PostProblem(source, f"cannot read file: {exc.strerror or exc}"))
         return None, _logged(problems), statted
+    if refused is None and len(raw) > limit:
+        refused = PostProblem(source, _too_large(limit))  # it grew while it was read
+    if refused is not None:
+        return None, _logged([refused]), statted
     post, problems = _load_read(source, raw, config, problems, warn)
     return post, problems, statted
 
 
-def _read_all(fd: int, size: int) -> bytes:
-    """The rest of an open file of ``size`` bytes (as fstat said): one read, and one more
-    to the end if it has grown since. Four system calls a post in all (open, fstat, read,
-    close), where a stat and ``open().read()`` made seven (7 against 15 us a post)."""
+def _refused(source: Path, statted: os.stat_result, limit: int) -> PostProblem | None:
+    """Why an open file is not read: not a regular file (a warning, as for any file that
+    is no post), or larger than ``posts.max_bytes`` (an error: it was meant as a post)."""
+    kind = walk.not_regular(statted.st_mode)
+    if kind is not None:
+        return PostProblem(source, kind, "warning")
+    if statted.st_size > limit:
+        return PostProblem(source, _too_large(limit))
+    return None
+
+
+def _too_large(limit: int) -> str:
+    """The problem of a post over ``posts.max_bytes`` (``larger than 5 MB``)."""
+    shown = f"{limit // 2**20} MB" if limit % 2**20 == 0 else f"{limit} bytes"
+    return f"larger than {shown} (posts.max_bytes); not read"
+
+
+def _read_all(fd: int, size: int, limit: int) -> bytes:
+    """The rest of an open file of ``size`` bytes (as fstat said), up to ``limit`` + 1
+    bytes: one read, and more to the end if it has grown since. Four system calls a post
+    in all (open, fstat, read, close), where a stat and ``open().read()`` made seven (7
+    against 15 us a post). More than ``limit`` bytes back means too large: a file that
+    grows while it is read costs no more memory than the limit."""
     raw = os.read(fd, size + 1)
     if len(raw) <= size:
         return raw  # the whole file: a regular file's read stops short only at its end
-    parts = [raw]
-    while part := os.read(fd, 1 << 16):
+    parts, read = [raw], len(raw)
+    while read <= limit and (part := os.read(fd, min(1 << 16, limit + 1 - read))):
         parts.append(part)
+        read += len(part)
     return b"".join(parts)
 
 
@@ -705,8 +739,17 @@ def read_body(source: Path, digest: str) -> str:
     """The body of the post read from ``source`` whose file bytes had ``digest``, read
     from the file again; ``PostChanged`` if the file changed or went away since."""
     try:
-        with open(source, "rb", buffering=0) as file:
-            raw = file.read()
+        # As load_post: a FIFO swapped in since must not block the publish, and a file
+        # that grows while it is read is cut at one byte more than fstat said (which
+        # changes its digest), so memory stays bounded by the file's size as stat'ed.
+        fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            statted = os.fstat(fd)
+            if walk.not_regular(statted.st_mode) is not None:
+                raise PostChanged(source, "not a regular file any more")
+            raw = _read_all(fd, statted.st_size, statted.st_size)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise PostChanged(source, f"cannot read file again: {exc.strerror or exc}") from exc
     if hashlib.sha256(raw).hexdigest() != digest:

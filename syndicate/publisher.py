@@ -220,11 +220,19 @@ class Publisher:
         files = dict(files)
         added = False
         touched: dict[str, tuple[Post | None, Sequence[PostProblem]]] = {}
+        real_root: str | None = None
         for path in self._changed:
             relpath = posts.candidate_relpath(path, self.config)
             if relpath is None:
                 continue
-            if path.is_file():
+            # What the walk of a full scan leaves out (a FIFO, a link out of posts_dir)
+            # is left out here too, with the same warning; one lstat per named file.
+            real_root = real_root or os.path.realpath(self.config.posts_dir)
+            refused = walk.refusal(str(path), real_root)
+            if refused is not None:
+                files.pop(relpath, None)
+                touched[relpath] = (None, (PostProblem(path, refused, "warning"),))
+            elif path.is_file():
                 added = added or relpath not in files
                 files[relpath] = touched[relpath] = cache.load_post(path, self.config)
             else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,20 +75,73 @@ def check_root(root: Path) -> None:
         ) from None
 
 
-def candidates(root: Path, on_error: Callable[[OSError], None]) -> list[tuple[str, Path]]:
+# The kinds of file that are not posts, by what stat says; a post is a regular file.
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def not_regular(mode: int) -> str | None:
+    """Why a file of this ``st_mode`` is not a post (``not a regular file (a FIFO);
+    skipped``), or None for a regular file, and for a folder: the walk lists folders
+    as folders, and reading one named as a post fails at once (an error, as before)."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    return f"not a regular file ({kind}); skipped"
+
+
+def refusal(path: str, real_root: str) -> str | None:
+    """Why the file at ``path`` (a candidate by name, named by a file event) is no post,
+    without opening it: a real path out of the posts folder (``real_root``, resolved),
+    through a link to the file or to a folder on the way, or not a regular file (a FIFO
+    would block its reader, a device be read for ever); None if it may be read. What
+    the walk leaves out, at the cost of a resolve: fine for a few named files."""
+    return _link_refusal(path, real_root)
+
+
+def _link_refusal(path: str, real_root: str) -> str | None:
+    """``refusal`` for a path already known to be a link (or not known to be none)."""
+    # A link out would publish whatever it points at (a file of another user, a key):
+    # posts_dir is the one folder an editor chose to publish. Links within it are fine.
+    real = os.path.realpath(path)
+    if not (real == real_root or real.startswith(real_root.rstrip("/") + "/")):
+        return f"a link to a file outside posts_dir ({real}); not published"
+    try:
+        st = os.stat(real)
+    except OSError:
+        return None  # a dangling link: reading it reports the missing file
+    return not_regular(st.st_mode)
+
+
+def candidates(
+    root: Path,
+    on_error: Callable[[OSError], None],
+    on_refused: Callable[[str, str], None] | None = None,
+) -> list[tuple[str, Path]]:
     """(relpath, path) of every post candidate under ``root``, sorted by relpath.
 
     Hidden folders and files, editor temporary files and other file types are skipped;
-    a folder that cannot be read is reported to ``on_error`` and the walk goes on.
+    a folder that cannot be read is reported to ``on_error`` and the walk goes on. A
+    file named like a post that must not be read (see ``refusal``) is left out and
+    reported to ``on_refused(path, why)``.
     """
-    return [(rel, Path(path)) for rel, path in scan(str(root), on_error)]
+    return [(rel, Path(path)) for rel, path in scan(str(root), on_error, on_refused)]
 
 
-def scan(root: str, on_error: Callable[[OSError], None]) -> list[tuple[str, str]]:
+def scan(
+    root: str,
+    on_error: Callable[[OSError], None],
+    on_refused: Callable[[str, str], None] | None = None,
+) -> list[tuple[str, str]]:
     """``candidates`` as strings: (relpath, path), sorted; no Path objects (a start-up
     check walks ten thousand files and pays for every object it makes)."""
     found: list[tuple[str, str]] = []
     folders = [(root, "")]
+    real_root: str | None = None  # resolved at the first link: most folders have none
     while folders:
         folder, prefix = folders.pop()
         try:
@@ -114,6 +168,29 @@ def scan(root: str, on_error: Callable[[OSError], None]) -> list[tuple[str, str]
             if reason:
                 logger.debug("%s: %s, skipped", entry.path, reason)
                 continue
+            # The listing's file type costs no system call (but on a file system that
+            # gives none); only a link is resolved, and only an odd file stat'ed. Never
+            # opened: opening a FIFO blocks until someone writes to it.
+            try:
+                regular = entry.is_file(follow_symlinks=False)
+            except OSError:
+                regular = True  # cannot tell: reading it says what is wrong
+            if not regular:
+                refused = None
+                if entry.is_symlink():
+                    if real_root is None:
+                        real_root = os.path.realpath(root)
+                    refused = _link_refusal(entry.path, real_root)
+                else:
+                    try:
+                        refused = not_regular(entry.stat(follow_symlinks=False).st_mode)
+                    except OSError:
+                        pass  # gone since the listing: reading it says so
+                if refused:
+                    logger.debug("%s: %s", entry.path, refused)
+                    if on_refused is not None:
+                        on_refused(entry.path, refused)
+                    continue
             found.append((prefix + name, entry.path))
     found.sort()
     return found

@@ -79,6 +79,8 @@ SITE = "site: {title: T, url: 'https://e.org/'}\n"
         ),
         (SITE + "publish: {max_removed_share: 1.5}\n", "publish.max_removed_share"),
         (SITE + "publish: {max_removed_share: -0.1}\n", "publish.max_removed_share"),
+        (SITE + "posts: {max_bytes: 0}\n", "posts.max_bytes: expected a positive int"),
+        (SITE + "posts: {max_bytes: 5MB}\n", "posts.max_bytes: expected int"),
         ("site: [1, 2]\n", "site: expected mapping"),
         ("site: {title: T, url: 'https://e.org/'\n", "invalid YAML"),
     ],

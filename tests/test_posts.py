@@ -884,12 +884,25 @@ def test_a_file_that_grew_after_its_stat_is_read_to_its_end(tmp_path: Path) -> N
         size = os.fstat(fd).st_size
         with open(path, "ab") as file:
             file.write(b"y" * 100_000)  # more than one read's worth
-        assert _read_all(fd, size) == b"x" * 10 + b"y" * 100_000
+        assert _read_all(fd, size, 1 << 20) == b"x" * 10 + b"y" * 100_000
     finally:
         os.close(fd)
     fd = os.open(path, os.O_RDONLY)
     try:
-        assert _read_all(fd, 100_010) == b"x" * 10 + b"y" * 100_000  # exactly as stat'ed
+        assert _read_all(fd, 100_010, 1 << 20) == b"x" * 10 + b"y" * 100_000  # as stat'ed
+    finally:
+        os.close(fd)
+
+
+def test_a_file_that_grew_past_the_limit_is_read_to_one_byte_over_it(tmp_path: Path) -> None:
+    path = tmp_path / "p.md"
+    path.write_bytes(b"x" * 10)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        with open(path, "ab") as file:
+            file.write(b"y" * 1_000_000)
+        assert _read_all(fd, size, 70_000) == b"x" * 10 + b"y" * 69_991  # limit + 1
     finally:
         os.close(fd)
 
