@@ -1558,7 +1558,8 @@ class _SpooledDocument(Document):
     def write(self, body: bytes) -> None:
         stamp = self.last_modified.timestamp()
         for path, data in ((self._spool(), body), (self._spool(gz=True), gzip_bytes(body))):
-            path.write_bytes(data)
+            with _naming(path):
+                path.write_bytes(data)
             os.utime(path, (stamp, stamp))
 
     @property
@@ -1714,9 +1715,23 @@ def _stored(site: Site, out_dir: Path) -> Site:
     return dataclasses.replace(site, documents=documents)
 
 
+@contextlib.contextmanager
+def _naming(path: Path | str) -> Iterator[None]:
+    """An OSError raised by a write names the file: ``os.write`` and a file's ``write``
+    raise ENOSPC or EIO without one, and "No space left on device" alone does not tell
+    an operator which disk."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
+
+
 def _atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    tmp.write_bytes(data)
+    with _naming(tmp):
+        tmp.write_bytes(data)
     if mtime is not None:
         os.utime(tmp, (mtime, mtime))
     os.replace(tmp, path)
@@ -1734,10 +1749,11 @@ def _write_new(path: Path | str, data: bytes, mtime: float, truncate: bool = Tru
     flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if truncate else 0)
     fd = os.open(path, flags, 0o666)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.utime(fd, (mtime, mtime))
+        with _naming(path):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.utime(fd, (mtime, mtime))
     finally:
         os.close(fd)
 
