@@ -8,7 +8,6 @@ deliver: the tests deliver what was queued with the Publisher's own ``Outbox``.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -602,16 +601,6 @@ def test_status_shows_pending_notifications(
 
 
 # --------------------------------------------------------------------------- command line
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """The CLI configures the `syndicate` logger; leave it as found for other tests."""
-    logger = logging.getLogger("syndicate")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 @pytest.fixture

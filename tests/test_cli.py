@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,16 +33,6 @@ SITE = Site(
     feeds=(),
 )
 CONFIG = "site:\n  title: Example News\n  url: https://example.org/\nposts_dir: posts\n"
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """The CLI configures the `syndicate` logger; leave it as found for other tests."""
-    logger = logging.getLogger("syndicate")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 @pytest.fixture

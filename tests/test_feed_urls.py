@@ -33,16 +33,6 @@ POST = "---\ntitle: {title}\ndate: {date}\ntags: [{tags}]\ncategories: [{categor
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """The CLI configures the `syndicate` logger; leave it as found for other tests."""
-    logger = logging.getLogger("syndicate")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-
-
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project folder with config.yaml and posts/, made the current folder."""

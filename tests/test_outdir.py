@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,16 +43,6 @@ posts_dir: posts
 assets_dir: assets
 """
 POST = "---\ntitle: Hello\ndate: 2024-04-01 10:00:00\ntags: [news]\n---\n\nHello, world.\n"
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """The CLI configures the `syndicate` logger; leave it as found for other tests."""
-    logger = logging.getLogger("syndicate")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 @pytest.fixture

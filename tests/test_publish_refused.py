@@ -138,16 +138,6 @@ def empty_outbox(url: str) -> None:
         assert store.pending() == [] and store.failed() == []
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """The CLI configures the `syndicate` logger; leave it as found for other tests."""
-    logger = logging.getLogger("syndicate")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-
-
 CONFIG = """\
 site:
   title: Example News
