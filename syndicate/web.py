@@ -50,6 +50,7 @@ import functools
 import gzip
 import hashlib
 import io
+import ipaddress
 import itertools
 import json
 import logging
@@ -119,6 +120,10 @@ API_BODY_BYTES = 64 * 1024
 #: Requests of a web worker that may wait for their bodies at once; the next get 503.
 #: Fewer than granian's threads, so feeds always find one free (``BodyGate``).
 BODY_WAITERS = max(1, BLOCKING_THREADS - 2)
+#: Of those, how many one client address may hold (an IPv6 client: its /64). A stalled
+#: body has no timeout in granian 2.8, so without this one address could hold them all
+#: and shut every editor out of the dashboard (the feeds stay free either way).
+BODY_WAITERS_PER_ADDRESS = 1
 
 # Ticks for the body cache's LRU order: a count's next is atomic, and cheaper than a clock.
 _tick = itertools.count(1).__next__
@@ -914,13 +919,20 @@ class BodyGate:
     timeout (granian 2.8 has one for the headers only). A client that sends headers and
     then stalls holds its thread for as long as it likes: five of them took every thread
     and the feeds waited. So at most ``waiters`` requests of a worker read a body at
-    once, and the next ones get 503 at once: the other threads stay free for feeds.
+    once, and the next ones get 503 at once: the other threads stay free for feeds. One
+    client address may hold ``per_address`` of those slots, so that one stranger's
+    stalled bodies cannot keep the editors out either.
     A body larger than its limit, by its Content-Length, is 413 and never read; one
     without a length (chunked) is 411. What is read is at most the limit, in memory.
     """
 
-    def __init__(self, waiters: int = BODY_WAITERS) -> None:
+    def __init__(
+        self, waiters: int = BODY_WAITERS, per_address: int = BODY_WAITERS_PER_ADDRESS
+    ) -> None:
         self._waiters = threading.BoundedSemaphore(waiters)
+        self._per_address = per_address
+        self._lock = threading.Lock()
+        self._reading: dict[str, int] = {}  # client address -> bodies it is sending now
 
     def refusal(self, path: str, environ: WSGIEnvironment) -> Answer | None:
         """None when the request has no body or its body is now read into memory (and
@@ -942,18 +954,46 @@ class BodyGate:
             return _body_refusal(api, "413 Content Too Large", message)
         if length == 0:
             return None
-        if not self._waiters.acquire(blocking=False):
+        client = _client_key(environ.get("REMOTE_ADDR", ""))
+        if not self._enter(client):
             message = "Too many requests are sending their bodies; try again in a few seconds."
             return _body_refusal(api, "503 Service Unavailable", message, [("Retry-After", "5")])
         try:
             body = _read_body(environ["wsgi.input"], length)
         finally:
-            self._waiters.release()
+            self._leave(client)
         if len(body) < length:
             message = "The body ended before its Content-Length."
             return _body_refusal(api, "400 Bad Request", message)
         environ["wsgi.input"] = io.BytesIO(body)
         return None
+
+    def _enter(self, client: str) -> bool:
+        """Take a reader's slot for ``client``, if it has one left and a slot is free."""
+        with self._lock:
+            held = self._reading.get(client, 0)
+            if held >= self._per_address or not self._waiters.acquire(blocking=False):
+                return False
+            self._reading[client] = held + 1
+            return True
+
+    def _leave(self, client: str) -> None:
+        with self._lock:
+            held = self._reading.pop(client) - 1
+            if held:
+                self._reading[client] = held
+            self._waiters.release()
+
+
+def _client_key(address: str) -> str:
+    """Whom a body slot is counted against: the IPv4 address, or the /64 of an IPv6 one
+    (a single host is commonly handed a whole /64)."""
+    if ":" not in address:
+        return address
+    try:
+        return str(ipaddress.IPv6Network((address.split("%", 1)[0], 64), strict=False))
+    except ValueError:
+        return address
 
 
 def _body_refusal(api: bool, status: str, message: str, extra: Headers | None = None) -> Answer:

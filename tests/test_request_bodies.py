@@ -23,7 +23,14 @@ from flask.testing import FlaskClient
 
 from syndicate.api import TOKEN_ENV
 from syndicate.config import Config
-from syndicate.web import API_BODY_BYTES, BODY_WAITERS, FORM_BODY_BYTES, create_app
+from syndicate.web import (
+    API_BODY_BYTES,
+    BODY_WAITERS,
+    BODY_WAITERS_PER_ADDRESS,
+    FORM_BODY_BYTES,
+    _client_key,
+    create_app,
+)
 
 from .conftest import ConfigFactory
 from .test_api import close_api
@@ -129,9 +136,12 @@ def _port(base: str) -> int:
     return int(base.rsplit(":", 1)[1])
 
 
-def _stall(port: int, path: str, declared: int = 1000, extra: str = "") -> socket.socket:
-    """A connection that sent a request's headers and one byte of its body, then waits."""
-    conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+def _stall(
+    port: int, path: str, declared: int = 1000, extra: str = "", source: str = "127.0.0.1"
+) -> socket.socket:
+    """A connection from ``source`` (any address of 127.0.0.0/8 reaches 127.0.0.1) that
+    sent a request's headers and one byte of its body, then waits."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
     conn.sendall(
         (
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}"
@@ -167,7 +177,8 @@ def test_stalled_bodies_never_hold_up_the_feeds(served: str) -> None:
         stalled = []
         for number in range(STALLED):
             path, extra = ("/admin/login", "") if number % 2 else ("/api/republish", auth)
-            stalled.append(stack.enter_context(_stall(port, path, extra=extra)))
+            source = f"127.0.0.{10 + number}"  # each from its own address
+            stalled.append(stack.enter_context(_stall(port, path, extra=extra, source=source)))
         time.sleep(0.5)  # each reaches the app, and waits for the rest of its body or not
         times = [_feed_time(served) for _ in range(5)]
         assert max(times) < FEED_QUICKLY, times
@@ -184,6 +195,39 @@ def test_stalled_bodies_never_hold_up_the_feeds(served: str) -> None:
         assert _status(conn, 5) == 400  # read, and refused by the CSRF check
 
 
+def test_one_address_cannot_keep_the_editors_out(served: str) -> None:
+    """A stranger's stalled bodies, however many, hold one reader's slot: an editor at
+    another address still signs in (there is no body timeout to wait for)."""
+    port = _port(served)
+    with contextlib.ExitStack() as stack:
+        stalled = [
+            stack.enter_context(_stall(port, "/admin/login", source="127.0.0.66"))
+            for _ in range(STALLED)
+        ]
+        time.sleep(0.5)
+        statuses = [_status(conn, 0.5) for conn in stalled]
+        assert statuses.count(None) == BODY_WAITERS_PER_ADDRESS, statuses
+        assert set(statuses) == {None, 503}, statuses
+        # An editor elsewhere: the sign-in form's body is read and checked (400: the CSRF
+        # token is missing, not 503).
+        with _stall(port, "/admin/login", declared=1, source="127.0.0.77") as editor:
+            assert _status(editor, 5) == 400
+        assert _feed_time(served) < FEED_QUICKLY
+
+
 def test_a_huge_declared_body_is_refused_at_once(served: str) -> None:
     with _stall(_port(served), "/admin/login", declared=300 * 1024 * 1024) as conn:
         assert _status(conn, 3) == 413
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("192.0.2.1", "192.0.2.1", True),
+        ("192.0.2.1", "192.0.2.2", False),
+        ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9", True),  # one /64: one client
+        ("2001:db8:1:2::1", "2001:db8:1:3::1", False),
+    ],
+)
+def test_body_slots_count_an_ipv6_client_by_its_64(first: str, second: str, same: bool) -> None:
+    assert (_client_key(first) == _client_key(second)) is same
