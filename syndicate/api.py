@@ -51,7 +51,7 @@ from werkzeug.exceptions import (
 
 from . import counted, readable
 from .config import Config
-from .errors import PublishRefused, SyndicateError
+from .errors import PublishRefused, StoreBusy, SyndicateError
 
 if TYPE_CHECKING:
     # The publishing stack: imported when a request needs it, not by web workers that
@@ -75,6 +75,8 @@ FAILURE_WINDOW: Final = 60.0  # ... within this many seconds, then 429 until the
 MAX_FAILURES_GLOBAL: Final = 100
 RECENT_ATTEMPTS: Final = 50  # delivery attempts listed by status
 REALM: Final = "syndicate"
+#: Seconds a client is asked to wait when the store was busy (another process held its lock).
+STORE_BUSY_RETRY_AFTER: Final = 10
 
 DELIVERY_NOTE: Final = (
     "Notifications are queued in the store; the scheduler (syndicate serve or "
@@ -349,6 +351,15 @@ def _refused(error: PublishRefused) -> Response:
     # the message says what to do, and ``status`` shows it until a publish goes through.
     log.error("editor API: %s %s refused: %s", request.method, request.path, error)
     return _json({"error": "Conflict", "reason": error.reason, "message": str(error)}, 409)
+
+
+@api.errorhandler(StoreBusy)
+def _busy(error: StoreBusy) -> Response:
+    # Another process held the store's lock past its busy timeout: temporary, so 503
+    # with a time to come back, not a server failure.
+    log.error("editor API: %s %s: store busy: %s", request.method, request.path, error)
+    body = {"error": "Service Unavailable", "message": failure_message(error)}
+    return _json(body, 503, [("Retry-After", str(STORE_BUSY_RETRY_AFTER))])
 
 
 @api.errorhandler(SyndicateError)

@@ -71,5 +71,9 @@ class StoreError(SyndicateError):
     """The state store failed."""
 
 
+class StoreBusy(StoreError):
+    """Another process held the store's lock past the busy timeout: worth trying again."""
+
+
 class DeliveryError(SyndicateError):
     """A notification to a hub or ping server failed."""

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from .errors import StoreError
+from .errors import StoreBusy, StoreError
 from .records import (
     BUILDS_KEPT,
     Attempt,
@@ -226,6 +226,15 @@ _WRITE: Final = "syndicate_write"
 _PG_WRITE_LOCK: Final = sa.text("SELECT pg_advisory_xact_lock(8320803164087607668)")
 
 
+def _is_busy(exc: sa.exc.OperationalError) -> bool:
+    """Whether the database refused for a lock another process held (SQLite's "database
+    is locked" or "busy"; PostgreSQL's lock_not_available), not for a fault of its own."""
+    if getattr(exc.orig, "pgcode", None) == "55P03":
+        return True
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
 def _is_sqlite_memory(url: sa.URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
@@ -375,6 +384,10 @@ class SqlStore:
                     if write and self._lock_writes:
                         conn.execute(_PG_WRITE_LOCK)
                     yield conn
+        except sa.exc.OperationalError as exc:
+            if _is_busy(exc):
+                raise StoreBusy(f"{self.url}: {exc}") from exc
+            raise StoreError(f"{self.url}: {exc}") from exc
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"{self.url}: {exc}") from exc
 

@@ -22,7 +22,13 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from syndicate import readable
-from syndicate.api import EXTENSION, TOKEN_ENV, EditorAPI, FailureLimiter
+from syndicate.api import (
+    EXTENSION,
+    STORE_BUSY_RETRY_AFTER,
+    TOKEN_ENV,
+    EditorAPI,
+    FailureLimiter,
+)
 from syndicate.cli import main
 from syndicate.config import Config, load_config
 from syndicate.publisher import Publisher, open_publisher
@@ -797,15 +803,19 @@ def locked(
         holder.close()
 
 
-def test_a_locked_database_is_a_short_500_and_a_log_line(
+def test_a_locked_database_is_a_short_503_and_a_log_line(
     locked: tuple[Flask, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Issue 17, case 10: the answer held the database's absolute path and the SQL.
+    # Issue 17, case 10: the answer was a 500 holding the database's absolute path and
+    # the SQL. Another process holding the lock is temporary: 503, with a time to retry.
     app, database = locked
     response = app.test_client().post("/api/republish", headers=AUTH)
-    assert response.status_code == 500
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == str(STORE_BUSY_RETRY_AFTER)
+    assert response.headers["Cache-Control"] == "no-store"
     data = response.get_json()
-    assert data["error"] == "Internal Server Error"
+    assert data["error"] == "Service Unavailable"
+    assert "store is busy" in data["message"]
     body = response.get_data(as_text=True)
     for leak in (str(database), database.name, "SQL", "INSERT", "UPDATE", "Traceback", "sqlite"):
         assert leak not in body, body
