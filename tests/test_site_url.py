@@ -13,18 +13,22 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import feedparser
 import pytest
+import requests
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 from requests.utils import parse_header_links
+from werkzeug.serving import make_server
 
 from syndicate.cli import main
 from syndicate.config import Config, config_from_mapping, site_uri
@@ -37,6 +41,10 @@ from .servers import EXTENDED, FakeClock, HubServer, PingServer
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 OPML_OUTLINE = "//outline[@xmlUrl]"
+CHROME = (
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+    "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
+)
 
 IRI = "http://127.0.0.1:8080/café news/"
 URI = "http://127.0.0.1:8080/caf%C3%A9%20news/"
@@ -248,6 +256,77 @@ def test_one_string_in_headers_feeds_opml_and_hub_topic(
     (ping,) = pinger.calls
     assert ping.method == EXTENDED
     assert ping.params[1:] == (URI, URI, URI + "feed.rss")
+
+
+class Mounted:
+    """A WSGI app behind a path prefix, as a reverse proxy mounts syndicate under
+    site.url's path; ``app`` is set once the site exists (its URL needs the port)."""
+
+    def __init__(self, prefix: str) -> None:
+        # WSGI hands PATH_INFO over decoded, as latin-1 of its UTF-8 bytes (PEP 3333).
+        self.prefix = prefix.encode("utf-8").decode("latin-1")
+        self.app: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path: str = environ["PATH_INFO"]
+        if self.app is None or not path.startswith(self.prefix + "/"):
+            start_response("404 Not Found", [("Content-Length", "0")])
+            return [b""]
+        environ = {**environ, "PATH_INFO": path[len(self.prefix) :]}
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + self.prefix
+        return self.app(environ, start_response)
+
+
+@contextmanager
+def serving(app: Mounted) -> Iterator[str]:
+    """``app`` on 127.0.0.1 (a free port); yields its origin."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_hub_fetches_the_topic_a_subscriber_discovered(
+    make_config: ConfigFactory, posts_dir: Path
+) -> None:
+    """Over real HTTP: the hub fetches each topic it is told of, and a subscriber that
+    discovers a feed (the feed's Link header, or its HTML page's) finds that same topic,
+    and the feed names it as its self."""
+    (posts_dir / "2024-04-01-bonjour.md").write_text(POST, encoding="utf-8")
+    mounted = Mounted("/café news")
+    with HubServer(fetch_topics=True) as hub, serving(mounted) as origin:
+        config = make_config(
+            site={"url": origin + "/café news/"},
+            websub={"hubs": [hub.url]},
+            storage={"url": "sqlite:///state/syndicate.db"},
+            notify={"timeout": 5, "max_attempts": 1, "max_backoff": 1},
+        )
+        site = origin + "/caf%C3%A9%20news/"
+        assert config.site.url == site
+        publisher = open_publisher(config, clock=FakeClock())
+        assert publisher.store is not None and publisher.outbox is not None
+        try:
+            result = publisher.publish()
+            mounted.app = create_app(config, reload_interval=None)
+            publisher.outbox.deliver_due()
+        finally:
+            publisher.store.close()
+        topics = {site + p.lstrip("/") for p in result.changed_feeds}
+        assert sorted(hub.fetches) == sorted((topic, 200) for topic in topics)
+        for topic in topics:
+            for accept in ("application/atom+xml, application/rss+xml", CHROME):
+                response = requests.get(topic, headers={"Accept": accept}, timeout=5)
+                assert response.status_code == 200
+                found = {link["rel"]: link["url"] for link in response.links.values()}
+                assert found == {"hub": hub.url, "self": topic}
+            parsed = feedparser.parse(requests.get(topic, timeout=5).content)
+            assert not parsed.bozo, parsed.get("bozo_exception")
+            assert [x.href for x in parsed.feed.links if x.rel == "self"] == [topic]
 
 
 def test_the_static_build_writes_the_same_uri(
