@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar, Union
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -203,9 +204,7 @@ def config_from_mapping(data: Any, root: Path) -> Config:
     if not isinstance(data, Mapping):
         raise ConfigError("expected a mapping at the top level")
     config = _build(Config, data, "")
-    site = config.site
-    if not site.url.endswith("/"):
-        site = dataclasses.replace(site, url=site.url + "/")
+    site = dataclasses.replace(config.site, url=site_uri(config.site.url))
     config = dataclasses.replace(
         config,
         site=site,
@@ -235,6 +234,72 @@ def _resolve_sqlite_url(url: str, root: Path) -> str:
             if rest and not rest.startswith("/") and not rest.startswith(":memory:"):
                 return prefix + str((root / rest).resolve())
     return url
+
+
+# RFC 3986 pchar and "/": what a path keeps as it is; "%" too, so an escape already in
+# the URL is not escaped again (a "%" that starts no escape is, by _LONE_PERCENT).
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# A host as RFC 3986 3.2.2 allows it once IDNA has made it ASCII: a reg-name, an IPv4
+# address, or an IP literal in brackets.
+_HOST = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+def site_uri(url: str) -> str:
+    """``site.url`` as the one URI every link, id, header and hub topic is built from.
+
+    An IRI becomes a URI (RFC 3987 3.1): the host by IDNA (punycode), non-ASCII, spaces
+    and other characters a URI cannot carry in the path as %XX of their UTF-8 bytes,
+    escapes already there kept as they are. A URI stays byte for byte as written (its
+    case too), so the links and ids of an existing site keep their strings. WebSub needs
+    this: a hub matches topics as strings, and a Link header can only carry a URI.
+    Ends with "/", since every URL is site.url + a path. ConfigError if it cannot be one.
+    """
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"site.url: {url!r} is not a URL ({exc})") from None
+    scheme, sep, rest = url.partition("://")
+    if parts.scheme not in ("http", "https") or not sep or not parts.hostname:
+        raise ConfigError(f"site.url: expected an absolute http(s) URL, got {url!r}")
+    if "?" in rest or "#" in rest:
+        raise ConfigError(
+            f"site.url: expected no query or fragment, got {url!r} "
+            "(every link is site.url followed by a path)"
+        )
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host_port = authority.rpartition("@")
+    host, port = host_port, ""
+    if not host_port.endswith("]") and ":" in host_port:
+        host, _, port = host_port.rpartition(":")
+        port = ":" + port
+    if not host.isascii():
+        try:
+            # The stdlib codec, as the ids' tag authority always used (posts._tag_authority):
+            # an internationalised site keeps its entry ids.
+            host = host.lower().encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ConfigError(f"site.url: {host!r} is not a host name ({exc})") from None
+    if not _HOST.fullmatch(host) or any(
+        label.startswith("xn--") and not _punycode_ok(label) for label in host.lower().split(".")
+    ):
+        raise ConfigError(f"site.url: {host!r} is not a host name")
+    userinfo = _LONE_PERCENT.sub("%25", quote(userinfo, safe="!$&'()*+,;=:-._~%"))
+    path = _LONE_PERCENT.sub("%25", quote(slash + path, safe=_PATH_SAFE))
+    if not path.endswith("/"):
+        path += "/"
+    return f"{scheme}://{userinfo}{at}{host}{port}{path}"
+
+
+def _punycode_ok(label: str) -> bool:
+    """Whether an ``xn--`` label decodes (IDNA), as a browser must do to show it."""
+    try:
+        label.encode("ascii").decode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _check_http_url(url: str, key: str) -> None:

@@ -234,6 +234,7 @@ def render_preview(site: Site, path: str, config: Config) -> bytes:
             feed=feed,
             title=feed.title or config.site.title,
             feed_url=base + path.lstrip("/"),
+            hubs=config.websub.hubs,
             media_type=doc.media_type.partition(";")[0].strip(),
             formats=formats,
             index_url=base,

@@ -604,7 +604,12 @@ class SiteHolder:
         if page is None or page.etag != html.etag:
             from .preview import content_security_policy  # see _render_preview
 
-            extra = [("Content-Security-Policy", content_security_policy())]
+            # The feed's discovery too (self = the feed's URL, not the page's): a subscriber
+            # that opens the feed's URL in a browser-like client must find its hub.
+            extra = [
+                ("Content-Security-Policy", content_security_policy()),
+                *self._links(path, feed.content_type),
+            ]
             made = _prepare(
                 None,
                 html.media_type,
