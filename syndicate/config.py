@@ -21,6 +21,7 @@ import yaml
 
 from . import __version__
 from .errors import ConfigError
+from .langtag import normalise_language
 
 T = TypeVar("T")
 
@@ -206,6 +207,8 @@ def config_from_mapping(data: Any, root: Path) -> Config:
     site = config.site
     if not site.url.endswith("/"):
         site = dataclasses.replace(site, url=site.url + "/")
+    if site.language is not None:
+        site = dataclasses.replace(site, language=_language(site.language))
     config = dataclasses.replace(
         config,
         site=site,
@@ -235,6 +238,19 @@ def _resolve_sqlite_url(url: str, root: Path) -> str:
             if rest and not rest.startswith("/") and not rest.startswith(":memory:"):
                 return prefix + str((root / rest).resolve())
     return url
+
+
+def _language(value: str) -> str | None:
+    """``site.language`` as a BCP 47 tag (``en_US`` becomes ``en-US``); empty is none."""
+    if not value.strip():
+        return None
+    tag = normalise_language(value)
+    if tag is None:
+        raise ConfigError(
+            f"site.language: {value!r} is not a BCP 47 language tag (RFC 5646); "
+            "use one such as en, en-US or pt-BR"
+        )
+    return tag
 
 
 def _check_http_url(url: str, key: str) -> None:

@@ -44,6 +44,7 @@ from slugify import slugify
 from . import counted, walk
 from .config import Author, Config, SiteConfig
 from .errors import PostChanged
+from .langtag import normalise_language
 
 POST_SUFFIXES = walk.POST_SUFFIXES
 
@@ -898,7 +899,7 @@ def _build_post(
         url=url,
         entry_id=_entry_id(data, config, posted, relpath, warn),
         image=_image(data.get("image"), config, warn),
-        lang=_optional_str(data, "lang", warn),
+        lang=_lang(data, warn),
         body=body,
         excerpt=_optional_str(data, "excerpt", warn, strip=False),
         is_html=relpath.lower().endswith(".html"),
@@ -1234,6 +1235,21 @@ def _optional_str(
     if strip:
         text = text.strip()
     return text if text.strip() else None
+
+
+def _lang(data: Mapping[str, Any], warn: Callable[[str], None]) -> str | None:
+    """The post's ``lang`` as a BCP 47 tag (``pt_BR`` becomes ``pt-BR``); a value that
+    is not one is left out with a warning: ``xml:lang="pt BR"`` makes the whole feed
+    invalid (RFC 4287 2, XML 1.0 2.12), while a post without it has the site's."""
+    value = _optional_str(data, "lang", warn)
+    if value is None:
+        return None
+    tag = normalise_language(value)
+    if tag is None:
+        warn(
+            f"lang: {value!r} is not a BCP 47 language tag (e.g. en or pt-BR); published without it"
+        )
+    return tag
 
 
 def _published(data: Mapping[str, Any], warn: Callable[[str], None]) -> bool:
