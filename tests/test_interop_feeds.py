@@ -159,3 +159,38 @@ def test_a_post_lang_that_is_no_tag_is_a_warning_and_left_out(tmp_path: Path) ->
     (entry,) = atom.getroot().iter(f"{ATOM}entry")
     assert entry.get(XML_LANG) is None
     assert entry.findtext(f"{ATOM}title") == "A post"  # published all the same
+
+
+# -- case 4: an empty body ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("excerpt", ["", "excerpt: A short note.\n"])
+def test_a_post_with_no_body_has_no_blank_content_or_summary(tmp_path: Path, excerpt: str) -> None:
+    post = f"---\ntitle: Only a title\ndate: 2024-01-02 10:00:00\n{excerpt}---\n"
+    config = write_site(tmp_path, PLAIN_SITE, {"2024-01-02-a.md": post})
+    result = build(config, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    atom = etree.parse(out / "feed.atom").getroot()
+    (entry,) = atom.iter(f"{ATOM}entry")
+    assert entry.find(f"{ATOM}content") is None  # not <content type="html"/>
+    summary = entry.find(f"{ATOM}summary")
+    # RFC 4287 4.1.1.2: no content, so an alternate link: the post's page.
+    assert [link.get("rel") for link in entry.iter(f"{ATOM}link")] == ["alternate"]
+    (item,) = etree.parse(out / "feed.rss").getroot().iter("item")
+    encoded = "{http://purl.org/rss/1.0/modules/content/}encoded"
+    assert item.find(encoded) is None
+    if excerpt:
+        assert summary is not None and summary.text == "<p>A short note.</p>"
+        assert item.findtext("description") == "<p>A short note.</p>"
+    else:
+        assert summary is None
+        assert item.find("description") is None
+    for name in ("feed.atom", "feed.rss"):
+        parsed = feedparser.parse(out / name)
+        assert not parsed.bozo
+        (read,) = parsed.entries
+        assert read.title == "Only a title"
+        assert read.link == "https://example.org/2024/01/02/a.html"
+        assert "content" not in read
+        assert read.get("summary", "") == ("<p>A short note.</p>" if excerpt else "")

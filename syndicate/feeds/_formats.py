@@ -466,9 +466,15 @@ def make_entry(post: Post, rendered: Rendered, config: Config) -> FeedEntry:
 
     # RSS <description> and Atom <summary> carry the excerpt; the full post goes to
     # content:encoded / Atom content. type="html" (escaped), which both formats accept;
-    # feedgen's 'CDATA' type would be an invalid MIME type in Atom.
-    entry.summary(rendered.summary_html or rendered.content_html, type="html")
-    entry.content(rendered.content_html, type="html")
+    # feedgen's 'CDATA' type would be an invalid MIME type in Atom. A post with no body
+    # has neither: an empty one says nothing to a reader and the W3C validator warns
+    # ("should not be blank"); its title and link stand alone, which both formats allow
+    # (RSS 2.0: title or description; RFC 4287 4.1.1: content or an alternate link).
+    summary = rendered.summary_html or rendered.content_html
+    if summary:
+        entry.summary(summary, type="html")
+    if rendered.content_html:
+        entry.content(rendered.content_html, type="html")
 
     # The scheme (RSS domain) tells a category from a tag of the same name. One call:
     # feedgen rebuilds its RSS category list on every call.
@@ -666,18 +672,19 @@ def _rss_bytes(
     out = [b"<item>"]
     add = out.append
     title = post.title or post.url
-    # feedgen raises when there is no title, description nor content; content is always
-    # set (content:encoded or, with no description, the description), so it never does.
+    # feedgen raises when there is no title, description nor content; the title is
+    # always set (the URL when the post has none), so it never does.
     if title:
         add(esc.text_element(b"title", title))
     if post.url:
         add(esc.text_element(b"link", post.url))
+    # make_entry sets the summary whenever there is content (feedgen then writes both),
+    # and either only when not empty.
     if html.summary:
-        encoded = prefixes[_CONTENT_NS] + b":encoded"
         add(b"<description>" + html.summary_text() + b"</description>")
-        add(b"<" + encoded + b">" + html.content_text() + b"</" + encoded + b">")
-    else:
-        add(b"<description>" + html.content_text() + b"</description>")
+        if html.content:
+            encoded = prefixes[_CONTENT_NS] + b":encoded"
+            add(b"<" + encoded + b">" + html.content_text() + b"</" + encoded + b">")
     author = _entry_author(post, config)
     if author is not None and author.email:
         add(esc.text_element(b"author", f"{author.email} ({author.name})"))
@@ -731,8 +738,6 @@ def _atom_bytes(post: Post, html: _Html, config: Config, esc: _Escaper) -> bytes
         add(b"</author>")
     if html.content:
         add(b'<content type="html">' + html.content_text() + b"</content>")
-    else:
-        add(b'<content type="html"/>')
     # Both links with every attribute _Entry.atom_entry restores.
     add(
         esc.element(
@@ -749,8 +754,6 @@ def _atom_bytes(post: Post, html: _Html, config: Config, esc: _Escaper) -> bytes
         add(esc.element(b"link", attributes, None))
     if html.summary:
         add(b'<summary type="html">' + html.summary_text() + b"</summary>")
-    else:
-        add(b'<summary type="html"/>')
     for term, scheme in _categories(post, config):
         named = ((b"term", term), (b"scheme", scheme), (b"label", term))
         add(
