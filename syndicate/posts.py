@@ -1913,4 +1913,9 @@ def render_post(post: Post, config: Config) -> Rendered:
         summary = sanitize_html(_to_html(before, post.is_html), post.url).strip()
     else:
         summary = _first_paragraph(content)
+    if not content and not summary and post.title:
+        # A post with no body is its title and link. Atom needs a text for an entry with
+        # no content (the W3C validator: "Missing textual content"), and an empty one is
+        # "blank": the title is what a reader would see for it anyway.
+        summary = html.escape(post.title, quote=False)
     return Rendered(content_html=content, summary_html=summary)

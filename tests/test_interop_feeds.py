@@ -166,7 +166,7 @@ def test_a_post_lang_that_is_no_tag_is_a_warning_and_left_out(tmp_path: Path) ->
 
 @pytest.mark.parametrize("excerpt", ["", "excerpt: A short note.\n"])
 def test_a_post_with_no_body_has_no_blank_content_or_summary(tmp_path: Path, excerpt: str) -> None:
-    post = f"---\ntitle: Only a title\ndate: 2024-01-02 10:00:00\n{excerpt}---\n"
+    post = f'---\ntitle: "Q&A: 1 < 2"\ndate: 2024-01-02 10:00:00\n{excerpt}---\n'
     config = write_site(tmp_path, PLAIN_SITE, {"2024-01-02-a.md": post})
     result = build(config, tmp_path / "out")
     assert result.exit_code == 0, result.output
@@ -183,14 +183,15 @@ def test_a_post_with_no_body_has_no_blank_content_or_summary(tmp_path: Path, exc
     if excerpt:
         assert summary is not None and summary.text == "<p>A short note.</p>"
         assert item.findtext("description") == "<p>A short note.</p>"
-    else:
-        assert summary is None
-        assert item.find("description") is None
+    else:  # the title stands for the text, never a blank one
+        assert summary is not None and summary.text == "Q&amp;A: 1 &lt; 2"
+        assert item.findtext("description") == "Q&amp;A: 1 &lt; 2"
     for name in ("feed.atom", "feed.rss"):
         parsed = feedparser.parse(out / name)
         assert not parsed.bozo
         (read,) = parsed.entries
-        assert read.title == "Only a title"
+        assert read.title == "Q&A: 1 < 2"
         assert read.link == "https://example.org/2024/01/02/a.html"
         assert "content" not in read
-        assert read.get("summary", "") == ("<p>A short note.</p>" if excerpt else "")
+        shown = "<p>A short note.</p>" if excerpt else "Q&amp;A: 1 &lt; 2"
+        assert read.summary == shown
