@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import hashlib
 import html
+import html.entities
 import logging
 import mimetypes
 import operator
@@ -883,6 +884,7 @@ def _build_post(
     author = _author(data.get("author"), config)
     categories = _names(data, "category", "categories", warn)
     tags = _names(data, "tag", "tags", warn)
+    _warn_markup_names(title, author, categories, tags, warn)
     slug_value = _optional_str(data, "slug", warn)
     title_slug = slug_value or name_slug or slugify(title)
     url = _permalink(data, config, posted, categories, title_slug, stem, warn)
@@ -1220,6 +1222,48 @@ def _names(
         if name:
             names.setdefault(name, None)  # dict keeps the first occurrence's position
     return tuple(names)
+
+
+# What the W3C validator takes for markup in a plain-text name (validators.py, nonhtml):
+# an end tag, or an "&" and a word that is a character entity's name or not all letters.
+# The feeds say such a name as it is, but readers and validators that guess at HTML in
+# RSS (and the validator in Atom labels and titles too) read it as markup.
+_END_TAG = re.compile(r"</[A-Za-z][\w-]*>")
+_AMPERSAND_WORD = re.compile(r"&(#?\w+)")
+
+
+def _markup_in(name: str) -> str | None:
+    """The part of a plain-text name that would be read as HTML markup, if any."""
+    if "<" in name:
+        found = _END_TAG.search(name)
+        if found:
+            return found.group()
+    if "&" in name:
+        for found in _AMPERSAND_WORD.finditer(name):
+            word = found.group(1)
+            if word in html.entities.name2codepoint or word == "apos" or not word.isalpha():
+                return found.group()
+    return None
+
+
+def _warn_markup_names(
+    title: str,
+    author: Author | None,
+    categories: tuple[str, ...],
+    tags: tuple[str, ...],
+    warn: Callable[[str], None],
+) -> None:
+    """Warn of names that look like HTML: nothing can write them so that every reader and
+    validator takes them as the plain text they are."""
+    named = [("title", title), ("author", author.name if author else "")]
+    named += [("categories", name) for name in categories] + [("tags", name) for name in tags]
+    for key, name in named:
+        markup = _markup_in(name) if name else None
+        if markup is not None:
+            warn(
+                f"{key}: {name!r} looks like HTML ({markup!r}): validators and some readers "
+                'take it for markup; write the character itself ("&" and "<" alone are fine)'
+            )
 
 
 def _optional_str(
