@@ -1,4 +1,6 @@
-"""Feeds: RSS 2.0 and Atom 1.0 bytes, exactly as feedgen writes them. No I/O, no clock.
+"""Feeds: RSS 2.0 and Atom 1.0 bytes, exactly as feedgen writes them (but for RSS plain
+text's ``&`` and ``<``, written as character references: ``rss_char_refs``). No I/O, no
+clock.
 
 feedgen builds each feed's channel with no entries; each post's ``<item>`` / ``<entry>``
 is written once per format and its bytes are spliced in where feedgen puts entries, so a
