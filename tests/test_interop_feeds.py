@@ -384,3 +384,34 @@ def test_check_warns_of_names_that_look_like_html(tmp_path: Path) -> None:
         'readers take it for markup; write the character itself ("&" and "<" alone are fine)',
     ]
     assert "3 warnings" in checked.output
+
+
+# The W3C validator checks RSS <language> and xml:lang against its own ISO 639 list (the
+# primary subtag only: ISO 639-1, or 639-2's three letters; "x" for private use). Every
+# usual form of a tag passes once "_" is read as "-"; a 639-3-only code (yue) or a
+# grandfathered i- tag would not, and is still written (it is a tag: readers take it).
+@pytest.mark.parametrize(
+    ("written", "tag"),
+    [
+        ("en_US", "en-US"),
+        ("pt_br", "pt-BR"),
+        ("zh_Hant_TW", "zh-Hant-TW"),
+        ("es-419", "es-419"),
+        ("sr_latn_rs", "sr-Latn-RS"),
+        ("de-ch-1901", "de-CH-1901"),
+        ("fil", "fil"),
+        ("haw", "haw"),
+        ("x-klingon", "x-klingon"),
+    ],
+)
+def test_language_tags_pass_the_w3c_validator(tmp_path: Path, written: str, tag: str) -> None:
+    posts = {"2024-01-02-a.md": POST.format(extra=f"lang: {written}\n")}
+    config = write_site(tmp_path, PLAIN_SITE + f"  language: {written}\n", posts)
+    out = tmp_path / "out"
+    assert build(config, out).exit_code == 0
+    assert etree.parse(out / "feed.rss").findtext("channel/language") == tag
+    atom = etree.parse(out / "feed.atom").getroot()
+    assert atom.get(XML_LANG) == tag
+    assert [entry.get(XML_LANG) for entry in atom.iter(f"{ATOM}entry")] == [tag]
+    results = _validate(out, "https://example.org/")
+    assert [(r["feed"], r["messages"]) for r in results if r["messages"]] == []
