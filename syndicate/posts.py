@@ -1260,10 +1260,29 @@ def _warn_markup_names(
     for key, name in named:
         markup = _markup_in(name) if name else None
         if markup is not None:
-            warn(
-                f"{key}: {name!r} looks like HTML ({markup!r}): validators and some readers "
-                'take it for markup; write the character itself ("&" and "<" alone are fine)'
-            )
+            warn(_markup_message(key, name, markup))
+
+
+def _markup_message(key: str, name: str, markup: str) -> str:
+    return (
+        f"{key}: {name!r} looks like HTML ({markup!r}): validators and some readers "
+        'take it for markup; write the character itself ("&" and "<" alone are fine)'
+    )
+
+
+def site_markup_problems(config: Config, path: Path) -> list[PostProblem]:
+    """Warnings (for ``check``, naming the config file ``path``) of the site's names that
+    look like HTML, as ``load_post`` warns of a post's: every feed carries them."""
+    site = config.site
+    named = [("site.title", site.title), ("site.description", site.description)]
+    if site.author is not None:
+        named.append(("site.author.name", site.author.name))
+    problems = []
+    for key, name in named:
+        markup = _markup_in(name) if name else None
+        if markup is not None:
+            problems.append(PostProblem(path, _markup_message(key, name, markup), "warning"))
+    return problems
 
 
 def _optional_str(

@@ -415,3 +415,25 @@ def test_language_tags_pass_the_w3c_validator(tmp_path: Path, written: str, tag:
     assert [entry.get(XML_LANG) for entry in atom.iter(f"{ATOM}entry")] == [tag]
     results = _validate(out, "https://example.org/")
     assert [(r["feed"], r["messages"]) for r in results if r["messages"]] == []
+
+
+def test_check_warns_of_site_names_that_look_like_html(tmp_path: Path) -> None:
+    site = (
+        'site:\n  title: "News &amp; views"\n  url: https://example.org/\n'
+        '  description: "The <b>best</b> & the rest"\n  author: "Desk & Co <3"\n'
+    )
+    config = write_site(tmp_path, site, {"2024-01-02-a.md": POST.format(extra="")})
+    checked = run("check", "--config", str(config))
+    assert checked.exit_code == 0, checked.output
+    warned = [line for line in checked.output.splitlines() if line.startswith(f"{config}: ")]
+    assert warned == [
+        f"{config}: site.title: 'News &amp; views' looks like HTML ('&amp'): validators and "
+        'some readers take it for markup; write the character itself ("&" and "<" alone are '
+        "fine)",
+        f"{config}: site.description: 'The <b>best</b> & the rest' looks like HTML ('</b>'): "
+        "validators and some readers take it for markup; write the character itself "
+        '("&" and "<" alone are fine)',
+    ]
+    assert "0 errors, 2 warnings" in checked.output
+    strict = run("check", "--config", str(config), "--strict-warnings")
+    assert strict.exit_code == 1
