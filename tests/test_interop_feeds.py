@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import subprocess
 import typing
 from pathlib import Path
@@ -18,6 +19,8 @@ from pathlib import Path
 import feedparser
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 from syndicate.cli import main
@@ -81,6 +84,20 @@ POST = "---\ntitle: A post\ndate: 2024-01-02 10:00:00\n{extra}---\n\nBody.\n"
 def test_well_formed_tags_are_kept_in_the_usual_case(value: str, expected: str) -> None:
     assert normalise_language(value) == expected
     assert is_well_formed(expected)
+
+
+# RFC 4287 appendix B (the RELAX NG schema): atomLanguageTag, which xml:lang must match.
+ATOM_LANGUAGE_TAG = re.compile(r"([A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*)?")
+
+
+@given(st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzEHNSUX0123456789-_ é"), max_size=20))
+def test_a_normalised_tag_is_well_formed_stable_and_valid_for_the_atom_schema(text: str) -> None:
+    tag = normalise_language(text)
+    if tag is not None:
+        assert is_well_formed(tag)
+        assert normalise_language(tag) == tag
+        assert ATOM_LANGUAGE_TAG.fullmatch(tag)
+        assert "_" not in tag and tag == tag.strip()
 
 
 @pytest.mark.parametrize(
