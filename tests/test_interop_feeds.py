@@ -181,6 +181,12 @@ def test_a_post_lang_that_is_no_tag_is_a_warning_and_left_out(tmp_path: Path) ->
     (entry,) = atom.getroot().iter(f"{ATOM}entry")
     assert entry.get(XML_LANG) is None
     assert entry.findtext(f"{ATOM}title") == "A post"  # published all the same
+    # And so in a publish to the live tree (what serve and worker run).
+    published = run("republish", "--config", str(config))
+    assert published.exit_code == 0, published.output
+    assert f"{post}: lang: 'Portuguese' is not a BCP 47 language tag" in published.output
+    live = etree.parse(tmp_path / "_site" / "feed.atom").getroot()
+    assert [entry.get(XML_LANG) for entry in live.iter(f"{ATOM}entry")] == [None]
 
 
 # -- case 4: an empty body ----------------------------------------------------------
