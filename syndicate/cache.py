@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "posts.pickle"
-FORMAT = 8  # bump when the layout of the pickled payload, or what reading a post gives, changes
+FORMAT = 9  # bump when the layout of the pickled payload, or what reading a post gives, changes
 
 # Rendering or reading in worker processes pays for itself only past this many posts:
 # starting the pool (50 ms forked, about a second spawned) and shipping posts and results

@@ -10,6 +10,7 @@ becomes a ``click.ClickException`` (a clean message and exit 1, no traceback).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -423,6 +424,7 @@ def build(
 )
 def check(config_path: Path, strict: bool, strict_warnings: bool) -> None:
     """Report every problem in every post; exit 1 if any post has an error."""
+    from .posts import site_markup_problems
     from .publisher import Publisher, existing_store
 
     with _clean_errors():
@@ -433,6 +435,10 @@ def check(config_path: Path, strict: bool, strict_warnings: bool) -> None:
         finally:
             if store is not None:
                 store.close()
+    # The site's own names go in every feed: what a validator would say of them too.
+    site_problems = site_markup_problems(config, config_path)
+    if site_problems:
+        result = dataclasses.replace(result, problems=(*site_problems, *result.problems))
     _report(result.problems)
     click.echo(_summary(result))
     # Errors fail a check with or without --strict, which is accepted so that one flag

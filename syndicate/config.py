@@ -22,6 +22,7 @@ import yaml
 
 from . import __version__
 from .errors import ConfigError
+from .langtag import normalise_language
 
 T = TypeVar("T")
 
@@ -205,6 +206,8 @@ def config_from_mapping(data: Any, root: Path) -> Config:
         raise ConfigError("expected a mapping at the top level")
     config = _build(Config, data, "")
     site = dataclasses.replace(config.site, url=site_uri(config.site.url))
+    if site.language is not None:
+        site = dataclasses.replace(site, language=_language(site.language))
     config = dataclasses.replace(
         config,
         site=site,
@@ -300,6 +303,19 @@ def _punycode_ok(label: str) -> bool:
     except UnicodeError:
         return False
     return True
+
+
+def _language(value: str) -> str | None:
+    """``site.language`` as a BCP 47 tag (``en_US`` becomes ``en-US``); empty is none."""
+    if not value.strip():
+        return None
+    tag = normalise_language(value)
+    if tag is None:
+        raise ConfigError(
+            f"site.language: {value!r} is not a BCP 47 language tag (RFC 5646); "
+            "use one such as en, en-US or pt-BR"
+        )
+    return tag
 
 
 def _check_http_url(url: str, key: str) -> None:

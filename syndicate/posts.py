@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import hashlib
 import html
+import html.entities
 import logging
 import mimetypes
 import operator
@@ -44,6 +45,7 @@ from slugify import slugify
 from . import counted, walk
 from .config import Author, Config, SiteConfig
 from .errors import PostChanged
+from .langtag import normalise_language
 
 POST_SUFFIXES = walk.POST_SUFFIXES
 
@@ -882,6 +884,7 @@ def _build_post(
     author = _author(data.get("author"), config)
     categories = _names(data, "category", "categories", warn)
     tags = _names(data, "tag", "tags", warn)
+    _warn_markup_names(title, author, categories, tags, warn)
     slug_value = _optional_str(data, "slug", warn)
     title_slug = slug_value or name_slug or slugify(title)
     url = _permalink(data, config, posted, categories, title_slug, stem, warn)
@@ -898,7 +901,7 @@ def _build_post(
         url=url,
         entry_id=_entry_id(data, config, posted, relpath, warn),
         image=_image(data.get("image"), config, warn),
-        lang=_optional_str(data, "lang", warn),
+        lang=_lang(data, warn),
         body=body,
         excerpt=_optional_str(data, "excerpt", warn, strip=False),
         is_html=relpath.lower().endswith(".html"),
@@ -1221,6 +1224,67 @@ def _names(
     return tuple(names)
 
 
+# What the W3C validator takes for markup in a plain-text name (validators.py, nonhtml):
+# an end tag, or an "&" and a word that is a character entity's name or not all letters.
+# The feeds say such a name as it is, but readers and validators that guess at HTML in
+# RSS (and the validator in Atom labels and titles too) read it as markup.
+_END_TAG = re.compile(r"</[A-Za-z][\w-]*>")
+_AMPERSAND_WORD = re.compile(r"&(#?\w+)")
+
+
+def _markup_in(name: str) -> str | None:
+    """The part of a plain-text name that would be read as HTML markup, if any."""
+    if "<" in name:
+        found = _END_TAG.search(name)
+        if found:
+            return found.group()
+    if "&" in name:
+        for found in _AMPERSAND_WORD.finditer(name):
+            word = found.group(1)
+            if word in html.entities.name2codepoint or word == "apos" or not word.isalpha():
+                return found.group()
+    return None
+
+
+def _warn_markup_names(
+    title: str,
+    author: Author | None,
+    categories: tuple[str, ...],
+    tags: tuple[str, ...],
+    warn: Callable[[str], None],
+) -> None:
+    """Warn of names that look like HTML: nothing can write them so that every reader and
+    validator takes them as the plain text they are."""
+    named = [("title", title), ("author", author.name if author else "")]
+    named += [("categories", name) for name in categories] + [("tags", name) for name in tags]
+    for key, name in named:
+        markup = _markup_in(name) if name else None
+        if markup is not None:
+            warn(_markup_message(key, name, markup))
+
+
+def _markup_message(key: str, name: str, markup: str) -> str:
+    return (
+        f"{key}: {name!r} looks like HTML ({markup!r}): validators and some readers "
+        'take it for markup; write the character itself ("&" and "<" alone are fine)'
+    )
+
+
+def site_markup_problems(config: Config, path: Path) -> list[PostProblem]:
+    """Warnings (for ``check``, naming the config file ``path``) of the site's names that
+    look like HTML, as ``load_post`` warns of a post's: every feed carries them."""
+    site = config.site
+    named = [("site.title", site.title), ("site.description", site.description)]
+    if site.author is not None:
+        named.append(("site.author.name", site.author.name))
+    problems = []
+    for key, name in named:
+        markup = _markup_in(name) if name else None
+        if markup is not None:
+            problems.append(PostProblem(path, _markup_message(key, name, markup), "warning"))
+    return problems
+
+
 def _optional_str(
     data: Mapping[str, Any], key: str, warn: Callable[[str], None], *, strip: bool = True
 ) -> str | None:
@@ -1234,6 +1298,21 @@ def _optional_str(
     if strip:
         text = text.strip()
     return text if text.strip() else None
+
+
+def _lang(data: Mapping[str, Any], warn: Callable[[str], None]) -> str | None:
+    """The post's ``lang`` as a BCP 47 tag (``pt_BR`` becomes ``pt-BR``); a value that
+    is not one is left out with a warning: ``xml:lang="pt BR"`` makes the whole feed
+    invalid (RFC 4287 2, XML 1.0 2.12), while a post without it has the site's."""
+    value = _optional_str(data, "lang", warn)
+    if value is None:
+        return None
+    tag = normalise_language(value)
+    if tag is None:
+        warn(
+            f"lang: {value!r} is not a BCP 47 language tag (e.g. en or pt-BR); published without it"
+        )
+    return tag
 
 
 def _published(data: Mapping[str, Any], warn: Callable[[str], None]) -> bool:
@@ -1897,4 +1976,9 @@ def render_post(post: Post, config: Config) -> Rendered:
         summary = sanitize_html(_to_html(before, post.is_html), post.url).strip()
     else:
         summary = _first_paragraph(content)
+    if not content and not summary and post.title:
+        # A post with no body is its title and link. Atom needs a text for an entry with
+        # no content (the W3C validator: "Missing textual content"), and an empty one is
+        # "blank": the title is what a reader would see for it anyway.
+        summary = html.escape(post.title, quote=False)
     return Rendered(content_html=content, summary_html=summary)

@@ -28,10 +28,12 @@ from syndicate.feeds._formats import (
     _entry_bytes,
     _Escaper,
     _Html,
+    _plain,
     _reference_contexts,
     _text,
     make_entry,
     render_feed,
+    rss_char_refs,
     serialise_entries,
 )
 from syndicate.posts import Image, Post, Rendered
@@ -107,6 +109,37 @@ def test_every_character_is_escaped_as_lxml_escapes_it() -> None:
     element.text = every
     expected = etree.tostring(element, encoding="UTF-8")
     assert expected == b'<a b="' + _attr(every) + b'">' + _text(every) + b"</a>"
+
+
+def test_rss_plain_text_is_lxmls_with_character_references() -> None:
+    """RSS plain text (issue 18): & and < as &#x26; and &#x3C;, the same text once parsed;
+    an item's HTML keeps lxml's escaping."""
+    every = "".join(chr(c) for c in range(0x110000) if _valid(c)) + "&amp; &lt;p&gt; ]]>"
+    item = etree.Element("item")
+    for tag in (
+        "title",
+        "description",
+        "category",
+        "{http://purl.org/rss/1.0/modules/content/}encoded",
+    ):
+        etree.SubElement(item, tag, domain="a&<b/").text = every
+    expected = rss_char_refs(
+        etree.tostring(item, encoding="UTF-8"), frozenset((b"description", b"encoded"))
+    )
+    texts = [_plain(every), _text(every), _plain(every), _text(every)]
+    assert b"&amp;" not in texts[0] and b"&lt;" not in texts[0]
+    assert expected.count(b"&#x26;") == 2 * every.count("&")  # title, category; not attributes
+    parsed = etree.fromstring(expected)
+    assert [child.text for child in parsed] == [every] * 4
+    assert [child.get("domain") for child in parsed] == ["a&<b/"] * 4
+    assert (
+        b"<item>"
+        + b"".join(
+            b"<" + tag + b' domain="a&amp;&lt;b/">' + text + b"</" + tag.split(b" ")[0] + b">"
+            for tag, text in zip((b"title", b"description", b"category"), texts, strict=False)
+        )
+        in expected
+    )
 
 
 @pytest.mark.parametrize("c", [c for c in range(0x20) if not _valid(c)] + [0xFFFE, 0xFFFF, 0xD800])

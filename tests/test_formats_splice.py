@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -40,6 +41,7 @@ from syndicate.feeds._formats import (
     make_entry,
     prepare_entry,
     render_feed,
+    rss_char_refs,
     serialise_entries,
 )
 from syndicate.posts import Image, Post, Rendered
@@ -92,7 +94,24 @@ def reference_feed(meta: FeedMeta, entries: Sequence[Any], config: Config, fmt: 
     for entry in entries:
         feed.add_entry(entry, order="append")
     body: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
-    return body
+    return with_char_refs(body) if fmt == "rss" else body
+
+
+def with_char_refs(body: bytes) -> bytes:
+    """feedgen's whole RSS feed with its plain text's & and < as hexadecimal character
+    references (issue 18): in the channel's texts, and in each item's but its HTML."""
+    start, end = body.find(b"<item>"), body.rfind(b"</item>") + len(b"</item>")
+    if start < 0:
+        return rss_char_refs(body, frozenset())
+    items = re.sub(
+        rb"<item>.*?</item>",
+        lambda found: rss_char_refs(found.group(), frozenset((b"description", b"encoded"))),
+        body[start:end],
+        flags=re.DOTALL,
+    )
+    channel = rss_char_refs(body[:start] + b"\0" + body[end:], frozenset())
+    head, tail = channel.split(b"\0")
+    return head + items + tail
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -231,7 +250,8 @@ def assert_readable(body: bytes, items: Sequence[Item], config: Config, fmt: For
         assert [el.findtext("guid") for el in elements] == [p.entry_id for p, _ in items]
         for element, (post, r) in zip(elements, items, strict=True):
             if r.summary_html:  # else the content is the description
-                assert element.findtext("content:encoded", None, NS) == r.content_html
+                # An empty body is left out, not written empty (issue 18, case 4).
+                assert element.findtext("content:encoded", None, NS) == (r.content_html or None)
             creator = element.findtext("dc:creator", None, NS)
             author = post.author or config.site.author
             assert creator == (None if author is None or author.email else author.name)
@@ -247,7 +267,7 @@ def assert_readable(body: bytes, items: Sequence[Item], config: Config, fmt: For
             p.entry_id for p, _ in items
         ]
         for element, (post, r) in zip(elements, items, strict=True):
-            assert element.findtext("atom:content", None, NS) == r.content_html
+            assert element.findtext("atom:content", None, NS) == (r.content_html or None)
             assert element.get(XML_LANG) == (post.lang or None)
     for element in elements:  # no namespace declaration was left on a spliced entry
         parent = element.getparent()

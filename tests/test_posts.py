@@ -459,7 +459,7 @@ def test_front_matter_excerpt_is_kept_as_source_and_rendered_as_summary(
         (None, "# Heading\n\nFirst para.\n\nSecond para.", "<p>First para.</p>"),
         (None, "> quoted\n\nAfter.", "<p>After.</p>"),
         (None, "> only a quote", "<p>only a quote</p>"),
-        (None, "", ""),
+        (None, "", "T"),  # no body: the title, never a blank summary (issue 18)
     ],
 )
 def test_summary_without_front_matter_excerpt(

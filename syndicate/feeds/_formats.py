@@ -1,4 +1,6 @@
-"""Feeds: RSS 2.0 and Atom 1.0 bytes, exactly as feedgen writes them. No I/O, no clock.
+"""Feeds: RSS 2.0 and Atom 1.0 bytes, exactly as feedgen writes them (but for RSS plain
+text's ``&`` and ``<``, written as character references: ``rss_char_refs``). No I/O, no
+clock.
 
 feedgen builds each feed's channel with no entries; each post's ``<item>`` / ``<entry>``
 is written once per format and its bytes are spliced in where feedgen puts entries, so a
@@ -201,6 +203,7 @@ class _Context:
         self._current: etree._Element = slot
         self._tree = slot.getroottree()
         self._lock = threading.Lock()
+        self._rss = self._tree.getroot().tag == "rss"
         self.key = _tostring(self._tree)
         self._head, self._tail = _split_at_slot(self.key)
         # The namespaces in scope where the entries go (RSS: the channel's atom, content,
@@ -238,7 +241,8 @@ class _Context:
         head, tail = self._head, self._tail
         if not (body.startswith(head) and body.endswith(tail)) or len(body) < len(head + tail):
             raise RuntimeError("entry serialised outside its slot")
-        return body[len(head) : len(body) - len(tail)]
+        entry = body[len(head) : len(body) - len(tail)]
+        return rss_char_refs(entry, _RSS_ITEM_HTML) if self._rss else entry
 
 
 class PreparedEntry:
@@ -466,9 +470,15 @@ def make_entry(post: Post, rendered: Rendered, config: Config) -> FeedEntry:
 
     # RSS <description> and Atom <summary> carry the excerpt; the full post goes to
     # content:encoded / Atom content. type="html" (escaped), which both formats accept;
-    # feedgen's 'CDATA' type would be an invalid MIME type in Atom.
-    entry.summary(rendered.summary_html or rendered.content_html, type="html")
-    entry.content(rendered.content_html, type="html")
+    # feedgen's 'CDATA' type would be an invalid MIME type in Atom. A post with no body
+    # has neither: an empty one says nothing to a reader and the W3C validator warns
+    # ("should not be blank"); its title and link stand alone, which both formats allow
+    # (RSS 2.0: title or description; RFC 4287 4.1.1: content or an alternate link).
+    summary = rendered.summary_html or rendered.content_html
+    if summary:
+        entry.summary(summary, type="html")
+    if rendered.content_html:
+        entry.content(rendered.content_html, type="html")
 
     # The scheme (RSS domain) tells a category from a tag of the same name. One call:
     # feedgen rebuilds its RSS category list on every call.
@@ -549,18 +559,60 @@ def _attr(value: str) -> bytes:
     return _text(value).replace(b'"', b"&quot;").replace(b"\n", b"&#10;").replace(b"\t", b"&#9;")
 
 
+def _plain(text: str) -> bytes:
+    """An RSS plain text: as ``_text``, with ``&`` and ``<`` as hexadecimal character
+    references (``rss_char_refs``)."""
+    return (
+        _xml_utf8(text)
+        .replace(b"&", b"&#x26;")
+        .replace(b"<", b"&#x3C;")
+        .replace(b">", b"&gt;")
+        .replace(b"\r", b"&#13;")
+    )
+
+
+# RSS 2.0 has no way to say whether a text is HTML or plain text, so readers guess, and
+# the RSS Advisory Board's profile (and the W3C validator: "Encode & and < in plain text
+# using hexadecimal character references") asks publishers to write & and < in plain
+# text as &#x26; and &#x3C;, which no reader takes for markup. Only an item's description
+# and content:encoded hold HTML (escaped, as lxml writes it); every other text of an RSS
+# feed is plain (the channel's description too: the validator reads it as plain text).
+_RSS_ITEM_HTML = frozenset((b"description", b"encoded"))
+# A start tag and the text after it that holds an escaped & or <. lxml escapes every "<"
+# and ">" in texts and attribute values, and feedgen's RSS has no mixed content, CDATA
+# nor comments: each "<" starts a tag and the text after a start tag is that element's.
+_RSS_TEXT = re.compile(rb"<([^\s/>!?][^\s/>]*)([^>]*)>([^<]*&(?:amp|lt);[^<]*)")
+
+
+def rss_char_refs(body: bytes, html: frozenset[bytes]) -> bytes:
+    """lxml's RSS bytes (items, or the channel without them) with ``&amp;`` and ``&lt;``
+    written as ``&#x26;`` and ``&#x3C;`` in the text of every element whose local name is
+    not in ``html``; what ``_plain`` writes directly. Same document once parsed."""
+
+    def refs(found: re.Match[bytes]) -> bytes:
+        if found.group(1).rpartition(b":")[2] in html or found.group(2).endswith(b"/"):
+            return found.group()
+        text = found.group(3).replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
+        return found.group()[: found.start(3) - found.start()] + text
+
+    return _RSS_TEXT.sub(refs, body)
+
+
 class _Escaper:
     """Texts and attribute values escaped (``_text``, ``_attr``), each distinct one once:
     the categories, tags, authors and media types of a batch of posts repeat, and a
     post's title, URL and id are in both formats."""
 
-    __slots__ = ("_texts", "_attrs", "_elements")
+    __slots__ = ("_texts", "_plains", "_attrs", "_elements")
     _LIMIT = 50_000  # distinct values kept, each kind; then forgotten, all at once
 
     def __init__(self) -> None:
         self._texts: dict[str, bytes] = {}
+        self._plains: dict[str, bytes] = {}  # RSS plain texts (_plain)
         self._attrs: dict[str, bytes] = {}
-        self._elements: dict[tuple[bytes, tuple[tuple[bytes, str], ...], str | None], bytes] = {}
+        self._elements: dict[
+            tuple[bytes, tuple[tuple[bytes, str], ...], str | None, bool], bytes
+        ] = {}
 
     def text(self, text: str) -> bytes:
         data = self._texts.get(text)
@@ -568,6 +620,14 @@ class _Escaper:
             if len(self._texts) >= self._LIMIT:
                 self._texts.clear()
             data = self._texts[text] = _text(text)
+        return data
+
+    def plain(self, text: str) -> bytes:
+        data = self._plains.get(text)
+        if data is None:
+            if len(self._plains) >= self._LIMIT:
+                self._plains.clear()
+            data = self._plains[text] = _plain(text)
         return data
 
     def attr(self, value: str) -> bytes:
@@ -579,30 +639,43 @@ class _Escaper:
         return data
 
     def element(
-        self, tag: bytes, attributes: Sequence[tuple[bytes, str]], text: str | None
+        self,
+        tag: bytes,
+        attributes: Sequence[tuple[bytes, str]],
+        text: str | None,
+        plain: bool = False,
     ) -> bytes:
-        """An element with these attributes (each value given) and text, no children."""
+        """An element with these attributes (each value given) and text, no children;
+        ``plain``: the text is RSS plain text (``_plain``)."""
         attr = self.attr
         start = b"<" + tag + b"".join([b" " + n + b'="' + attr(v) + b'"' for n, v in attributes])
         if text is None:
             return start + b"/>"
-        return start + b">" + self.text(text) + b"</" + tag + b">"
+        return start + b">" + (self.plain if plain else self.text)(text) + b"</" + tag + b">"
 
     def kept_element(
-        self, tag: bytes, attributes: tuple[tuple[bytes, str], ...], text: str | None
+        self,
+        tag: bytes,
+        attributes: tuple[tuple[bytes, str], ...],
+        text: str | None,
+        plain: bool = False,
     ) -> bytes:
         """``element()``, kept: for an element many entries have (a category)."""
-        key = (tag, attributes, text)
+        key = (tag, attributes, text, plain)
         data = self._elements.get(key)
         if data is None:
             if len(self._elements) >= self._LIMIT:
                 self._elements.clear()
-            data = self._elements[key] = self.element(tag, attributes, text)
+            data = self._elements[key] = self.element(tag, attributes, text, plain)
         return data
 
     def text_element(self, tag: bytes, text: str) -> bytes:
         """An element with this text and no attributes nor children."""
         return b"<" + tag + b">" + self.text(text) + b"</" + tag + b">"
+
+    def plain_element(self, tag: bytes, text: str) -> bytes:
+        """An element with this RSS plain text (``_plain``), no attributes nor children."""
+        return b"<" + tag + b">" + self.plain(text) + b"</" + tag + b">"
 
 
 def _rfc2822(date: datetime) -> str:
@@ -666,26 +739,28 @@ def _rss_bytes(
     out = [b"<item>"]
     add = out.append
     title = post.title or post.url
-    # feedgen raises when there is no title, description nor content; content is always
-    # set (content:encoded or, with no description, the description), so it never does.
+    # feedgen raises when there is no title, description nor content; the title is
+    # always set (the URL when the post has none), so it never does.
     if title:
-        add(esc.text_element(b"title", title))
+        add(esc.plain_element(b"title", title))
     if post.url:
-        add(esc.text_element(b"link", post.url))
+        add(esc.plain_element(b"link", post.url))
+    # make_entry sets the summary whenever there is content (feedgen then writes both),
+    # and either only when not empty.
     if html.summary:
-        encoded = prefixes[_CONTENT_NS] + b":encoded"
         add(b"<description>" + html.summary_text() + b"</description>")
-        add(b"<" + encoded + b">" + html.content_text() + b"</" + encoded + b">")
-    else:
-        add(b"<description>" + html.content_text() + b"</description>")
+        if html.content:
+            encoded = prefixes[_CONTENT_NS] + b":encoded"
+            add(b"<" + encoded + b">" + html.content_text() + b"</" + encoded + b">")
     author = _entry_author(post, config)
     if author is not None and author.email:
-        add(esc.text_element(b"author", f"{author.email} ({author.name})"))
+        add(esc.plain_element(b"author", f"{author.email} ({author.name})"))
     if post.entry_id:
         permalink = "true" if post.entry_id == post.url else "false"
-        add(esc.element(b"guid", ((b"isPermaLink", permalink),), post.entry_id))
+        add(esc.element(b"guid", ((b"isPermaLink", permalink),), post.entry_id, plain=True))
     for term, scheme in _categories(post, config):
-        add(esc.kept_element(b"category", ((b"domain", scheme),) if scheme else (), term))
+        domain = ((b"domain", scheme),) if scheme else ()
+        add(esc.kept_element(b"category", domain, term, plain=True))
     image = post.image
     length = ""
     if image is not None:
@@ -696,7 +771,7 @@ def _rss_bytes(
     add(b"<pubDate>" + _rfc2822(post.date).encode() + b"</pubDate>")
     # The extensions, in the order make_entry registers them: dc, then media.
     if author is not None and not author.email:
-        add(esc.text_element(prefixes[_DC_NS] + b":creator", author.name))
+        add(esc.plain_element(prefixes[_DC_NS] + b":creator", author.name))
     if image is not None:
         media = (
             (b"url", image.url),
@@ -731,8 +806,6 @@ def _atom_bytes(post: Post, html: _Html, config: Config, esc: _Escaper) -> bytes
         add(b"</author>")
     if html.content:
         add(b'<content type="html">' + html.content_text() + b"</content>")
-    else:
-        add(b'<content type="html"/>')
     # Both links with every attribute _Entry.atom_entry restores.
     add(
         esc.element(
@@ -749,8 +822,6 @@ def _atom_bytes(post: Post, html: _Html, config: Config, esc: _Escaper) -> bytes
         add(esc.element(b"link", attributes, None))
     if html.summary:
         add(b'<summary type="html">' + html.summary_text() + b"</summary>")
-    else:
-        add(b'<summary type="html"/>')
     for term, scheme in _categories(post, config):
         named = ((b"term", term), (b"scheme", scheme), (b"label", term))
         add(
@@ -867,6 +938,8 @@ class _FeedTemplate:
         slot = _Slot()
         feed.add_entry(slot, order="append")
         body: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
+        if fmt == "rss":
+            body = rss_char_refs(body, frozenset())  # the channel: no item, no HTML
         self.fmt = fmt
         self.context = _Context(slot.element)
         dates = {
@@ -916,7 +989,10 @@ class _FeedTemplate:
                 assert meta.published is not None
                 out.append(_format_date(meta.published, self.fmt).encode())
             else:
-                out.append(_attr(values[name]) if attribute else _text(values[name]))
+                if attribute:
+                    out.append(_attr(values[name]))
+                else:
+                    out.append(_plain(values[name]) if self.fmt == "rss" else _text(values[name]))
         head, tail = b"".join(out).split(_SLOT_BYTES)
         return head, tail
 
@@ -968,10 +1044,12 @@ def _feedgen_feed(
     feed = _new_feed(meta, config, fmt)
     if not entries:
         empty: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
-        return empty
+        return rss_char_refs(empty, frozenset()) if fmt == "rss" else empty
     slot = _Slot()
     feed.add_entry(slot, order="append")
     body: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
+    if fmt == "rss":
+        body = rss_char_refs(body, frozenset())  # the channel: the entries are spliced in
     head, tail = _split_at_slot(body)
     context = _Context(slot.element)
     return b"".join([head, *(_serialised(entry, fmt, context) for entry in entries), tail])

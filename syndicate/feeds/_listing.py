@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import typing
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -36,11 +37,25 @@ class _Outline(typing.NamedTuple):
     atom_path: str
 
 
+# Where HTML would read a character reference or a tag.
+_HTML_SPECIAL = re.compile(r"&(?=[A-Za-z0-9#])|<")
+
+
+def _html_text(text: str) -> str:
+    """A name as the HTML that reads as it: the OPML's titles, owner name and outline
+    texts are HTML (the W3C validator parses them so, and warns "Invalid HTML" for
+    ``a<b`` or ``Q&A``). Only an ``&`` that would start a reference and every ``<`` are
+    escaped, so "News & views", as most names, stays as it is for a reader that takes
+    the text as plain."""
+    return _HTML_SPECIAL.sub(lambda found: "&amp;" if found.group() == "&" else "&lt;", text)
+
+
 def _outline(parent: etree._Element, site_url: str, feed: _Outline, fmt: str) -> None:
     path = feed.rss_path if fmt == "rss" else feed.atom_path
+    title = _html_text(feed.title)
     attrs = {
-        "text": f"{feed.title} ({'RSS' if fmt == 'rss' else 'Atom'})",
-        "title": feed.title,
+        "text": f"{title} ({'RSS' if fmt == 'rss' else 'Atom'})",
+        "title": title,
         # OPML 2.0 spec: type="rss" marks a subscription whatever the feed's format.
         "type": "rss",
         "xmlUrl": site_url + path.lstrip("/"),
@@ -79,10 +94,10 @@ def _opml(
 ) -> bytes:
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
-    etree.SubElement(head, "title").text = f"{title}: feeds"
+    etree.SubElement(head, "title").text = _html_text(f"{title}: feeds")
     etree.SubElement(head, "dateModified").text = _DATE_MARK
     if owner_name:
-        etree.SubElement(head, "ownerName").text = owner_name
+        etree.SubElement(head, "ownerName").text = _html_text(owner_name)
         if owner_email:
             etree.SubElement(head, "ownerEmail").text = owner_email
     body = etree.SubElement(root, "body")
