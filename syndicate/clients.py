@@ -109,7 +109,8 @@ class WebSubClient:
     publishers use; some WebSub-era publishers send ``hub.topic`` instead (the
     WordPress WebSub plugin's implementation report), and hubs such as phubb
     accept either. So both are sent, with the same value: hubs ignore form
-    parameters they do not read. Success is any 2xx (PubSubHubbub says 204).
+    parameters they do not read. Success is any 2xx (PubSubHubbub says 204); a 4xx
+    other than 408 and 429 is the hub refusing it (``classify``).
     """
 
     def __init__(
@@ -266,7 +267,8 @@ class PingClient:
     server does not know it, ``weblogUpdates.ping(name, url)``. Both answer a
     struct ``{flerror, message}``; ``flerror`` true means the server refused the
     ping (spam filter, rate limit, bad URL), which retrying soon will not change,
-    so it fails with the server's message. Transport problems, 5xx and 429 retry.
+    so it is refused with the server's message, as any other fault is. Transport
+    problems, 5xx, 408 and 429 retry.
 
     Servers bend the spec, and pings must still get through: ``flerror`` may be
     written ``true``/``false``; a fault may come with HTTP 500 (or a 4xx), and is
@@ -302,7 +304,7 @@ class PingClient:
                     result = proxy.weblogUpdates.ping(site_name, site_url)
         except xmlrpc.client.Fault as fault:
             error = f"XML-RPC fault {fault.faultCode}: {fault.faultString}"
-            return self._outcome("fail", transport, start, method, error)
+            return self._outcome("refused", transport, start, method, error)
         except xmlrpc.client.ProtocolError as exc:
             verdict = classify(exc.errcode)
             return dataclasses.replace(
@@ -328,7 +330,7 @@ class PingClient:
             return self._outcome("fail", transport, start, method, error)
         message = str(result.get("message", ""))
         if _flerror(result.get("flerror")):
-            return self._outcome("fail", transport, start, method, message or "flerror true")
+            return self._outcome("refused", transport, start, method, message or "flerror true")
         return self._outcome("ok", transport, start, method, None)
 
     @staticmethod

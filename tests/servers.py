@@ -358,6 +358,27 @@ def _self_link(url: str) -> str:
     return str(links[0]) if links else "no self link"
 
 
+class SiteServer(_ThreadedServer):
+    """A WSGI app on 127.0.0.1 (werkzeug's threaded server), to be fetched by a hub.
+
+    The port is known before the app exists (a site's config names its own URL):
+    until ``app`` is set, every request gets 503.
+    """
+
+    def __init__(self) -> None:
+        from werkzeug.serving import make_server
+
+        super().__init__()
+        self.app: Any = None
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+
+    def _wsgi(self, environ: Any, start_response: Any) -> Any:
+        if self.app is None:
+            start_response("503 Service Unavailable", [("Content-Length", "0")])
+            return [b""]
+        return self.app(environ, start_response)
+
+
 # --------------------------------------------------------------------------- ping server
 
 

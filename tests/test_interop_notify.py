@@ -9,19 +9,41 @@ CLI (``republish``, then the worker's delivery step, then ``status``).
 
 from __future__ import annotations
 
+import json
+import logging
 import xmlrpc.client
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from syndicate.api import TOKEN_ENV
 from syndicate.cli import main
 from syndicate.config import load_config
-from syndicate.notify import DeliveryReport, PingClient, is_method_unknown, make_session
+from syndicate.notify import (
+    Clock,
+    DeliveryReport,
+    PingClient,
+    is_method_unknown,
+    make_session,
+    utc_now,
+)
 from syndicate.publisher import open_publisher
+from syndicate.web import create_app
 
-from .servers import EXTENDED, PING, HubResponse, QuirkyPingServer
+from .servers import (
+    EXTENDED,
+    PING,
+    FakeClock,
+    GoLikeHub,
+    HubResponse,
+    QuirkyPingServer,
+    SiteServer,
+    refused_url,
+)
+from .test_admin import TOKEN, html, sign_in, text
 from .test_scheduler import write_post
 
 SITE = "https://example.org/"
@@ -92,8 +114,13 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def configure(project: Path, pings: list[str] = [], hubs: list[str] = []) -> None:  # noqa: B006
-    config = f"site:\n  title: Example News\n  url: {SITE}\nposts_dir: posts\n"
+def configure(
+    project: Path,
+    pings: list[str] = [],  # noqa: B006
+    hubs: list[str] = [],  # noqa: B006
+    site: str = SITE,
+) -> None:
+    config = f"site:\n  title: Example News\n  url: {site}\nposts_dir: posts\n"
     config += "notify:\n  timeout: 5\n  max_attempts: 3\n"
     if pings:
         config += f"pings: [{', '.join(pings)}]\n"
@@ -108,9 +135,9 @@ def run(project: Path, *args: str) -> Result:
     return result
 
 
-def deliver(project: Path) -> DeliveryReport:
+def deliver(project: Path, clock: Clock = utc_now) -> DeliveryReport:
     """One round of the worker's delivery step (``Outbox.deliver_due``)."""
-    publisher = open_publisher(load_config(project / "config.yaml"))
+    publisher = open_publisher(load_config(project / "config.yaml"), clock)
     try:
         assert publisher.outbox is not None
         return publisher.outbox.deliver_due()
@@ -173,7 +200,7 @@ def test_text_true_is_the_servers_refusal_with_its_message(project: Path) -> Non
         (attempt,) = deliver(project).attempts
         assert server.methods == [EXTENDED]  # not retried
     assert attempt.error == "Slow down, you pinged 3 times"
-    assert attempt.status != "ok" and attempt.status != "retry"
+    assert attempt.status == "refused"  # final, and not a failure (case 6)
 
 
 def test_a_fault_over_500_is_the_servers_answer_not_a_transport_error(project: Path) -> None:
@@ -183,7 +210,7 @@ def test_a_fault_over_500_is_the_servers_answer_not_a_transport_error(project: P
         run(project, "republish")
         (attempt,) = deliver(project).attempts
         assert server.methods == [EXTENDED]  # no fallback: the server knows the method
-    assert attempt.status not in ("ok", "retry")
+    assert attempt.status == "refused"
     assert attempt.http_status == 500
     assert attempt.error == "XML-RPC fault -32500: blog URL is blocked"
     assert "Pending notifications: 0" in status(project)
@@ -235,3 +262,78 @@ def test_a_boolean_that_is_no_boolean_is_malformed(client: PingClient) -> None:
 )
 def test_method_unknown_faults_by_code_or_wording(code: int, text: str, unknown: bool) -> None:
     assert is_method_unknown(xmlrpc.client.Fault(code, text), EXTENDED) is unknown
+
+
+# --------------------------------------------------------------------------- case 6: refusals
+
+
+def test_a_hub_refusing_unsubscribed_topics_does_not_bury_real_failures(
+    project: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Go hub answers ``400 subscription not found`` for every feed nobody follows,
+    at every edit: each is the hub refusing it (final, shown once per hub with its
+    message), while a hub that is down gives real failures that status must show."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    dead = refused_url()
+    clock = FakeClock(datetime.now(UTC))
+    with GoLikeHub() as hub, SiteServer() as web:
+        configure(project, hubs=[hub.url, dead], site=web.url)
+        config = load_config(project / "config.yaml")
+        hub.subscribe(web.url + "feed.atom")  # a reader follows the main Atom feed only
+        rounds = 3
+        for edit in range(rounds):
+            write_post(project / "posts", "2024-04-01-hello.md", title=f"Hello {edit}")
+            run(project, "republish")
+            web.app = web.app or create_app(config)
+            for _ in range(4):  # the worker's rounds: the dead hub is retried, then given up
+                clock.advance(hours=2)
+                deliver(project, clock)
+        topics = {topic for topic, _ in hub.checked}
+        # The hub fetched every topic and found it named as the feed's rel=self.
+        assert hub.checked and all(found == topic for topic, found in hub.checked)
+
+    feeds = len(topics)
+    assert feeds >= 4 and web.url + "feed.atom" in topics
+    shown = status(project)
+    # The dead hub's: one per feed per edit (a failed row stays until retried).
+    assert f"Failed notifications: {feeds * rounds}" in shown
+    failed = [line for line in shown if line.startswith("  websub ") and "; gave up" in line]
+    assert failed and all(f"-> {dead}: 3 attempts; gave up after 3" in x for x in failed)
+    assert "Refused by hubs and ping servers: 1 target" in shown
+    (refusal,) = [line for line in shown if "subscription not found" in line]
+    assert refusal.startswith(f"  hub {hub.url} refused {(feeds - 1) * rounds} notifications")
+    assert refusal.endswith(": HTTP 400 Bad Request: subscription not found")
+    assert "Pending notifications: 0" in shown
+
+    data = json.loads(run(project, "status", "--json").stdout)
+    assert {n["target"] for n in data["failed"]} == {dead}
+    (latest,) = data["refused_by_targets"]
+    assert (latest["kind"], latest["target"], latest["http_status"]) == ("websub", hub.url, 400)
+    assert latest["message"] == "HTTP 400 Bad Request: subscription not found"
+    assert latest["count"] == (feeds - 1) * rounds and latest["feed"] in topics
+
+    # The first refusal of the hub is a warning; the same answer again is only news.
+    warned = [r for r in caplog.records if "refused by the hub" in r.getMessage()]
+    assert [r.levelno for r in warned].count(logging.WARNING) == rounds  # one per worker run
+
+    publisher = open_publisher(config, clock)
+    try:
+        app = create_app(config, publisher, reload_interval=None)
+        client = app.test_client()
+        api = client.get("/api/status", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()
+        assert api["refused_by_targets"] == data["refused_by_targets"]
+        assert api["failed"] == data["failed"]
+        assert sign_in(client).status_code == 302
+        overview = html(client.get("/admin/"))
+        stats = [
+            " ".join(a.xpath("string()").split())
+            for a in overview.xpath("//a[contains(@class, 'stat')]")
+        ]
+        assert f"{feeds * rounds} notifications failed" in stats
+        assert "1 target refusing" in stats
+        page = client.get("/admin/notifications")
+        rows = html(page).xpath("//section[@id='refused']//tbody/tr")
+        assert len(rows) == 1 and "subscription not found" in rows[0].xpath("string()")
+        assert f"Failed {feeds * rounds}" in text(page)
+    finally:
+        publisher.close()
