@@ -490,6 +490,18 @@ def test_a_store_made_before_refusals_were_kept_gets_their_table(db_url: str) ->
         assert store.last_refusal() == Refusal(at(1), "posts_dir", "gone")
 
 
+def test_a_store_made_before_target_refusals_were_kept_gets_their_table(db_url: str) -> None:
+    with SqlStore(db_url) as store:
+        (n,) = store.enqueue([websub()], T0)
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE target_refusals")
+    with SqlStore(db_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.target_refusals() == [] and [p.id for p in store.pending()] == [n.id]
+        store.mark_refused(n.id, n.revision, refused(FEED, at(1), "subscription not found"))
+        assert [r.message for r in store.target_refusals()] == ["subscription not found"]
+
+
 def test_the_live_tree_generation_only_grows(db_url: str) -> None:
     with SqlStore(db_url) as store:
         assert store.next_generation() == 1
