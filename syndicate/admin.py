@@ -76,7 +76,7 @@ if TYPE_CHECKING:
     # serve feeds (see ``web``).
     from .posts import Post, PostProblem
     from .publisher import Publisher
-    from .store import Attempt, Notification, Store
+    from .store import Attempt, Notification, Store, TargetRefusal
 
 log = logging.getLogger(__name__)
 
@@ -752,6 +752,7 @@ def overview() -> str:
         scheduled=scheduled_posts(publisher, build, now),
         pending=len(store.pending()),
         failed=len(store.failed()),
+        refusing=len(store.target_refusals()),
         feed_count=len(_site().feeds),
         config=board.config,
     )
@@ -812,6 +813,7 @@ class TargetRow:
     pending: tuple[Notification, ...]
     failed: tuple[Notification, ...]
     attempts: tuple[Attempt, ...]
+    refusal: TargetRefusal | None = None  # its latest refusal, if it ever refused one
 
 
 def target_rows(
@@ -819,8 +821,10 @@ def target_rows(
     pending: Sequence[Notification],
     failed: Sequence[Notification],
     attempts: Sequence[Attempt],
+    refusals: Sequence[TargetRefusal] = (),
 ) -> list[TargetRow]:
     """One row per target: configured ones first, then any the outbox still mentions."""
+    latest: dict[tuple[str, str], TargetRefusal] = {(r.kind, r.target): r for r in refusals}
     keys: dict[tuple[str, str], bool] = {}
     for hub in config.websub.hubs:
         keys[("websub", hub)] = True
@@ -840,6 +844,7 @@ def target_rows(
             attempts=tuple(a for a in attempts if (a.kind, a.target) == (kind, target))[
                 :ATTEMPTS_PER_TARGET
             ],
+            refusal=latest.get((kind, target)),
         )
         for (kind, target), configured in keys.items()
     ]
@@ -853,12 +858,14 @@ def notifications_page() -> str:
     pending = store.pending()
     failed = store.failed()
     attempts = store.recent_attempts(RECENT_ATTEMPTS)
+    refusals = store.target_refusals()
     return _render(
         "admin/notifications.html",
         section="notifications",
         pending=pending,
         failed=failed,
-        targets=target_rows(board.config, pending, failed, attempts),
+        refusals=refusals,
+        targets=target_rows(board.config, pending, failed, attempts, refusals),
     )
 
 

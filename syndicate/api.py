@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     # only serve feeds (see ``web``).
     from .posts import PostProblem
     from .publisher import Publisher, PublishResult
-    from .store import Attempt, BuildRecord, Notification, Store
+    from .store import Attempt, BuildRecord, Notification, Store, TargetRefusal
 
 log = logging.getLogger(__name__)
 
@@ -496,6 +496,19 @@ def _attempt(a: Attempt) -> Json:
     }
 
 
+def _target_refusal(r: TargetRefusal) -> Json:
+    return {
+        "kind": r.kind,
+        "target": r.target,
+        "feed": r.feed_url,
+        "time": iso(r.time),
+        "http_status": r.http_status,
+        "message": r.message,
+        "count": r.count,
+        "since": iso(r.first_time) if r.first_time is not None else None,
+    }
+
+
 class _QuietThreads(logging.Filter):
     """Drops records logged by threads that asked for quiet (see ``quiet_posts``)."""
 
@@ -582,6 +595,10 @@ def status_json(publisher: Publisher, attempts: int = RECENT_ATTEMPTS) -> Json:
             for path, when in scheduled_posts(publisher, build, now)
         ],
         "pending": [_notification(n) for n in store.pending()],
+        # Could not be delivered (retries exhausted, a bad URL): each needs a look.
         "failed": [_notification(n) for n in store.failed()],
+        # Answered "no" (a 4xx, an XML-RPC fault, flerror): final, and not failures; the
+        # latest refusal of each target, once, however many notifications it refused.
+        "refused_by_targets": [_target_refusal(r) for r in store.target_refusals()],
         "recent_attempts": [_attempt(a) for a in store.recent_attempts(attempts)],
     }

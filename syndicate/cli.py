@@ -579,6 +579,16 @@ def _status_lines(data: dict[str, Any]) -> Iterator[str]:
             for n in data["failed"]
         ]
     )
+    refusals = data["refused_by_targets"]
+    yield f"Refused by hubs and ping servers: {counted(len(refusals), 'target')}"
+    yield from _listed(
+        [
+            f"{'hub' if r['kind'] == 'websub' else 'ping server'} {r['target']} refused "
+            f"{counted(r['count'], 'notification')} since {r['since']}; latest at {r['time']} "
+            f"for {r['feed']}: {r['message']}"
+            for r in refusals
+        ]
+    )
     yield f"Recent attempts: {len(data['recent_attempts'])}"
     yield from _listed(
         [

@@ -109,7 +109,8 @@ class WebSubClient:
     publishers use; some WebSub-era publishers send ``hub.topic`` instead (the
     WordPress WebSub plugin's implementation report), and hubs such as phubb
     accept either. So both are sent, with the same value: hubs ignore form
-    parameters they do not read. Success is any 2xx (PubSubHubbub says 204).
+    parameters they do not read. Success is any 2xx (PubSubHubbub says 204); a 4xx
+    other than 408 and 429 is the hub refusing it (``classify``).
     """
 
     def __init__(
@@ -172,34 +173,90 @@ class RequestsTransport(xmlrpc.client.Transport):
             content = response.content
         self.status = response.status_code
         self.headers = response.headers
-        if response.status_code != 200:  # XML-RPC answers 200, faults included
-            raise xmlrpc.client.ProtocolError(
-                self.url, response.status_code, _http_error(response), dict(response.headers)
-            )
-        parser, unmarshaller = self.getparser()
-        parser.feed(content)
-        parser.close()
-        return unmarshaller.close()  # raises xmlrpc.client.Fault for a fault response
+        if response.status_code == 200:
+            return _unmarshal(content)  # raises xmlrpc.client.Fault for a fault response
+        protocol_error = xmlrpc.client.ProtocolError(
+            self.url, response.status_code, _http_error(response), dict(response.headers)
+        )
+        # The spec says every answer is 200, faults included, but servers send faults
+        # with 500 (and some with a 4xx): read the body as XML-RPC whatever the status,
+        # except where the status itself says "try later" (408, 429, 502-504), and let
+        # the status decide only when the body is not XML-RPC (an HTML error page).
+        if not _body_is_read(response.status_code):
+            raise protocol_error
+        try:
+            return _unmarshal(content)
+        except (ExpatError, xmlrpc.client.ResponseError, ValueError, TypeError):
+            raise protocol_error from None
+
+
+def _body_is_read(status: int) -> bool:
+    """Whether a non-200 answer's body may be an XML-RPC answer worth reading."""
+    return status == 500 or (400 <= status < 500 and classify(status) != "retry")
+
+
+class _LenientUnmarshaller(xmlrpc.client.Unmarshaller):
+    """Python's unmarshaller, but ``<boolean>`` also takes ``true``/``false`` (any case,
+    blanks around): XML-RPC says 0 or 1, and some ping servers write the words."""
+
+    dispatch = dict(xmlrpc.client.Unmarshaller.dispatch)
+
+    def end_boolean(self, data: str) -> None:
+        value = data.strip().lower()
+        if value in ("0", "false"):
+            self.append(False)
+        elif value in ("1", "true"):
+            self.append(True)
+        else:
+            raise TypeError(f"bad boolean value {data!r}")
+        self._value = False
+
+    dispatch["boolean"] = end_boolean  # type: ignore[assignment]  # the subclass's own
+
+
+def _unmarshal(content: bytes) -> tuple[Any, ...]:
+    """The values of an XML-RPC ``methodResponse``; raises ``Fault`` for a fault."""
+    unmarshaller = _LenientUnmarshaller()
+    parser = xmlrpc.client.ExpatParser(unmarshaller)
+    parser.feed(content)
+    parser.close()
+    return unmarshaller.close()
 
 
 # Faults that mean "I don't know that method": -32601 is the code from the XML-RPC
-# fault code interoperability spec; others say it in words (Python's own server
-# answers code 1 with 'method "weblogUpdates.extendedPing" is not supported').
+# fault code interoperability spec; others say it in words, with codes of their own
+# (Python's server answers 1, 'method "weblogUpdates.extendedPing" is not supported';
+# Frontier answers 4, 'Can't call "weblogUpdates.extendedPing" because the name hasn't
+# been defined.').
 METHOD_NOT_FOUND: Final = -32601
 _UNKNOWN_METHOD = re.compile(
     r"not\s+(?:be\s+)?(?:found|supported|implemented|defined|exists?|available|recogni[sz]ed)"
+    r"|(?:has|have|is|was|does)n['’]?t\s+(?:been\s+)?(?:found|defined|implemented|exist)"
+    r"|(?:has|have|is|was)\s+not\s+been\s+(?:found|defined|implemented)"
     r"|unknown|unsupported|unrecogni[sz]ed|no\s+such|undefined|invalid\s+method",
     re.IGNORECASE,
 )
 
 
-def is_method_unknown(fault: xmlrpc.client.Fault) -> bool:
-    """Whether a fault means the server does not know the method called."""
+def is_method_unknown(fault: xmlrpc.client.Fault, method: str | None = None) -> bool:
+    """Whether a fault means the server does not know the method called (``method``,
+    if given: a fault that names it counts as mentioning a method)."""
     if fault.faultCode == METHOD_NOT_FOUND:
         return True
     text = str(fault.faultString)
-    mentions_method = re.search(r"method|procedure|function|extendedping", text, re.IGNORECASE)
-    return bool(mentions_method and _UNKNOWN_METHOD.search(text))
+    mentions_method = bool(
+        re.search(r"method|procedure|function|extendedping", text, re.IGNORECASE)
+        or (method and method.lower() in text.lower())
+    )
+    return mentions_method and bool(_UNKNOWN_METHOD.search(text))
+
+
+def _flerror(value: Any) -> bool:
+    """``flerror`` as the server meant it: a boolean, an int, or (from servers that
+    write booleans as text) a string such as "false"."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no")
+    return bool(value)
 
 
 class PingClient:
@@ -210,7 +267,13 @@ class PingClient:
     server does not know it, ``weblogUpdates.ping(name, url)``. Both answer a
     struct ``{flerror, message}``; ``flerror`` true means the server refused the
     ping (spam filter, rate limit, bad URL), which retrying soon will not change,
-    so it fails with the server's message. Transport problems, 5xx and 429 retry.
+    so it is refused with the server's message, as any other fault is. Transport
+    problems, 5xx, 408 and 429 retry.
+
+    Servers bend the spec, and pings must still get through: ``flerror`` may be
+    written ``true``/``false``; a fault may come with HTTP 500 (or a 4xx), and is
+    read as a fault; "unknown method" may be worded rather than coded -32601
+    (``is_method_unknown``). A 500 whose body is not XML-RPC is a transport error.
     """
 
     def __init__(
@@ -234,14 +297,14 @@ class PingClient:
                         site_name, site_url, changed_url, feed_url
                     )
                 except xmlrpc.client.Fault as fault:
-                    if not is_method_unknown(fault):
+                    if not is_method_unknown(fault, method):
                         raise
                     log.debug("ping %s: %s unknown, falling back: %s", server, method, fault)
                     method = WEBLOG_PING
                     result = proxy.weblogUpdates.ping(site_name, site_url)
         except xmlrpc.client.Fault as fault:
             error = f"XML-RPC fault {fault.faultCode}: {fault.faultString}"
-            return self._outcome("fail", transport, start, method, error)
+            return self._outcome("refused", transport, start, method, error)
         except xmlrpc.client.ProtocolError as exc:
             verdict = classify(exc.errcode)
             return dataclasses.replace(
@@ -266,8 +329,8 @@ class PingClient:
             error = f"unexpected {method} response: {result!r}"[:200]
             return self._outcome("fail", transport, start, method, error)
         message = str(result.get("message", ""))
-        if result.get("flerror"):  # boolean, but some servers send an int
-            return self._outcome("fail", transport, start, method, message or "flerror true")
+        if _flerror(result.get("flerror")):
+            return self._outcome("refused", transport, start, method, message or "flerror true")
         return self._outcome("ok", transport, start, method, None)
 
     @staticmethod

@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from . import counted
 from .config import NotifyConfig
-from .records import Attempt, AttemptStatus, NewNotification, Notification, Store
+from .records import (
+    Attempt,
+    AttemptStatus,
+    NewNotification,
+    Notification,
+    Store,
+    TargetRefusal,
+)
 
 if TYPE_CHECKING:
     from .clients import PingClient as PingClient
@@ -59,7 +66,9 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-Verdict = Literal["ok", "retry", "fail"]
+# "refused": the target answered and said no (a 4xx, an XML-RPC fault, flerror); "fail":
+# no answer will ever come from there as things are (a bad URL, a redirect, not XML-RPC).
+Verdict = Literal["ok", "retry", "refused", "fail"]
 Clock = Callable[[], datetime]
 
 WEBLOG_EXTENDED_PING: Final = "weblogUpdates.extendedPing"
@@ -93,16 +102,20 @@ class Outcome:
 def classify(http_status: int | None) -> Verdict:
     """What to do after an HTTP answer; ``None`` means no answer (connection error, timeout).
 
-    2xx is success. 429 and 5xx are worth retrying, and so is no answer at all;
-    any other status (a 4xx, a redirect that was not followed) will not get better
-    by itself, so it fails at once.
+    2xx is success. 5xx, 408 Request Timeout and 429 Too Many Requests are worth
+    retrying (RFC 9110 and 6585 say so of 408 and 429), and so is no answer at all.
+    Any other 4xx is the target refusing the request (the Go hub's ``400 subscription
+    not found`` for a topic nobody subscribes to): final, as asking again gets the
+    same answer. Anything else (a redirect that was not followed) fails at once.
     """
     if http_status is None:
         return "retry"
     if 200 <= http_status < 300:
         return "ok"
-    if http_status == 429 or 500 <= http_status < 600:
+    if http_status in (408, 429) or 500 <= http_status < 600:
         return "retry"
+    if 400 <= http_status < 500:
+        return "refused"
     return "fail"
 
 
@@ -247,7 +260,8 @@ class DeliveryReport:
 
     delivered: tuple[Notification, ...] = ()
     retried: tuple[Notification, ...] = ()  # rescheduled; see ``next_due``
-    failed: tuple[Notification, ...] = ()  # given up (4xx, flerror, attempts exhausted)
+    failed: tuple[Notification, ...] = ()  # given up (attempts exhausted, bad URL, ...)
+    refused: tuple[Notification, ...] = ()  # the target said no (4xx, fault, flerror)
     attempts: tuple[Attempt, ...] = ()
     next_due: datetime | None = None  # when the outbox next has work (store.next_due_time())
 
@@ -257,8 +271,10 @@ class Outbox:
 
     ``enqueue_for()`` only writes to the store. ``deliver_due()`` makes one attempt
     per due notification and records it; success removes the notification, a
-    retryable failure reschedules it at ``now + policy.next_delay()``, and a
-    permanent failure (or exhausted attempts) marks it failed with the reason.
+    retryable failure reschedules it at ``now + policy.next_delay()``, a refusal (the
+    target answered no: a 4xx, a fault, flerror) removes it and records the answer as
+    the target's latest refusal (``store.target_refusals()``), and a permanent failure
+    (or exhausted attempts) marks it failed with the reason.
 
     Each notification is claimed for ``lease`` seconds before it is sent, so a
     second process delivering from the same store skips it; if this process dies
@@ -288,6 +304,7 @@ class Outbox:
         self.site_url = site_url
         self.ping_feed_url = ping_feed_url
         self.lease = timedelta(seconds=lease)
+        self._last_refusal: dict[tuple[str, str], str] = {}  # (kind, target) -> message
 
     def enqueue_for(
         self,
@@ -326,6 +343,7 @@ class Outbox:
         delivered: list[Notification] = []
         retried: list[Notification] = []
         failed: list[Notification] = []
+        refused: list[Notification] = []
         attempts: list[Attempt] = []
         for _ in range(limit):
             now = self.clock()
@@ -335,13 +353,13 @@ class Outbox:
             notification = claimed[0]
             attempt = self._attempt(notification)
             attempts.append(attempt)
-            {"ok": delivered, "retry": retried, "failed": failed}[attempt.status].append(
-                notification
-            )
+            lists = {"ok": delivered, "retry": retried, "failed": failed, "refused": refused}
+            lists[attempt.status].append(notification)
         return DeliveryReport(
             delivered=tuple(delivered),
             retried=tuple(retried),
             failed=tuple(failed),
+            refused=tuple(refused),
             attempts=tuple(attempts),
             next_due=self.store.next_due_time(),
         )
@@ -384,6 +402,9 @@ class Outbox:
         status: AttemptStatus
         if outcome.verdict == "ok":
             status = "ok"
+        elif outcome.verdict == "refused":
+            delay = None
+            status = "refused"
         elif outcome.verdict == "retry":
             delay = self.policy.next_delay(number, outcome.retry_after)
             status = "retry" if delay is not None else "failed"
@@ -407,6 +428,19 @@ class Outbox:
         if status == "ok":
             self.store.mark_delivered(n.id, n.revision)
             log.info("%s: %s in %d ms %s", where, summary, outcome.latency_ms, counter)
+        elif status == "refused":
+            message = outcome.error or summary
+            refusal = TargetRefusal(
+                n.kind, n.target, n.feed_url, finished, message, outcome.http_status
+            )
+            self.store.mark_refused(n.id, n.revision, refusal)
+            # A hub refuses every feed nobody subscribes to, at every edit: its first
+            # refusal (or a new message) is worth a warning, the same one again is not.
+            key = (n.kind, n.target)
+            level = logging.INFO if self._last_refusal.get(key) == message else logging.WARNING
+            self._last_refusal[key] = message
+            who = "hub" if n.kind == "websub" else "ping server"
+            log.log(level, "%s: refused by the %s (final, not retried): %s", where, who, message)
         elif status == "retry":
             assert delay is not None
             not_before = None

@@ -13,7 +13,8 @@ from typing import Final, Literal, Protocol
 
 Kind = Literal["websub", "ping"]
 NotificationStatus = Literal["pending", "failed"]
-AttemptStatus = Literal["ok", "retry", "failed"]
+# "refused": the target answered and said no (a 4xx, an XML-RPC fault, flerror): final.
+AttemptStatus = Literal["ok", "retry", "failed", "refused"]
 
 #: How many build records are kept (the status page shows the last one).
 BUILDS_KEPT: Final = 50
@@ -107,6 +108,27 @@ class Attempt:
 
 
 @dataclasses.dataclass(frozen=True)
+class TargetRefusal:
+    """The latest refusal from one hub or ping server, for ``status``: one per target.
+
+    A hub that answers a 4xx (the Go hub's ``400 subscription not found`` for a topic
+    nobody subscribes to) or a ping server that answers a fault or ``flerror`` refused
+    the notification: it is final, not retried, and not a delivery failure. Kept once
+    per target, so that its steady refusals (one per changed feed per edit) do not
+    bury the notifications that could not be delivered.
+    """
+
+    kind: Kind
+    target: str
+    feed_url: str  # the feed of the latest refused notification
+    time: datetime  # when the latest refusal was answered
+    message: str  # the target's answer: "HTTP 400 Bad Request: subscription not found"
+    http_status: int | None = None
+    count: int = 1  # refusals since ``first_time``
+    first_time: datetime | None = None  # the first refusal of this target (kept on upsert)
+
+
+@dataclasses.dataclass(frozen=True)
 class BuildRecord:
     """Summary of one build, for ``syndicate status`` and ``GET /api/status``."""
 
@@ -152,7 +174,8 @@ class Store(Protocol):
       enqueueing one that is already pending keeps the existing row, bumps its
       ``revision`` and sets ``next_attempt_at`` to ``min(existing, now)`` (but never
       before ``not_before``). A notification leaves the outbox only through
-      ``mark_delivered`` (success) or stays as ``failed`` until ``retry``: at-least-once.
+      ``mark_delivered`` (success) or ``mark_refused`` (the target said no, for good),
+      or stays as ``failed`` until ``retry``: at-least-once.
     - ``due(now, limit)`` returns pending notifications with ``next_attempt_at <= now``,
       most overdue first. With ``claim_until``, their ``next_attempt_at`` is moved
       there in the same transaction, so that another process delivering from the same
@@ -241,6 +264,15 @@ class Store(Protocol):
     def mark_failed(self, id: int, reason: str, attempts: int | None = None) -> None:
         """Give up on a notification: it stays in the outbox as failed, with ``reason``."""
 
+    def mark_refused(self, id: int, revision: int | None, refusal: TargetRefusal) -> None:
+        """The target refused the notification: remove it as ``mark_delivered`` does (kept
+        pending if a later change was coalesced meanwhile) and record ``refusal`` as its
+        target's latest, in one transaction (``count`` grows, ``first_time`` is kept)."""
+
+    def target_refusals(self) -> list[TargetRefusal]:
+        """The latest refusal of each target that ever refused one, newest first."""
+        ...
+
     def retry(self, id: int, now: datetime) -> Notification | None:
         """Put a failed notification back to pending, due at ``now``; None if not failed."""
         ...
@@ -267,7 +299,8 @@ class Store(Protocol):
         ...
 
     def prune_attempts(self, before: datetime) -> int:
-        """Delete attempts older than ``before``; return how many."""
+        """Delete attempts older than ``before``, and target refusals last seen before
+        then; return how many attempts."""
         ...
 
     # builds

@@ -580,6 +580,7 @@ class Service:
         delivered: list[Notification] = []
         retried: list[Notification] = []
         failed: list[Notification] = []
+        refused: list[Notification] = []
         attempts: list[Attempt] = []
         next_due = None
         # One at a time, so a shutdown waits for one request at most; the rest stay queued.
@@ -594,20 +595,23 @@ class Service:
             delivered += report.delivered
             retried += report.retried
             failed += report.failed
+            refused += report.refused
             attempts += report.attempts
         total = DeliveryReport(
             delivered=tuple(delivered),
             retried=tuple(retried),
             failed=tuple(failed),
+            refused=tuple(refused),
             attempts=tuple(attempts),
             next_due=next_due,
         )
         if attempts:
             log.info(
-                "delivery: %d sent, %d to retry, %d failed; next due %s",
+                "delivery: %d sent, %d to retry, %d failed, %d refused; next due %s",
                 len(delivered),
                 len(retried),
                 len(failed),
+                len(refused),
                 next_due.isoformat() if next_due else "never (outbox empty)",
             )
         self.plan_delivery(next_due)

@@ -4,8 +4,8 @@ What lives here: one row per published post (its entry id as first published, so
 are minted once), one row per feed (a digest of its entries, so unchanged feeds are not
 notified), one row per category or tag name ever published (its slug as first minted, so
 a feed URL never passes to another name), the notification outbox, a log of delivery
-attempts, the last builds, the last refused publish (until a build clears it) and the
-live tree's last generation number.
+attempts, the latest refusal of each hub or ping server, the last builds, the last
+refused publish (until a build clears it) and the live tree's last generation number.
 
 SQLite is the default (``sqlite:///syndicate.db``); any SQLAlchemy URL works, because
 the tables use portable types only, and PostgreSQL is tested
@@ -46,6 +46,7 @@ from .records import (
     Refusal,
     SlugRecord,
     Store,
+    TargetRefusal,
 )
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ __all__ = [
     "Refusal",
     "SlugRecord",
     "Store",
+    "TargetRefusal",
     "SCHEMA_VERSION",
     "SqlStore",
     "UTCDateTime",
@@ -201,6 +203,24 @@ refusals_table = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("time", UTCDateTime, nullable=False),
     sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+)
+
+# One row per hub or ping server that refused a notification: its latest refusal. A
+# table of its own, added by ``create_all`` as ``refusals`` (an older syndicate ignores
+# it). No unique index on the target: a 2048-character key is past what some backends
+# index; writes are serialised, so the select-then-write upsert holds.
+target_refusals_table = sa.Table(
+    "target_refusals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(2048), nullable=False),
+    sa.Column("feed_url", sa.String(2048), nullable=False),
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("first_time", UTCDateTime, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("http_status", sa.Integer, nullable=True),
     sa.Column("message", sa.Text, nullable=False),
 )
 
@@ -606,22 +626,8 @@ class SqlStore:
             return _notification(row) if row else None
 
     def mark_delivered(self, id: int, revision: int | None = None) -> bool:
-        t = outbox_table
         with self._tx(write=True) as conn:
-            where = [t.c.id == id]
-            if revision is not None:
-                where.append(t.c.revision == revision)
-            if conn.execute(t.delete().where(*where)).rowcount > 0:
-                return True
-            # A later change was coalesced into this row while the attempt was in
-            # flight: the target may have fetched the feed before that change, so
-            # the row stays pending (enqueue already made it due) as a fresh one.
-            conn.execute(
-                t.update()
-                .where(t.c.id == id)
-                .values(attempts=0, last_error=None, not_before=None, status="pending")
-            )
-            return False
+            return _remove_sent(conn, id, revision)
 
     def reschedule(
         self,
@@ -643,6 +649,45 @@ class SqlStore:
                     not_before=not_before,
                 )
             )
+
+    def mark_refused(self, id: int, revision: int | None, refusal: TargetRefusal) -> None:
+        t = target_refusals_table
+        with self._tx(write=True) as conn:
+            _remove_sent(conn, id, revision)
+            row = conn.execute(
+                sa.select(t)
+                .where(t.c.kind == refusal.kind, t.c.target == refusal.target)
+                .order_by(t.c.id)
+                .limit(1)
+            ).first()
+            values = {
+                "kind": refusal.kind,
+                "target": refusal.target,
+                "feed_url": refusal.feed_url,
+                "time": refusal.time,
+                "http_status": refusal.http_status,
+                "message": refusal.message,
+            }
+            if row is None:
+                conn.execute(
+                    t.insert().values(
+                        **values,
+                        first_time=refusal.first_time or refusal.time,
+                        count=refusal.count,
+                    )
+                )
+            else:
+                conn.execute(
+                    t.update()
+                    .where(t.c.id == row.id)
+                    .values(**values, count=t.c.count + refusal.count)
+                )
+
+    def target_refusals(self) -> list[TargetRefusal]:
+        t = target_refusals_table
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.time.desc(), t.c.id.desc()))
+            return [_record(TargetRefusal, row) for row in rows]
 
     def mark_failed(self, id: int, reason: str, attempts: int | None = None) -> None:
         t = outbox_table
@@ -728,6 +773,9 @@ class SqlStore:
     def prune_attempts(self, before: datetime) -> int:
         with self._tx(write=True) as conn:
             result = conn.execute(attempts_table.delete().where(attempts_table.c.time < before))
+            # A target that has refused nothing since is no longer news either.
+            refusals = target_refusals_table
+            conn.execute(refusals.delete().where(refusals.c.time < before))
             return result.rowcount
 
     # ------------------------------------------------------------------ builds
@@ -799,6 +847,25 @@ class SqlStore:
             else:
                 conn.execute(t.update().where(t.c.id == 1).values(generation=generation))
         return generation
+
+
+def _remove_sent(conn: Connection, id: int, revision: int | None) -> bool:
+    """Remove a notification its target answered (``mark_delivered``, ``mark_refused``)."""
+    t = outbox_table
+    where = [t.c.id == id]
+    if revision is not None:
+        where.append(t.c.revision == revision)
+    if conn.execute(t.delete().where(*where)).rowcount > 0:
+        return True
+    # A later change was coalesced into this row while the attempt was in
+    # flight: the target may have fetched the feed before that change, so
+    # the row stays pending (enqueue already made it due) as a fresh one.
+    conn.execute(
+        t.update()
+        .where(t.c.id == id)
+        .values(attempts=0, last_error=None, not_before=None, status="pending")
+    )
+    return False
 
 
 def _upsert(conn: Connection, table: sa.Table, values: dict[str, Any]) -> None:

@@ -293,6 +293,92 @@ def _response(value: int | HubResponse) -> HubResponse:
     return value if isinstance(value, HubResponse) else HubResponse(status=value)
 
 
+class GoLikeHub(HubServer):
+    """A hub that behaves like the Go hub that passes the websub.rocks suite: on a
+    publish it fetches the topic at once and checks that the feed names it as
+    ``rel=self``, then answers as Go's ``http.Error`` does, byte for byte: ``400`` with
+    ``subscription not found\\n`` (``text/plain; charset=utf-8``, ``nosniff``) for a
+    topic nobody subscribed to, ``400 topic mismatch`` when the feed's self link is
+    another URL, ``204`` when there are subscribers. ``subscribe(topic)`` adds one
+    (as ``hub.mode=subscribe`` would, without the intent verification round trip).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.topics: set[str] = set()
+        self.checked: list[tuple[str, str]] = []  # (topic, what the check found)
+
+    def subscribe(self, topic: str) -> None:
+        with self._lock:
+            self.topics.add(topic)
+
+    def _record(self, request: HubRequest) -> HubResponse:
+        with self._lock:
+            self.requests.append(request)
+        if request.form.get("hub.mode") != ["publish"]:
+            return _go_error(400, "unknown hub.mode")
+        topic = (request.form.get("hub.topic") or request.form.get("hub.url") or [""])[0]
+        found = _self_link(topic)
+        with self._lock:
+            self.checked.append((topic, found))
+            subscribed = topic in self.topics
+        if found != topic:
+            return _go_error(400, "topic mismatch")
+        if not subscribed:
+            return _go_error(400, "subscription not found")
+        return HubResponse(204)
+
+
+def _go_error(status: int, message: str) -> HubResponse:
+    """What Go's ``http.Error(w, message, status)`` sends."""
+    headers = {"Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"}
+    return HubResponse(status, headers, (message + "\n").encode())
+
+
+def _self_link(url: str) -> str:
+    """The ``rel=self`` link of the feed at ``url`` (Atom, or RSS's atom:link), or what
+    went wrong fetching it."""
+    from lxml import etree
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
+    try:
+        connection.request("GET", parts.path or "/")
+        response = connection.getresponse()
+        body = response.read()
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        connection.close()
+    if response.status != 200:
+        return f"HTTP {response.status}"
+    root = etree.fromstring(body)
+    links = root.xpath("//*[local-name()='link'][@rel='self']/@href", smart_strings=False)
+    assert isinstance(links, list)
+    return str(links[0]) if links else "no self link"
+
+
+class SiteServer(_ThreadedServer):
+    """A WSGI app on 127.0.0.1 (werkzeug's threaded server), to be fetched by a hub.
+
+    The port is known before the app exists (a site's config names its own URL):
+    until ``app`` is set, every request gets 503.
+    """
+
+    def __init__(self) -> None:
+        from werkzeug.serving import make_server
+
+        super().__init__()
+        self.app: Any = None
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+
+    def _wsgi(self, environ: Any, start_response: Any) -> Any:
+        if self.app is None:
+            start_response("503 Service Unavailable", [("Content-Length", "0")])
+            return [b""]
+        return self.app(environ, start_response)
+
+
 # --------------------------------------------------------------------------- ping server
 
 
@@ -399,6 +485,31 @@ class PingServer(_ThreadedServer):
         if method == EXTENDED and len(params) != 4 or method == PING and len(params) != 2:
             raise xmlrpc.client.Fault(-32602, f"{method}: wrong number of parameters")
         return {"flerror": self.flerror, "message": self.message}
+
+
+class QuirkyPingServer(HubServer):
+    """A ping server that answers canned bytes per XML-RPC method, to play servers that
+    bend the spec (text booleans, faults sent with HTTP 500, Frontier's wording).
+
+    ``answers`` maps a method name to its answer; any other method gets ``unknown``.
+    ``methods`` lists the methods called, in order.
+    """
+
+    def __init__(self, answers: Mapping[str, HubResponse], unknown: HubResponse) -> None:
+        super().__init__()
+        self.answers = dict(answers)
+        self.unknown = unknown
+
+    def _record(self, request: HubRequest) -> HubResponse:
+        _, method = xmlrpc.client.loads(request.body)
+        with self._lock:
+            self.requests.append(request)
+        return self.answers.get(method or "", self.unknown)
+
+    @property
+    def methods(self) -> list[str]:
+        with self._lock:
+            return [str(xmlrpc.client.loads(r.body)[1]) for r in self.requests]
 
 
 @contextmanager

@@ -63,15 +63,16 @@ def token(monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def hub() -> Iterator[HubServer]:
-    """A hub that refuses every publish with 404: notifications fail at once."""
-    with HubServer(default=404) as server:
+    """A hub that answers every publish with 500: with one attempt allowed, notifications
+    fail at once (a 4xx would be the hub refusing them, issue 18 case 6: not a failure)."""
+    with HubServer(default=500) as server:
         yield server
 
 
 @pytest.fixture
 def site_config(make_config: ConfigFactory, posts_dir: Path, hub: HubServer) -> Config:
     write_posts(posts_dir)
-    return make_config(websub={"hubs": [hub.url]}, notify={"timeout": 5})
+    return make_config(websub={"hubs": [hub.url]}, notify={"timeout": 5, "max_attempts": 1})
 
 
 @pytest.fixture
@@ -445,19 +446,19 @@ def deliver(publisher: Publisher) -> None:
 def test_failed_notifications_and_retry(
     signed_in: FlaskClient, publisher: Publisher, store: SqlStore, hub: HubServer
 ) -> None:
-    deliver(publisher)  # the hub answers 404: every notification fails at once
+    deliver(publisher)  # the hub answers 500 and one attempt is all: every one fails
     failed = store.failed()
     assert failed and not store.pending()
     page = signed_in.get("/admin/notifications")
     assert f"Failed {len(failed)}" in text(page)
     rows = html(page).findall(".//tr[@class='error']")
     assert len(rows) == len(failed)
-    assert "404" in rows[0].xpath("string()")
+    assert "500" in rows[0].xpath("string()")
     # Attempts per target, with status, HTTP status and latency.
     target = html(page).find(".//section[@class='card target']")
     assert hub.url in target.xpath("string(h3)")
     attempt = target.find(".//tbody/tr")
-    assert "failed" in attempt.xpath("string()") and "HTTP 404" in attempt.xpath("string()")
+    assert "failed" in attempt.xpath("string()") and "HTTP 500" in attempt.xpath("string()")
     assert attempt.find("td[@data-label='Latency']").text.endswith(" ms")
 
     first = failed[0]

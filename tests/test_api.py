@@ -517,7 +517,9 @@ def test_status_shows_builds_errors_schedule_outbox_and_attempts(
     write_posts(posts_dir, broken=True)
     ok_json(republish(client))
     clock.advance(10)
-    hub.respond(404)  # the first delivery is refused for good; the rest succeed
+    # The first delivery fails for good (a redirect not followed), the second is refused
+    # (a 4xx: the hub said no, issue 18 case 6); the rest succeed.
+    hub.respond(300, 404)
     deliver(publisher)
 
     response = client.get("/api/status", headers=AUTH)
@@ -532,6 +534,7 @@ def test_status_shows_builds_errors_schedule_outbox_and_attempts(
         "failed",
         "recent_attempts",
         "refused",
+        "refused_by_targets",
     }
     assert data["refused"] is None  # no publish was refused
     assert data["now"] == "2024-05-01T12:00:10Z"
@@ -554,8 +557,13 @@ def test_status_shows_builds_errors_schedule_outbox_and_attempts(
     assert failed["feed"] in {url(p) for p in ALL_FEEDS}
     assert failed["attempts"] == 1
     assert failed["next_attempt"] is None
-    assert "404" in failed["last_error"]
+    assert "300" in failed["last_error"]
     assert failed["created"] == "2024-05-01T12:00:00Z"
+    [refusal] = data["refused_by_targets"]
+    assert (refusal["kind"], refusal["target"]) == ("websub", hub.url)
+    assert refusal["feed"] in {url(p) for p in ALL_FEEDS} and refusal["feed"] != failed["feed"]
+    assert (refusal["http_status"], refusal["message"]) == (404, "HTTP 404 Not Found")
+    assert refusal["count"] == 1 and refusal["time"] == refusal["since"]
 
     attempts = data["recent_attempts"]
     assert len(attempts) == len(ALL_FEEDS) + 1
@@ -563,10 +571,11 @@ def test_status_shows_builds_errors_schedule_outbox_and_attempts(
         ("websub", hub.url),
         ("ping", pinger.url),
     }
-    refused = [a for a in attempts if a["status"] == "failed"]
-    assert len(refused) == 1
-    assert refused[0]["feed"] == failed["feed"] and refused[0]["http_status"] == 404
-    assert all(a["status"] == "ok" for a in attempts if a is not refused[0])
+    [gave_up] = [a for a in attempts if a["status"] == "failed"]
+    assert gave_up["feed"] == failed["feed"] and gave_up["http_status"] == 300
+    [refused] = [a for a in attempts if a["status"] == "refused"]
+    assert refused["feed"] == refusal["feed"] and refused["http_status"] == 404
+    assert all(a["status"] == "ok" for a in attempts if a not in (gave_up, refused))
     assert all(a["time"] == "2024-05-01T12:00:10Z" for a in attempts)
     assert all(isinstance(a["latency_ms"], int) for a in attempts)
 

@@ -2,10 +2,11 @@
 
 Runs ``syndicate serve`` in a subprocess on a free 127.0.0.1 port (two web workers and
 the scheduler, as deployed), with a local hub (``tests/servers.py``) that answers every
-publish with 404, so notifications fail. Drives Debian's ``/usr/bin/chromium`` (never a
-downloaded browser) with background networking off, and saves a screenshot of every
-page under ``test-artifacts/browser/``. Skipped, with the reason, where Chromium or the
-``playwright`` package is missing; ``.ci/run`` installs both.
+publish with 500, so notifications fail after their two attempts (a 4xx would be the hub
+refusing them, which is not a failure: issue 18, case 6). Drives Debian's
+``/usr/bin/chromium`` (never a downloaded browser) with background networking off, and
+saves a screenshot of every page under ``test-artifacts/browser/``. Skipped, with the
+reason, where Chromium or the ``playwright`` package is missing; ``.ci/run`` installs both.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[HubServer]:
-    with HubServer(default=404) as server:
+    with HubServer(default=500) as server:
         yield server
 
 
@@ -260,7 +261,7 @@ def test_the_dashboard_in_a_browser(page: Page, hub: HubServer) -> None:
     expect(result).to_contain_text("posts/2024-04-03-broken.md")
     shot(page, "04-republished")
 
-    # The scheduler delivered the first publish's notifications: the hub said 404.
+    # The scheduler delivered the first publish's notifications: the hub said 500, twice.
     page.get_by_role("link", name="Notifications").click()
     retry = page.get_by_role("button", name="Retry")
     deadline = time.monotonic() + WAIT_MS / 1000
@@ -269,8 +270,8 @@ def test_the_dashboard_in_a_browser(page: Page, hub: HubServer) -> None:
         page.reload()
     expect(retry.first).to_be_visible()
     failed_row = page.locator("tr.error").first
-    expect(failed_row).to_contain_text("404")
-    expect(page.locator("section.target").first).to_contain_text("HTTP 404")
+    expect(failed_row).to_contain_text("500")
+    expect(page.locator("section.target").first).to_contain_text("HTTP 500")
     shot(page, "05-notifications-failed")
     before = len(hub.requests)
     retry.first.click()

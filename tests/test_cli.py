@@ -304,7 +304,7 @@ def test_status_lines_count_attempts_right() -> None:
             "feed_count": 1, "error_count": 1, "changed_feeds": [{"url": "https://x/f"}],
         },
         "errors": [], "scheduled": [], "pending": [one], "failed": [one],
-        "recent_attempts": [], "refused": None,
+        "recent_attempts": [], "refused": None, "refused_by_targets": [],
     }  # fmt: skip
     lines = list(_status_lines(data))
     assert lines[0].endswith("1 post, 1 feed, 1 error, 1 feed changed")

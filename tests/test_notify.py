@@ -108,10 +108,11 @@ def make_outbox(store: SqlStore, clock: FakeClock, session: TimeoutSession) -> O
         (202, "ok"),
         (204, "ok"),
         (301, "fail"),
-        (400, "fail"),
-        (401, "fail"),
-        (404, "fail"),
-        (410, "fail"),
+        (400, "refused"),
+        (401, "refused"),
+        (404, "refused"),
+        (410, "refused"),
+        (408, "retry"),
         (429, "retry"),
         (500, "retry"),
         (502, "retry"),
@@ -250,9 +251,10 @@ def test_publish_is_a_form_post_with_hub_url_and_hub_topic(
         (HubResponse(500, body=b"boom"), "retry"),
         (HubResponse(503), "retry"),
         (retry_after(120), "retry"),
-        (HubResponse(400, body=b"hub.url missing"), "fail"),
-        (HubResponse(404), "fail"),
-        (HubResponse(410), "fail"),
+        (HubResponse(400, body=b"hub.url missing"), "refused"),
+        (HubResponse(404), "refused"),
+        (HubResponse(410), "refused"),
+        (HubResponse(408), "retry"),
         (HubResponse(202), "ok"),
     ],
 )
@@ -322,21 +324,23 @@ def test_falls_back_to_ping_when_extended_ping_is_unknown(
     assert pinger.calls[1].params == (SITE_NAME, SITE_URL)
 
 
-def test_flerror_is_a_failure_with_the_servers_message(session: TimeoutSession) -> None:
+def test_flerror_is_a_refusal_with_the_servers_message(session: TimeoutSession) -> None:
     with PingServer(flerror=True, message="Slow down, you pinged 3 times") as pinger:
         outcome = ping(PingClient(session), pinger.url)
-    assert (outcome.verdict, outcome.error) == ("fail", "Slow down, you pinged 3 times")
+    assert (outcome.verdict, outcome.error) == ("refused", "Slow down, you pinged 3 times")
 
 
-def test_other_faults_fail_without_fallback(session: TimeoutSession) -> None:
+def test_other_faults_are_refusals_without_fallback(session: TimeoutSession) -> None:
     with PingServer(extended=False, unknown_fault=(-32500, "blog URL is blocked")) as pinger:
         outcome = ping(PingClient(session), pinger.url)
-    assert outcome.verdict == "fail"
+    assert outcome.verdict == "refused"
     assert outcome.error == "XML-RPC fault -32500: blog URL is blocked"
     assert [c.method for c in pinger.calls] == [EXTENDED]
 
 
-@pytest.mark.parametrize(("status", "verdict"), [(503, "retry"), (429, "retry"), (404, "fail")])
+@pytest.mark.parametrize(
+    ("status", "verdict"), [(503, "retry"), (429, "retry"), (408, "retry"), (404, "refused")]
+)
 def test_http_errors_from_the_ping_server(
     session: TimeoutSession, status: int, verdict: str
 ) -> None:
@@ -535,17 +539,19 @@ def test_a_refused_connection_is_retried_until_the_hub_comes_back(
 
 
 @pytest.mark.parametrize("status", [400, 404, 410])
-def test_other_4xx_fail_at_once(
+def test_other_4xx_are_refused_at_once(
     hub: HubServer, store: SqlStore, clock: FakeClock, make_outbox: OutboxFactory, status: int
 ) -> None:
     outbox = make_outbox()
     outbox.enqueue_for([FEED], [hub.url], [])
     hub.respond(status)
     report = outbox.deliver_due()
-    assert len(report.failed) == 1 and report.next_due is None
-    (n,) = store.failed()
-    assert n.last_error is not None and n.last_error.startswith(f"HTTP {status}")
-    assert store.recent_attempts()[0].status == "failed"
+    # Issue 18, case 6: the hub refused it (final), which is not a failure to deliver.
+    assert len(report.refused) == 1 and report.next_due is None
+    assert store.failed() == [] and store.pending() == []
+    (refusal,) = store.target_refusals()
+    assert refusal.message.startswith(f"HTTP {status}") and refusal.http_status == status
+    assert store.recent_attempts()[0].status == "refused"
     clock.advance(86400)
     outbox.deliver_due()
     assert len(hub.requests) == 1
@@ -604,10 +610,11 @@ def test_pings_through_the_outbox(
         report = outbox.deliver_due()
     assert [c.method for c in old.calls] == [EXTENDED, PING]
     assert [n.target for n in report.delivered] == [old.url]
-    (failed,) = store.failed()
-    assert (failed.kind, failed.target, failed.last_error) == ("ping", picky.url, "no")
+    assert store.failed() == [] and store.pending() == []
+    (refused,) = store.target_refusals()  # flerror: the server refused it (issue 18, case 6)
+    assert (refused.kind, refused.target, refused.message) == ("ping", picky.url, "no")
     by_target = {a.target: a for a in store.recent_attempts()}
-    assert (by_target[picky.url].status, by_target[picky.url].error) == ("failed", "no")
+    assert (by_target[picky.url].status, by_target[picky.url].error) == ("refused", "no")
     assert (by_target[old.url].status, by_target[old.url].http_status) == ("ok", 200)
 
 

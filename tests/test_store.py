@@ -22,6 +22,7 @@ from syndicate.store import (
     SlugRecord,
     SqlStore,
     Store,
+    TargetRefusal,
 )
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -344,6 +345,40 @@ def test_a_change_coalesced_during_delivery_keeps_the_row_pending(store: SqlStor
     assert still.id == n.id and still.next_attempt_at == at(1) and still.attempts == 0
 
 
+def refused(feed: str, when: datetime, message: str, hub: str = HUB) -> TargetRefusal:
+    return TargetRefusal("websub", hub, feed, when, message, 400)
+
+
+def test_refusals_are_kept_once_per_target_with_a_count(store: SqlStore) -> None:
+    """Issue 18, case 6: a hub's steady refusals are one row, the latest, not a heap."""
+    first, second = store.enqueue([websub(FEED), websub(OTHER_FEED)], T0)
+    store.mark_refused(first.id, first.revision, refused(FEED, at(1), "subscription not found"))
+    store.mark_refused(second.id, second.revision, refused(OTHER_FEED, at(2), "topic mismatch"))
+    assert store.pending() == [] and store.failed() == []
+    (latest,) = store.target_refusals()
+    assert (latest.feed_url, latest.time, latest.message) == (OTHER_FEED, at(2), "topic mismatch")
+    assert (latest.count, latest.first_time, latest.http_status) == (2, at(1), 400)
+
+    (other,) = store.enqueue([websub(FEED, hub="http://127.0.0.1:9/other")], at(3))
+    store.mark_refused(other.id, None, refused(FEED, at(3), "no", hub=other.target))
+    assert [r.target for r in store.target_refusals()] == [other.target, HUB]  # newest first
+
+    store.prune_attempts(at(2.5))  # a target that refused nothing since is no longer news
+    assert [r.target for r in store.target_refusals()] == [other.target]
+
+
+def test_a_change_coalesced_during_a_refused_delivery_keeps_the_row_pending(
+    store: SqlStore,
+) -> None:
+    (n,) = store.enqueue([websub()], T0)
+    store.due(T0, 1, claim_until=at(120))
+    store.enqueue([websub()], at(1))
+    store.mark_refused(n.id, n.revision, refused(FEED, at(2), "subscription not found"))
+    (still,) = store.pending()
+    assert still.id == n.id and still.next_attempt_at == at(1)
+    assert len(store.target_refusals()) == 1
+
+
 def test_reschedule_and_mark_failed(store: SqlStore) -> None:
     (n,) = store.enqueue([websub()], T0)
     store.reschedule(n.id, at(4), 1, "HTTP 500 Internal Server Error")
@@ -453,6 +488,18 @@ def test_a_store_made_before_refusals_were_kept_gets_their_table(db_url: str) ->
         assert store.last_refusal() is None
         store.record_refusal(Refusal(at(1), "posts_dir", "gone"))
         assert store.last_refusal() == Refusal(at(1), "posts_dir", "gone")
+
+
+def test_a_store_made_before_target_refusals_were_kept_gets_their_table(db_url: str) -> None:
+    with SqlStore(db_url) as store:
+        (n,) = store.enqueue([websub()], T0)
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE target_refusals")
+    with SqlStore(db_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.target_refusals() == [] and [p.id for p in store.pending()] == [n.id]
+        store.mark_refused(n.id, n.revision, refused(FEED, at(1), "subscription not found"))
+        assert [r.message for r in store.target_refusals()] == ["subscription not found"]
 
 
 def test_the_live_tree_generation_only_grows(db_url: str) -> None:
