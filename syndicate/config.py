@@ -206,11 +206,17 @@ def config_from_mapping(data: Any, root: Path) -> Config:
         raise ConfigError("expected a mapping at the top level")
     config = _build(Config, data, "")
     site = dataclasses.replace(config.site, url=site_uri(config.site.url))
+    # Hubs and ping servers as URIs too: the Link header can carry nothing else, and the
+    # feed's <link rel="hub"> must be the same string.
+    hubs = tuple(http_uri(hub, f"websub.hubs[{i}]") for i, hub in enumerate(config.websub.hubs))
+    pings = tuple(http_uri(ping, f"pings[{i}]") for i, ping in enumerate(config.pings))
     if site.language is not None:
         site = dataclasses.replace(site, language=_language(site.language))
     config = dataclasses.replace(
         config,
         site=site,
+        websub=dataclasses.replace(config.websub, hubs=hubs),
+        pings=pings,
         storage=StorageConfig(url=_resolve_sqlite_url(config.storage.url, root)),
         root=root,
         posts_dir=_resolve(root / config.posts_dir, "posts_dir"),
@@ -251,27 +257,43 @@ _HOST = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\]")
 def site_uri(url: str) -> str:
     """``site.url`` as the one URI every link, id, header and hub topic is built from.
 
+    ``http_uri`` makes it a URI; it must have no query or fragment, and it ends with "/",
+    since every URL is site.url + a path. ConfigError if it cannot be one.
+    """
+    uri = http_uri(url, "site.url")
+    if "?" in uri or "#" in uri:
+        raise ConfigError(
+            f"site.url: expected no query or fragment, got {url.strip()!r} "
+            "(every link is site.url followed by a path)"
+        )
+    return uri if uri.endswith("/") else uri + "/"
+
+
+# What the query and the fragment keep as they are (RFC 3986 3.4, 3.5): pchar, "/", "?".
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
+def http_uri(url: str, key: str) -> str:
+    """An absolute http(s) URL as a URI: ``site.url``, a hub, a ping server, a post's own
+    permalink or image. ``key`` names it in the ConfigError raised if it cannot be one.
+
     An IRI becomes a URI (RFC 3987 3.1): the host by IDNA (punycode), non-ASCII, spaces
-    and other characters a URI cannot carry in the path as %XX of their UTF-8 bytes,
-    escapes already there kept as they are. A URI stays byte for byte as written (its
-    case too), so the links and ids of an existing site keep their strings. WebSub needs
-    this: a hub matches topics as strings, and a Link header can only carry a URI.
-    Ends with "/", since every URL is site.url + a path. ConfigError if it cannot be one.
+    and other characters a URI cannot carry as %XX of their UTF-8 bytes, escapes already
+    there kept as they are. A URI stays byte for byte as written (its case too), so the
+    links and ids of an existing site keep their strings. WebSub needs this: a hub
+    matches topics as strings, and a Link header can only carry a URI.
     """
     url = url.strip()
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError as exc:
-        raise ConfigError(f"site.url: {url!r} is not a URL ({exc})") from None
+        raise ConfigError(f"{key}: {url!r} is not a URL ({exc})") from None
     scheme, sep, rest = url.partition("://")
     if parts.scheme not in ("http", "https") or not sep or not parts.hostname:
-        raise ConfigError(f"site.url: expected an absolute http(s) URL, got {url!r}")
-    if "?" in rest or "#" in rest:
-        raise ConfigError(
-            f"site.url: expected no query or fragment, got {url!r} "
-            "(every link is site.url followed by a path)"
-        )
+        raise ConfigError(f"{key}: expected an absolute http(s) URL, got {url!r}")
+    rest, hash_, fragment = rest.partition("#")
+    rest, question, query = rest.partition("?")
     authority, slash, path = rest.partition("/")
     userinfo, at, host_port = authority.rpartition("@")
     host, port = host_port, ""
@@ -284,16 +306,22 @@ def site_uri(url: str) -> str:
             # an internationalised site keeps its entry ids.
             host = host.lower().encode("idna").decode("ascii")
         except UnicodeError as exc:
-            raise ConfigError(f"site.url: {host!r} is not a host name ({exc})") from None
+            raise ConfigError(f"{key}: {host!r} is not a host name ({exc})") from None
     if not _HOST.fullmatch(host) or any(
         label.startswith("xn--") and not _punycode_ok(label) for label in host.lower().split(".")
     ):
-        raise ConfigError(f"site.url: {host!r} is not a host name")
-    userinfo = _LONE_PERCENT.sub("%25", quote(userinfo, safe="!$&'()*+,;=:-._~%"))
-    path = _LONE_PERCENT.sub("%25", quote(slash + path, safe=_PATH_SAFE))
-    if not path.endswith("/"):
-        path += "/"
-    return f"{scheme}://{userinfo}{at}{host}{port}{path}"
+        raise ConfigError(f"{key}: {host!r} is not a host name")
+    userinfo = _escaped(userinfo, "!$&'()*+,;=:-._~%")
+    path = _escaped(slash + path, _PATH_SAFE)
+    query = _escaped(query, _QUERY_SAFE)
+    fragment = _escaped(fragment, _QUERY_SAFE)
+    return f"{scheme}://{userinfo}{at}{host}{port}{path}{question}{query}{hash_}{fragment}"
+
+
+def _escaped(text: str, safe: str) -> str:
+    """``text`` with what a URI cannot carry as %XX of UTF-8, and a "%" that starts no
+    escape as %25; escapes already there kept."""
+    return _LONE_PERCENT.sub("%25", quote(text, safe=safe))
 
 
 def _punycode_ok(label: str) -> bool:
@@ -326,10 +354,6 @@ def _check_http_url(url: str, key: str) -> None:
 
 def _check(config: Config) -> None:
     _check_http_url(config.site.url, "site.url")
-    for i, hub in enumerate(config.websub.hubs):
-        _check_http_url(hub, f"websub.hubs[{i}]")
-    for i, ping in enumerate(config.pings):
-        _check_http_url(ping, f"pings[{i}]")
     if config.watch.scan_interval <= 0:
         raise ConfigError("watch.scan_interval: expected a positive number")
     if config.watch.debounce < 0:

@@ -43,8 +43,8 @@ from lxml import html as lxml_html
 from slugify import slugify
 
 from . import counted, walk
-from .config import Author, Config, SiteConfig
-from .errors import PostChanged
+from .config import Author, Config, SiteConfig, http_uri
+from .errors import ConfigError, PostChanged
 from .langtag import normalise_language
 
 POST_SUFFIXES = walk.POST_SUFFIXES
@@ -1472,7 +1472,11 @@ def _permalink(
             warn(f"permalink: {value!r} is not a valid URL ({exc}); ignored")
             scheme, value = "", ""
         if scheme in ("http", "https"):
-            return value
+            try:
+                return http_uri(value, "permalink")  # an IRI as the URI feeds must carry
+            except ConfigError as exc:
+                warn(f"{exc}; ignored")
+                scheme, value = "", ""
         if scheme:
             warn(f"permalink: {value!r} is not an http(s) URL or a path; ignored")
         elif value:
@@ -1571,7 +1575,11 @@ def _image(value: object, config: Config, warn: Callable[[str], None]) -> Image 
         warn(f"image: {ref!r} is not a valid URL ({exc}); ignored")
         return None
     if scheme in ("http", "https"):
-        url = ref
+        try:
+            url = http_uri(ref, "image")  # an IRI as the URI feeds must carry
+        except ConfigError as exc:
+            warn(f"{exc}; ignored")
+            return None
     elif ref.startswith("//"):
         url = urljoin(config.site.url, ref)
     elif scheme:

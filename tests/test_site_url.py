@@ -31,6 +31,7 @@ from werkzeug.serving import make_server
 from syndicate.cli import main
 from syndicate.config import Config, config_from_mapping, site_uri
 from syndicate.errors import ConfigError
+from syndicate.posts import load_posts
 from syndicate.publisher import Publisher, open_publisher
 from syndicate.web import create_app
 
@@ -377,3 +378,53 @@ def test_config_from_mapping_is_the_one_place(tmp_path: Path) -> None:
     config = config_from_mapping({"site": {"title": "T", "url": IRI}}, tmp_path)
     assert config.site.url == URI
     assert config.site.domain == "127.0.0.1"
+
+
+def test_absolute_urls_in_front_matter_are_made_uris(
+    make_config: ConfigFactory, posts_dir: Path
+) -> None:
+    """A post's own permalink and image, given as IRIs, reach the feeds as URIs (the W3C
+    validator's InvalidUriChar otherwise), and one that cannot be a URL is left out with a
+    warning naming the key."""
+    (posts_dir / "2024-04-01-iri.md").write_text(
+        "---\ntitle: IRI\ndate: 2024-04-01 10:00:00\n"
+        "permalink: https://bücher.example/straße/ö ü.html\n"
+        "image: http://bücher.example/bilder/schön bild.jpg\n---\nText.\n",
+        encoding="utf-8",
+    )
+    (posts_dir / "2024-04-02-bad.md").write_text(
+        "---\ntitle: Bad\ndate: 2024-04-02 10:00:00\n"
+        "permalink: http://exa mple.org/x.html\nimage: https://exa mple.org/x.jpg\n---\nText.\n",
+        encoding="utf-8",
+    )
+    config = make_config()
+    posts, problems = load_posts(config)
+    by_title = {post.title: post for post in posts}
+    good = by_title["IRI"]
+    assert good.url == "https://xn--bcher-kva.example/stra%C3%9Fe/%C3%B6%20%C3%BC.html"
+    assert good.image is not None
+    assert good.image.url == "http://xn--bcher-kva.example/bilder/sch%C3%B6n%20bild.jpg"
+    bad = by_title["Bad"]
+    assert bad.url.startswith(config.site.url)  # the site's own pattern instead
+    assert bad.image is None
+    messages = [str(problem) for problem in problems]
+    assert any("2024-04-02-bad.md" in m and "permalink" in m and "host name" in m for m in messages)
+    assert any("2024-04-02-bad.md" in m and "image" in m and "host name" in m for m in messages)
+
+
+def test_hub_and_ping_urls_are_made_uris(tmp_path: Path) -> None:
+    config = config_from_mapping(
+        {
+            "site": {"title": "T", "url": "https://example.org/"},
+            "websub": {"hubs": ["https://hüb.example/pub sub"]},
+            "pings": ["http://ping.example/RPC2?ä=1"],
+        },
+        tmp_path,
+    )
+    assert config.websub.hubs == ("https://xn--hb-xka.example/pub%20sub",)
+    assert config.pings == ("http://ping.example/RPC2?%C3%A4=1",)
+    with pytest.raises(ConfigError, match=r"websub\.hubs\[0\]: .* is not a host name"):
+        config_from_mapping(
+            {"site": {"title": "T", "url": "https://e.org/"}, "websub": {"hubs": ["http://a b/"]}},
+            tmp_path,
+        )
