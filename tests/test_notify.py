@@ -672,7 +672,8 @@ def test_http_senders_make_their_clients_on_the_first_send(
 
 
 def test_the_http_clients_are_still_importable_from_notify() -> None:
-    from syndicate import clients, notify
+    from syndicate import notify
+    from syndicate.notify import clients
 
     for name in ("PingClient", "RequestsTransport", "TimeoutSession", "WebSubClient"):
         assert getattr(notify, name) is getattr(clients, name)

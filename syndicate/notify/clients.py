@@ -1,10 +1,9 @@
 """The outbox's HTTP clients: a ``requests`` session with a timeout, WebSub hubs and
 XML-RPC ``weblogUpdates`` pings. Does network I/O.
 
-Apart from ``notify`` (the outbox, the retry policy, the outcomes) so that a process that
-never sends a notification never imports requests: ``notify.HttpSenders`` imports this
-module when the first one is sent. ``from syndicate.notify import WebSubClient`` (and the
-other names here) still works.
+Apart from the outbox and the policy so that a process that never sends a notification
+never imports requests: ``HttpSenders`` imports this module when the first one is sent.
+``from syndicate.notify import WebSubClient`` (and the other names here) still works.
 """
 
 from __future__ import annotations
@@ -20,17 +19,16 @@ from xml.parsers.expat import ExpatError
 
 import requests
 
-from . import USER_AGENT
-from .config import NotifyConfig
-from .notify import (
+from .. import USER_AGENT
+from ..config import NotifyConfig
+from .policy import (
     WEBLOG_EXTENDED_PING,
     WEBLOG_PING,
     Clock,
     Outcome,
     Verdict,
-    _elapsed_ms,
-    _retry_after,
     classify,
+    retry_after,
     utc_now,
 )
 
@@ -38,6 +36,11 @@ if TYPE_CHECKING:
     from _typeshed import SizedBuffer
 
 log = logging.getLogger("syndicate.notify")
+
+
+def _elapsed_ms(start: float) -> int:
+    return round((time.perf_counter() - start) * 1000)
+
 
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
@@ -140,7 +143,7 @@ class WebSubClient:
             http_status=response.status_code,
             latency_ms=latency,
             error=None if verdict == "ok" else _http_error(response),
-            retry_after=_retry_after(response.headers, self.clock()),
+            retry_after=retry_after(response.headers, self.clock()),
         )
 
 
@@ -309,7 +312,7 @@ class PingClient:
             verdict = classify(exc.errcode)
             return dataclasses.replace(
                 self._outcome(verdict, transport, start, method, exc.errmsg),
-                retry_after=_retry_after(transport.headers, self.clock()),
+                retry_after=retry_after(transport.headers, self.clock()),
             )
         except (requests.Timeout, requests.ConnectionError) as exc:
             error = _describe(exc, self.timeout)
