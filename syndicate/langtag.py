@@ -49,6 +49,11 @@ def normalise_language(value: str) -> str | None:
     tag = value.strip().replace("_", "-")
     if not tag.isascii() or not is_well_formed(tag):
         return None
+    if tag.lower() not in _GRANDFATHERED and 4 <= len(tag.split("-", 1)[0]) <= 8:
+        # Well-formed, but no language has such a subtag: 4 letters are reserved, and 5 to
+        # 8 are for languages registered with IANA, of which there are none (RFC 5646
+        # 2.2.1). What a user writes there is a name ("English"), not a tag.
+        return None
     # RFC 5646 2.1.1: language lowercase, script titlecase, region uppercase, the rest
     # lowercase; only up to the first singleton (extensions and private use keep theirs).
     subtags = tag.lower().split("-")

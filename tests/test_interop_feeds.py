@@ -125,6 +125,14 @@ def test_other_values_are_not_tags(value: str) -> None:
     assert normalise_language(value) is None
 
 
+@pytest.mark.parametrize("value", ["English", "english", "German-DE", "latn", "Deutsch_CH"])
+def test_names_where_a_language_subtag_goes_are_refused(value: str) -> None:
+    """Well-formed by the grammar, but 4 letters are reserved and no language of 5 to 8 is
+    registered (RFC 5646 2.2.1): a name, which validators and readers do not know."""
+    assert is_well_formed(value.replace("_", "-"))
+    assert normalise_language(value) is None
+
+
 def test_site_language_is_normalised_at_load(tmp_path: Path) -> None:
     config = write_site(
         tmp_path, PLAIN_SITE + "  language: en_us\n", {"2024-01-02-a.md": POST.format(extra="")}
