@@ -13,10 +13,7 @@ import dataclasses
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from .feeds._plan import PlanState
+from typing import Literal
 
 FeedKind = Literal["site", "category", "tag"]
 
@@ -63,5 +60,3 @@ class Site:
     # Feed rss_path -> digest of everything its two documents are made from. A later
     # build given this Site as ``previous`` reuses a feed whose signature is unchanged.
     signatures: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    # How the feeds were planned, for the next build to plan from the changes only.
-    plan: PlanState | None = dataclasses.field(default=None, compare=False, repr=False)

@@ -20,7 +20,7 @@ from lxml import etree
 
 from syndicate import __version__
 from syndicate.config import Author, Config
-from syndicate.feeds import FeedInfo, Site, build_site
+from syndicate.feeds import FeedInfo, Rendering, Site, build_site
 from syndicate.posts import Image, Post, Rendered
 
 from .conftest import ConfigFactory
@@ -81,7 +81,7 @@ class FakeRender:
 
 
 def build(posts: list[Post], config: Config, now: datetime = NOW) -> Site:
-    return build_site(posts, config, now, FakeRender())
+    return build_site(posts, config, now, Rendering(FakeRender())).site
 
 
 def xml(site: Site, path: str) -> etree._Element:
@@ -503,7 +503,7 @@ def test_unpublished_and_future_posts_are_in_no_feed(
     shown = make_post(1, tags=("shared",))
     secret = make_post(2, categories=("Secret",), tags=("shared", "secret-tag"), **hidden)
     render = FakeRender()
-    site = build_site([shown, secret], config, NOW, render)
+    site, _ = build_site([shown, secret], config, NOW, Rendering(render))
     assert all(info.entry_ids == (shown.entry_id,) for info in site.feeds)
     assert [(f.kind, f.name) for f in site.feeds] == [
         ("site", None),
@@ -603,7 +603,7 @@ def test_each_post_is_rendered_once_however_many_feeds_it_is_in(make_config: Con
         make_post(n, categories=("News", "World"), tags=("a", "b", "c")) for n in range(1, 5)
     ] + [make_post(5, categories=("Old",), date=datetime(2020, 1, 1, tzinfo=UTC))]
     render = FakeRender()
-    build_site(posts, config, NOW, render)
+    build_site(posts, config, NOW, Rendering(render))
     # Posts 4 and 3 fill every shared feed; post 5 is alone in "Old"; 1 and 2 are in none.
     assert render.calls == Counter(
         {posts[3].entry_id: 1, posts[2].entry_id: 1, posts[4].entry_id: 1}
@@ -615,7 +615,7 @@ def test_entries_kept_between_builds_are_those_of_posts_still_in_a_feed(
 ) -> None:
     config = make_config(feeds={"limit": 2})
     posts = [make_post(n, tags=("a",)) for n in range(1, 4)]
-    first = build_site(posts, config, NOW, FakeRender())
+    first = build_site(posts, config, NOW, Rendering(FakeRender()))
     assert first.plan is not None
     assert set(first.plan.entries) == {posts[2].entry_id, posts[1].entry_id}
 
@@ -624,14 +624,14 @@ def test_entries_kept_between_builds_are_those_of_posts_still_in_a_feed(
     edited = make_post(3, tags=("a",), title="Post 3, edited")
     newer = make_post(4, tags=("a",))
     render = FakeRender()
-    second = build_site([*posts[:2], edited, newer], config, NOW, render, previous=first)
+    second = build_site([*posts[:2], edited, newer], config, NOW, Rendering(render), previous=first)
     assert second.plan is not None
     kept = second.plan.entries
     assert set(kept) == {edited.entry_id, newer.entry_id}
     assert kept[edited.entry_id][0] is edited and kept[newer.entry_id][0] is newer
     assert render.calls == Counter({edited.entry_id: 1, newer.entry_id: 1})
     assert (
-        second.documents == build([*posts[:2], edited, newer], config).documents
+        second.site.documents == build([*posts[:2], edited, newer], config).documents
     )  # the same bytes as from scratch
 
 
@@ -639,7 +639,7 @@ def test_missing_summary_falls_back_to_content(config: Config) -> None:
     def render(post: Post, config: Config) -> Rendered:
         return Rendered(content_html="<p>All of it</p>", summary_html="")
 
-    site = build_site([make_post(1)], config, NOW, render)
+    site, _ = build_site([make_post(1)], config, NOW, Rendering(render))
     assert items(site, "/feed.rss")[0].findtext("description") == "<p>All of it</p>"
     assert read(site, "/feed.atom").entries[0].summary == "<p>All of it</p>"
 
@@ -814,8 +814,8 @@ def test_render_order_follows_the_feeds_not_the_input(config: Config) -> None:
         return Rendered("<p>x</p>", "<p>y</p>")
 
     posts = [make_post(n, tags=(f"t{n % 2}",)) for n in range(1, 6)]
-    build_site(posts, config, NOW, render)
+    build_site(posts, config, NOW, Rendering(render))
     first = list(calls)
     calls.clear()
-    build_site(posts[::-1], config, NOW, render)
+    build_site(posts[::-1], config, NOW, Rendering(render))
     assert calls == first  # rendering order does not follow the input order

@@ -20,11 +20,16 @@ from ._build import (
     INDEX_PATH,
     MEDIA_TYPES,
     OPML_PATH,
+    Built,
+    DocumentSink,
+    EntrySource,
+    Made,
+    Rendering,
     build_site,
     config_fingerprint,
 )
 from ._formats import Serialised, serialise_entries
-from ._plan import SlugRecords
+from ._plan import PlanState, SlugRecords
 from ._slugs import SLUG_GRACE, make_slugs, mint_slugs
 
 __all__ = [
@@ -33,6 +38,12 @@ __all__ = [
     "FeedKind",
     "Site",
     "build_site",
+    "Built",
+    "DocumentSink",
+    "EntrySource",
+    "Made",
+    "PlanState",
+    "Rendering",
     "config_fingerprint",
     "entity_tag",
     "make_slugs",

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from ..config import Config
-from ..documents import FeedKind
+from ..documents import FeedInfo, FeedKind
 from ..posts import Post
 from ..records import SlugRecord
 from ._slugs import mint_slugs
@@ -61,6 +61,11 @@ class FeedPlan:
     rss_path: str
     atom_path: str
     posts: Sequence[Post]
+
+    @property
+    def paths(self) -> tuple[str, str]:
+        """The URL paths of its documents: RSS, then Atom."""
+        return (self.rss_path, self.atom_path)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -127,7 +132,7 @@ class PlanState:
     duplicates: bool = False  # two posts shared an entry id: plan from scratch next time
     # rss_path -> (plan, value) made from it: a plan that is the same object is unchanged.
     signatures: dict[str, tuple[FeedPlan, str]] = dataclasses.field(default_factory=dict)
-    infos: dict[str, tuple[FeedPlan, object]] = dataclasses.field(default_factory=dict)
+    infos: dict[str, tuple[FeedPlan, FeedInfo]] = dataclasses.field(default_factory=dict)
     # entry id -> (post, its prepared feed entry) of the entries the last build prepared.
     entries: dict[str, tuple[Post, object]] = dataclasses.field(default_factory=dict)
     spent: bool = False
