@@ -56,7 +56,7 @@ from .errors import (
     RemovalRefused,
     StoreError,
 )
-from .feeds import Document, FeedInfo, Site
+from .feeds import Document, FeedInfo, Site, absolute_url
 from .live import gzip_bytes as gzip_bytes
 from .live import read_manifest as read_manifest
 from .live import site_from_manifest as site_from_manifest
@@ -707,7 +707,7 @@ class Publisher:
         if notify:
             targets = feed_paths if force else changed
             if self.outbox is not None and targets:
-                urls = [self.config.site.url + p.lstrip("/") for p in targets]
+                urls = [absolute_url(self.config.site.url, p) for p in targets]
                 # Queued before the feed digests are saved: a crash in between re-detects
                 # the change next time, so a notification is never lost (at-least-once).
                 queued = len(
@@ -1128,7 +1128,7 @@ def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:
         site_name=config.site.title,
         site_url=config.site.url,
         # weblogUpdates is about the site; its main feed is the one to name.
-        ping_feed_url=config.site.url + "feed.rss",
+        ping_feed_url=absolute_url(config.site.url, feeds.feed_paths("site", None)[0]),
         lease=max(120.0, 3 * config.notify.timeout),
     )
     return Publisher(config, clock, store, outbox, cache)

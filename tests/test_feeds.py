@@ -18,9 +18,15 @@ import feedparser
 import pytest
 from lxml import etree
 
-from syndicate import __version__
+from syndicate import __version__, documents
 from syndicate.config import Author, Config
-from syndicate.feeds import FeedInfo, Rendering, Site, build_site
+from syndicate.feeds import (
+    FeedInfo,
+    Rendering,
+    Site,
+    absolute_url,
+    build_site,
+)
 from syndicate.posts import Image, Post, Rendered
 
 from .conftest import ConfigFactory
@@ -642,6 +648,31 @@ def test_missing_summary_falls_back_to_content(config: Config) -> None:
     site, _ = build_site([make_post(1)], config, NOW, Rendering(render))
     assert items(site, "/feed.rss")[0].findtext("description") == "<p>All of it</p>"
     assert read(site, "/feed.atom").entries[0].summary == "<p>All of it</p>"
+
+
+def test_a_feed_is_named_by_one_url_in_every_document(make_config: ConfigFactory) -> None:
+    """The feed's self link, the OPML's xmlUrl and the index page's links all give the
+    URL ``absolute_url`` makes of the path ``feed_paths`` gives the feed."""
+    config = make_config(site={"url": "https://example.org/news/"})
+    site = build([make_post(1, categories=("World",), tags=("C#",))], config)
+    opml = etree.fromstring(site.documents["/feeds.opml"].body)
+    listed = {o.get("xmlUrl") for o in opml.iter("outline") if o.get("xmlUrl")}
+    index = etree.fromstring(site.documents["/"].body, etree.HTMLParser())
+    linked = {a.get("href") for a in index.iter("a", "link")}
+    assert [(f.kind, f.slug) for f in site.feeds] == [
+        ("site", None),
+        ("category", "world"),
+        ("tag", "c"),
+    ]
+    for info in site.feeds:
+        assert (info.rss_path, info.atom_path) == documents.feed_paths(info.kind, info.slug)
+        for path in (info.rss_path, info.atom_path):
+            url = absolute_url(config.site.url, path)
+            assert url == "https://example.org/news/" + path[1:]
+            selves = [link.href for link in read(site, path).feed.links if link.rel == "self"]
+            assert selves == [url]
+            assert url in listed
+            assert url in linked
 
 
 # -- WebSub hubs -----------------------------------------------------------------------

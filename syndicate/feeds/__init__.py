@@ -14,7 +14,15 @@ without this package. This module is the package's public face only.
 
 from __future__ import annotations
 
-from ..documents import Document, FeedInfo, FeedKind, Site, entity_tag
+from ..documents import (
+    Document,
+    FeedInfo,
+    FeedKind,
+    Site,
+    absolute_url,
+    entity_tag,
+    feed_paths,
+)
 from ._build import (
     EMPTY_FEED_DATE,
     INDEX_PATH,
@@ -45,7 +53,9 @@ __all__ = [
     "PlanState",
     "Rendering",
     "config_fingerprint",
+    "absolute_url",
     "entity_tag",
+    "feed_paths",
     "make_slugs",
     "mint_slugs",
     "SLUG_GRACE",

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
 from ..config import Config, fingerprint
-from ..documents import Document, FeedInfo, Site, entity_tag
+from ..documents import Document, FeedInfo, Site, absolute_url, entity_tag
 from ..posts import Post, Rendered, render_post
 from ._formats import (
     FeedMeta,
@@ -263,8 +263,8 @@ def _feed_documents(
     meta = FeedMeta(
         title=plan.title,
         description=plan.description,
-        rss_url=config.site.url + plan.rss_path.lstrip("/"),
-        atom_url=config.site.url + plan.atom_path.lstrip("/"),
+        rss_url=absolute_url(config.site.url, plan.rss_path),
+        atom_url=absolute_url(config.site.url, plan.atom_path),
         updated=info.updated or EMPTY_FEED_DATE,
         published=max((p.date for p in plan.posts), default=None),
     )

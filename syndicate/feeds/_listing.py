@@ -17,14 +17,10 @@ from markupsafe import Markup
 
 from .. import __version__
 from ..config import Config
-from ..documents import FeedInfo
+from ..documents import FeedInfo, absolute_url
 from ._formats import GENERATOR_NAME, GENERATOR_URI
 
 _GROUPS = (("category", "Categories"), ("tag", "Tags"))
-
-
-def _url(config: Config, path: str) -> str:
-    return config.site.url + path.lstrip("/")
 
 
 class _Outline(typing.NamedTuple):
@@ -43,7 +39,7 @@ def _outline(parent: etree._Element, site_url: str, feed: _Outline, fmt: str) ->
         "title": feed.title,
         # OPML 2.0 spec: type="rss" marks a subscription whatever the feed's format.
         "type": "rss",
-        "xmlUrl": site_url + path.lstrip("/"),
+        "xmlUrl": absolute_url(site_url, path),
         "htmlUrl": site_url,
     }
     if fmt == "rss":
@@ -173,7 +169,9 @@ def render_index(
             ),
         }
         for feed in feeds
-        for rss_url, atom_url in [(_url(config, feed.rss_path), _url(config, feed.atom_path))]
+        for rss_url, atom_url in [
+            (absolute_url(site.url, feed.rss_path), absolute_url(site.url, feed.atom_path))
+        ]
     ]
     sections = [
         ("Site", [r["row"] for r in rows if r["kind"] == "site"]),
@@ -188,7 +186,7 @@ def render_index(
             site=site,
             links=Markup("\n".join(r["links"] for r in rows)),
             sections=[(label, Markup("\n".join(found))) for label, found in sections if found],
-            opml_url=_url(config, opml_path),
+            opml_url=absolute_url(site.url, opml_path),
             modified=modified,
             generator=f"{GENERATOR_NAME} {__version__}",
             generator_uri=GENERATOR_URI,

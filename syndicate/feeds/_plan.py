@@ -28,15 +28,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from ..config import Config
-from ..documents import FeedInfo, FeedKind
+from ..documents import FeedInfo, FeedKind, feed_paths
 from ..posts import Post
 from ..records import SlugRecord
 from ._slugs import mint_slugs
 
 logger = logging.getLogger(__name__)
-
-SITE_RSS_PATH = "/feed.rss"
-SITE_ATOM_PATH = "/feed.atom"
 
 _KIND_LABELS = {"category": "Category", "tag": "Tag"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -362,14 +359,15 @@ def _posts_of(state: PlanState, feed: FeedKey) -> tuple[Post, ...]:
 
 def _site_plan(state: PlanState) -> FeedPlan:
     site = state.config.site
+    rss_path, atom_path = feed_paths("site", None)
     return FeedPlan(
         kind="site",
         name=None,
         slug=None,
         title=site.title,
         description=site.description or f"The latest posts from {site.title}",
-        rss_path=SITE_RSS_PATH,
-        atom_path=SITE_ATOM_PATH,
+        rss_path=rss_path,
+        atom_path=atom_path,
         posts=_posts_of(state, _SITE),
     )
 
@@ -407,13 +405,15 @@ def _named_plans(state: PlanState, touched: set[FeedKey]) -> list[FeedPlan]:
 
 def _named_plan(state: PlanState, kind: str, name: str, slug: str) -> FeedPlan:
     site = state.config.site
+    feed_kind: FeedKind = "category" if kind == "category" else "tag"
+    rss_path, atom_path = feed_paths(feed_kind, slug)
     return FeedPlan(
-        kind="category" if kind == "category" else "tag",
+        kind=feed_kind,
         name=name,
         slug=slug,
         title=f"{site.title} — {_KIND_LABELS[kind]}: {name}",
         description=f"Posts in the {kind} “{name}” from {site.title}",
-        rss_path=f"/{kind}/{slug}.rss",
-        atom_path=f"/{kind}/{slug}.atom",
+        rss_path=rss_path,
+        atom_path=atom_path,
         posts=_posts_of(state, (kind, name)),
     )
