@@ -6,10 +6,12 @@ on posts.render_post.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import random
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,9 @@ from lxml import etree
 from syndicate import __version__, documents
 from syndicate.config import Author, Config
 from syndicate.feeds import (
+    Document,
     FeedInfo,
+    Made,
     Rendering,
     Site,
     absolute_url,
@@ -639,6 +643,51 @@ def test_entries_kept_between_builds_are_those_of_posts_still_in_a_feed(
     assert (
         second.site.documents == build([*posts[:2], edited, newer], config).documents
     )  # the same bytes as from scratch
+
+
+class Recorder:
+    """An ``EntrySource`` and a ``DocumentSink`` that note what the build asks of them."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.render_post = FakeRender()
+
+    def prepare(self, posts: Sequence[Post], config: Config) -> Iterator[Made]:
+        for post in posts:
+            self.events.append(f"render {post.entry_id}")
+            yield self.render_post(post, config), None
+
+    def render(self, post: Post, config: Config) -> Rendered:
+        self.events.append(f"again {post.entry_id}")
+        return self.render_post(post, config)
+
+    def planned(self, url_paths: list[str]) -> None:
+        self.events.append("planned " + " ".join(url_paths))
+
+    def keep(self, url_path: str, document: Document) -> Document:
+        self.events.append(f"keep {url_path}")
+        return dataclasses.replace(document, body=b"kept: " + document.body)
+
+
+def test_the_sink_hears_of_every_feed_first_then_keeps_each_document_as_made(
+    config: Config,
+) -> None:
+    posts = [make_post(n, tags=(f"t{n % 2}",)) for n in range(1, 5)]
+    recorder = Recorder()
+    site, _ = build_site(posts, config, NOW, recorder, sink=recorder)
+    plain = build(posts, config)
+    feeds = [p for info in plain.feeds for p in (info.rss_path, info.atom_path)]
+    assert recorder.events[0] == "planned " + " ".join(feeds)
+    kept = [e.removeprefix("keep ") for e in recorder.events if e.startswith("keep ")]
+    assert kept == [*feeds, "/feeds.opml", "/"]
+    # What the sink returns is what the Site holds.
+    assert {p: d.body for p, d in site.documents.items()} == {
+        p: b"kept: " + d.body for p, d in plain.documents.items()
+    }
+    # Each post prepared once, however many feeds it is in, and never rendered again.
+    assert sorted(e for e in recorder.events if e.startswith(("render ", "again "))) == sorted(
+        f"render {p.entry_id}" for p in posts
+    )
 
 
 def test_missing_summary_falls_back_to_content(config: Config) -> None:
