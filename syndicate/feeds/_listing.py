@@ -124,7 +124,7 @@ def _fragment(
     latest: tuple[str, str, datetime] | None = None,
 ) -> Markup:
     """One feed's part of the index page, rendered once for the same values: an edit
-    renders the rows of the feeds it changed, not the whole page's 400 rows again."""
+    renders the rows of the feeds it changed, not every row of the page again."""
     feed = {
         "title": title,
         "rss_url": rss_url,
@@ -177,8 +177,8 @@ def render_index(
         ("Site", [r["row"] for r in rows if r["kind"] == "site"]),
         *((label, [r["row"] for r in rows if r["kind"] == kind]) for kind, label in _GROUPS),
     ]
-    # The rows are joined here, not looped over in the template: Jinja's loop over 400
-    # feeds cost more than rendering the rows that changed.
+    # The rows are joined here, not looped over in the template: Jinja's loop over every
+    # feed cost more than rendering the rows that changed.
     html = (
         _environment()
         .get_template("index.html")
