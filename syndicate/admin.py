@@ -67,7 +67,7 @@ from .api import (
     scheduled_posts,
 )
 from .config import Config, state_dir
-from .documents import FeedInfo, Site
+from .documents import FeedInfo, Site, absolute_url
 from .errors import PublishRefused
 from .sessions import RevokedSessions, new_session_id
 
@@ -797,7 +797,7 @@ def feeds_page() -> str:
                 "changed": max(changed) if changed else info.updated,
                 "rss_path": info.rss_path,
                 "atom_path": info.atom_path,
-                "rss_url": base + info.rss_path.lstrip("/"),
+                "rss_url": absolute_url(base, info.rss_path),
             }
         )
     return _render("admin/feeds.html", section="feeds", rows=rows, opml_url="/feeds.opml")

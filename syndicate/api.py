@@ -51,6 +51,7 @@ from werkzeug.exceptions import (
 
 from . import counted, readable
 from .config import Config
+from .documents import absolute_url
 from .errors import PublishRefused, StoreBusy, SyndicateError
 
 if TYPE_CHECKING:
@@ -437,7 +438,7 @@ def _problem(problem: PostProblem, config: Config) -> Json:
 
 
 def _feed(path: str, config: Config) -> Json:
-    return {"path": path, "url": config.site.url + path.lstrip("/")}
+    return {"path": path, "url": absolute_url(config.site.url, path)}
 
 
 def _scheduled_item(relpath: str, when: datetime, config: Config) -> Json:

@@ -25,6 +25,7 @@ import click
 
 from . import __version__, counted, readable
 from .config import load_config, state_dir
+from .documents import absolute_url
 from .errors import SyndicateError
 
 if TYPE_CHECKING:
@@ -501,9 +502,9 @@ def republish(config_path: Path, force: bool, strict: bool, strict_warnings: boo
     _report(result.problems)
     site_url = publisher.config.site.url
     for path in result.changed_feeds:
-        click.echo(f"changed {site_url}{path.lstrip('/')}")
+        click.echo(f"changed {absolute_url(site_url, path)}")
     for path in result.removed_feeds:
-        click.echo(f"removed {site_url}{path.lstrip('/')}")
+        click.echo(f"removed {absolute_url(site_url, path)}")
     warnings = len(result.problems) - len(result.errors)
     click.echo(
         f"{counted(result.post_count, 'post')}, {counted(len(result.site.feeds), 'feed')}: "

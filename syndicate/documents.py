@@ -1,5 +1,6 @@
-"""Documents: the values a Site is made of (``Document``, ``FeedInfo``, ``Site``) and
-the entity-tag of a document's bytes. No I/O.
+"""Documents: the values a Site is made of (``Document``, ``FeedInfo``, ``Site``), the
+entity-tag of a document's bytes, and the feeds' URLs (``feed_paths``, ``absolute_url``:
+the one place they are built). No I/O.
 
 ``feeds.build_site`` makes them and ``from syndicate.feeds import Document, FeedInfo,
 Site`` is the public way to name them; they live here, outside the ``feeds`` package
@@ -13,12 +14,29 @@ import dataclasses
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from .feeds._plan import PlanState
+from typing import Literal
 
 FeedKind = Literal["site", "category", "tag"]
+
+SITE_FEED_PATHS = ("/feed.rss", "/feed.atom")
+
+
+def feed_paths(kind: FeedKind, slug: str | None) -> tuple[str, str]:
+    """A feed's URL paths, RSS then Atom: ``/feed.rss`` for the site's, and
+    ``/<kind>/<slug>.rss`` for a category's or a tag's."""
+    if kind == "site":
+        return SITE_FEED_PATHS
+    return f"/{kind}/{slug}.rss", f"/{kind}/{slug}.atom"
+
+
+def absolute_url(site_url: str, url_path: str) -> str:
+    """The absolute URL of the site's document at ``url_path`` (``/tag/x.rss``).
+
+    ``site_url`` is ``site.url``, which always ends with "/". A feed's URL must be one
+    string wherever it is named (its self link and id, the Link header, the hub topic,
+    the pings, the OPML and the index page: WebSub section 4), so it is made here only.
+    """
+    return site_url + url_path.lstrip("/")
 
 
 def entity_tag(body: bytes) -> str:
@@ -63,5 +81,3 @@ class Site:
     # Feed rss_path -> digest of everything its two documents are made from. A later
     # build given this Site as ``previous`` reuses a feed whose signature is unchanged.
     signatures: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    # How the feeds were planned, for the next build to plan from the changes only.
-    plan: PlanState | None = dataclasses.field(default=None, compare=False, repr=False)

@@ -25,7 +25,7 @@ from lxml import html as lxml_html
 
 from . import __version__
 from .config import Config
-from .documents import Site
+from .documents import Site, absolute_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 _A = "{" + ATOM_NS + "}"
@@ -222,7 +222,7 @@ def render_preview(site: Site, path: str, config: Config) -> bytes:
     feed = read_feed(doc.body)
     base = config.site.url
     formats = [
-        {"label": label, "url": base + p.lstrip("/"), "current": p == path}
+        {"label": label, "url": absolute_url(base, p), "current": p == path}
         for label, p in _alternates(site, path)
         if p in site.documents
     ]
@@ -233,7 +233,7 @@ def render_preview(site: Site, path: str, config: Config) -> bytes:
             site=config.site,
             feed=feed,
             title=feed.title or config.site.title,
-            feed_url=base + path.lstrip("/"),
+            feed_url=absolute_url(base, path),
             hubs=config.websub.hubs,
             media_type=doc.media_type.partition(";")[0].strip(),
             formats=formats,

@@ -56,7 +56,7 @@ from .errors import (
     RemovalRefused,
     StoreError,
 )
-from .feeds import Document, FeedInfo, Site
+from .feeds import Document, FeedInfo, Site, absolute_url
 from .live import gzip_bytes as gzip_bytes
 from .live import read_manifest as read_manifest
 from .live import site_from_manifest as site_from_manifest
@@ -145,6 +145,7 @@ class Publisher:
         self.outbox = outbox
         self.cache = cache
         self._site: Site | None = None  # the last Site built, reused feed by feed
+        self._plan: feeds.PlanState | None = None  # how its feeds were planned, if here
         self._changed: set[Path] | None = None  # files named as changed, for this publish
         # relpath -> (post, problems) of every file the last publish read, in path order.
         self._files: dict[str, tuple[Post | None, Sequence[PostProblem]]] | None = None
@@ -356,50 +357,29 @@ class Publisher:
         self,
         settled: Iterable[Post],
         now: datetime,
-        previous: Site | None,
+        previous: feeds.Built | None,
         save_after: float | None = 0.0,
         changed: Mapping[str, Post | None] | None = None,
         keep: Callable[[str, Document], Document] | None = None,
         once: bool = False,
         planned: Callable[[list[str]], None] | None = None,
         slugs: feeds.SlugRecords | None = None,
-    ) -> Site:
+    ) -> feeds.Built:
         cache = self.cache
-
-        def render_many(batch: Sequence[Post], config: Config) -> Sequence[posts.Rendered]:
-            assert cache is not None
-            try:
-                return cache.render_many(batch, config)
-            finally:
-                # A build's last use of the worker processes: stopped now, they do
-                # not outlive the rendering while the feeds are made.
-                cache.close()
-
-        def prepare_many(
-            batch: Sequence[Post], config: Config
-        ) -> Iterator[tuple[posts.Rendered | None, feeds.Serialised | None]]:
-            assert cache is not None
-            try:
-                yield from cache.prepare_many(batch, config)
-            finally:
-                cache.close()  # as in render_many, once the last entry came
-
-        site = feeds.build_site(
+        built = feeds.build_site(
             settled,
             self.config,
-            now=now,
+            now,
+            source=_CachedEntries(cache) if cache is not None else None,
             previous=previous,
-            render_many=render_many if cache is not None else None,
-            prepare_many=prepare_many if cache is not None else None,
             changed=changed,
-            keep=keep,
-            once=once,
-            planned=planned,
             slugs=slugs,
+            sink=_HandedOn(keep, planned) if keep is not None or planned is not None else None,
+            once=once,
         )
         if cache is not None and save_after is not None:
             cache.save(max_age=save_after)
-        return site
+        return built
 
     def _keep_last_good(
         self, loaded: list[Post], problems: list[PostProblem]
@@ -445,7 +425,7 @@ class Publisher:
             return True
         if self.cache is not None and self.cache.has_render(post):
             return True
-        plan = self._site.plan if self._site is not None else None
+        plan = self._plan
         prepared = plan.entries.get(post.entry_id) if plan is not None else None
         return prepared is not None and prepared[0] is post
 
@@ -541,6 +521,7 @@ class Publisher:
         publish reads the live tree back and settles every post, as after a restart."""
         self._pipe = None
         self._site = None
+        self._plan = None
         self._digested = {}
         self._live = LiveTree()
 
@@ -611,7 +592,7 @@ class Publisher:
         hint: dict[str, Post | None] | None = None
         if fast is not None:
             loaded, problems, plan, touched = fast
-            if self._site is not None and self._site.plan is not None:
+            if self._site is not None and self._plan is not None:
                 # The planner is told which posts changed instead of comparing them all.
                 settled = self._pipe.settled if self._pipe is not None else {}
                 hint = {relpath: settled.get(relpath) for relpath in touched}
@@ -637,10 +618,10 @@ class Publisher:
         known_slugs = _with_live_slugs(stored_slugs, self._site)
         packer = _Packer(spool=self.config.output_dir) if write else None
         try:
-            site = self._build_site(
+            site, feed_plan = self._build_site(
                 plan.posts,
                 now,
-                self._site,
+                feeds.Built(self._site, self._plan) if self._site is not None else None,
                 save_after=None,
                 changed=hint,
                 keep=packer.keep if packer is not None else None,
@@ -652,7 +633,7 @@ class Publisher:
             if packer is not None:
                 packer.close()
             raise
-        self._site = site
+        self._site, self._plan = site, feed_plan
 
         feed_paths = [p for info in site.feeds for p in (info.rss_path, info.atom_path)]
         changed: list[str] = []
@@ -689,7 +670,7 @@ class Publisher:
             log.info("feed %s: removed (no published posts left)", path)
         for path in changed:
             log.info("feed %s: changed", path)
-        new_slugs = site.plan.slugs if site.plan is not None else stored_slugs
+        new_slugs = feed_plan.slugs if feed_plan is not None else stored_slugs
         slug_upserts, slug_deletes = _slug_changes(stored_slugs, new_slugs)
         for claim in slug_upserts:
             before = known_slugs.get((claim.kind, claim.name))
@@ -726,7 +707,7 @@ class Publisher:
         if notify:
             targets = feed_paths if force else changed
             if self.outbox is not None and targets:
-                urls = [self.config.site.url + p.lstrip("/") for p in targets]
+                urls = [absolute_url(self.config.site.url, p) for p in targets]
                 # Queued before the feed digests are saved: a crash in between re-detects
                 # the change next time, so a notification is never lost (at-least-once).
                 queued = len(
@@ -741,7 +722,7 @@ class Publisher:
             store.save_feeds(feed_upserts, removed)
 
         # Published posts dated after now: the plan keeps them apart, waiting for their time.
-        waiting = site.plan.waiting.values() if site.plan is not None else plan.posts
+        waiting = feed_plan.waiting.values() if feed_plan is not None else plan.posts
         scheduled = tuple(
             sorted(
                 ((p.relpath, p.date) for p in waiting if p.published and p.date > now),
@@ -826,6 +807,7 @@ class Publisher:
                 self.cache.forget(exc.path)
             self._pipe = None
             self._site = None
+            self._plan = None
             self._changed = None
             return run()
         except LiveTreeChanged as exc:
@@ -860,7 +842,7 @@ class Publisher:
             log.log(level, "%s", problem, extra={"post_problem": problem})
         # A build given ``keep`` writes its documents out (build_static): its Site is
         # no later build's previous.
-        site = self._build_site(
+        site, _ = self._build_site(
             plan.posts, now, None, keep=keep, once=keep is not None, planned=planned, slugs=slugs
         )
         result = BuildResult(site=site, problems=tuple(problems), post_count=len(loaded))
@@ -907,6 +889,46 @@ class Publisher:
             tree.expect(result.site.documents)
             yield result
         log.info("wrote %d documents to %s", len(result.site.documents), out_dir)
+
+
+class _CachedEntries:
+    """``feeds.EntrySource`` from the post cache: the posts rendered (and their entries
+    serialised) in its worker processes, which are stopped after the build's last use of
+    them, so that they do not outlive the rendering while the feeds are made."""
+
+    def __init__(self, cache: PostCache) -> None:
+        self._cache = cache
+
+    def prepare(self, batch: Sequence[Post], config: Config) -> Iterator[feeds.Made]:
+        try:
+            yield from self._cache.prepare_many(batch, config)
+        finally:
+            self._cache.close()  # once the last entry came, or the build failed
+
+    def render(self, post: Post, config: Config) -> posts.Rendered:
+        try:
+            return self._cache.render_many([post], config)[0]
+        finally:
+            self._cache.close()
+
+
+class _HandedOn:
+    """``feeds.DocumentSink`` from ``Publisher.build``'s ``keep`` and ``planned``."""
+
+    def __init__(
+        self,
+        keep: Callable[[str, Document], Document] | None,
+        planned: Callable[[list[str]], None] | None,
+    ) -> None:
+        self._keep = keep
+        self._planned = planned
+
+    def planned(self, url_paths: list[str]) -> None:
+        if self._planned is not None:
+            self._planned(url_paths)
+
+    def keep(self, url_path: str, document: Document) -> Document:
+        return self._keep(url_path, document) if self._keep is not None else document
 
 
 class _StaticTree:
@@ -1106,7 +1128,7 @@ def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:
         site_name=config.site.title,
         site_url=config.site.url,
         # weblogUpdates is about the site; its main feed is the one to name.
-        ping_feed_url=config.site.url + "feed.rss",
+        ping_feed_url=absolute_url(config.site.url, feeds.feed_paths("site", None)[0]),
         lease=max(120.0, 3 * config.notify.timeout),
     )
     return Publisher(config, clock, store, outbox, cache)

@@ -71,7 +71,7 @@ from urllib.parse import quote
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from .config import MANIFEST, Config, load_config
-from .documents import Document, FeedInfo, Site, entity_tag
+from .documents import Document, FeedInfo, Site, absolute_url, entity_tag
 from .errors import PostsFolderError
 from .live import gzip_bytes, read_manifest, site_from_manifest
 from .server import BLOCKING_THREADS, CONFIG_ENV
@@ -633,7 +633,7 @@ class SiteHolder:
             return []
         links = [("Link", f'<{_link_target(hub)}>; rel="hub"') for hub in self.hubs]
         # The topic URL subscribers use, the same one the feed's own rel="self" names.
-        self_url = self.site_url + path.lstrip("/")
+        self_url = absolute_url(self.site_url, path)
         links.append(("Link", f'<{_link_target(self_url)}>; rel="self"'))
         return links
 

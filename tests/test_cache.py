@@ -6,7 +6,7 @@ import dataclasses
 import os
 import pickle
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from syndicate import posts as posts_module
 from syndicate.cache import CACHE_FILE, PostCache
 from syndicate.config import Config, state_dir
 from syndicate.documents import Document
-from syndicate.feeds import Site, build_site
+from syndicate.feeds import Built, Made, Rendering, Site, build_site
 from syndicate.feeds._formats import PreparedEntry
 from syndicate.posts import Post, load_posts
 from syndicate.publisher import Publisher, load_live, write_live
@@ -37,6 +37,37 @@ def post_text(n: int, day: int, category: str, tags: list[str], body: str) -> st
         f"categories: [{category}]\ntags: [{', '.join(tags)}]\n---\n\n"
         f"{body}\n\nSee [more](../x/).\n"
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A ``feeds.EntrySource`` made of functions: ``prepare`` a batch, ``render`` one."""
+
+    prepare: Callable[[Sequence[Post], Config], Iterable[Made]]
+    render: Callable[[Post, Config], posts_module.Rendered] = posts_module.render_post
+
+
+def cache_source(cache: PostCache, serialise: bool = True) -> Source:
+    """The cache as the build's entry source: entries serialised in its processes, or
+    (``serialise`` false) only rendered there, a batch at once."""
+
+    def rendered(batch: Sequence[Post], config: Config) -> Iterator[Made]:
+        return ((done, None) for done in cache.render_many(batch, config))
+
+    return Source(
+        cache.prepare_many if serialise else rendered,
+        lambda post, config: cache.render_many([post], config)[0],
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Keeping:
+    """A ``feeds.DocumentSink`` that hands each document to ``keep``."""
+
+    keep: Callable[[str, Document], Document]
+
+    def planned(self, url_paths: list[str]) -> None:
+        pass
 
 
 def counting_load_post(
@@ -247,17 +278,11 @@ def test_entries_prepared_in_the_workers_build_the_same_site(
             assert again == [(r, None) for r in serial]
         else:
             assert [(r, ahead is not None) for r, ahead in again] == [(None, True)] * len(loaded)
-        parallel = build_site(
-            loaded,
-            config,
-            NOW,
-            render_many=fresh_cache.render_many,
-            prepare_many=fresh_cache.prepare_many,
-        )
+        parallel, _ = build_site(loaded, config, NOW, cache_source(fresh_cache))
     finally:
         cache.close()
         fresh_cache.close()
-    assert bodies(parallel) == bodies(build_site(loaded, config, NOW))
+    assert bodies(parallel) == bodies(build_site(loaded, config, NOW).site)
     # Below the threshold, or on one core, renders only: the entries are made here.
     one = PostCache(None, config, workers=1)
     assert list(one.prepare_many(loaded, config)) == [(r, None) for r in serial]
@@ -287,8 +312,8 @@ def test_feeds_are_made_while_the_next_entries_are_still_coming(
         events.append(f"document {path}")
         return document
 
-    site = build_site(loaded, config, NOW, prepare_many=prepare_many, keep=keep)
-    assert bodies(site) == bodies(build_site(loaded, config, NOW))
+    site, _ = build_site(loaded, config, NOW, Source(prepare_many), sink=Keeping(keep))
+    assert bodies(site) == bodies(build_site(loaded, config, NOW).site)
     first_document = next(i for i, event in enumerate(events) if event.startswith("document"))
     last_entry = max(i for i, event in enumerate(events) if event.startswith("entry"))
     assert first_document < last_entry
@@ -318,7 +343,7 @@ def test_a_build_that_fails_closes_what_prepares_its_entries_at_once(
 
     with pytest.raises(OSError, match="disk full") as failed:
         try:
-            build_site(loaded, config, NOW, prepare_many=prepare_many, keep=keep)
+            build_site(loaded, config, NOW, Source(prepare_many), sink=Keeping(keep))
         finally:
             # The error's traceback still holds build_site's frame, and its iterator.
             assert closed == [True]
@@ -390,11 +415,12 @@ def test_incremental_builds_equal_full_builds(
         apply(posts_dir, ("write", n, n + 1, n % 3, n), 0)
     cache = PostCache(work / "cache", config)
     incremental = Publisher(config, clock=lambda: NOW, cache=cache)
-    previous = incremental.build().site
+    previous = Built(incremental.build().site, None)
     for step, edit in enumerate(sequence, start=1):
         apply(posts_dir, edit, step)
         loaded, _ = incremental._load_posts()
-        site = build_site(loaded, config, NOW, previous=previous, render_many=cache.render_many)
+        built = build_site(loaded, config, NOW, cache_source(cache, False), previous=previous)
+        site = built.site
         full = Publisher(config, clock=lambda: NOW).build().site
         assert bodies(site) == bodies(full)
         assert site.signatures == full.signatures
@@ -405,7 +431,7 @@ def test_incremental_builds_equal_full_builds(
         assert bodies(reloaded) == bodies(full)
         # Odd steps go on from the Site in memory (a running service, which plans from
         # the changes only), even ones from the live tree (a restart, planned afresh).
-        previous = site if step % 2 else reloaded
+        previous = built if step % 2 else Built(reloaded, None)
 
 
 def test_unchanged_feeds_are_not_rendered_again(
@@ -425,12 +451,13 @@ def test_unchanged_feeds_are_not_rendered_again(
 
     (posts_dir / "p3.md").write_text(post_text(3, 4, CATEGORIES[0], [TAGS[3]], "Edited."))
     loaded, _ = load_posts(config)
-    second = build_site(loaded, config, NOW, render, previous=first)
+    second, _ = build_site(loaded, config, NOW, Rendering(render), previous=first)
     # p3 is in the site feed (with everyone), News and its tag: those are rebuilt;
     # World, Culture and the other tags are reused as they were.
-    assert second.documents["/category/world.atom"] is first.documents["/category/world.atom"]
-    assert second.documents["/tag/belarus.atom"] is first.documents["/tag/belarus.atom"]
-    assert second.documents["/tag/press.atom"] is not first.documents["/tag/press.atom"]
+    documents = first.site.documents
+    assert second.documents["/category/world.atom"] is documents["/category/world.atom"]
+    assert second.documents["/tag/belarus.atom"] is documents["/tag/belarus.atom"]
+    assert second.documents["/tag/press.atom"] is not documents["/tag/press.atom"]
     # Entries are prepared only for the feeds being rebuilt (here the site feed holds
     # every post); with the render cache only the edited post is rendered anew.
     assert sorted(rendered) == ["p0.md", "p1.md", "p2.md", "p3.md"]
@@ -443,7 +470,7 @@ def test_with_the_cache_only_the_edited_post_is_rendered(
         (posts_dir / f"p{n}.md").write_text(post_text(n, n + 1, "News", [TAGS[n]], f"Body {n}."))
     cache = PostCache(tmp_path / "cache", config)
     loaded, _ = load_posts(config, load_one=cache.load_post)
-    first = build_site(loaded, config, NOW, render_many=cache.render_many)
+    first = build_site(loaded, config, NOW, cache_source(cache, False))
     rendered: list[str] = []
     real = posts_module.render_post
 
@@ -454,7 +481,7 @@ def test_with_the_cache_only_the_edited_post_is_rendered(
     monkeypatch.setattr("syndicate.cache.render_post", render_post)
     (posts_dir / "p2.md").write_text(post_text(2, 3, "News", [TAGS[2]], "Edited body."))
     loaded, _ = load_posts(config, load_one=cache.load_post)
-    build_site(loaded, config, NOW, previous=first, render_many=cache.render_many)
+    build_site(loaded, config, NOW, cache_source(cache, False), previous=first)
     assert rendered == ["p2.md"]
 
 
@@ -622,5 +649,5 @@ def test_entries_kept_for_the_next_build_are_deflated(posts_dir: Path, config: C
         assert entry._bytes == {} and entry._deflated is not None
     (posts_dir / "p5.md").write_text(post_text(5, 6, CATEGORIES[2], [], "Edited."))
     loaded, _ = load_posts(config)
-    again = build_site(loaded, config, NOW, previous=first)
-    assert bodies(again) == bodies(build_site(loaded, config, NOW))
+    again, _ = build_site(loaded, config, NOW, previous=first)
+    assert bodies(again) == bodies(build_site(loaded, config, NOW).site)

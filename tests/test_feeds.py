@@ -6,10 +6,12 @@ on posts.render_post.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import random
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,17 @@ import feedparser
 import pytest
 from lxml import etree
 
-from syndicate import __version__
+from syndicate import __version__, documents
 from syndicate.config import Author, Config
-from syndicate.feeds import FeedInfo, Site, build_site
+from syndicate.feeds import (
+    Document,
+    FeedInfo,
+    Made,
+    Rendering,
+    Site,
+    absolute_url,
+    build_site,
+)
 from syndicate.posts import Image, Post, Rendered
 
 from .conftest import ConfigFactory
@@ -81,7 +91,7 @@ class FakeRender:
 
 
 def build(posts: list[Post], config: Config, now: datetime = NOW) -> Site:
-    return build_site(posts, config, now, FakeRender())
+    return build_site(posts, config, now, Rendering(FakeRender())).site
 
 
 def xml(site: Site, path: str) -> etree._Element:
@@ -503,7 +513,7 @@ def test_unpublished_and_future_posts_are_in_no_feed(
     shown = make_post(1, tags=("shared",))
     secret = make_post(2, categories=("Secret",), tags=("shared", "secret-tag"), **hidden)
     render = FakeRender()
-    site = build_site([shown, secret], config, NOW, render)
+    site, _ = build_site([shown, secret], config, NOW, Rendering(render))
     assert all(info.entry_ids == (shown.entry_id,) for info in site.feeds)
     assert [(f.kind, f.name) for f in site.feeds] == [
         ("site", None),
@@ -603,7 +613,7 @@ def test_each_post_is_rendered_once_however_many_feeds_it_is_in(make_config: Con
         make_post(n, categories=("News", "World"), tags=("a", "b", "c")) for n in range(1, 5)
     ] + [make_post(5, categories=("Old",), date=datetime(2020, 1, 1, tzinfo=UTC))]
     render = FakeRender()
-    build_site(posts, config, NOW, render)
+    build_site(posts, config, NOW, Rendering(render))
     # Posts 4 and 3 fill every shared feed; post 5 is alone in "Old"; 1 and 2 are in none.
     assert render.calls == Counter(
         {posts[3].entry_id: 1, posts[2].entry_id: 1, posts[4].entry_id: 1}
@@ -615,7 +625,7 @@ def test_entries_kept_between_builds_are_those_of_posts_still_in_a_feed(
 ) -> None:
     config = make_config(feeds={"limit": 2})
     posts = [make_post(n, tags=("a",)) for n in range(1, 4)]
-    first = build_site(posts, config, NOW, FakeRender())
+    first = build_site(posts, config, NOW, Rendering(FakeRender()))
     assert first.plan is not None
     assert set(first.plan.entries) == {posts[2].entry_id, posts[1].entry_id}
 
@@ -624,24 +634,94 @@ def test_entries_kept_between_builds_are_those_of_posts_still_in_a_feed(
     edited = make_post(3, tags=("a",), title="Post 3, edited")
     newer = make_post(4, tags=("a",))
     render = FakeRender()
-    second = build_site([*posts[:2], edited, newer], config, NOW, render, previous=first)
+    second = build_site([*posts[:2], edited, newer], config, NOW, Rendering(render), previous=first)
     assert second.plan is not None
     kept = second.plan.entries
     assert set(kept) == {edited.entry_id, newer.entry_id}
     assert kept[edited.entry_id][0] is edited and kept[newer.entry_id][0] is newer
     assert render.calls == Counter({edited.entry_id: 1, newer.entry_id: 1})
     assert (
-        second.documents == build([*posts[:2], edited, newer], config).documents
+        second.site.documents == build([*posts[:2], edited, newer], config).documents
     )  # the same bytes as from scratch
+
+
+class Recorder:
+    """An ``EntrySource`` and a ``DocumentSink`` that note what the build asks of them."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.render_post = FakeRender()
+
+    def prepare(self, posts: Sequence[Post], config: Config) -> Iterator[Made]:
+        for post in posts:
+            self.events.append(f"render {post.entry_id}")
+            yield self.render_post(post, config), None
+
+    def render(self, post: Post, config: Config) -> Rendered:
+        self.events.append(f"again {post.entry_id}")
+        return self.render_post(post, config)
+
+    def planned(self, url_paths: list[str]) -> None:
+        self.events.append("planned " + " ".join(url_paths))
+
+    def keep(self, url_path: str, document: Document) -> Document:
+        self.events.append(f"keep {url_path}")
+        return dataclasses.replace(document, body=b"kept: " + document.body)
+
+
+def test_the_sink_hears_of_every_feed_first_then_keeps_each_document_as_made(
+    config: Config,
+) -> None:
+    posts = [make_post(n, tags=(f"t{n % 2}",)) for n in range(1, 5)]
+    recorder = Recorder()
+    site, _ = build_site(posts, config, NOW, recorder, sink=recorder)
+    plain = build(posts, config)
+    feeds = [p for info in plain.feeds for p in (info.rss_path, info.atom_path)]
+    assert recorder.events[0] == "planned " + " ".join(feeds)
+    kept = [e.removeprefix("keep ") for e in recorder.events if e.startswith("keep ")]
+    assert kept == [*feeds, "/feeds.opml", "/"]
+    # What the sink returns is what the Site holds.
+    assert {p: d.body for p, d in site.documents.items()} == {
+        p: b"kept: " + d.body for p, d in plain.documents.items()
+    }
+    # Each post prepared once, however many feeds it is in, and never rendered again.
+    assert sorted(e for e in recorder.events if e.startswith(("render ", "again "))) == sorted(
+        f"render {p.entry_id}" for p in posts
+    )
 
 
 def test_missing_summary_falls_back_to_content(config: Config) -> None:
     def render(post: Post, config: Config) -> Rendered:
         return Rendered(content_html="<p>All of it</p>", summary_html="")
 
-    site = build_site([make_post(1)], config, NOW, render)
+    site, _ = build_site([make_post(1)], config, NOW, Rendering(render))
     assert items(site, "/feed.rss")[0].findtext("description") == "<p>All of it</p>"
     assert read(site, "/feed.atom").entries[0].summary == "<p>All of it</p>"
+
+
+def test_a_feed_is_named_by_one_url_in_every_document(make_config: ConfigFactory) -> None:
+    """The feed's self link, the OPML's xmlUrl and the index page's links all give the
+    URL ``absolute_url`` makes of the path ``feed_paths`` gives the feed."""
+    config = make_config(site={"url": "https://example.org/news/"})
+    site = build([make_post(1, categories=("World",), tags=("C#",))], config)
+    opml = etree.fromstring(site.documents["/feeds.opml"].body)
+    listed = {o.get("xmlUrl") for o in opml.iter("outline") if o.get("xmlUrl")}
+    index = etree.fromstring(site.documents["/"].body, etree.HTMLParser())
+    linked = {a.get("href") for a in index.iter("a", "link")}
+    assert [(f.kind, f.slug) for f in site.feeds] == [
+        ("site", None),
+        ("category", "world"),
+        ("tag", "c"),
+    ]
+    for info in site.feeds:
+        assert (info.rss_path, info.atom_path) == documents.feed_paths(info.kind, info.slug)
+        for path in (info.rss_path, info.atom_path):
+            url = absolute_url(config.site.url, path)
+            assert url == "https://example.org/news/" + path[1:]
+            selves = [link.href for link in read(site, path).feed.links if link.rel == "self"]
+            assert selves == [url]
+            assert url in listed
+            assert url in linked
 
 
 # -- WebSub hubs -----------------------------------------------------------------------
@@ -814,8 +894,8 @@ def test_render_order_follows_the_feeds_not_the_input(config: Config) -> None:
         return Rendered("<p>x</p>", "<p>y</p>")
 
     posts = [make_post(n, tags=(f"t{n % 2}",)) for n in range(1, 6)]
-    build_site(posts, config, NOW, render)
+    build_site(posts, config, NOW, Rendering(render))
     first = list(calls)
     calls.clear()
-    build_site(posts[::-1], config, NOW, render)
+    build_site(posts[::-1], config, NOW, Rendering(render))
     assert calls == first  # rendering order does not follow the input order

@@ -15,7 +15,7 @@ from syndicate import posts as posts_module
 from syndicate import publisher
 from syndicate.config import Config
 from syndicate.errors import SyndicateError
-from syndicate.feeds import Document, FeedInfo, Site
+from syndicate.feeds import Built, Document, FeedInfo, Site
 from syndicate.outdir import MARKER, write_marker
 from syndicate.posts import Post, PostProblem
 from syndicate.publisher import Publisher
@@ -233,10 +233,10 @@ def test_build_logs_problems_and_summary(
     def load_posts(cfg: Config) -> tuple[list[Post], list[PostProblem]]:
         return [], problems
 
-    def build_site(posts: list[Post], cfg: Config, now: datetime, **kwargs: object) -> Site:
+    def build_site(posts: list[Post], cfg: Config, now: datetime, **kwargs: object) -> Built:
         seen["now"] = now
         feed = FeedInfo("site", None, None, "Example", "/feed.rss", "/feed.atom", 0, None, ())
-        return Site(documents=SITE.documents, feeds=(feed,))
+        return Built(Site(documents=SITE.documents, feeds=(feed,)), None)
 
     monkeypatch.setattr(posts_module, "load_posts", load_posts)
     monkeypatch.setattr(feeds_module, "build_site", build_site)

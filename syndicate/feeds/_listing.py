@@ -18,14 +18,10 @@ from markupsafe import Markup
 
 from .. import __version__
 from ..config import Config
-from ..documents import FeedInfo
+from ..documents import FeedInfo, absolute_url
 from ._formats import GENERATOR_NAME, GENERATOR_URI
 
 _GROUPS = (("category", "Categories"), ("tag", "Tags"))
-
-
-def _url(config: Config, path: str) -> str:
-    return config.site.url + path.lstrip("/")
 
 
 class _Outline(typing.NamedTuple):
@@ -58,7 +54,7 @@ def _outline(parent: etree._Element, site_url: str, feed: _Outline, fmt: str) ->
         "title": title,
         # OPML 2.0 spec: type="rss" marks a subscription whatever the feed's format.
         "type": "rss",
-        "xmlUrl": site_url + path.lstrip("/"),
+        "xmlUrl": absolute_url(site_url, path),
         "htmlUrl": site_url,
     }
     if fmt == "rss":
@@ -143,7 +139,7 @@ def _fragment(
     latest: tuple[str, str, datetime] | None = None,
 ) -> Markup:
     """One feed's part of the index page, rendered once for the same values: an edit
-    renders the rows of the feeds it changed, not the whole page's 400 rows again."""
+    renders the rows of the feeds it changed, not every row of the page again."""
     feed = {
         "title": title,
         "rss_url": rss_url,
@@ -188,14 +184,16 @@ def render_index(
             ),
         }
         for feed in feeds
-        for rss_url, atom_url in [(_url(config, feed.rss_path), _url(config, feed.atom_path))]
+        for rss_url, atom_url in [
+            (absolute_url(site.url, feed.rss_path), absolute_url(site.url, feed.atom_path))
+        ]
     ]
     sections = [
         ("Site", [r["row"] for r in rows if r["kind"] == "site"]),
         *((label, [r["row"] for r in rows if r["kind"] == kind]) for kind, label in _GROUPS),
     ]
-    # The rows are joined here, not looped over in the template: Jinja's loop over 400
-    # feeds cost more than rendering the rows that changed.
+    # The rows are joined here, not looped over in the template: Jinja's loop over every
+    # feed cost more than rendering the rows that changed.
     html = (
         _environment()
         .get_template("index.html")
@@ -203,7 +201,7 @@ def render_index(
             site=site,
             links=Markup("\n".join(r["links"] for r in rows)),
             sections=[(label, Markup("\n".join(found))) for label, found in sections if found],
-            opml_url=_url(config, opml_path),
+            opml_url=absolute_url(site.url, opml_path),
             modified=modified,
             generator=f"{GENERATOR_NAME} {__version__}",
             generator_uri=GENERATOR_URI,

@@ -28,15 +28,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from ..config import Config
-from ..documents import FeedKind
+from ..documents import FeedInfo, FeedKind, feed_paths
 from ..posts import Post
 from ..records import SlugRecord
 from ._slugs import mint_slugs
 
 logger = logging.getLogger(__name__)
-
-SITE_RSS_PATH = "/feed.rss"
-SITE_ATOM_PATH = "/feed.atom"
 
 _KIND_LABELS = {"category": "Category", "tag": "Tag"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -61,6 +58,11 @@ class FeedPlan:
     rss_path: str
     atom_path: str
     posts: Sequence[Post]
+
+    @property
+    def paths(self) -> tuple[str, str]:
+        """The URL paths of its documents: RSS, then Atom."""
+        return (self.rss_path, self.atom_path)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -127,7 +129,7 @@ class PlanState:
     duplicates: bool = False  # two posts shared an entry id: plan from scratch next time
     # rss_path -> (plan, value) made from it: a plan that is the same object is unchanged.
     signatures: dict[str, tuple[FeedPlan, str]] = dataclasses.field(default_factory=dict)
-    infos: dict[str, tuple[FeedPlan, object]] = dataclasses.field(default_factory=dict)
+    infos: dict[str, tuple[FeedPlan, FeedInfo]] = dataclasses.field(default_factory=dict)
     # entry id -> (post, its prepared feed entry) of the entries the last build prepared.
     entries: dict[str, tuple[Post, object]] = dataclasses.field(default_factory=dict)
     spent: bool = False
@@ -231,6 +233,35 @@ def _update(
         # The clock went back (what was visible may not be any more), or a post left out
         # as a duplicate may now be due in: both are for the full plan.
         return None
+    found = _changes(state, posts, hint)
+    if found is None:
+        return None  # two posts at one path: leave it to the full plan
+    seen, changed = found
+    # Posts dated after the last plan and up to now come out of waiting.
+    changed += [path for path, post in state.waiting.items() if post.date <= now]
+    touched: set[FeedKey] = set()
+    names_before = _named_feeds(state)
+    for path in dict.fromkeys(changed):
+        _take_out(state, path, touched)
+        post = seen.get(path)
+        if post is not None and not _put_in(state, path, post, now, touched):
+            return None  # a duplicate id: the full plan decides who keeps it, and says so
+    state.seen = seen
+    state.now = now
+    kinds = {kind for kind, _ in names_before ^ _named_feeds(state)}
+    base, kinds = _slug_base(state, known, kinds)
+    state.given = known
+    _remake(state, touched, names_changed=kinds, base=base)
+    state.spent = False
+    return state
+
+
+def _changes(
+    state: PlanState, posts: Iterable[Post], hint: Mapping[str, Post | None] | None
+) -> tuple[dict[str, Post], list[str]] | None:
+    """The posts now (relpath -> post), and the paths of those that are not the very
+    objects ``state`` last saw: from ``hint`` when given (then ``posts`` is not even
+    read), else by comparing them all. None if two posts have one path."""
     if hint is not None:
         seen = state.seen
         for path, given in hint.items():
@@ -238,70 +269,71 @@ def _update(
                 seen.pop(path, None)
             else:
                 seen[path] = given
-        changed = list(hint)
-    else:
-        listed = list(posts)
-        seen = {post.relpath: post for post in listed}
-        if len(seen) != len(listed):
-            return None  # two posts at one path: leave it to the full plan
-        old_seen = state.seen
-        changed = [path for path, post in seen.items() if old_seen.get(path) is not post]
-        changed += [path for path in old_seen if path not in seen]
-    # Posts dated after the last plan and up to now come out of waiting.
-    changed += [path for path, post in state.waiting.items() if post.date <= now]
-    touched: set[FeedKey] = set()
-    names_before = {key for key in state.members if key != _SITE}
-    ids = state.ids
-    for path in dict.fromkeys(changed):
-        old = state.chosen.pop(path, None)
-        state.waiting.pop(path, None)
-        if old is not None:
-            ids.discard(old.entry_id)
-            key = _sort_key(old)
-            del state.by_key[key]
-            for feed in _feed_keys(old):
-                keys = state.members[feed]
-                del keys[bisect.bisect_left(keys, key)]
-                if not keys and feed != _SITE:
-                    del state.members[feed]
-                touched.add(feed)
-        post = seen.get(path)
-        if post is None:
-            continue
-        shown, later = _visible(post, now)
-        if later is not None:
-            state.waiting[path] = later
-        if shown is None:
-            continue
-        if shown.entry_id in ids:
-            return None  # a duplicate id: the full plan decides who keeps it, and says so
-        ids.add(shown.entry_id)
-        key = _sort_key(shown)
-        state.chosen[path] = shown
-        state.by_key[key] = shown
-        for feed in _feed_keys(shown):
-            bisect.insort(state.members.setdefault(feed, []), key)
-            touched.add(feed)
-    state.seen = seen
-    state.now = now
-    names_after = {key for key in state.members if key != _SITE}
-    kinds = {kind for kind, _ in names_before ^ names_after}
-    base: SlugRecords
+        return seen, list(hint)
+    listed = list(posts)
+    seen = {post.relpath: post for post in listed}
+    if len(seen) != len(listed):
+        return None
+    old_seen = state.seen
+    changed = [path for path, post in seen.items() if old_seen.get(path) is not post]
+    changed += [path for path in old_seen if path not in seen]
+    return seen, changed
+
+
+def _named_feeds(state: PlanState) -> set[FeedKey]:
+    return {key for key in state.members if key != _SITE}
+
+
+def _take_out(state: PlanState, path: str, touched: set[FeedKey]) -> None:
+    """Take the post at ``path`` out of the selection and of its feeds' members."""
+    old = state.chosen.pop(path, None)
+    state.waiting.pop(path, None)
+    if old is None:
+        return
+    state.ids.discard(old.entry_id)
+    key = _sort_key(old)
+    del state.by_key[key]
+    for feed in _feed_keys(old):
+        keys = state.members[feed]
+        del keys[bisect.bisect_left(keys, key)]
+        if not keys and feed != _SITE:
+            del state.members[feed]
+        touched.add(feed)
+
+
+def _put_in(state: PlanState, path: str, post: Post, now: datetime, touched: set[FeedKey]) -> bool:
+    """Put ``post`` in the selection and its feeds, or in waiting; False if its entry id
+    is another post's."""
+    shown, later = _visible(post, now)
+    if later is not None:
+        state.waiting[path] = later
+    if shown is None:
+        return True
+    if shown.entry_id in state.ids:
+        return False
+    state.ids.add(shown.entry_id)
+    key = _sort_key(shown)
+    state.chosen[path] = shown
+    state.by_key[key] = shown
+    for feed in _feed_keys(shown):
+        bisect.insort(state.members.setdefault(feed, []), key)
+        touched.add(feed)
+    return True
+
+
+def _slug_base(
+    state: PlanState, known: SlugRecords, kinds: set[str]
+) -> tuple[SlugRecords, set[str]]:
+    """The records to mint slugs from, and the kinds whose slugs to mint again."""
     if known is state.slugs or known == state.slugs:
         # The records the last plan made (the caller saved them): planned again from
         # them, a kind whose names did not change gives them back as they are.
-        base = state.slugs
-    elif not known and not state.given:
+        return state.slugs, kinds
+    if not known and not state.given:
         # No records either time: the slugs depend on the names only.
-        base = known
-    else:
-        # Records from elsewhere (another process published): every name is looked up.
-        base = known
-        kinds = set(_NAMED_KINDS)
-    state.given = known
-    _remake(state, touched, names_changed=kinds, base=base)
-    state.spent = False
-    return state
+        return known, kinds
+    # Records from elsewhere (another process published): every name is looked up.
+    return known, set(_NAMED_KINDS)
 
 
 def _remake(
@@ -310,58 +342,78 @@ def _remake(
     """Remake the plans of the touched feeds and their order; mint the slugs of the kinds
     whose names changed from the records in ``base`` (and remake a feed whose slug
     moved: only one whose record was not kept)."""
-    config = state.config
-    limit = config.feeds.limit
-    site = config.site
     plans = state.plans
     for gone in [key for key in plans if key not in state.members]:
         del plans[gone]
-
-    def posts_of(feed: FeedKey) -> tuple[Post, ...]:
-        return tuple(state.by_key[key] for key in state.members[feed][:limit])
-
     if _SITE in touched or _SITE not in plans:
-        plans[_SITE] = FeedPlan(
-            kind="site",
-            name=None,
-            slug=None,
-            title=site.title,
-            description=site.description or f"The latest posts from {site.title}",
-            rss_path=SITE_RSS_PATH,
-            atom_path=SITE_ATOM_PATH,
-            posts=posts_of(_SITE),
-        )
-    order = [plans[_SITE]]
+        plans[_SITE] = _site_plan(state)
     if names_changed:
-        records = {key: rec for key, rec in state.slugs.items() if key[0] not in names_changed}
-        for kind in names_changed:
-            present = (name for k, name in state.members if k == kind)
-            mine = (rec for key, rec in base.items() if key[0] == kind)
-            minted = mint_slugs(kind, present, mine, state.now)
-            records.update(((kind, name), rec) for name, rec in minted.items())
-        state.slugs = records
+        state.slugs = _minted(state, names_changed, base)
+    state.order = [plans[_SITE], *_named_plans(state, touched)]
+
+
+def _posts_of(state: PlanState, feed: FeedKey) -> tuple[Post, ...]:
+    """The feed's posts: its first ``feeds.limit`` members."""
+    return tuple(state.by_key[key] for key in state.members[feed][: state.config.feeds.limit])
+
+
+def _site_plan(state: PlanState) -> FeedPlan:
+    site = state.config.site
+    rss_path, atom_path = feed_paths("site", None)
+    return FeedPlan(
+        kind="site",
+        name=None,
+        slug=None,
+        title=site.title,
+        description=site.description or f"The latest posts from {site.title}",
+        rss_path=rss_path,
+        atom_path=atom_path,
+        posts=_posts_of(state, _SITE),
+    )
+
+
+def _minted(state: PlanState, kinds: set[str], base: SlugRecords) -> SlugRecords:
+    """Every slug record once the slugs of these kinds are minted from ``base``."""
+    records = {key: rec for key, rec in state.slugs.items() if key[0] not in kinds}
+    for kind in kinds:
+        present = (name for k, name in state.members if k == kind)
+        mine = (rec for key, rec in base.items() if key[0] == kind)
+        minted = mint_slugs(kind, present, mine, state.now)
+        records.update(((kind, name), rec) for name, rec in minted.items())
+    return records
+
+
+def _named_plans(state: PlanState, touched: set[FeedKey]) -> list[FeedPlan]:
+    """The category feeds', then the tag feeds' plans, by name; made again for a feed
+    touched or whose slug moved."""
+    plans = state.plans
     slugs = state.slugs
+    order: list[FeedPlan] = []
     for kind in _NAMED_KINDS:
         names = sorted(
             (name for k, name in state.members if k == kind), key=lambda n: (n.casefold(), n)
         )
-        label = _KIND_LABELS[kind]
         for name in names:
             feed = (kind, name)
             slug = slugs[feed].slug
             current = plans.get(feed)
-            if current is not None and feed not in touched and current.slug == slug:
-                order.append(current)
-                continue
-            plans[feed] = FeedPlan(
-                kind="category" if kind == "category" else "tag",
-                name=name,
-                slug=slug,
-                title=f"{site.title} — {label}: {name}",
-                description=f"Posts in the {kind} “{name}” from {site.title}",
-                rss_path=f"/{kind}/{slug}.rss",
-                atom_path=f"/{kind}/{slug}.atom",
-                posts=posts_of(feed),
-            )
-            order.append(plans[feed])
-    state.order = order
+            if current is None or feed in touched or current.slug != slug:
+                current = plans[feed] = _named_plan(state, kind, name, slug)
+            order.append(current)
+    return order
+
+
+def _named_plan(state: PlanState, kind: str, name: str, slug: str) -> FeedPlan:
+    site = state.config.site
+    feed_kind: FeedKind = "category" if kind == "category" else "tag"
+    rss_path, atom_path = feed_paths(feed_kind, slug)
+    return FeedPlan(
+        kind=feed_kind,
+        name=name,
+        slug=slug,
+        title=f"{site.title} — {_KIND_LABELS[kind]}: {name}",
+        description=f"Posts in the {kind} “{name}” from {site.title}",
+        rss_path=rss_path,
+        atom_path=atom_path,
+        posts=_posts_of(state, (kind, name)),
+    )

@@ -39,7 +39,7 @@ from syndicate.feeds._formats import (
 from syndicate.posts import Image, Post, Rendered
 
 from .test_feeds import SITE
-from .test_formats_splice import (
+from .test_oracle_spliced_feeds import (
     BADELY,
     CONFIGS,
     FORMATS,

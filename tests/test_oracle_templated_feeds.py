@@ -29,7 +29,7 @@ from syndicate.feeds._formats import (
 )
 
 from .test_feeds import SITE
-from .test_formats_splice import CONFIGS, FORMATS, VARIED, fresh, reference_feed
+from .test_oracle_spliced_feeds import CONFIGS, FORMATS, VARIED, fresh, reference_feed
 
 Outcome = tuple[str, bytes | str]
 

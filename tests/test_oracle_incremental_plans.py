@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syndicate.feeds import Site, build_site
+from syndicate.feeds import Built, Rendering, build_site
 from syndicate.feeds._plan import PlanState, plan_feeds
 from syndicate.posts import Post
 
@@ -133,11 +133,12 @@ def test_incremental_sites_equal_full_sites(
     render = FakeRender()
     posts = {f"p{n}.md": _post(n, n, 9, 1 << (n % 5), n) for n in range(6)}
     now = START + timedelta(days=4)
-    site: Site = build_site(posts.values(), config, now, render)
+    built: Built = build_site(posts.values(), config, now, Rendering(render))
     for step in sequence:
         now += _apply(posts, step)
-        site = build_site(posts.values(), config, now, render, previous=site)
-        full = build_site(posts.values(), config, now, render)
+        built = build_site(posts.values(), config, now, Rendering(render), previous=built)
+        site = built.site
+        full = build_site(posts.values(), config, now, Rendering(render)).site
         assert {p: d.body for p, d in site.documents.items()} == {
             p: d.body for p, d in full.documents.items()
         }

@@ -20,7 +20,7 @@ from syndicate.feeds._formats import (
 )
 from syndicate.posts import Rendered, unpack_rendered
 
-from .test_formats_splice import (
+from .test_oracle_spliced_feeds import (
     HUBS,
     VARIED,
     check_shared,

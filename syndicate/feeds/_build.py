@@ -1,0 +1,392 @@
+"""Feeds: ``build_site``, posts + config + now -> ``Site``. PURE: no I/O, no clock.
+
+``now`` is a parameter and the same inputs give the same bytes. It plans the feeds
+(``_plan``), renders their documents (``_formats``, ``_listing``) and reuses what an
+earlier build made from the same inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, Protocol
+
+from ..config import Config, fingerprint
+from ..documents import Document, FeedInfo, Site, absolute_url, entity_tag
+from ..posts import Post, Rendered, render_post
+from ._formats import (
+    FeedMeta,
+    Serialised,
+    entry_change,
+    prepare_entry,
+    render_feed,
+)
+from ._listing import render_index, render_opml
+from ._plan import FeedPlan, PlanState, SlugRecords, plan_feeds
+
+logger = logging.getLogger(__name__)
+
+INDEX_PATH = "/"
+OPML_PATH = "/feeds.opml"
+
+MEDIA_TYPES = {
+    "rss": "application/rss+xml; charset=utf-8",
+    "atom": "application/atom+xml; charset=utf-8",
+    # No registered type for OPML; text/x-opml is what readers send and accept.
+    "opml": "text/x-opml; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+}
+
+# An empty feed still needs updated / lastBuildDate; a fixed value keeps it reproducible.
+# Not the epoch: the W3C validator warns "Implausible date" for anything before 1990.
+EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _document(media_type: str, body: bytes, last_modified: datetime) -> Document:
+    etag = entity_tag(body)
+    return Document(media_type=media_type, body=body, etag=etag, last_modified=last_modified)
+
+
+Made = tuple[Rendered | None, Serialised | None]
+"""A post as an ``EntrySource`` prepares it: (its Rendered, None), or (None, its entry
+serialised ahead by ``serialise_entries``)."""
+
+
+class EntrySource(Protocol):
+    """Where ``build_site`` gets the posts' HTML: rendered here (``Rendering``), or by
+    the publisher's post cache in its worker processes, which may serialise the entries
+    there too."""
+
+    def prepare(self, posts: Sequence[Post], config: Config) -> Iterable[Made]:
+        """Each post, in order, rendered or with its entry serialised ahead.
+
+        May come as an iterator: each feed is made as soon as its entries are. A
+        generator is closed once its last post was taken, or when the build fails, so
+        its clean-up (stopping worker processes) runs then."""
+        ...
+
+    def render(self, post: Post, config: Config) -> Rendered:
+        """One post's HTML (again), for an entry a feed needs in another context."""
+        ...
+
+
+class DocumentSink(Protocol):
+    """Where the documents go as they are made: a static build writes each one out and
+    keeps it without its bytes, so that it never holds every feed at once."""
+
+    def planned(self, url_paths: list[str]) -> None:
+        """The URL paths of the feed documents to be made, told before the posts are
+        rendered (a static build creates their files meanwhile)."""
+        ...
+
+    def keep(self, url_path: str, document: Document) -> Document:
+        """``document``, just made; what this returns goes in the Site instead."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Rendering:
+    """An ``EntrySource`` that renders each post here, when its entry is needed."""
+
+    render_post: Callable[[Post, Config], Rendered] = render_post
+
+    def prepare(self, posts: Sequence[Post], config: Config) -> Iterator[Made]:
+        return ((self.render_post(post, config), None) for post in posts)
+
+    def render(self, post: Post, config: Config) -> Rendered:
+        return self.render_post(post, config)
+
+
+class Built(NamedTuple):
+    """A build's result: the Site, and how its feeds were planned (the next build's
+    ``previous``, to plan from the changes only)."""
+
+    site: Site
+    # None for a Site not built here (read back from a live tree): planned afresh.
+    plan: PlanState | None
+
+
+def config_fingerprint(config: Config) -> str:
+    """Digest of the configuration and syndicate's version: anything that shapes a feed."""
+    return fingerprint(config)
+
+
+def _signature(plan: FeedPlan, config_digest: str) -> str:
+    """Digest of what a feed's documents are made from; equal -> byte-identical output.
+
+    A post's file digest covers its text and front matter; entry id and updated come
+    from the store, the path from the file system; the rest is the config's.
+    """
+    parts = [config_digest, plan.kind, plan.name or "", plan.title, plan.description]
+    for post in plan.posts:
+        parts += [post.digest, post.entry_id, post.relpath, repr(post.updated)]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _latest(plans: Iterable[FeedPlan]) -> dict[str, tuple[str, str, datetime]]:
+    """Each feed's newest entry (title, URL, date), for the index page."""
+    return {
+        plan.rss_path: (plan.posts[0].title, plan.posts[0].url, plan.posts[0].date)
+        for plan in plans
+        if plan.posts
+    }
+
+
+def build_site(
+    posts: Iterable[Post],
+    config: Config,
+    now: datetime,
+    source: EntrySource | None = None,
+    *,
+    previous: Built | None = None,
+    changed: Mapping[str, Post | None] | None = None,
+    slugs: SlugRecords | None = None,
+    sink: DocumentSink | None = None,
+    once: bool = False,
+) -> Built:
+    """Build every feed, the OPML and the index page. Pure; renders each entry once.
+
+    ``source`` renders the posts (none: ``Rendering()``, here, one by one); it may hand
+    back entries serialised ahead, which are then spliced as they are. With
+    ``previous`` (an earlier build), a feed whose inputs are unchanged keeps its
+    documents and its posts are not rendered: the result is byte-identical to a full
+    build, at a cost that grows with the feeds that changed. ``changed`` (relpath ->
+    post now, None if gone) names every post that differs from those ``previous.plan``
+    was made from, when the caller knows, so the others are not even looked at.
+    ``slugs`` are the slug records kept from earlier builds, (kind, name) -> record: a
+    name keeps its slug, and a new one gets one no other name holds (none given:
+    ``make_slugs``' slugs); the records to keep after this build, the new ones included,
+    are the result's ``plan.slugs``. ``sink`` is told the feeds to come and given each
+    document as soon as it is made. ``once``: the result will be no later build's
+    ``previous``, so the prepared entries are not kept for one (the same bytes, in less
+    memory).
+    """
+    state = plan_feeds(
+        posts, config, now, previous.plan if previous is not None else None, changed, slugs
+    )
+    plans = state.order
+    signatures = _signatures(state, config)
+    last = previous.site if previous is not None else None
+    reused = _reused(plans, signatures, last)
+    if sink is not None:
+        sink.planned([path for plan in plans if plan.rss_path not in reused for path in plan.paths])
+    keep = sink.keep if sink is not None else _as_made
+    entries = _Entries(state, plans, reused, source or Rendering(), config, once)
+    documents: dict[str, Document] = {}
+    infos: list[FeedInfo] = []
+    try:
+        for plan in plans:
+            info = _feed_info(state, plan)
+            infos.append(info)
+            if last is not None and plan.rss_path in reused:
+                for path in plan.paths:
+                    documents[path] = last.documents[path]
+                continue
+            for path, document in _feed_documents(plan, info, entries, config):
+                documents[path] = keep(path, document)
+            entries.used(plan.posts)
+    except BaseException:
+        entries.close()  # the source's clean-up runs now, not when the frame goes
+        raise
+    for gone in set(state.infos) - set(signatures):
+        del state.infos[gone]
+    entries.finish()
+    feeds = tuple(infos)
+    documents.update(_listings(feeds, plans, config, keep))
+    return Built(Site(documents=documents, feeds=feeds, signatures=signatures), state)
+
+
+def _as_made(url_path: str, document: Document) -> Document:
+    return document
+
+
+def _signatures(state: PlanState, config: Config) -> dict[str, str]:
+    """Each feed's signature (rss_path -> digest), computed again only for a plan that
+    changed; ``state`` keeps them for the next build."""
+    config_digest = config_fingerprint(config)
+    signatures: dict[str, str] = {}
+    for feed in state.order:
+        known = state.signatures.get(feed.rss_path)
+        if known is None or known[0] is not feed:
+            known = state.signatures[feed.rss_path] = (feed, _signature(feed, config_digest))
+        signatures[feed.rss_path] = known[1]
+    for gone in set(state.signatures) - set(signatures):
+        del state.signatures[gone]
+    return signatures
+
+
+def _reused(
+    plans: Sequence[FeedPlan], signatures: Mapping[str, str], last: Site | None
+) -> set[str]:
+    """The feeds (rss_path) whose documents in ``last`` are made from the same inputs."""
+    if last is None:
+        return set()
+    old = last.signatures
+    return {
+        plan.rss_path
+        for plan in plans
+        if old.get(plan.rss_path) == signatures[plan.rss_path]
+        and plan.rss_path in last.documents
+        and plan.atom_path in last.documents
+    }
+
+
+def _feed_info(state: PlanState, plan: FeedPlan) -> FeedInfo:
+    """The feed's listing, made again only for a plan that changed."""
+    known = state.infos.get(plan.rss_path)
+    if known is not None and known[0] is plan:
+        return known[1]
+    info = FeedInfo(
+        kind=plan.kind,
+        name=plan.name,
+        slug=plan.slug,
+        title=plan.title,
+        rss_path=plan.rss_path,
+        atom_path=plan.atom_path,
+        entry_count=len(plan.posts),
+        updated=max((entry_change(p) for p in plan.posts), default=None),
+        entry_ids=tuple(p.entry_id for p in plan.posts),
+    )
+    state.infos[plan.rss_path] = (plan, info)
+    return info
+
+
+def _feed_documents(
+    plan: FeedPlan, info: FeedInfo, entries: _Entries, config: Config
+) -> Iterator[tuple[str, Document]]:
+    """The feed's RSS and Atom documents (URL path, document), one after the other."""
+    meta = FeedMeta(
+        title=plan.title,
+        description=plan.description,
+        rss_url=absolute_url(config.site.url, plan.rss_path),
+        atom_url=absolute_url(config.site.url, plan.atom_path),
+        updated=info.updated or EMPTY_FEED_DATE,
+        published=max((p.date for p in plan.posts), default=None),
+    )
+    feed_entries = entries.of(plan.posts)
+    for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
+        body = render_feed(meta, feed_entries, config, "rss" if fmt == "rss" else "atom")
+        yield path, _document(MEDIA_TYPES[fmt], body, meta.updated)
+
+
+def _listings(
+    feeds: tuple[FeedInfo, ...],
+    plans: Sequence[FeedPlan],
+    config: Config,
+    keep: Callable[[str, Document], Document],
+) -> Iterator[tuple[str, Document]]:
+    """The OPML and the index page, each dated by the newest entry change of any feed."""
+    newest = max((f.updated for f in feeds if f.updated is not None), default=None)
+    modified = newest or EMPTY_FEED_DATE
+    opml = render_opml(feeds, config, modified)
+    yield OPML_PATH, keep(OPML_PATH, _document(MEDIA_TYPES["opml"], opml, modified))
+    index = render_index(feeds, config, newest, OPML_PATH, latest=_latest(plans))
+    yield INDEX_PATH, keep(INDEX_PATH, _document(MEDIA_TYPES["html"], index, modified))
+
+
+class _Entries:
+    """The prepared entries of one build: each post's made once, however many feeds it
+    is in, in feed order (so the calls to the source are deterministic too) and as the
+    feeds need them (from processes still rendering the next ones).
+
+    An entry prepared by the last build for the very same post object is kept (with the
+    bytes it serialised to), so an edit prepares only the edited post's entry.
+    """
+
+    def __init__(
+        self,
+        state: PlanState,
+        plans: Sequence[FeedPlan],
+        reused: set[str],
+        source: EntrySource,
+        config: Config,
+        once: bool,
+    ) -> None:
+        self._state = state
+        self._config = config
+        self._source = source
+        self._once = once
+        needed: dict[str, Post] = {}
+        for plan in plans:
+            if plan.rss_path in reused:
+                continue
+            for post in plan.posts:
+                needed.setdefault(post.entry_id, post)
+        self._needed = needed
+        entries: dict[str, Any] = {}
+        for entry_id, post in needed.items():
+            prepared = state.entries.get(entry_id)
+            if prepared is not None and prepared[0] is post:
+                entries[entry_id] = prepared[1]
+        self._entries = entries
+        missing = {entry_id: post for entry_id, post in needed.items() if entry_id not in entries}
+        self._made: Iterator[Made] = iter(source.prepare(list(missing.values()), config))
+        self._to_make = iter(missing.items())
+        # Kept for every post still in a feed (the reused feeds' too), dropped for the
+        # rest. An entry is kept for the very post it was made from, which it holds (so
+        # its id() is its own): the posts are found by identity, without reading a field
+        # of each of them (objects scattered in memory: every read of one is a cache
+        # miss, on every edit).
+        current = {id(post) for feed in plans for post in feed.posts}
+        self._kept = {
+            entry_id: known for entry_id, known in state.entries.items() if id(known[0]) in current
+        }
+        state.entries = {}  # until every entry is made: a build that fails keeps none
+        # After the last feed it is in, each entry goes (once) or is kept deflated (only
+        # a fraction of the entries is ever needed at the same time).
+        self._uses = Counter(
+            p.entry_id for plan in plans if plan.rss_path not in reused for p in plan.posts
+        )
+
+    def of(self, posts: Sequence[Post]) -> list[Any]:
+        """The entries of these posts, made first where missing."""
+        entries = self._entries
+        for post in posts:
+            if post.entry_id not in entries:
+                self._make_until(post.entry_id)
+        return [entries[p.entry_id] for p in posts]
+
+    def _make_until(self, entry_id: str) -> None:
+        """Prepare the entries still missing, in order, up to ``entry_id``'s."""
+        entries = self._entries
+        while entry_id not in entries:
+            made_id, post = next(self._to_make)
+            done, ahead = next(self._made)
+            again = functools.partial(self._source.render, post, self._config)
+            entries[made_id] = prepare_entry(post, done, self._config, again, ahead)
+
+    def used(self, posts: Sequence[Post]) -> None:
+        """A feed of these posts is made: an entry no feed to come needs goes (``once``)
+        or is kept deflated, for the next build."""
+        uses = self._uses
+        entries = self._entries
+        for post in posts:
+            uses[post.entry_id] -= 1
+            if not uses[post.entry_id]:
+                if self._once:
+                    del entries[post.entry_id]
+                else:
+                    entries[post.entry_id].compact()
+
+    def close(self) -> None:
+        """Close the source's iterator (a generator's clean-up runs now)."""
+        if isinstance(self._made, Generator):
+            self._made.close()
+
+    def finish(self) -> None:
+        """Every feed is made: close the source and keep the entries for the next build."""
+        # Every missing entry is in a feed made, so the source is spent: closed, a
+        # generator's clean-up runs now (the publisher's stops its worker processes).
+        assert next(self._to_make, None) is None
+        self.close()
+        if not self._once:
+            needed = self._needed
+            self._kept.update(
+                (entry_id, (needed[entry_id], entry)) for entry_id, entry in self._entries.items()
+            )
+            self._state.entries = self._kept
