@@ -520,7 +520,7 @@ def status(config_path: Path, as_json: bool) -> None:
 
     from .api import status_json
     from .publisher import Publisher
-    from .store import SqlStore
+    from .store.sql import SqlStore
 
     with _clean_errors():
         config = load_config(config_path)

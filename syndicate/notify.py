@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from . import counted
 from .config import NotifyConfig
-from .records import Attempt, AttemptStatus, NewNotification, Notification, Store
+from .store import Attempt, AttemptStatus, NewNotification, Notification, Store
 
 if TYPE_CHECKING:
     from .clients import PingClient as PingClient

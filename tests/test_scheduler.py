@@ -40,7 +40,8 @@ from syndicate.scheduler import (
     Service,
     is_post_name,
 )
-from syndicate.store import Attempt, SqlStore
+from syndicate.store import Attempt
+from syndicate.store.sql import SqlStore
 from syndicate.web import Services, create_app
 
 from .conftest import CLOCK_START, ConfigFactory, HookedPublisher

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from syndicate.errors import StoreError
 from syndicate.store import (
     BUILDS_KEPT,
-    SCHEMA_VERSION,
     Attempt,
     BuildRecord,
     FeedRecord,
@@ -20,9 +19,9 @@ from syndicate.store import (
     PostRecord,
     Refusal,
     SlugRecord,
-    SqlStore,
     Store,
 )
+from syndicate.store.sql import SCHEMA_VERSION, SqlStore
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HUB = "http://127.0.0.1:9/hub"

@@ -39,7 +39,8 @@ import pytest
 import sqlalchemy as sa
 
 from syndicate.publisher import open_publisher
-from syndicate.store import SCHEMA_VERSION, NewNotification, Notification, SqlStore
+from syndicate.store import NewNotification, Notification
+from syndicate.store.sql import SCHEMA_VERSION, SqlStore
 
 from . import test_store as contract
 from .conftest import ConfigFactory

@@ -1,4 +1,4 @@
-"""Persistent state: the ``Store`` Protocol and ``SqlStore`` on SQLAlchemy Core. Does database I/O.
+"""Persistent state: ``SqlStore``, the ``Store`` Protocol on SQLAlchemy Core. Does database I/O.
 
 What lives here: one row per published post (its entry id as first published, so ids
 are minted once), one row per feed (a digest of its entries, so unchanged feeds are not
@@ -31,44 +31,24 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from .errors import StoreBusy, StoreError
-from .records import (
+from ..errors import StoreBusy, StoreError
+from . import (
     BUILDS_KEPT,
     Attempt,
-    AttemptStatus,
     BuildRecord,
     FeedRecord,
-    Kind,
     NewNotification,
     Notification,
     NotificationStatus,
     PostRecord,
     Refusal,
     SlugRecord,
-    Store,
 )
 
-log = logging.getLogger(__name__)
+# The package's name: log lines keep naming the store as they did before it was one.
+log = logging.getLogger("syndicate.store")
 
-# The records live in ``records`` (no SQLAlchemy); their names are kept here too.
-__all__ = [
-    "BUILDS_KEPT",
-    "Attempt",
-    "AttemptStatus",
-    "BuildRecord",
-    "FeedRecord",
-    "Kind",
-    "NewNotification",
-    "Notification",
-    "NotificationStatus",
-    "PostRecord",
-    "Refusal",
-    "SlugRecord",
-    "Store",
-    "SCHEMA_VERSION",
-    "SqlStore",
-    "UTCDateTime",
-]
+__all__ = ["SCHEMA_VERSION", "SqlStore", "UTCDateTime"]
 
 #: Bumped whenever the tables change; a database with a newer version is refused.
 #: 2: the ``slugs`` table (an older syndicate would mint slugs afresh and re-point URLs).

@@ -1,7 +1,10 @@
-"""Records: what the store keeps, as plain values, and the ``Store`` Protocol.
+"""The store's face: what it keeps, as plain values (the records), and the ``Store``
+Protocol with its contract. No I/O.
 
 Standard library only, so that what uses records (a build without a store, the
-notifier's types) does not import SQLAlchemy; ``store.SqlStore`` implements the Protocol.
+notifier's types) does not import SQLAlchemy; ``store.sql.SqlStore`` implements the
+Protocol (import it from there: this module never imports it, so the package has no
+import circle).
 """
 
 from __future__ import annotations
