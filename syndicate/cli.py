@@ -217,8 +217,8 @@ def main(verbose: int, quiet: int) -> None:
 def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: bool) -> None:
     """Serve the feeds over HTTP (granian), with the scheduler in a `worker` child process."""
     from .outdir import check_live
-    from .server import listen, local_url
-    from .supervise import WorkerLock, WorkerProcess
+    from .service.server import listen, local_url
+    from .service.supervise import WorkerLock, WorkerProcess
 
     # Load here as well as in the workers, so a bad config is a clean error up front.
     with _clean_errors():
@@ -251,7 +251,7 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
         )
     try:
         # Imported while the worker checks the live tree, not before starting it.
-        from .server import run_server
+        from .service.server import run_server
 
         if worker is not None:
             with _clean_errors():
@@ -273,7 +273,7 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
 def worker(config_path: Path, wait_for: str | None) -> None:
     """Run the scheduler alone: watch the posts, publish, notify; stop on SIGTERM or SIGINT."""
     from . import stamp
-    from .supervise import WorkerLock, die_with_parent, one_malloc_arena, signal_ready
+    from .service.supervise import WorkerLock, die_with_parent, one_malloc_arena, signal_ready
 
     one_malloc_arena()  # before any thread starts
     if wait_for is not None and not _is_http_url(wait_for):
@@ -301,7 +301,7 @@ def worker(config_path: Path, wait_for: str | None) -> None:
                 counted(confirmed.feed_count, "feed"),
             )
             signal_ready()
-        from .scheduler import run_worker
+        from .service.scheduler import run_worker
 
         run_worker(config, stop, wait_for=wait_for)
 

@@ -35,7 +35,7 @@ from syndicate.config import MANIFEST, Config
 from syndicate.errors import PostsFolderError, PublishRefused, RemovalRefused
 from syndicate.posts import PostProblem, load_post
 from syndicate.publisher import IdPlan, Publisher, open_publisher, read_manifest, removed_posts
-from syndicate.scheduler import Service
+from syndicate.service.scheduler import Service
 from syndicate.store import PostRecord
 from syndicate.store.sql import SqlStore
 from syndicate.web import create_app

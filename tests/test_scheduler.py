@@ -32,7 +32,7 @@ from syndicate.config import Config
 from syndicate.errors import PublishError, SyndicateError
 from syndicate.notify import utc_now
 from syndicate.publisher import Publisher, load_live, open_publisher, read_manifest
-from syndicate.scheduler import (
+from syndicate.service.scheduler import (
     DELIVER_JOB,
     POLL_JOB,
     PRUNE_JOB,

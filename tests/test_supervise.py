@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from syndicate.supervise import WorkerProcess
+from syndicate.service.supervise import WorkerProcess
 
 from .test_scheduler import _get, start_serve, wait_for, write_post
 
@@ -197,7 +197,7 @@ def _extra_malloc_arenas(maps: str) -> int:
 
 _THREADS_ALLOCATE = """
 import sys, threading, time
-from syndicate.supervise import one_malloc_arena
+from syndicate.service.supervise import one_malloc_arena
 if sys.argv[1] == "one":
     assert one_malloc_arena()
 def work():
@@ -240,7 +240,7 @@ def test_the_worker_keeps_one_malloc_arena(tmp_path: Path) -> None:
 
 _FREE_AND_TRIM = """
 import sys
-from syndicate.supervise import give_back_free_memory
+from syndicate.service.supervise import give_back_free_memory
 def rss():
     with open("/proc/self/status") as status:
         return int(status.read().split("VmRSS:")[1].split()[0]) // 1024

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import SyndicateError
+from ..errors import SyndicateError
 from .supervise import PARENT_ENV
 
 CONFIG_ENV = "SYNDICATE_CONFIG"

@@ -35,8 +35,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .config import Config
-from .errors import SyndicateError
+from ..config import Config
+from ..errors import SyndicateError
 
 log = logging.getLogger("syndicate.scheduler")
 
