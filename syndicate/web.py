@@ -1284,7 +1284,7 @@ def app_from_env() -> WSGIApplication:
     The same as ``create_app``, except that the Flask app behind the feeds is made when
     a request for the editor API or the dashboard first comes (``EditorsApp``).
     """
-    from .service.supervise import die_with_parent
+    from .service.process import die_with_parent
 
     # Like the scheduler worker, a web worker must not outlive a serve killed outright:
     # it would hold the port and serve a tree nobody updates. SIGKILL, as it has no state

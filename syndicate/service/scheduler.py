@@ -65,7 +65,8 @@ from ..notify import DeliveryReport, Outbox
 from ..publisher import Clock, Publisher, PublishResult, open_publisher
 from ..store import Attempt, Notification, Store
 from ..walk import POST_SUFFIXES
-from .supervise import give_back_free_memory, signal_ready, web_answers
+from .process import give_back_free_memory
+from .supervise import signal_ready, web_answers
 
 # Named as before the service/ package: log lines (and filters on them) keep their name.
 log = logging.getLogger("syndicate.scheduler")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SyndicateError
-from .supervise import PARENT_ENV
+from .process import PARENT_ENV
 
 CONFIG_ENV = "SYNDICATE_CONFIG"
 """Environment variable through which ``serve`` hands the config path to server workers."""
