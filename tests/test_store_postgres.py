@@ -61,6 +61,9 @@ SQLITE_ONLY = frozenset(
         "test_a_bad_url_is_a_store_error",
         "test_sqlite_runs_in_wal_mode_with_a_busy_timeout",
         "test_in_memory_store_is_shared_between_threads",
+        "test_peeking_reads_the_mark_of_a_sqlite_store",
+        "test_another_store_has_another_mark",
+        "test_peeking_at_what_is_no_store_gives_no_mark_and_creates_nothing",
     }
 )
 CONTRACT_TESTS = sorted(

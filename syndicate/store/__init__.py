@@ -21,6 +21,12 @@ AttemptStatus = Literal["ok", "retry", "failed"]
 #: How many build records are kept (the status page shows the last one).
 BUILDS_KEPT: Final = 50
 
+BuildMark = tuple[int, str]
+"""The last recorded build as ``(id, time as stored)``: ``Store.build_mark()``."""
+#: The mark of a store with no build recorded (or that cannot be read): never the mark of
+#: a recorded build, whose id is at least 1.
+NO_BUILD_MARK: Final[BuildMark] = (0, "")
+
 
 # --------------------------------------------------------------------------- records
 
@@ -279,6 +285,13 @@ class Store(Protocol):
 
     def last_build(self) -> BuildRecord | None:
         """The most recent build, if any."""
+        ...
+
+    def build_mark(self) -> BuildMark:
+        """The mark of the most recent build, ``NO_BUILD_MARK`` if none: every
+        ``record_build`` gives a new one, and another database another one (so the
+        publish stamp sees another publish, or another store). A reader without this
+        class may compute it from the ``builds`` table (``store.peek``): the same value."""
         ...
 
     # refusals

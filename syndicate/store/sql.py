@@ -34,7 +34,9 @@ from sqlalchemy.pool import StaticPool
 from ..errors import StoreBusy, StoreError
 from . import (
     BUILDS_KEPT,
+    NO_BUILD_MARK,
     Attempt,
+    BuildMark,
     BuildRecord,
     FeedRecord,
     NewNotification,
@@ -749,6 +751,14 @@ class SqlStore:
             errors=tuple(json.loads(row.errors)),
             changed_feeds=tuple(json.loads(row.changed_feeds)),
         )
+
+    def build_mark(self) -> BuildMark:
+        t = builds_table
+        # The time as stored, not as a datetime: what ``store.peek`` reads is the text.
+        stored = sa.type_coerce(t.c.time, sa.String)
+        with self._tx() as conn:
+            row = conn.execute(sa.select(t.c.id, stored).order_by(t.c.id.desc()).limit(1)).first()
+        return (int(row[0]), str(row[1])) if row is not None else NO_BUILD_MARK
 
     # ------------------------------------------------------------------ refusals
 
