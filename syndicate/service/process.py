@@ -93,8 +93,8 @@ def one_malloc_arena() -> bool:
     By default each new thread that allocates gets an arena of its own, up to eight per
     core, and each keeps the memory freed in it for later. The worker's threads (the
     scheduler's, the file watcher's, the publish) take turns under the GIL anyway, so
-    extra arenas only add memory: one arena made the worker's peak 3 to 4 MB smaller
-    at 10,000 posts. Call it before the threads start, as the worker's first act. Not
+    extra arenas only add memory (measured: bench/RESULTS.md, "Why the fast paths").
+    Call it before the threads start, as the worker's first act. Not
     for web workers: granian's threads, outside the GIL, would contend for one arena.
     """
     if not sys.platform.startswith("linux"):
@@ -115,9 +115,9 @@ def give_back_free_memory() -> bool:
     if it could (elsewhere than glibc: a no-op, False).
 
     Freed memory stays the process's own, for its next allocations: after a full
-    publish at 10,000 posts, whose feeds (60 MB) are written out and let go, the worker
-    stays at some 185 MB resident though it uses 120. Trimming then takes about 8 ms;
-    after an edit, under 1 ms.
+    publish, whose feeds are written out and let go, the worker would stay far above
+    what it uses. Trimming costs little next to the publish that calls for it
+    (measured: bench/RESULTS.md, "Why the fast paths").
     """
     if not sys.platform.startswith("linux"):
         return False

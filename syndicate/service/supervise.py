@@ -144,8 +144,9 @@ def web_answers(url: str, timeout: float) -> str | None:
     it did (the error, or the 5xx a proxy in front of a web tier that is down answers).
 
     ``http.client``, not urllib: no proxy from the environment between us and our own
-    web tier. Imported here: this module is imported by every web process, which would
-    pay 2 MB for http.client and the ssl and email modules it brings.
+    web tier. Imported here: ``serve``'s main process imports this module and never
+    probes; it would pay in memory for http.client and the ssl and email modules it
+    brings.
     """
     import http.client
 

@@ -491,7 +491,7 @@ class SqlStore:
             if not rows:
                 return
             # A first publish records every name at once: the new rows go in one
-            # executemany (a statement per row took 0.3 s for 440 tags on SQLite).
+            # executemany (a statement per row is slow on SQLite: bench/RESULTS.md).
             present = {
                 (r.kind, r.name_key) for r in conn.execute(sa.select(t.c.kind, t.c.name_key))
             }
