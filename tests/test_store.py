@@ -24,7 +24,8 @@ from syndicate.store import (
     Store,
     peek,
 )
-from syndicate.store.sql import SCHEMA_VERSION, SqlStore
+from syndicate.store.schema import SCHEMA_VERSION
+from syndicate.store.sql import SqlStore
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HUB = "http://127.0.0.1:9/hub"

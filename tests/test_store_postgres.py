@@ -40,7 +40,8 @@ import sqlalchemy as sa
 
 from syndicate.publisher import open_publisher
 from syndicate.store import NewNotification, Notification
-from syndicate.store.sql import SCHEMA_VERSION, SqlStore
+from syndicate.store.schema import SCHEMA_VERSION
+from syndicate.store.sql import SqlStore
 
 from . import test_store as contract
 from .conftest import ConfigFactory
