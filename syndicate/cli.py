@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import logging
-import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
@@ -27,6 +23,7 @@ from . import __version__, counted, readable
 from .config import load_config, state_dir
 from .documents import absolute_url
 from .errors import SyndicateError
+from .service.process import exit_at_once, skip_cyclic_collection, stop_on_signals
 
 if TYPE_CHECKING:
     from .publisher import BuildResult
@@ -152,11 +149,9 @@ def _strict_failure(errors: int, warnings: int, strict: bool, strict_warnings: b
 
 class _Syndicate(click.Group):
     """The command group. Run from the command line (``args`` None: ``sys.argv``), a
-    one-shot command that has done its work ends the process at once (``_exit_at_once``).
-
-    Tearing the interpreter down after a build (every module's objects, SQLAlchemy's and
-    lxml's among them, freed one by one, and the collector run over them) costs about
-    0.3 s that nobody waits for. Under ``CliRunner`` (``args`` given) nothing changes.
+    one-shot command that has done its work ends the process at once (``exit_at_once``:
+    nobody waits for the interpreter's teardown). Under ``CliRunner`` (``args`` given)
+    nothing changes.
     """
 
     def main(self, args: Sequence[str] | None = None, *rest: Any, **extra: Any) -> Any:
@@ -167,7 +162,7 @@ class _Syndicate(click.Group):
             return super().main(args, *rest, **extra)
         except SystemExit as exc:
             if args is None and _done:
-                _exit_at_once(exc.code)
+                exit_at_once(exc.code)
             raise
 
 
@@ -181,18 +176,6 @@ _command_line = False
 def _finished() -> None:
     global _done
     _done = True
-
-
-def _exit_at_once(code: object) -> NoReturn:
-    """``sys.exit(code)`` without the interpreter's teardown: logs and output flushed."""
-    logging.shutdown()
-    if code is not None and not isinstance(code, int):
-        print(code, file=sys.stderr)
-        code = 1
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code or 0)
 
 
 @click.group(name="syndicate", cls=_Syndicate)
@@ -219,8 +202,8 @@ def main(verbose: int, quiet: int) -> None:
 def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: bool) -> None:
     """Serve the feeds over HTTP (granian), with the scheduler in a `worker` child process."""
     from .outdir import check_live
-    from .server import listen, local_url
-    from .supervise import WorkerLock, WorkerProcess
+    from .service.server import listen, local_url
+    from .service.supervise import WorkerLock, WorkerProcess
 
     # Load here as well as in the workers, so a bad config is a clean error up front.
     with _clean_errors():
@@ -253,7 +236,7 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
         )
     try:
         # Imported while the worker checks the live tree, not before starting it.
-        from .server import run_server
+        from .service.server import run_server
 
         if worker is not None:
             with _clean_errors():
@@ -275,7 +258,8 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
 def worker(config_path: Path, wait_for: str | None) -> None:
     """Run the scheduler alone: watch the posts, publish, notify; stop on SIGTERM or SIGINT."""
     from . import stamp
-    from .supervise import WorkerLock, die_with_parent, one_malloc_arena, signal_ready
+    from .service.process import die_with_parent, one_malloc_arena
+    from .service.supervise import WorkerLock, signal_ready
 
     one_malloc_arena()  # before any thread starts
     if wait_for is not None and not _is_http_url(wait_for):
@@ -290,7 +274,7 @@ def worker(config_path: Path, wait_for: str | None) -> None:
         if logger.getEffectiveLevel() == logging.WARNING:
             # A service's one line per event is worth seeing without -v; -q still hides it.
             logger.setLevel(logging.INFO)
-        stop = _stop_on_signals()
+        stop = stop_on_signals()
         die_with_parent()
         confirmed = stamp.confirm(config)
         if confirmed is not None:
@@ -303,7 +287,7 @@ def worker(config_path: Path, wait_for: str | None) -> None:
                 counted(confirmed.feed_count, "feed"),
             )
             signal_ready()
-        from .scheduler import run_worker
+        from .service.scheduler import run_worker
 
         run_worker(config, stop, wait_for=wait_for)
 
@@ -322,37 +306,6 @@ def _is_http_url(url: str) -> bool:
 def _verbosity(level: int) -> list[str]:
     """The -v/-q options that give a child process our log level."""
     return {logging.DEBUG: ["-vv"], logging.INFO: ["-v"], logging.ERROR: ["-q"]}.get(level, [])
-
-
-def _stop_on_signals() -> threading.Event:
-    """An event set by the first SIGTERM or SIGINT (a second SIGINT interrupts at once).
-
-    A Python signal handler runs in the main thread between two of its bytecodes, which
-    may be inside ``stop.wait()`` holding the event's (not reentrant) lock, or inside a
-    write to stderr: setting the event or logging there can deadlock, or raise in the
-    middle of whatever the main thread was doing. So the handler only writes the signal's
-    number to a pipe; a thread of its own reads it, logs, and sets the event.
-    """
-    stop = threading.Event()
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    os.set_blocking(write_end, False)
-
-    def handler(signum: int, frame: object) -> None:
-        with contextlib.suppress(OSError):  # the pipe full: a signal is on its way anyway
-            os.write(write_end, bytes([signum]))
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    def on_signal() -> None:
-        while data := os.read(read_end, 1):
-            logging.getLogger("syndicate").info(
-                "%s: shutting down gracefully", signal.Signals(data[0]).name
-            )
-            stop.set()
-
-    threading.Thread(target=on_signal, name="signals", daemon=True).start()
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
 
 
 @main.command()
@@ -387,10 +340,8 @@ def build(
 ) -> None:
     """Write every feed, the OPML and the index page as static files (plus .gz)."""
     if _command_line:
-        # One pass, then the process ends at once (_finished): no cyclic collection at
-        # all. The publish pauses it anyway; after, the first one would walk every object
-        # the build made (60 ms at 10,000 posts) just before they all go with the process.
-        gc.disable()
+        # One pass, then the process ends at once (_finished).
+        skip_cyclic_collection()
     from .cache import PostCache
     from .outdir import static_target
     from .publisher import Publisher, existing_store
@@ -527,7 +478,7 @@ def status(config_path: Path, as_json: bool) -> None:
 
     from .api import status_json
     from .publisher import Publisher
-    from .store import SqlStore
+    from .store.sql import SqlStore
 
     with _clean_errors():
         config = load_config(config_path)

@@ -62,7 +62,7 @@ from .live import read_manifest as read_manifest
 from .live import site_from_manifest as site_from_manifest
 from .outdir import claim_live, static_target, write_marker
 from .posts import Post, PostProblem
-from .records import BuildRecord, FeedRecord, PostRecord, Refusal, SlugRecord, Store
+from .store import BuildRecord, FeedRecord, PostRecord, Refusal, SlugRecord, Store
 
 if typing.TYPE_CHECKING:
     # Imported where an outbox is made (open_publisher): a build never needs the HTTP
@@ -70,7 +70,7 @@ if typing.TYPE_CHECKING:
     # SqlStore, where a store is opened: a build without one never imports SQLAlchemy
     # (0.28 s).
     from .notify import Outbox
-    from .store import SqlStore
+    from .store.sql import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -1103,7 +1103,7 @@ def existing_store(config: Config) -> SqlStore | None:
         path = sqlite_file(url)
         if path is None or not path.exists():
             return None
-    from .store import SqlStore
+    from .store.sql import SqlStore
 
     return SqlStore(url)
 
@@ -1112,7 +1112,7 @@ def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:
     """A Publisher wired to the configured store and an outbox with real HTTP clients."""
     # SQLite creates the file but not its folder (`storage.url: sqlite:///state/x.db`).
     state_dir(config).mkdir(parents=True, exist_ok=True)
-    from .store import SqlStore
+    from .store.sql import SqlStore
 
     store = SqlStore(config.storage.url)
     cache = PostCache(state_dir(config) / "cache", config)

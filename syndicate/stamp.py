@@ -22,18 +22,17 @@ with nothing to do confirm it before importing the Markdown, XML, SQL and HTTP s
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
 import pickle
-import sqlite3
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from . import walk
 from .config import MANIFEST, Config, fingerprint, sqlite_file, state_dir
+from .store import BuildMark, peek
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ class Stamp:
     written_ns: int  # time.time_ns() when the stamp was made
     files: Mapping[str, FileStat]  # relpath -> stat of each post file, as read
     manifest: Identity  # the live tree's manifest as written
-    store: tuple[int, str] | None  # the store's last build; None for a server database
+    store: BuildMark | None  # the store's Store.build_mark(); None for a server database
     next_due: float | None  # POSIX time the first waiting post becomes due; None: none
     post_count: int
     feed_count: int
@@ -91,23 +90,15 @@ def identity(path: Path) -> Identity | None:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def store_identity(config: Config) -> tuple[int, str] | None:
-    """The store's last build, (id, time), read with the standard library's sqlite3;
-    None for a server database (only the live tree's manifest is checked then). Every
-    publish records a build, so another publish, or another database, shows here.
-    ``(0, "")`` when it cannot be read: never equal to what a publish stamped."""
+def store_identity(config: Config) -> BuildMark | None:
+    """The store's ``build_mark()``, peeked without SQLAlchemy (``store.peek``); None for
+    a server database (only the live tree's manifest is checked then). Every publish
+    records a build, so another publish, or another database, shows here.
+    ``NO_BUILD_MARK`` when it cannot be read: never equal to what a publish stamped."""
     path = sqlite_file(config.storage.url)
     if path is None:
         return None
-    try:
-        # mode=rw: an absent file is an error, not a new empty database.
-        with contextlib.closing(
-            sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=1.0)
-        ) as db:
-            row = db.execute("SELECT id, time FROM builds ORDER BY id DESC LIMIT 1").fetchone()
-    except sqlite3.Error:
-        return (0, "")
-    return (int(row[0]), str(row[1])) if row else (0, "")
+    return peek.build_mark(path)
 
 
 def discard(config: Config) -> None:

@@ -74,7 +74,7 @@ from .config import MANIFEST, Config, load_config
 from .documents import Document, FeedInfo, Site, absolute_url, entity_tag
 from .errors import PostsFolderError
 from .live import gzip_bytes, read_manifest, site_from_manifest
-from .server import BLOCKING_THREADS, CONFIG_ENV
+from .service.server import BLOCKING_THREADS, CONFIG_ENV
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -1289,7 +1289,7 @@ def app_from_env() -> WSGIApplication:
     The same as ``create_app``, except that the Flask app behind the feeds is made when
     a request for the editor API or the dashboard first comes (``EditorsApp``).
     """
-    from .supervise import die_with_parent
+    from .service.process import die_with_parent
 
     # Like the scheduler worker, a web worker must not outlive a serve killed outright:
     # it would hold the port and serve a tree nobody updates. SIGKILL, as it has no state

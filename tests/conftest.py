@@ -17,7 +17,7 @@ import pytest
 
 from syndicate.config import Config, config_from_mapping
 from syndicate.publisher import Publisher, PublishResult
-from syndicate.store import SqlStore
+from syndicate.store.sql import SqlStore
 
 from .servers import FakeClock, HubServer, PingServer
 

@@ -26,7 +26,7 @@ from syndicate.api import TOKEN_ENV
 from syndicate.config import Config
 from syndicate.publisher import Publisher, PublishResult, open_publisher
 from syndicate.sessions import RevokedSessions
-from syndicate.store import SqlStore
+from syndicate.store.sql import SqlStore
 from syndicate.web import create_app
 
 from .conftest import ConfigFactory, HookedPublisher
@@ -739,11 +739,11 @@ def test_a_locked_database_fails_the_republish_with_a_short_message(
     # Issue 17, case 10: the error shown held the database's absolute path and the SQL.
     import sqlite3
 
-    import syndicate.store
+    import syndicate.store.sql
 
     publisher.publish()
     database = site_config.storage.url.removeprefix("sqlite:///")
-    monkeypatch.setattr(syndicate.store, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(syndicate.store.sql, "SQLITE_BUSY_TIMEOUT_MS", 200)
     app = create_app(site_config, reload_interval=None)  # its own store, short timeout
     client = app.test_client()
     sign_in(client)

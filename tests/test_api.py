@@ -32,7 +32,7 @@ from syndicate.api import (
 from syndicate.cli import main
 from syndicate.config import Config, load_config
 from syndicate.publisher import Publisher, open_publisher
-from syndicate.store import SqlStore
+from syndicate.store.sql import SqlStore
 from syndicate.web import create_app
 
 from .conftest import ConfigFactory
@@ -796,11 +796,11 @@ def locked(
     """An app whose store (a real SQLite file) another connection holds the write lock of."""
     import sqlite3
 
-    import syndicate.store
+    import syndicate.store.sql
 
     publisher.publish()  # the file and its tables exist
     database = site_config.storage.url.removeprefix("sqlite:///")
-    monkeypatch.setattr(syndicate.store, "SQLITE_BUSY_TIMEOUT_MS", 200)  # not 15 s
+    monkeypatch.setattr(syndicate.store.sql, "SQLITE_BUSY_TIMEOUT_MS", 200)  # not 15 s
     holder = sqlite3.connect(database, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     app = create_app(site_config)  # opens its own store, with the short timeout

@@ -21,7 +21,7 @@ from lxml import etree
 from syndicate.cli import main
 from syndicate.config import Config, load_config
 from syndicate.publisher import Publisher, open_publisher
-from syndicate.scheduler import Service
+from syndicate.service.scheduler import Service
 from syndicate.web import create_app
 
 from .test_publish import write_post

@@ -23,7 +23,8 @@ from syndicate.cli import main
 from syndicate.config import Config, load_config
 from syndicate.feeds import SLUG_GRACE
 from syndicate.publisher import Publisher, open_publisher
-from syndicate.store import SCHEMA_VERSION, SqlStore
+from syndicate.store.schema import SCHEMA_VERSION
+from syndicate.store.sql import SqlStore
 from syndicate.web import create_app
 
 from .servers import FakeClock

@@ -24,7 +24,7 @@ from lxml import etree
 from syndicate.cli import main
 from syndicate.config import Config, load_config
 from syndicate.publisher import open_publisher, read_manifest
-from syndicate.scheduler import Service
+from syndicate.service.scheduler import Service
 from syndicate.web import Services, create_app
 
 WAIT = 10.0

@@ -36,7 +36,8 @@ from syndicate.notify import (
     make_session,
     parse_retry_after,
 )
-from syndicate.store import Notification, SqlStore
+from syndicate.store import Notification
+from syndicate.store.sql import SqlStore
 
 from .servers import (
     EXTENDED,

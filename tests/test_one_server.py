@@ -25,9 +25,9 @@ from syndicate.cli import main
 from syndicate.errors import SyndicateError
 from syndicate.notify import DeliveryReport
 from syndicate.publisher import open_publisher
-from syndicate.scheduler import WAIT_JOB, Service
-from syndicate.server import listen, local_url
-from syndicate.supervise import LOCK_FD_ENV, WORKER_LOCK, WorkerLock, web_answers
+from syndicate.service.scheduler import WAIT_JOB, Service
+from syndicate.service.server import listen, local_url
+from syndicate.service.supervise import LOCK_FD_ENV, WORKER_LOCK, WorkerLock, web_answers
 
 from .conftest import ConfigFactory
 from .servers import HubResponse, HubServer, fetch, port_of, refused_url

@@ -30,7 +30,7 @@ from syndicate.config import MANIFEST, Config, load_config
 from syndicate.errors import ConfigError, PublishError
 from syndicate.outdir import MARKER
 from syndicate.publisher import open_publisher
-from syndicate.scheduler import Service
+from syndicate.service.scheduler import Service
 from syndicate.web import create_app
 
 from .servers import FakeClock
@@ -352,7 +352,7 @@ def test_worker_with_someone_elses_output_dir_exits_with_one_line(
 def test_serve_with_someone_elses_output_dir_is_refused_before_it_starts(
     home: Path, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from syndicate import supervise
+    from syndicate.service import supervise
 
     def spawn(*args: object, **kwargs: object) -> None:
         raise AssertionError("a worker was started")

@@ -31,7 +31,7 @@ from syndicate.config import Config
 from syndicate.errors import PostChanged
 from syndicate.posts import Post, PostProblem, load_post_statted, read_body
 from syndicate.publisher import load_live, open_publisher
-from syndicate.scheduler import Service
+from syndicate.service.scheduler import Service
 from syndicate.web import create_app
 
 from .conftest import ConfigFactory

@@ -35,9 +35,9 @@ from syndicate.config import MANIFEST, Config
 from syndicate.errors import PostsFolderError, PublishRefused, RemovalRefused
 from syndicate.posts import PostProblem, load_post
 from syndicate.publisher import IdPlan, Publisher, open_publisher, read_manifest, removed_posts
-from syndicate.records import PostRecord
-from syndicate.scheduler import Service
-from syndicate.store import SqlStore
+from syndicate.service.scheduler import Service
+from syndicate.store import PostRecord
+from syndicate.store.sql import SqlStore
 from syndicate.web import create_app
 
 from .conftest import CLOCK_START, ConfigFactory, HookedPublisher

@@ -32,7 +32,7 @@ from syndicate.config import Config
 from syndicate.errors import PublishError, SyndicateError
 from syndicate.notify import utc_now
 from syndicate.publisher import Publisher, load_live, open_publisher, read_manifest
-from syndicate.scheduler import (
+from syndicate.service.scheduler import (
     DELIVER_JOB,
     POLL_JOB,
     PRUNE_JOB,
@@ -40,7 +40,8 @@ from syndicate.scheduler import (
     Service,
     is_post_name,
 )
-from syndicate.store import Attempt, SqlStore
+from syndicate.store import Attempt
+from syndicate.store.sql import SqlStore
 from syndicate.web import Services, create_app
 
 from .conftest import CLOCK_START, ConfigFactory, HookedPublisher

@@ -6,13 +6,13 @@ import os
 import subprocess
 import sys
 
-from syndicate.server import JEMALLOC_CONF_ENV, WEB_JEMALLOC_CONF
+from syndicate.service.server import JEMALLOC_CONF_ENV, WEB_JEMALLOC_CONF
 
 # jemalloc prints its options at exit with stats_print; our options are set first, then
 # stats_print is added, as a user could, and granian imported.
 _SHOW_OPTIONS = f"""
 import os
-from syndicate.server import configure_allocator
+from syndicate.service.server import configure_allocator
 configure_allocator()
 print(os.environ[{JEMALLOC_CONF_ENV!r}], flush=True)
 os.environ[{JEMALLOC_CONF_ENV!r}] += ",stats_print:true"

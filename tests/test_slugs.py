@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from syndicate.feeds import SLUG_GRACE, make_slugs, mint_slugs
-from syndicate.records import SlugRecord
+from syndicate.store import SlugRecord
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 

@@ -20,7 +20,7 @@ from syndicate.api import TOKEN_ENV
 from syndicate.cli import main
 from syndicate.config import load_config, state_dir
 from syndicate.publisher import open_publisher
-from syndicate.supervise import WorkerLock
+from syndicate.service.supervise import WorkerLock
 from syndicate.web import create_app
 
 from .test_admin import board, post_form, sign_in

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from syndicate.errors import StoreError
 from syndicate.store import (
     BUILDS_KEPT,
-    SCHEMA_VERSION,
+    NO_BUILD_MARK,
     Attempt,
     BuildRecord,
     FeedRecord,
@@ -20,10 +21,12 @@ from syndicate.store import (
     PostRecord,
     Refusal,
     SlugRecord,
-    SqlStore,
     Store,
     TargetRefusal,
+    peek,
 )
+from syndicate.store.schema import SCHEMA_VERSION
+from syndicate.store.sql import SqlStore
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HUB = "http://127.0.0.1:9/hub"
@@ -459,6 +462,52 @@ def test_old_builds_are_pruned(store: SqlStore) -> None:
     assert count == BUILDS_KEPT
     last = store.last_build()
     assert last is not None and last.post_count == BUILDS_KEPT + 4
+
+
+def test_every_build_gives_a_new_mark(store: SqlStore) -> None:
+    assert store.build_mark() == NO_BUILD_MARK
+    marks = {NO_BUILD_MARK}
+    for i in range(BUILDS_KEPT + 2):  # past the pruning of old builds
+        # The same time twice: the id alone tells the builds apart.
+        store.record_build(BuildRecord(at(i // 2), 0.1, i, 1))
+        mark = store.build_mark()
+        assert mark not in marks
+        marks.add(mark)
+    assert store.build_mark()[1] == "2024-05-01T12:00:25.000000Z"  # the time as stored
+
+
+def test_peeking_reads_the_mark_of_a_sqlite_store(store: SqlStore, db_url: str) -> None:
+    """``peek.build_mark`` (the standard library's sqlite3, for a start with nothing to
+    do) is the fast path of ``SqlStore.build_mark``: the same mark, build after build."""
+    path = Path(db_url.removeprefix("sqlite:///"))
+    assert peek.build_mark(path) == store.build_mark() == NO_BUILD_MARK
+    for i in range(BUILDS_KEPT + 2):
+        store.record_build(BuildRecord(at(i // 2), 0.1, i, 1))
+        assert peek.build_mark(path) == store.build_mark()
+
+
+def test_another_store_has_another_mark(tmp_path: Path) -> None:
+    with (
+        SqlStore(f"sqlite:///{tmp_path / 'a.db'}") as a,
+        SqlStore(f"sqlite:///{tmp_path / 'b.db'}") as b,
+    ):
+        a.record_build(BuildRecord(T0, 0.1, 1, 1))
+        b.record_build(BuildRecord(at(1), 0.1, 1, 1))
+        assert a.build_mark() != b.build_mark()
+        assert peek.build_mark(tmp_path / "a.db") != peek.build_mark(tmp_path / "b.db")
+
+
+def test_peeking_at_what_is_no_store_gives_no_mark_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    assert peek.build_mark(missing) == NO_BUILD_MARK
+    assert not missing.exists()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database, " * 100)
+    assert peek.build_mark(garbage) == NO_BUILD_MARK
+    # A SQLite file without the store's tables (a store never opened by syndicate).
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    assert peek.build_mark(empty) == NO_BUILD_MARK
 
 
 def test_a_refusal_is_kept_until_a_build(store: SqlStore) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from syndicate.supervise import WorkerProcess
+from syndicate.service.supervise import WorkerProcess
 
 from .test_scheduler import _get, start_serve, wait_for, write_post
 
@@ -197,7 +197,7 @@ def _extra_malloc_arenas(maps: str) -> int:
 
 _THREADS_ALLOCATE = """
 import sys, threading, time
-from syndicate.supervise import one_malloc_arena
+from syndicate.service.process import one_malloc_arena
 if sys.argv[1] == "one":
     assert one_malloc_arena()
 def work():
@@ -240,7 +240,7 @@ def test_the_worker_keeps_one_malloc_arena(tmp_path: Path) -> None:
 
 _FREE_AND_TRIM = """
 import sys
-from syndicate.supervise import give_back_free_memory
+from syndicate.service.process import give_back_free_memory
 def rss():
     with open("/proc/self/status") as status:
         return int(status.read().split("VmRSS:")[1].split()[0]) // 1024
@@ -260,29 +260,3 @@ def test_free_memory_is_given_back_to_the_system() -> None:
     )
     before, after = map(int, done.stdout.split())
     assert before - after >= 40, (before, after)  # most of the 70 MB freed
-
-
-_SIGNAL_WHILE_WAITING = """
-import logging, os, signal, sys
-from syndicate.cli import _stop_on_signals
-logging.basicConfig(level=logging.INFO, format="%(message)s")
-stop = _stop_on_signals()
-# The signal comes while the main thread holds the event's lock, as stop.wait() does
-# between its checks; Python runs the handler there, at the next bytecode.
-with stop._cond:
-    os.kill(os.getpid(), signal.SIGTERM)
-    for _ in range(100_000):
-        pass
-print("stopped" if stop.wait(10) else "not stopped", flush=True)
-"""
-
-
-def test_the_worker_stops_on_a_signal_that_comes_while_it_holds_the_stop_events_lock() -> None:
-    """The worker once hung on SIGTERM (killed after its grace period): the handler set
-    the stop event from inside the main thread's own wait on it."""
-    done = subprocess.run(
-        [sys.executable, "-c", _SIGNAL_WHILE_WAITING], capture_output=True, text=True, timeout=30
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "stopped\n"
-    assert done.stderr.splitlines() == ["SIGTERM: shutting down gracefully"]

@@ -31,7 +31,7 @@ from syndicate.api import TOKEN_ENV
 from syndicate.config import Config, load_config
 from syndicate.feeds import FeedInfo, Site, entity_tag
 from syndicate.publisher import Publisher, open_publisher, write_live
-from syndicate.server import CONFIG_ENV
+from syndicate.service.server import CONFIG_ENV
 from syndicate.web import BodyCache, PreparedDocument, SiteHolder, _read_live, create_app
 
 from .conftest import ConfigFactory

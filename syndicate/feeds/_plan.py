@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from ..config import Config
 from ..documents import FeedInfo, FeedKind, feed_paths
 from ..posts import Post
-from ..records import SlugRecord
+from ..store import SlugRecord
 from ._slugs import mint_slugs
 
 logger = logging.getLogger(__name__)

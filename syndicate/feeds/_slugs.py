@@ -23,7 +23,7 @@ from typing import Final
 
 from slugify import slugify
 
-from ..records import SlugRecord
+from ..store import SlugRecord
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 

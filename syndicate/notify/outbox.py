@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from .. import counted
-from ..records import (
+from ..store import (
     Attempt,
     AttemptStatus,
     NewNotification,

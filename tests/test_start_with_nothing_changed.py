@@ -21,7 +21,7 @@ from syndicate.cli import main
 from syndicate.config import MANIFEST, Config
 from syndicate.errors import SyndicateError
 from syndicate.publisher import open_publisher
-from syndicate.supervise import READY_FD_ENV, WorkerProcess
+from syndicate.service.supervise import READY_FD_ENV, WorkerProcess
 
 from .conftest import ConfigFactory
 from .servers import FakeClock

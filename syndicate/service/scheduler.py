@@ -58,16 +58,18 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from . import counted
-from .config import Config
-from .errors import PublishRefused, SyndicateError
-from .notify import DeliveryReport, Outbox
-from .publisher import Clock, Publisher, PublishResult, open_publisher
-from .store import Attempt, Notification, Store
-from .supervise import give_back_free_memory, signal_ready, web_answers
-from .walk import POST_SUFFIXES
+from .. import counted
+from ..config import Config
+from ..errors import PublishRefused, SyndicateError
+from ..notify import DeliveryReport, Outbox
+from ..publisher import Clock, Publisher, PublishResult, open_publisher
+from ..store import Attempt, Notification, Store
+from ..walk import POST_SUFFIXES
+from .process import give_back_free_memory
+from .supervise import signal_ready, web_answers
 
-log = logging.getLogger(__name__)
+# Named as before the service/ package: log lines (and filters on them) keep their name.
+log = logging.getLogger("syndicate.scheduler")
 
 T = TypeVar("T")
 

@@ -20,13 +20,11 @@ locks a file, sends an HTTP request.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import logging
 import os
 import select
-import signal
 import subprocess
 import sys
 import threading
@@ -35,13 +33,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .config import Config
-from .errors import SyndicateError
+from ..config import Config
+from ..errors import SyndicateError
+from .process import PARENT_ENV
 
 log = logging.getLogger("syndicate.scheduler")
 
 READY_FD_ENV = "SYNDICATE_READY_FD"
-PARENT_ENV = "SYNDICATE_PARENT_PID"  # serve's pid, for the worker's die_with_parent()
 LOCK_FD_ENV = "SYNDICATE_WORKER_LOCK_FD"  # serve's WorkerLock, inherited by its worker
 WORKER_LOCK = ".syndicate-worker.lock"
 """The scheduler's lock file in the state folder (``.syndicate.lock`` is the publish lock)."""
@@ -146,8 +144,9 @@ def web_answers(url: str, timeout: float) -> str | None:
     it did (the error, or the 5xx a proxy in front of a web tier that is down answers).
 
     ``http.client``, not urllib: no proxy from the environment between us and our own
-    web tier. Imported here: this module is imported by every web process, which would
-    pay 2 MB for http.client and the ssl and email modules it brings.
+    web tier. Imported here: ``serve``'s main process imports this module and never
+    probes; it would pay in memory for http.client and the ssl and email modules it
+    brings.
     """
     import http.client
 
@@ -335,69 +334,3 @@ class WorkerProcess:
         status = process.returncode
         log.info("worker stopped (status %s)", status)
         return status
-
-
-#: glibc's ``mallopt`` parameter for the most malloc arenas a process may have.
-M_ARENA_MAX = -8
-
-
-def one_malloc_arena() -> bool:
-    """Have glibc's malloc keep one arena (heap) for every thread of this process; True
-    if it took (elsewhere than glibc, or if it failed, a no-op: False).
-
-    By default each new thread that allocates gets an arena of its own, up to eight per
-    core, and each keeps the memory freed in it for later. The worker's threads (the
-    scheduler's, the file watcher's, the publish) take turns under the GIL anyway, so
-    extra arenas only add memory: one arena made the worker's peak 3 to 4 MB smaller
-    at 10,000 posts. Call it before the threads start, as the worker's first act. Not
-    for web workers: granian's threads, outside the GIL, would contend for one arena.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (AttributeError, OSError):
-        return False  # not glibc (musl has no mallopt)
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_ARENA_MAX, 1))
-
-
-def give_back_free_memory() -> bool:
-    """Return the pages malloc holds free to the system (glibc's ``malloc_trim``); True
-    if it could (elsewhere than glibc: a no-op, False).
-
-    Freed memory stays the process's own, for its next allocations: after a full
-    publish at 10,000 posts, whose feeds (60 MB) are written out and let go, the worker
-    stays at some 185 MB resident though it uses 120. Trimming then takes about 8 ms;
-    after an edit, under 1 ms.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        malloc_trim = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):
-        return False
-    malloc_trim.argtypes = [ctypes.c_size_t]
-    malloc_trim.restype = ctypes.c_int
-    malloc_trim(0)
-    return True
-
-
-def die_with_parent(signum: int = signal.SIGTERM) -> None:
-    """In a worker that ``serve`` started: have Linux send us SIGTERM when serve dies, even
-    by SIGKILL, so a killed serve never leaves an orphaned scheduler behind (a restarted
-    serve would otherwise make two). Call it once SIGTERM stops the worker gracefully.
-    Elsewhere, or for a worker started by hand, a no-op.
-
-    Done by the worker itself rather than between fork and exec, where running Python
-    is unsafe once serve has threads (its supervisor restarts the worker from one).
-    """
-    parent = os.environ.pop(PARENT_ENV, None)
-    if parent is None or not sys.platform.startswith("linux"):
-        return
-    pr_set_pdeathsig = 1
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(pr_set_pdeathsig, signum, 0, 0, 0)
-    if os.getppid() != int(parent):  # serve died before we asked
-        os.kill(os.getpid(), signum)

@@ -1,7 +1,10 @@
-"""Records: what the store keeps, as plain values, and the ``Store`` Protocol.
+"""The store's face: what it keeps, as plain values (the records), and the ``Store``
+Protocol with its contract. No I/O.
 
 Standard library only, so that what uses records (a build without a store, the
-notifier's types) does not import SQLAlchemy; ``store.SqlStore`` implements the Protocol.
+notifier's types) does not import SQLAlchemy; ``store.sql.SqlStore`` implements the
+Protocol (import it from there: this module never imports it, so the package has no
+import circle).
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ AttemptStatus = Literal["ok", "retry", "failed", "refused"]
 
 #: How many build records are kept (the status page shows the last one).
 BUILDS_KEPT: Final = 50
+
+BuildMark = tuple[int, str]
+"""The last recorded build as ``(id, time as stored)``: ``Store.build_mark()``."""
+#: The mark of a store with no build recorded (or that cannot be read): never the mark of
+#: a recorded build, whose id is at least 1.
+NO_BUILD_MARK: Final[BuildMark] = (0, "")
 
 
 # --------------------------------------------------------------------------- records
@@ -309,6 +318,13 @@ class Store(Protocol):
 
     def last_build(self) -> BuildRecord | None:
         """The most recent build, if any."""
+        ...
+
+    def build_mark(self) -> BuildMark:
+        """The mark of the most recent build, ``NO_BUILD_MARK`` if none: every
+        ``record_build`` gives a new one, and another database another one (so the
+        publish stamp sees another publish, or another store). A reader without this
+        class may compute it from the ``builds`` table (``store.peek``): the same value."""
         ...
 
     # refusals

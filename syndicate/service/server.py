@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import SyndicateError
-from .supervise import PARENT_ENV
+from ..errors import SyndicateError
+from .process import PARENT_ENV
 
 CONFIG_ENV = "SYNDICATE_CONFIG"
 """Environment variable through which ``serve`` hands the config path to server workers."""
@@ -34,11 +34,10 @@ WEB_JEMALLOC_CONF = "narenas:1"
 
 By default jemalloc gives each core four arenas, and a web worker's threads (granian's
 runtime and blocking threads) spread the buffers of the responses in flight over them,
-each arena keeping what was freed in it for ten seconds. Under 32 connections asking
-for a 90 KB feed, one arena made each web worker's peak 5 to 6 MB smaller (43.5 instead
-of 48 to 50.6 MB at 10,000 posts) at the same requests/s, measured in turn 4 times.
-Purging freed pages at once (``dirty_decay_ms:0``) saved 1 to 2 MB more and halved the
-requests/s of a 200."""
+each arena keeping what was freed in it for ten seconds. One arena makes each web
+worker's peak smaller at the same requests/s. Purging freed pages at once
+(``dirty_decay_ms:0``) saves a little more memory but costs much of the requests/s, so
+it is not done (measured: bench/RESULTS.md, "Why the fast paths")."""
 
 
 BACKLOG = 1024
