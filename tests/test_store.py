@@ -299,12 +299,18 @@ def test_different_kind_target_or_feed_are_not_coalesced(store: SqlStore) -> Non
     assert len(store.pending()) == 4
 
 
-def test_a_failed_notification_does_not_swallow_a_new_one(store: SqlStore) -> None:
+def test_a_new_notification_supersedes_the_failed_one(store: SqlStore) -> None:
+    """A target that stays down keeps one failed row per feed, not one per change: the
+    new notification tells it of the feed as it is now (issue 18, case 6)."""
     (n,) = store.enqueue([websub()], T0)
-    store.mark_failed(n.id, "HTTP 404")
+    (other_feed,) = store.enqueue([websub("https://example.org/other")], T0)
+    (other_kind,) = store.enqueue([NewNotification("ping", HUB, FEED)], T0)
+    for failed in (n, other_feed, other_kind):
+        store.mark_failed(failed.id, "gave up after 8 attempts")
     (fresh,) = store.enqueue([websub()], at(1))
-    assert fresh.id != n.id and fresh.status == "pending"
-    assert [f.id for f in store.failed()] == [n.id]
+    assert fresh.id != n.id and fresh.status == "pending" and fresh.attempts == 0
+    assert store.get_notification(n.id) is None
+    assert {f.id for f in store.failed()} == {other_feed.id, other_kind.id}
 
 
 def test_due_returns_pending_ones_due_now_most_overdue_first(store: SqlStore) -> None:
@@ -418,9 +424,15 @@ def test_retry_puts_a_failed_notification_back(store: SqlStore) -> None:
 
 
 def test_retry_merges_into_a_pending_twin(store: SqlStore) -> None:
-    (old,) = store.enqueue([websub()], T0)
-    store.mark_failed(old.id, "gave up")
+    # A database from before new notifications superseded failed ones may hold both.
     (new,) = store.enqueue([websub()], at(10))
+    (old,) = store.enqueue([websub("https://example.org/twin")], T0)
+    store.mark_failed(old.id, "gave up")
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE outbox SET feed_url = :feed WHERE id = :id"),
+            {"feed": FEED, "id": old.id},
+        )
     store.reschedule(new.id, at(500), 1, "HTTP 500")
     merged = store.retry(old.id, at(20))
     assert merged is not None and merged.id == new.id and merged.next_attempt_at == at(20)

@@ -241,7 +241,12 @@ class Store(Protocol):
 
     # outbox
     def enqueue(self, items: Iterable[NewNotification], now: datetime) -> list[Notification]:
-        """Add notifications, coalescing with pending ones; return the resulting rows."""
+        """Add notifications, coalescing with pending ones; return the resulting rows.
+
+        A new notification supersedes the failed ones of the same kind, target and feed
+        (they are removed): it tells the target of the feed as it is now, which covers
+        what they were about, so a target that stays down keeps one failed row per feed,
+        not one per change."""
         ...
 
     def due(

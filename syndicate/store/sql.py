@@ -386,6 +386,14 @@ class SqlStore:
                 if item in seen:
                     continue
                 seen.add(item)
+                conn.execute(
+                    t.delete().where(
+                        t.c.status == "failed",
+                        t.c.kind == item.kind,
+                        t.c.target == item.target,
+                        t.c.feed_url == item.feed_url,
+                    )
+                )
                 row = conn.execute(
                     sa.select(t)
                     .where(
