@@ -42,10 +42,10 @@ from lxml import etree
 from lxml import html as lxml_html
 from slugify import slugify
 
-from . import counted, walk
-from .config import Author, Config, SiteConfig, http_uri
-from .errors import ConfigError, PostChanged
-from .langtag import normalise_language
+from .. import counted, walk
+from ..config import Author, Config, SiteConfig, http_uri
+from ..errors import ConfigError, PostChanged
+from ..langtag import normalise_language
 
 POST_SUFFIXES = walk.POST_SUFFIXES
 
