@@ -62,10 +62,10 @@ from . import counted
 from .config import Config
 from .errors import PublishRefused, SyndicateError
 from .notify import DeliveryReport, Outbox
+from .posts.walk import POST_SUFFIXES
 from .publisher import Clock, Publisher, PublishResult, open_publisher
 from .store import Attempt, Notification, Store
 from .supervise import give_back_free_memory, signal_ready, web_answers
-from .walk import POST_SUFFIXES
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import walk
 from .config import MANIFEST, Config, fingerprint, sqlite_file, state_dir
+from .posts import walk
 
 log = logging.getLogger(__name__)
 

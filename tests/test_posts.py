@@ -15,12 +15,12 @@ from syndicate.config import Author, Config
 from syndicate.posts import (
     Post,
     PostProblem,
-    _read_all,
     load_post,
     load_post_statted,
     load_posts,
     render_post,
 )
+from syndicate.posts.post import _read_all
 
 from .conftest import ConfigFactory
 

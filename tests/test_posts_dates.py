@@ -9,8 +9,13 @@ from dateutil import parser as dateparser
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from syndicate import posts
-from syndicate.posts import _DATE_DEFAULTS, _Invalid, _parse_any_date, _parse_common_date
+from syndicate.posts import frontmatter
+from syndicate.posts.frontmatter import (
+    _DATE_DEFAULTS,
+    _Invalid,
+    _parse_any_date,
+    _parse_common_date,
+)
 
 
 def same_moment(a: datetime, b: datetime) -> bool:
@@ -84,7 +89,7 @@ def test_the_usual_jekyll_date_does_not_call_dateutil(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(dateparser, "parse", fail)
     monkeypatch.setattr(dateparser, "isoparse", fail)
-    moment = posts._to_utc("2015-01-01 13:39:21 +0100", "date", UTC)
+    moment = frontmatter._to_utc("2015-01-01 13:39:21 +0100", "date", UTC)
     assert moment == datetime(2015, 1, 1, 12, 39, 21, tzinfo=UTC)
 
 

@@ -13,17 +13,8 @@ from hypothesis import strategies as st
 from lxml.html import HtmlElement
 
 from syndicate.config import Config
-from syndicate.posts import (
-    _PLAIN_PARAGRAPH,
-    ALLOWED_TAGS,
-    Post,
-    Rendered,
-    _excerpt_html,
-    _to_html,
-    load_post,
-    render_post,
-    sanitize_html,
-)
+from syndicate.posts import ALLOWED_TAGS, Post, Rendered, load_post, render_post, sanitize_html
+from syndicate.posts.render import _PLAIN_PARAGRAPH, _excerpt_html, _to_html
 
 DATA = Path(__file__).parent / "data" / "posts"
 
@@ -355,7 +346,7 @@ def test_summary_matches_a_whole_parse_for_any_post(
     ],
 )
 def test_first_paragraph_of_any_html(content_html: str) -> None:
-    from syndicate.posts import _first_paragraph
+    from syndicate.posts.render import _first_paragraph
 
     assert _first_paragraph(content_html) == _first_paragraph_by_whole_parse(content_html)
 

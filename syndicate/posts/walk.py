@@ -14,7 +14,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import PostsFolderError
+from ..errors import PostsFolderError
 
 POST_SUFFIXES = (".md", ".markdown", ".txt", ".html")
 
