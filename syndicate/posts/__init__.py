@@ -19,6 +19,9 @@ and ``walk`` import no other module of the package):
 - ``render``: cmark-gfm (through ctypes) -> HTML, sanitised by nh3; excerpts.
 - ``walk``: which files are post candidates (the scan, the watcher, ``stamp``).
 
+The fast paths say why they are there; what each saves, as measured, is in
+bench/RESULTS.md ("Why the fast paths").
+
 This face imports nothing until one of its names is asked for (PEP 562): commands that
 may read no post at all import ``syndicate.posts.walk`` (``stamp``, the scheduler), and
 must not bring the Markdown, YAML and XML stack with it.

@@ -40,7 +40,7 @@ class _FlatFrontMatter(yaml.constructor.SafeConstructor):
     Front matter is nearly always a mapping of names to strings or lists of strings.
     PyYAML builds even those through several Python calls per value (look-up by tag, an
     alias check, a generator per collection): with libyaml composing the nodes, that was
-    40 % of the YAML time (82 us for a typical post's front matter; 51 us with this).
+    a large share of the YAML time.
     Strings are taken from their nodes as SafeConstructor takes them, every other scalar
     goes through SafeConstructor itself, and anything else (a nested mapping, a merge key,
     an alias of a list, a key that is not a string) gets the ordinary construction of the
@@ -101,8 +101,8 @@ _resolve_tag = functools.lru_cache(maxsize=1024)(yaml.resolver.Resolver().resolv
 class _ResolverHooks:
     """The resolver methods the composer calls for every node, answering as before, sooner.
 
-    libyaml's composer (like composer.py) calls three Python methods per node: these were
-    a quarter of the time to read a typical front matter. ``descend_resolver`` and
+    libyaml's composer (like composer.py) calls three Python methods per node, a good
+    part of the time to read a typical front matter. ``descend_resolver`` and
     ``ascend_resolver`` only serve path resolvers (``yaml.add_path_resolver``), which this
     loader never has: any C function that ignores its arguments does as well ("is" and
     ``tuple()`` here). ``resolve`` depends only on its arguments once there are no path
@@ -178,7 +178,8 @@ def _parse_simple_yaml(source: str) -> dict[str, Any] | None:
     _YAML_LOADER reads it, or None for anything else.
 
     Even with libyaml, PyYAML spends most of its time on such a document in Python (a
-    node, a resolver call and a constructor call per value): this takes half as long.
+    node, a resolver call and a constructor call per value): this stays in C regular
+    expressions for all but the values.
     Plain scalars are resolved by PyYAML's resolver and built by SafeConstructor, in
     _FlatFrontMatter's order (top-level values, then list items), so that of two bad
     values (date: 2025-02-30) the same one is reported; and nothing is built before every
@@ -314,8 +315,9 @@ def _parse_date_string(value: str, key: str) -> datetime:
 
 # The forms Jekyll sites write, most of all the one YAML does not already turn into a
 # timestamp ("2025-06-19 10:00:00 +0100": PyYAML wants a colon in the offset). dateutil
-# takes about 300 us for such a string, which was a third of the time to read a post; this
-# takes 3 us. ASCII digits only, a year from 1000, hours below 24 and offsets below 24:00:
+# is slow at such a string (it was a large part of the time to read a post), a regular
+# expression is not. ASCII digits only, a year from 1000, hours below 24 and offsets
+# below 24:00:
 # anything else (and an impossible date such as 2025-02-30) goes to dateutil, so the
 # result and the error message are dateutil's. tests/test_posts_dates.py checks that both
 # paths agree.

@@ -145,9 +145,9 @@ class _PackedRendered(Rendered):
 def _read_all(fd: int, size: int, limit: int) -> bytes:
     """The rest of an open file of ``size`` bytes (as fstat said), up to ``limit`` + 1
     bytes: one read, and more to the end if it has grown since. Four system calls a post
-    in all (open, fstat, read, close), where a stat and ``open().read()`` made seven (7
-    against 15 us a post). More than ``limit`` bytes back means too large: a file that
-    grows while it is read costs no more memory than the limit."""
+    in all (open, fstat, read, close), where a stat and ``open().read()`` made seven.
+    More than ``limit`` bytes back means too large: a file that grows while it is read
+    costs no more memory than the limit."""
     raw = os.read(fd, size + 1)
     if len(raw) <= size:
         return raw  # the whole file: a regular file's read stops short only at its end
@@ -224,8 +224,8 @@ def drop_bodies(posts: Iterable[Post]) -> None:
     them from their files again if ever needed (a post re-rendered or digested again).
 
     A body is a function of the file's bytes, which ``Post.digest`` covers, so this
-    changes no post's value: only where its body comes from. At 10,000 posts the
-    bodies are 60 MB, and a service needs almost none of them again.
+    changes no post's value: only where its body comes from. The bodies are most of a
+    post's memory, and a service needs almost none of them again.
     """
     for post in posts:
         post.__dict__.pop("body", None)
@@ -236,8 +236,8 @@ def share_values(post: Post, pool: dict[Any, Any]) -> None:
     categories and tags and each of their names, its image's media type) the very
     objects ``pool`` holds, keeping the first of each in ``pool``.
 
-    Every post read or unpickled has its own copies: at 10,000 posts of 20 authors and
-    400 tags they were some 5 MB of a service's memory. Like ``drop_bodies``, this
+    Every post read or unpickled has its own copies, of a few authors and tags shared
+    by thousands of posts. Like ``drop_bodies``, this
     changes no post's value (the values are equal), only which object holds it.
     """
     values = post.__dict__

@@ -25,7 +25,7 @@ from .post import Post, Rendered
 from .text import _is_printable, strip_forbidden_chars
 
 # CommonMark through cmark-gfm, the reference C implementation of the spec (GitHub's
-# fork, as PyPI renders READMEs with): about 13 times faster than markdown-it-py on our
+# fork, as PyPI renders READMEs with): many times faster than markdown-it-py on our
 # posts and the same HTML. Raw HTML passes ("unsafe") because nh3 sanitises after; of
 # GitHub's extensions only tables and strikethrough (~~two tildes~~: "H~2~O" stays as
 # written), no autolinks or tag filter.
@@ -39,7 +39,7 @@ _CELL_ALIGN = re.compile(r'<(t[hd]) align="(left|center|right)">')
 def markdown_to_html(source: str) -> str:
     """CommonMark (plus tables and strikethrough) to HTML, not yet sanitised."""
     # cmarkgfm.markdown_to_html_with_extensions, step by step, freeing what it leaks:
-    # the document tree and the HTML (some 20 KB a post: 80 MB to render 4,000 posts).
+    # the document tree and the HTML of every post rendered.
     lib, ffi = _cmark.lib, _cmark.ffi
     parser = lib.cmark_parser_new(_CMARK_OPTIONS)
     try:
@@ -154,7 +154,7 @@ _TEXT_ALIGN = re.compile(r"text-align\s*:\s*(left|right|center|justify)\b", re.I
 # code block (HTML allows spaces around "=", so any "=" after a space counts) or prose that
 # reads "href=x" match too, which only costs building a sanitiser for that post. The
 # pattern starts with the literal "=" so that `re` can skip to each one: written as
-# "(href|src|...)=" it tried every position and took 300 us a post instead of 3.
+# "(href|src|...)=" it tried every position, and was far slower.
 _NEEDS_BASE = re.compile(
     r"=(?:(?<=\s=)|(?<=srcset=)|(?<=cite=)"
     r"|(?:(?<=href=)|(?<=src=)|(?<=poster=))\s*+(?![\"']?[a-z][a-z0-9+.-]*:))",
@@ -240,7 +240,7 @@ def _to_html(source: str, is_html: bool) -> str:
 # paragraph in Markdown, with nothing that Markdown or HTML would read as markup, nor that
 # cmark or the sanitiser would escape (& < > " and the no-break space) or strip (spaces
 # at either end). Its HTML is the text in <p>, with no need to render and sanitise it
-# (35 of the 220 us that rendering a post with an excerpt took). Not at the start: what
+# (a good part of rendering a post with an excerpt). Not at the start: what
 # opens a heading, a quote, a list, a rule or an indented code block (also "1." / "1)").
 # tests/test_posts_render.py compares it with the whole path on any text it takes.
 _PLAIN_PARAGRAPH = re.compile(
@@ -268,7 +268,7 @@ _PARSERS = threading.local()  # an lxml parser serves one thread at a time
 def _body_elements(content_html: str) -> list[etree._Element]:
     """The top-level elements of an HTML fragment, as ``lxml.html.fragments_fromstring``
     parses it, with a plain ``etree.HTMLParser``: lxml.html's parser looks up a Python
-    class for every element it hands out, a quarter of the cost of parsing a post."""
+    class for every element it hands out, a good part of the cost of parsing a post."""
     parser = getattr(_PARSERS, "html", None)
     if parser is None:
         parser = _PARSERS.html = etree.HTMLParser()

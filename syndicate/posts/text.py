@@ -32,8 +32,8 @@ codecs.register_error(_C1_ERRORS, _undefined_cp1252)
 #
 # One negated class, listing the allowed ranges (each supplementary plane minus its last
 # two code points), not an alternation: `re` scans for a pattern that starts with a single
-# class in a tight C loop, but tries an alternation at every position, which was 15 times
-# slower (330 vs 20 us for a 3.5 KB post) and the costliest step of reading a post.
+# class in a tight C loop, but tries an alternation at every position, which was an
+# order of magnitude slower and the costliest step of reading a post.
 _PLANE_ALLOWED = "".join(f"{chr(p << 16)}-{chr(p << 16 | 0xFFFD)}" for p in range(1, 17))
 _FORBIDDEN_CHARS = re.compile(
     f"[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufdcf\ufdf0-\ufffc{_PLANE_ALLOWED}]"
@@ -41,10 +41,10 @@ _FORBIDDEN_CHARS = re.compile(
 
 # UTF-8 read as Windows-1252 or Latin-1 turns a lead byte (C2-F4) into one of these letters
 # followed by a character that stands for a continuation byte (80-BF); Windows-1252 read as
-# Latin-1 leaves C1 controls. Clean text almost never has either, so ftfy (about 2 ms per
-# post) only runs where it can help. Written as one class first (a C1 control, or a lead
-# letter that must then be followed by a continuation character) rather than as
-# "C1|lead+continuation", so that `re` can scan for the class in C: twice as fast.
+# Latin-1 leaves C1 controls. Clean text almost never has either, so ftfy (slow: it tries
+# every repair) only runs where it can help. Written as one class first (a C1 control, or
+# a lead letter that must then be followed by a continuation character) rather than as
+# "C1|lead+continuation", so that `re` can scan for the class in C.
 _C1_CONTROLS = "\u0080-\u009f"
 _LEAD_LETTERS = "\u00c2-\u00f4"
 _CONTINUATIONS = (
@@ -60,8 +60,8 @@ _MOJIBAKE_HINT = re.compile(
 # is its complement less the lead letters, which the look-behind then sets apart), or a
 # lead letter followed by a continuation character. Every match of _MOJIBAKE_HINT is a
 # match of this (C1 controls are forbidden characters too), so when this finds nothing
-# the text is clean, found in one scan instead of two. Each scan costs about 60
-# instructions a character; the two were over a quarter of reading a post.
+# the text is clean, found in one scan instead of two, and each scan is a sizeable part
+# of reading a post.
 _NEEDS_HYGIENE = re.compile(
     f"[^\t\n\r\x20-\x7e\xa0-\xc1\xf5-\ud7ff\ue000-\ufdcf\ufdf0-\ufffc{_PLANE_ALLOWED}]"
     f"(?:(?<![{_LEAD_LETTERS}])|[{_CONTINUATIONS}])"
@@ -72,8 +72,8 @@ _NEEDS_HYGIENE = re.compile(
 def _ftfy() -> Callable[[str], str]:
     """ftfy's ``fix_text`` with only the encoding repairs: everything that would change
     legitimate text (curly quotes, HTML entities in Markdown, ligatures, width,
-    normalisation) stays off. Imported when a post first needs it: ftfy's tables take
-    3 MB and 40 ms to load, and clean posts never reach it."""
+    normalisation) stays off. Imported when a post first needs it: ftfy's tables are
+    large and slow to load, and clean posts never reach it."""
     import ftfy
 
     config = ftfy.TextFixerConfig(
@@ -126,7 +126,7 @@ def repair_mojibake(text: str) -> str:
 # C2, U+FDD0-U+FFFF with EF, the noncharacters above the BMP with F0-F4 (and a strict
 # decoder lets no surrogate through). A lead letter (C3 82-B4) before a continuation
 # character is followed by C2 or by C5, C6, CB or E2. A table look-up per byte and a
-# search for C3 cost under a third of the character class, and settle most posts; text
+# search for C3 cost much less than the character class, and settle most posts; text
 # with one of these bytes (a no-break space, "«", an emoji) still gets the class.
 # tests/test_posts_text.py checks both against every code point.
 _UNCLEAN_BYTES = bytes(

@@ -42,7 +42,7 @@ def _without_suffix(relpath: str) -> str:
 _URL_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # What quote() keeps as it is (ASCII letters, digits, "_.-~" and _URL_PATH_SAFE), but "%":
-# a path made only of these needs neither quote() nor _LONE_PERCENT (a third of the cost).
+# a path made only of these needs neither quote() nor _LONE_PERCENT.
 _URL_PATH_AS_IS = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=._~-]*")
 
 
@@ -101,8 +101,8 @@ class _UrlParts(NamedTuple):
     stem: str
 
 
-# A site has a few dozen categories shared by thousands of posts, and python-slugify takes
-# about 10 us a name (half of building a permalink); it is a pure function of the name.
+# A site has a few dozen categories shared by thousands of posts, and python-slugify is
+# most of the cost of building a permalink; it is a pure function of the name.
 _category_slug = functools.lru_cache(maxsize=1024)(slugify)
 
 # Jekyll's permalink placeholders (Jekyll::Drops::UrlDrop); computed only when used.
@@ -351,7 +351,7 @@ def _asset_size(url: str, config: Config) -> int | None:
     if not rel or "\x00" in rel:
         return None
     # Strings and one stat of each file, where pathlib made Paths and three stats (resolve,
-    # is_file, stat): half the time, which was a fifth of reading a post with an image.
+    # is_file, stat), a noticeable part of reading a post with an image.
     assets, _ = _real_path(str(config.assets_dir))
     # "assets/images/x.jpg" usually names assets_dir itself; a bare "images/x.jpg" may too.
     for folder in (os.path.dirname(assets), assets):
