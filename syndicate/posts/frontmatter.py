@@ -3,7 +3,8 @@ from it (title, author, categories and tags, lang, published). Pure (no I/O).
 
 Two fast paths, each beside the plain path it must equal: ``_parse_simple_yaml`` and the
 ``_YAML_LOADER`` shortcuts beside PyYAML's SafeLoader, ``_parse_common_date`` beside
-dateutil (the oracle tests: tests/test_posts_yaml.py and tests/test_posts_dates.py).
+dateutil. Their oracle tests: tests/test_oracle_posts_yaml.py and
+tests/test_oracle_posts_dates.py.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class _FlatFrontMatter(yaml.constructor.SafeConstructor):
     Strings are taken from their nodes as SafeConstructor takes them, every other scalar
     goes through SafeConstructor itself, and anything else (a nested mapping, a merge key,
     an alias of a list, a key that is not a string) gets the ordinary construction of the
-    whole document. tests/test_posts_yaml.py checks the shortcut against plain PyYAML.
+    whole document. tests/test_oracle_posts_yaml.py checks the shortcut against plain
+    PyYAML.
     """
 
     def construct_document(self, node: yaml.Node) -> Any:
@@ -107,7 +109,7 @@ class _ResolverHooks:
     loader never has: any C function that ignores its arguments does as well ("is" and
     ``tuple()`` here). ``resolve`` depends only on its arguments once there are no path
     resolvers, and front matter repeats its keys in every post: a cache answers those in C.
-    tests/test_posts_yaml.py checks the loader against plain PyYAML.
+    tests/test_oracle_posts_yaml.py checks the loader against plain PyYAML.
     """
 
     descend_resolver = staticmethod(operator.is_)
@@ -184,7 +186,7 @@ def _parse_simple_yaml(source: str) -> dict[str, Any] | None:
     _FlatFrontMatter's order (top-level values, then list items), so that of two bad
     values (date: 2025-02-30) the same one is reported; and nothing is built before every
     line is known to be simple, as PyYAML reports a syntax error before any bad value.
-    tests/test_posts_yaml.py checks this against PyYAML.
+    tests/test_oracle_posts_yaml.py checks this against PyYAML.
     """
     entries: list[tuple[str, _Scalar | list[_Scalar]]] = []
     try:
@@ -317,10 +319,9 @@ def _parse_date_string(value: str, key: str) -> datetime:
 # timestamp ("2025-06-19 10:00:00 +0100": PyYAML wants a colon in the offset). dateutil
 # is slow at such a string (it was a large part of the time to read a post), a regular
 # expression is not. ASCII digits only, a year from 1000, hours below 24 and offsets
-# below 24:00:
-# anything else (and an impossible date such as 2025-02-30) goes to dateutil, so the
-# result and the error message are dateutil's. tests/test_posts_dates.py checks that both
-# paths agree.
+# below 24:00: anything else (and an impossible date such as 2025-02-30) goes to
+# dateutil, so the result and the error message are dateutil's.
+# tests/test_oracle_posts_dates.py checks that both paths agree.
 _COMMON_DATE = re.compile(
     r"([1-9]\d{3})-(\d{2})-(\d{2})"
     r"(?:[T ]([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.(\d{1,6}))?)?"

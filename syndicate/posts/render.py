@@ -242,7 +242,7 @@ def _to_html(source: str, is_html: bool) -> str:
 # at either end). Its HTML is the text in <p>, with no need to render and sanitise it
 # (a good part of rendering a post with an excerpt). Not at the start: what
 # opens a heading, a quote, a list, a rule or an indented code block (also "1." / "1)").
-# tests/test_posts_render.py compares it with the whole path on any text it takes.
+# tests/test_oracle_posts_render.py compares it with the whole path on any text it takes.
 _PLAIN_PARAGRAPH = re.compile(
     r"(?![ #>+*=-]|\d{1,9}[.)](?: |$))"  # no block starts here
     r'[^\\`*_\[\]<>&"!~|\u00a0]*'  # no inline markup, nothing escaped

@@ -128,7 +128,7 @@ def repair_mojibake(text: str) -> str:
 # character is followed by C2 or by C5, C6, CB or E2. A table look-up per byte and a
 # search for C3 cost much less than the character class, and settle most posts; text
 # with one of these bytes (a no-break space, "«", an emoji) still gets the class.
-# tests/test_posts_text.py checks both against every code point.
+# tests/test_oracle_posts_text.py checks both against every code point.
 _UNCLEAN_BYTES = bytes(
     [*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0xC2, *range(0xEF, 0xF5)]
 )

@@ -14,12 +14,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from syndicate import posts
 from syndicate.config import Config
 from syndicate.posts import load, load_post, urls
 from syndicate.posts.load import _relpath
-
-from .conftest import ConfigFactory
 
 
 @pytest.mark.parametrize(
@@ -174,54 +171,3 @@ def test_real_path_is_pathlibs_resolve(tmp_path: Path) -> None:
 )
 def test_is_within_is_is_relative_to(path: str, folder: str) -> None:
     assert urls._is_within(path, folder) == PurePosixPath(path).is_relative_to(folder)
-
-
-def test_posts_with_values_that_used_to_stop_the_build_are_reported_one_by_one(
-    posts_dir: Path, make_config: ConfigFactory
-) -> None:
-    assets = posts_dir.parent / "assets"
-    assets.mkdir()
-    (assets / "loop").symlink_to(assets / "loop")
-    config = make_config(assets_dir="assets", site={"timezone": "Pacific/Kiritimati"})
-    front = {
-        "ok.md": "date: 2025-01-01",
-        "v6-image.md": 'date: 2025-01-01\nimage: "http://[oops/a.jpg"',
-        "v6-permalink.md": 'date: 2025-01-01\npermalink: "//[oops/a"',
-        "loop.md": "date: 2025-01-01\nimage: /assets/loop",
-        "utc-overflow.md": "date: 9999-12-31 23:59:59 -1200",
-        "local-overflow.md": "date: 9999-12-31 23:00:00 +0000",  # +14:00 in Kiritimati
-    }
-    for name, lines in front.items():
-        (posts_dir / name).write_text(f"---\ntitle: {name}\n{lines}\n---\nBody.\n")
-
-    found, problems = posts.load_posts(config)
-
-    by_title = {post.title: post for post in found}
-    assert sorted(by_title) == ["loop.md", "ok.md", "v6-image.md", "v6-permalink.md"]
-    assert by_title["v6-image.md"].image is None
-    assert by_title["v6-permalink.md"].url == "https://example.org/2025/01/01/v6-permalink.html"
-    loop_image = by_title["loop.md"].image
-    assert loop_image is not None and loop_image.length is None
-    messages = {p.path.name: (p.severity, p.message) for p in problems}
-    assert messages == {
-        "v6-image.md": (
-            "warning",
-            "image: 'http://[oops/a.jpg' is not a valid URL (Invalid IPv6 URL); ignored",
-        ),
-        "v6-permalink.md": (
-            "warning",
-            "permalink: '//[oops/a' is not a valid URL (Invalid IPv6 URL); ignored",
-        ),
-        "loop.md": (  # a symlink loop is no file: the image is not found in assets_dir
-            "warning",
-            "image: '/assets/loop' is not in assets_dir (assets); its enclosure has no length",
-        ),
-        "utc-overflow.md": (
-            "error",
-            "date: 9999-12-31 23:59:59-12:00 is out of the range of dates",
-        ),
-        "local-overflow.md": (
-            "error",
-            "date: 9999-12-31 23:00:00+00:00 is out of the range of dates",
-        ),
-    }
