@@ -36,7 +36,6 @@ if typing.TYPE_CHECKING:
     from .load import (
         LoadMany,
         LoadOne,
-        candidate_relpath,
         collect_posts,
         load_post,
         load_post_statted,
@@ -67,7 +66,7 @@ if typing.TYPE_CHECKING:
     )
     from .text import plain_text, repair_mojibake, strip_forbidden_chars
     from .urls import image_changed
-    from .walk import POST_SUFFIXES
+    from .walk import POST_SUFFIXES, candidate_relpath
 
 __all__ = [
     "ALLOWED_ATTRIBUTES",
@@ -107,7 +106,6 @@ __all__ = [
 _HOMES = {
     "LoadMany": "load",
     "LoadOne": "load",
-    "candidate_relpath": "load",
     "collect_posts": "load",
     "load_post": "load",
     "load_post_statted": "load",
@@ -136,6 +134,7 @@ _HOMES = {
     "strip_forbidden_chars": "text",
     "image_changed": "urls",
     "POST_SUFFIXES": "walk",
+    "candidate_relpath": "walk",
 }
 
 if not typing.TYPE_CHECKING:  # mypy would take any name of the package for Any then

@@ -36,7 +36,7 @@ from .post import Post, PostProblem, _read_all
 from .text import _markup_in, _markup_message, _read_text
 from .urls import _entry_id, _image, _permalink, _without_suffix
 from .walk import candidates as walk_candidates
-from .walk import not_regular, skip_reason
+from .walk import not_regular
 from .walk import relpath as walk_relpath
 
 # One logger for the whole room, named as the module was: the CLI's log lines name it,
@@ -130,19 +130,6 @@ def collect_posts(
             seen_urls[post.url] = relpath
         posts.append(post)
     return posts, problems
-
-
-def candidate_relpath(path: Path, config: Config) -> str | None:
-    """The path of a file under the posts folder if a scan would read it, else None:
-    what ``load_posts`` would skip (hidden, temporary, another file type) gives None."""
-    absolute = Path(os.path.abspath(path))
-    if not absolute.is_relative_to(config.posts_dir):
-        return None
-    parts = absolute.relative_to(config.posts_dir).parts
-    relpath = "/".join(parts)
-    if not parts or any(part.startswith(".") for part in parts[:-1]) or skip_reason(parts[-1]):
-        return None
-    return relpath
 
 
 def load_post(path: Path, config: Config) -> tuple[Post | None, Sequence[PostProblem]]:
