@@ -69,17 +69,17 @@ def time_stages(config: Config, repeat: int) -> None:
     """Per-post time of each step of ``load_post``, each over every post in turn."""
     paths = [path for _, path in walk.candidates(config.posts_dir, print)]
     raws = [path.read_bytes() for path in paths]
-    texts = [hygiene._read_text(raw, lambda message: None) for raw in raws]
+    texts = [hygiene.read_text(raw, lambda message: None) for raw in raws]
     front_matters = []
     for text in texts:
-        opening = frontmatter._FM_BOUNDARY.match(text)
-        closing = frontmatter._FM_BOUNDARY.search(text, opening.end()) if opening else None
+        opening = frontmatter.FM_BOUNDARY.match(text)
+        closing = frontmatter.FM_BOUNDARY.search(text, opening.end()) if opening else None
         if opening and closing:
             front_matters.append(text[opening.end() : closing.start()])
     stages: dict[str, Callable[[], object]] = {
         "read file": lambda: [path.read_bytes() for path in paths],
-        "text hygiene": lambda: [hygiene._read_text(raw, lambda message: None) for raw in raws],
-        "front matter": lambda: [frontmatter._parse_yaml(source, 1) for source in front_matters],
+        "text hygiene": lambda: [hygiene.read_text(raw, lambda message: None) for raw in raws],
+        "front matter": lambda: [frontmatter.parse_yaml(source, 1) for source in front_matters],
         "load_post": lambda: [load_post(path, config) for path in paths],
     }
     for name, stage in stages.items():

@@ -58,8 +58,8 @@ def test_relpath_through_a_symlinked_folder(
 def test_suffix_helpers_agree_with_pathlib(relpath: str) -> None:
     path = PurePosixPath(relpath)
     assert urls._suffix(path.name) == path.suffix
-    assert urls._without_suffix(relpath) == str(path.with_suffix(""))
-    assert urls._without_suffix(relpath).rpartition("/")[2] == path.stem
+    assert urls.without_suffix(relpath) == str(path.with_suffix(""))
+    assert urls.without_suffix(relpath).rpartition("/")[2] == path.stem
 
 
 def test_a_normalised_absolute_path_is_used_as_it_is(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_text_that_needs_no_hygiene_is_left_as_it_is(text: str) -> None:
 
 
 def test_printable_text_has_nothing_to_strip_and_no_space_but_spaces() -> None:
-    printable = "".join(c for c in ALL_CHARS if hygiene._is_printable(c))
+    printable = "".join(c for c in ALL_CHARS if hygiene.is_printable(c))
     assert hygiene._FORBIDDEN_CHARS.search(printable) is None
     assert set(hygiene._SPACES.findall(printable)) == {" "}
     assert {c for c in printable if c.isspace()} == {" "}

@@ -20,7 +20,7 @@ from syndicate.posts import (
     load_posts,
     render_post,
 )
-from syndicate.posts.post import _read_all
+from syndicate.posts.post import read_all
 
 from .conftest import ConfigFactory
 
@@ -884,12 +884,12 @@ def test_a_file_that_grew_after_its_stat_is_read_to_its_end(tmp_path: Path) -> N
         size = os.fstat(fd).st_size
         with open(path, "ab") as file:
             file.write(b"y" * 100_000)  # more than one read's worth
-        assert _read_all(fd, size, 1 << 20) == b"x" * 10 + b"y" * 100_000
+        assert read_all(fd, size, 1 << 20) == b"x" * 10 + b"y" * 100_000
     finally:
         os.close(fd)
     fd = os.open(path, os.O_RDONLY)
     try:
-        assert _read_all(fd, 100_010, 1 << 20) == b"x" * 10 + b"y" * 100_000  # as stat'ed
+        assert read_all(fd, 100_010, 1 << 20) == b"x" * 10 + b"y" * 100_000  # as stat'ed
     finally:
         os.close(fd)
 
@@ -902,7 +902,7 @@ def test_a_file_that_grew_past_the_limit_is_read_to_one_byte_over_it(tmp_path: P
         size = os.fstat(fd).st_size
         with open(path, "ab") as file:
             file.write(b"y" * 1_000_000)
-        assert _read_all(fd, size, 70_000) == b"x" * 10 + b"y" * 69_991  # limit + 1
+        assert read_all(fd, size, 70_000) == b"x" * 10 + b"y" * 69_991  # limit + 1
     finally:
         os.close(fd)
 

@@ -23,15 +23,15 @@ from frontmatter.default_handlers import YAMLHandler
 
 from ..config import Author, Config
 from ..langtag import normalise_language
-from .text import _clean_line, _markup_in, _markup_message, plain_text, strip_forbidden_chars
+from .text import clean_line, markup_in, markup_message, plain_text, strip_forbidden_chars
 
 
-class _Invalid(Exception):
+class InvalidValue(Exception):
     """A front-matter value that makes the post unpublishable; the message names the key."""
 
 
 _FM_HANDLER = YAMLHandler()
-_FM_BOUNDARY: re.Pattern[str] = _FM_HANDLER.FM_BOUNDARY or re.compile(r"^-{3,}\s*$", re.M)
+FM_BOUNDARY: re.Pattern[str] = _FM_HANDLER.FM_BOUNDARY or re.compile(r"^-{3,}\s*$", re.M)
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
@@ -125,7 +125,8 @@ _YAML_LOADER: Any = type(
 )
 
 
-def _type_name(value: object) -> str:
+def type_name(value: object) -> str:
+    """How an error names the YAML type of ``value`` ("null", "mapping", "int")."""
     if value is None:
         return "null"
     if isinstance(value, Mapping):
@@ -133,11 +134,11 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _front_matter_end(text: str, start: re.Match[str]) -> re.Match[str]:
+def front_matter_end(text: str, start: re.Match[str]) -> re.Match[str]:
     """The closing ``---`` line of the front matter that ``start`` opens."""
-    end = _FM_BOUNDARY.search(text, start.end())
+    end = FM_BOUNDARY.search(text, start.end())
     if end is None:
-        raise _Invalid("front matter starts with '---' but has no closing '---' line")
+        raise InvalidValue("front matter starts with '---' but has no closing '---' line")
     return end
 
 
@@ -249,7 +250,9 @@ def _build_scalar(scalar: _Scalar) -> Any:
     return _PLAIN_CONSTRUCTORS[tag](_SAFE_CONSTRUCTOR, yaml.ScalarNode(tag, text))
 
 
-def _parse_yaml(source: str, first_line: int) -> Mapping[str, Any]:
+def parse_yaml(source: str, first_line: int) -> Mapping[str, Any]:
+    """The front matter ``source`` (its first line is line ``first_line`` of the file) as
+    a mapping; ``InvalidValue`` naming the line for YAML that cannot be read."""
     try:
         data = _parse_simple_yaml(source)
         if data is None:
@@ -264,20 +267,21 @@ def _parse_yaml(source: str, first_line: int) -> Mapping[str, Any]:
                     f" (line {first_line + mark.line}, column {mark.column + 1})" if mark else ""
                 )
                 parts.append(f"{text}{where}")
-        raise _Invalid(f"invalid YAML front matter: {': '.join(parts) or exc}") from None
+        raise InvalidValue(f"invalid YAML front matter: {': '.join(parts) or exc}") from None
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         # PyYAML raises ValueError for impossible timestamps such as 2025-02-30.
-        raise _Invalid(f"invalid YAML front matter: {exc}") from None
+        raise InvalidValue(f"invalid YAML front matter: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise _Invalid(f"front matter: expected a mapping, got {_type_name(data)}")
+        raise InvalidValue(f"front matter: expected a mapping, got {type_name(data)}")
     return {str(key): value for key, value in data.items()}
 
 
-def _title(value: object, name_slug: str, warn: Callable[[str], None]) -> str:
+def read_title(value: object, name_slug: str, warn: Callable[[str], None]) -> str:
+    """The ``title`` as plain text, else one made from the file name (with a warning)."""
     if value is not None and not isinstance(value, str):
-        raise _Invalid(f"title: expected a string, got {_type_name(value)}")
+        raise InvalidValue(f"title: expected a string, got {type_name(value)}")
     title = plain_text(value) if value else ""
     if not title:
         # Jekyll's Utils.titleize_slug: "my-first-post" -> "My First Post".
@@ -290,7 +294,7 @@ def _title(value: object, name_slug: str, warn: Callable[[str], None]) -> str:
 _DATE_DEFAULTS = (datetime(2000, 1, 1), datetime(2001, 2, 2))
 
 
-def _to_utc(value: object, key: str, tz: tzinfo) -> datetime:
+def to_utc(value: object, key: str, tz: tzinfo) -> datetime:
     """A front-matter date as aware UTC; naive values are in the site's time zone."""
     if isinstance(value, datetime):
         moment = value
@@ -299,7 +303,7 @@ def _to_utc(value: object, key: str, tz: tzinfo) -> datetime:
     elif isinstance(value, str):
         moment = _parse_date_string(value, key)
     else:
-        raise _Invalid(f"{key}: expected a date, got {_type_name(value)}")
+        raise InvalidValue(f"{key}: expected a date, got {type_name(value)}")
     if moment.tzinfo is None or moment.utcoffset() is None:
         moment = moment.replace(tzinfo=tz)
     try:
@@ -307,7 +311,7 @@ def _to_utc(value: object, key: str, tz: tzinfo) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         # 9999-12-31 23:59 -1200 exists, but not in UTC.
-        raise _Invalid(f"{key}: {moment.isoformat(' ')} is out of the range of dates") from None
+        raise InvalidValue(f"{key}: {moment.isoformat(' ')} is out of the range of dates") from None
 
 
 def _parse_date_string(value: str, key: str) -> datetime:
@@ -360,7 +364,7 @@ def _parse_common_date(text: str) -> datetime | None:
 def _parse_any_date(text: str, value: str, key: str) -> datetime:
     """Parse ``text`` (``value`` stripped) with dateutil: ISO 8601 first, then free-form."""
     if not any(c.isdigit() for c in text):
-        raise _Invalid(f"{key}: cannot parse {value!r}")
+        raise InvalidValue(f"{key}: cannot parse {value!r}")
     try:
         return dateparser.isoparse(text)
     except (ValueError, OverflowError):
@@ -378,7 +382,7 @@ def _parse_any_date(text: str, value: str, key: str) -> datetime:
         try:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
-            raise _Invalid(f"{key}: unknown time zone {name!r} in {value!r}") from None
+            raise InvalidValue(f"{key}: unknown time zone {name!r} in {value!r}") from None
 
     # Missing parts are filled from `default`: two defaults that differ in year, month and
     # day tell us whether the string named a full date, so "June 19" or "10:00" is an error,
@@ -396,13 +400,14 @@ def _parse_any_date(text: str, value: str, key: str) -> datetime:
         ):
             second = dateparser.parse(text, default=second_default, tzinfos=zone)
     except (ValueError, OverflowError):
-        raise _Invalid(f"{key}: cannot parse {value!r}") from None
+        raise InvalidValue(f"{key}: cannot parse {value!r}") from None
     if first.date() != second.date():
-        raise _Invalid(f"{key}: {value!r} is not a full date (year, month and day)")
+        raise InvalidValue(f"{key}: {value!r} is not a full date (year, month and day)")
     return first
 
 
-def _author(value: object, config: Config) -> Author | None:
+def read_author(value: object, config: Config) -> Author | None:
+    """The ``author``: a name (looked up in the config's ``authors``) or a mapping."""
     if isinstance(value, list) and value:
         # jekyll-seo-tag credits the first of several authors.
         value = value[0]
@@ -416,15 +421,15 @@ def _author(value: object, config: Config) -> Author | None:
         for key in ("name", "email", "uri"):
             item = value.get(key)
             if item is not None and not isinstance(item, str):
-                raise _Invalid(f"author.{key}: expected a string, got {_type_name(item)}")
+                raise InvalidValue(f"author.{key}: expected a string, got {type_name(item)}")
             fields[key] = strip_forbidden_chars(item).strip() if item else None
         if not fields["name"]:
-            raise _Invalid("author: a mapping needs a 'name'")
+            raise InvalidValue("author: a mapping needs a 'name'")
         return Author(name=plain_text(fields["name"]), email=fields["email"], uri=fields["uri"])
-    raise _Invalid(f"author: expected a string or a mapping, got {_type_name(value)}")
+    raise InvalidValue(f"author: expected a string or a mapping, got {type_name(value)}")
 
 
-def _names(
+def read_names(
     data: Mapping[str, Any], singular: str, plural: str, warn: Callable[[str], None]
 ) -> tuple[str, ...]:
     """Categories or tags with Jekyll's ``pluralized_array_from_hash`` semantics."""
@@ -448,15 +453,15 @@ def _names(
         if item is None:
             continue
         if isinstance(item, Mapping | list):
-            warn(f"{key}: ignored a {_type_name(item)} (expected strings)")
+            warn(f"{key}: ignored a {type_name(item)} (expected strings)")
             continue
-        name = _clean_line(str(item))
+        name = clean_line(str(item))
         if name:
             names.setdefault(name, None)  # dict keeps the first occurrence's position
     return tuple(names)
 
 
-def _warn_markup_names(
+def warn_markup_names(
     title: str,
     author: Author | None,
     categories: tuple[str, ...],
@@ -468,19 +473,20 @@ def _warn_markup_names(
     named = [("title", title), ("author", author.name if author else "")]
     named += [("categories", name) for name in categories] + [("tags", name) for name in tags]
     for key, name in named:
-        markup = _markup_in(name) if name else None
+        markup = markup_in(name) if name else None
         if markup is not None:
-            warn(_markup_message(key, name, markup))
+            warn(markup_message(key, name, markup))
 
 
-def _optional_str(
+def optional_str(
     data: Mapping[str, Any], key: str, warn: Callable[[str], None], *, strip: bool = True
 ) -> str | None:
+    """A string-valued key (a number as its text); None if absent, blank or another type."""
     value = data.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        warn(f"{key}: expected a string, got {_type_name(value)}; ignored")
+        warn(f"{key}: expected a string, got {type_name(value)}; ignored")
         return None
     text = strip_forbidden_chars(str(value))
     if strip:
@@ -488,11 +494,11 @@ def _optional_str(
     return text if text.strip() else None
 
 
-def _lang(data: Mapping[str, Any], warn: Callable[[str], None]) -> str | None:
+def read_lang(data: Mapping[str, Any], warn: Callable[[str], None]) -> str | None:
     """The post's ``lang`` as a BCP 47 tag (``pt_BR`` becomes ``pt-BR``); a value that
     is not one is left out with a warning: ``xml:lang="pt BR"`` makes the whole feed
     invalid (RFC 4287 2, XML 1.0 2.12), while a post without it has the site's."""
-    value = _optional_str(data, "lang", warn)
+    value = optional_str(data, "lang", warn)
     if value is None:
         return None
     tag = normalise_language(value)
@@ -503,7 +509,8 @@ def _lang(data: Mapping[str, Any], warn: Callable[[str], None]) -> str | None:
     return tag
 
 
-def _published(data: Mapping[str, Any], warn: Callable[[str], None]) -> bool:
+def read_published(data: Mapping[str, Any], warn: Callable[[str], None]) -> bool:
+    """False for ``published: false`` or ``draft: true`` (YAML's spellings of either)."""
     for key, hidden_when in (("published", False), ("draft", True)):
         value = data.get(key)
         if value is None:
@@ -515,7 +522,7 @@ def _published(data: Mapping[str, Any], warn: Callable[[str], None]) -> bool:
             elif lowered in ("false", "no", "off", "0"):
                 value = False
         if not isinstance(value, bool):
-            warn(f"{key}: expected true or false, got {_type_name(value)}; ignored")
+            warn(f"{key}: expected true or false, got {type_name(value)}; ignored")
             continue
         if value is hidden_when:
             return False

@@ -19,22 +19,22 @@ from slugify import slugify
 from .. import counted
 from ..config import Config
 from .frontmatter import (
-    _FM_BOUNDARY,
-    _author,
-    _front_matter_end,
-    _Invalid,
-    _lang,
-    _names,
-    _optional_str,
-    _parse_yaml,
-    _published,
-    _title,
-    _to_utc,
-    _warn_markup_names,
+    FM_BOUNDARY,
+    InvalidValue,
+    front_matter_end,
+    optional_str,
+    parse_yaml,
+    read_author,
+    read_lang,
+    read_names,
+    read_published,
+    read_title,
+    to_utc,
+    warn_markup_names,
 )
-from .post import Post, PostProblem, _read_all
-from .text import _markup_in, _markup_message, _read_text
-from .urls import _entry_id, _image, _permalink, _without_suffix
+from .post import Post, PostProblem, read_all
+from .text import markup_in, markup_message, read_text
+from .urls import build_entry_id, build_image, build_permalink, without_suffix
 from .walk import candidates as walk_candidates
 from .walk import not_regular
 from .walk import relpath as walk_relpath
@@ -159,7 +159,7 @@ def load_post_statted(
         try:
             statted = os.fstat(fd)
             refused = _refused(source, statted, limit)
-            raw = b"" if refused else _read_all(fd, statted.st_size, limit)
+            raw = b"" if refused else read_all(fd, statted.st_size, limit)
         finally:
             os.close(fd)
     except OSError as exc:
@@ -199,8 +199,8 @@ def _load_read(
 ) -> tuple[Post | None, list[PostProblem]]:
     """The post in a file's bytes (``raw``), and its problems (``problems``, to which
     ``warn`` adds)."""
-    text = _read_text(raw, warn)
-    match = _FM_BOUNDARY.match(text)
+    text = read_text(raw, warn)
+    match = FM_BOUNDARY.match(text)
     if match is None:
         # Not a post at all, so its encoding is none of our business either; but a file of
         # a post's type in the posts folder was most likely meant as one (front matter
@@ -210,7 +210,7 @@ def _load_read(
         return None, _logged([PostProblem(source, f"{message}; skipped", "warning")])
     try:
         post = _build_post(source, _relpath(source, config), raw, text, match, config, warn)
-    except _Invalid as exc:
+    except InvalidValue as exc:
         problems.append(PostProblem(source, str(exc)))
         return None, _logged(problems)
     except Exception as exc:  # a case nobody foresaw must not stop the other posts
@@ -259,13 +259,13 @@ def _build_post(
     config: Config,
     warn: Callable[[str], None],
 ) -> Post:
-    end = _front_matter_end(text, start)
+    end = front_matter_end(text, start)
     first_line = text.count("\n", 0, start.end()) + 1
-    data = _parse_yaml(text[start.end() : end.start()], first_line)
+    data = parse_yaml(text[start.end() : end.start()], first_line)
     body = text[end.end() :].strip("\n")
 
     tz = config.site.tz
-    stem = _without_suffix(relpath).rpartition("/")[2]
+    stem = without_suffix(relpath).rpartition("/")[2]
     name_match = _FILENAME_DATE.match(stem)
     name_slug = stem
     name_date: date | None = None
@@ -276,26 +276,26 @@ def _build_post(
         except ValueError:
             name_slug = stem
 
-    title = _title(data.get("title"), name_slug, warn)
+    title = read_title(data.get("title"), name_slug, warn)
     if data.get("date") is not None:
-        posted = _to_utc(data["date"], "date", tz)
+        posted = to_utc(data["date"], "date", tz)
     elif name_date is not None:
         posted = datetime.combine(name_date, time(), tz).astimezone(UTC)
     else:
-        raise _Invalid("date: missing, and the file name does not start with YYYY-MM-DD-")
+        raise InvalidValue("date: missing, and the file name does not start with YYYY-MM-DD-")
     updated = None
     for key in ("last_modified_at", "updated"):
         if data.get(key) is not None:
-            updated = _to_utc(data[key], key, tz)
+            updated = to_utc(data[key], key, tz)
             break
 
-    author = _author(data.get("author"), config)
-    categories = _names(data, "category", "categories", warn)
-    tags = _names(data, "tag", "tags", warn)
-    _warn_markup_names(title, author, categories, tags, warn)
-    slug_value = _optional_str(data, "slug", warn)
+    author = read_author(data.get("author"), config)
+    categories = read_names(data, "category", "categories", warn)
+    tags = read_names(data, "tag", "tags", warn)
+    warn_markup_names(title, author, categories, tags, warn)
+    slug_value = optional_str(data, "slug", warn)
     title_slug = slug_value or name_slug or slugify(title)
-    url = _permalink(data, config, posted, categories, title_slug, stem, warn)
+    url = build_permalink(data, config, posted, categories, title_slug, stem, warn)
     return Post(
         source=source,
         relpath=relpath,
@@ -307,13 +307,13 @@ def _build_post(
         categories=categories,
         tags=tags,
         url=url,
-        entry_id=_entry_id(data, config, posted, relpath, warn),
-        image=_image(data.get("image"), config, warn),
-        lang=_lang(data, warn),
+        entry_id=build_entry_id(data, config, posted, relpath, warn),
+        image=build_image(data.get("image"), config, warn),
+        lang=read_lang(data, warn),
         body=body,
-        excerpt=_optional_str(data, "excerpt", warn, strip=False),
+        excerpt=optional_str(data, "excerpt", warn, strip=False),
         is_html=relpath.lower().endswith(".html"),
-        published=_published(data, warn),
+        published=read_published(data, warn),
         front_id=data.get("id") not in (None, ""),
     )
 
@@ -327,7 +327,7 @@ def site_markup_problems(config: Config, path: Path) -> list[PostProblem]:
         named.append(("site.author.name", site.author.name))
     problems = []
     for key, name in named:
-        markup = _markup_in(name) if name else None
+        markup = markup_in(name) if name else None
         if markup is not None:
-            problems.append(PostProblem(path, _markup_message(key, name, markup), "warning"))
+            problems.append(PostProblem(path, markup_message(key, name, markup), "warning"))
     return problems

@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from ..config import Author
 from ..errors import PostChanged
-from .frontmatter import _FM_BOUNDARY, _front_matter_end, _Invalid
-from .text import _read_text
+from .frontmatter import FM_BOUNDARY, InvalidValue, front_matter_end
+from .text import read_text
 from .walk import not_regular
 
 
@@ -142,7 +142,7 @@ class _PackedRendered(Rendered):
         return hash((self.content_html, self.summary_html))
 
 
-def _read_all(fd: int, size: int, limit: int) -> bytes:
+def read_all(fd: int, size: int, limit: int) -> bytes:
     """The rest of an open file of ``size`` bytes (as fstat said), up to ``limit`` + 1
     bytes: one read, and more to the end if it has grown since. Four system calls a post
     in all (open, fstat, read, close), where a stat and ``open().read()`` made seven.
@@ -170,7 +170,7 @@ def read_body(source: Path, digest: str) -> str:
             statted = os.fstat(fd)
             if not_regular(statted.st_mode) is not None:
                 raise PostChanged(source, "not a regular file any more")
-            raw = _read_all(fd, statted.st_size, statted.st_size)
+            raw = read_all(fd, statted.st_size, statted.st_size)
         finally:
             os.close(fd)
     except OSError as exc:
@@ -178,13 +178,13 @@ def read_body(source: Path, digest: str) -> str:
     if hashlib.sha256(raw).hexdigest() != digest:
         raise PostChanged(source, "changed since it was read")
     # The same steps as load_post, whose warnings were reported when it was read.
-    text = _read_text(raw, lambda message: None)
-    start = _FM_BOUNDARY.match(text)
+    text = read_text(raw, lambda message: None)
+    start = FM_BOUNDARY.match(text)
     if start is None:
         raise PostChanged(source, "no front matter any more")
     try:
-        end = _front_matter_end(text, start)
-    except _Invalid as exc:
+        end = front_matter_end(text, start)
+    except InvalidValue as exc:
         raise PostChanged(source, str(exc)) from exc
     return text[end.end() :].strip("\n")
 

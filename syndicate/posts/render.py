@@ -22,7 +22,7 @@ from lxml import html as lxml_html
 
 from ..config import Config
 from .post import Post, Rendered
-from .text import _is_printable, strip_forbidden_chars
+from .text import is_printable, strip_forbidden_chars
 
 # CommonMark through cmark-gfm, the reference C implementation of the spec (GitHub's
 # fork, as PyPI renders READMEs with): many times faster than markdown-it-py on our
@@ -252,7 +252,7 @@ _PLAIN_PARAGRAPH = re.compile(
 
 def _excerpt_html(excerpt: str, is_html: bool, base_url: str) -> str:
     """A front-matter excerpt's HTML, as clean and absolute as the post's."""
-    if not is_html and _is_printable(excerpt) and _PLAIN_PARAGRAPH.fullmatch(excerpt):
+    if not is_html and is_printable(excerpt) and _PLAIN_PARAGRAPH.fullmatch(excerpt):
         return f"<p>{excerpt}</p>"
     return sanitize_html(_to_html(excerpt, is_html), base_url).strip()
 

@@ -98,12 +98,12 @@ def _ftfy() -> Callable[[str], str]:
 
 def strip_forbidden_chars(text: str) -> str:
     """Remove characters XML 1.0 forbids or discourages and the feed validator reports."""
-    if _is_printable(text):
+    if is_printable(text):
         return text  # a title, a name, a path: usually one line with nothing to remove
     return _FORBIDDEN_CHARS.sub("", text)
 
 
-def _is_printable(text: str) -> bool:
+def is_printable(text: str) -> bool:
     """Whether ``text`` is one line with none of the characters _FORBIDDEN_CHARS removes.
 
     str.isprintable() is false for every one of them (control characters, surrogates and
@@ -143,7 +143,7 @@ def _is_clean_utf8(raw: bytes) -> bool:
     )
 
 
-def _read_text(raw: bytes, warn: Callable[[str], None]) -> str:
+def read_text(raw: bytes, warn: Callable[[str], None]) -> str:
     """Decode a post file and apply text hygiene, reporting what had to be repaired."""
     text, utf8 = _decode(raw, warn)
     if "\r" in text:
@@ -204,12 +204,12 @@ def plain_text(text: str) -> str:
         text = _TAG.sub("", _SCRIPT_STYLE_COMMENT.sub("", text))
     if "&" in text:
         text = html.unescape(text)
-    return _clean_line(text)
+    return clean_line(text)
 
 
-def _clean_line(text: str) -> str:
+def clean_line(text: str) -> str:
     """Forbidden characters removed, whitespace collapsed and stripped."""
-    if _is_printable(text) and "  " not in text:
+    if is_printable(text) and "  " not in text:
         return text.strip()  # its only whitespace is single spaces
     return _SPACES.sub(" ", strip_forbidden_chars(text)).strip()
 
@@ -222,7 +222,7 @@ _END_TAG = re.compile(r"</[A-Za-z][\w-]*>")
 _AMPERSAND_WORD = re.compile(r"&(#?\w+)")
 
 
-def _markup_in(name: str) -> str | None:
+def markup_in(name: str) -> str | None:
     """The part of a plain-text name that would be read as HTML markup, if any."""
     if "<" in name:
         found = _END_TAG.search(name)
@@ -236,7 +236,8 @@ def _markup_in(name: str) -> str | None:
     return None
 
 
-def _markup_message(key: str, name: str, markup: str) -> str:
+def markup_message(key: str, name: str, markup: str) -> str:
+    """The warning for a name that looks like HTML (``markup_in`` found ``markup``)."""
     return (
         f"{key}: {name!r} looks like HTML ({markup!r}): validators and some readers "
         'take it for markup; write the character itself ("&" and "<" alone are fine)'

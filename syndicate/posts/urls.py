@@ -20,7 +20,7 @@ from slugify import slugify
 
 from ..config import Config, SiteConfig, http_uri
 from ..errors import ConfigError
-from .frontmatter import _Invalid, _type_name
+from .frontmatter import InvalidValue, type_name
 from .post import Image, Post
 from .text import strip_forbidden_chars
 
@@ -31,7 +31,7 @@ def _suffix(name: str) -> str:
     return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
-def _without_suffix(relpath: str) -> str:
+def without_suffix(relpath: str) -> str:
     """``str(PurePosixPath(relpath).with_suffix(""))`` for a post's relpath, which has no
     empty or "." parts for pathlib to drop; without parsing it into a path object."""
     return relpath[: len(relpath) - len(_suffix(relpath.rpartition("/")[2]))]
@@ -154,7 +154,7 @@ def _permalink_template(pattern: str) -> _Template:
 _SLASHES = re.compile("/{2,}")
 
 
-def _permalink(
+def build_permalink(
     data: Mapping[str, Any],
     config: Config,
     posted: datetime,
@@ -163,6 +163,7 @@ def _permalink(
     stem: str,
     warn: Callable[[str], None],
 ) -> str:
+    """The post's absolute URL: its own ``permalink`` or the site's pattern, expanded."""
     pattern = config.site.permalink
     value = data.get("permalink")
     if isinstance(value, str):
@@ -184,7 +185,7 @@ def _permalink(
             # Jekyll expands placeholders in a post's own permalink too ("/:year/:title/").
             pattern = value
     elif value is not None:
-        warn(f"permalink: expected a string, got {_type_name(value)}; ignored")
+        warn(f"permalink: expected a string, got {type_name(value)}; ignored")
     parts = _UrlParts(posted.astimezone(config.site.tz), categories, title_slug, stem)
     pairs, tail = _permalink_template(pattern)
     path = "/" + "".join([text + make(parts) for text, make in pairs]) + tail
@@ -194,17 +195,18 @@ def _permalink(
     return _site_url(config, path)
 
 
-def _entry_id(
+def build_entry_id(
     data: Mapping[str, Any],
     config: Config,
     posted: datetime,
     relpath: str,
     warn: Callable[[str], None],
 ) -> str:
+    """The front matter's ``id``, else a tag: URI (RFC 4151) of the path and the day."""
     value = data.get("id")
     if value is not None and value != "":
         if isinstance(value, bool) or not isinstance(value, str | int):
-            raise _Invalid(f"id: expected a string, got {_type_name(value)}")
+            raise InvalidValue(f"id: expected a string, got {type_name(value)}")
         entry_id = strip_forbidden_chars(str(value)).strip()
         if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", entry_id):
             warn(f"id: {entry_id!r} is not an absolute URI, which Atom requires (RFC 4287 4.2.6)")
@@ -212,7 +214,7 @@ def _entry_id(
     # RFC 4151: tag:<authority>,<date>:<specific>. Built from the file's path and the
     # post's day only, so retitling a post or changing the permalink style keeps its id.
     domain = _tag_authority(config.site)
-    specific = _without_suffix(relpath)
+    specific = without_suffix(relpath)
     return f"tag:{domain},{posted.date().isoformat()}:{quote(specific, safe=_URL_PATH_SAFE[:-1])}"
 
 
@@ -260,14 +262,15 @@ def _media_type(url: str) -> str:
     return guessed or "application/octet-stream"
 
 
-def _image(value: object, config: Config, warn: Callable[[str], None]) -> Image | None:
+def build_image(value: object, config: Config, warn: Callable[[str], None]) -> Image | None:
+    """The lead image from ``image`` (a URL or path, or a mapping with ``path``)."""
     if isinstance(value, Mapping):
         # jekyll-seo-tag: image: {path: ..., height: ..., width: ..., alt: ...}
         value = value.get("path")
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        warn(f"image: expected a string or a mapping with 'path', got {_type_name(value)}")
+        warn(f"image: expected a string or a mapping with 'path', got {type_name(value)}")
         return None
     ref = strip_forbidden_chars(value).strip()
     try:
