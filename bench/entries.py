@@ -17,10 +17,9 @@ import statistics
 import time
 from collections.abc import Callable
 
-from syndicate import walk
 from syndicate.config import load_config
 from syndicate.feeds import _formats
-from syndicate.posts import load_post, render_post
+from syndicate.posts import load_post, render_post, walk
 
 
 def main() -> None:

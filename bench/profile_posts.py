@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from syndicate import posts, walk
 from syndicate.config import Config, load_config
-from syndicate.posts import load_posts, render_post
+from syndicate.posts import frontmatter, load_post, load_posts, render_post, walk
+from syndicate.posts import text as hygiene
 
 
 def main() -> None:
@@ -69,18 +69,18 @@ def time_stages(config: Config, repeat: int) -> None:
     """Per-post time of each step of ``load_post``, each over every post in turn."""
     paths = [path for _, path in walk.candidates(config.posts_dir, print)]
     raws = [path.read_bytes() for path in paths]
-    texts = [posts._read_text(raw, lambda message: None) for raw in raws]
+    texts = [hygiene.read_text(raw, lambda message: None) for raw in raws]
     front_matters = []
     for text in texts:
-        opening = posts._FM_BOUNDARY.match(text)
-        closing = posts._FM_BOUNDARY.search(text, opening.end()) if opening else None
+        opening = frontmatter.FM_BOUNDARY.match(text)
+        closing = frontmatter.FM_BOUNDARY.search(text, opening.end()) if opening else None
         if opening and closing:
             front_matters.append(text[opening.end() : closing.start()])
     stages: dict[str, Callable[[], object]] = {
         "read file": lambda: [path.read_bytes() for path in paths],
-        "text hygiene": lambda: [posts._read_text(raw, lambda message: None) for raw in raws],
-        "front matter": lambda: [posts._parse_yaml(source, 1) for source in front_matters],
-        "load_post": lambda: [posts.load_post(path, config) for path in paths],
+        "text hygiene": lambda: [hygiene.read_text(raw, lambda message: None) for raw in raws],
+        "front matter": lambda: [frontmatter.parse_yaml(source, 1) for source in front_matters],
+        "load_post": lambda: [load_post(path, config) for path in paths],
     }
     for name, stage in stages.items():
         times = []

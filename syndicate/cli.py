@@ -50,7 +50,7 @@ def _not_a_post_problem(record: logging.LogRecord) -> bool:
     # argument) would only repeat them.
     if hasattr(record, "post_problem"):
         return False
-    posts = sys.modules.get("syndicate.posts")
+    posts = sys.modules.get("syndicate.posts.post")  # where PostProblem lives
     if posts is None:
         return True  # no post was read in this process, so no problem to repeat
     args = record.args if isinstance(record.args, tuple) else ()

@@ -44,7 +44,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from . import counted, feeds, posts, stamp, walk
+from . import counted, feeds, posts, stamp
 from .cache import PostCache
 from .config import MANIFEST as MANIFEST
 from .config import Config, fingerprint, sqlite_file, state_dir
@@ -61,7 +61,7 @@ from .live import gzip_bytes as gzip_bytes
 from .live import read_manifest as read_manifest
 from .live import site_from_manifest as site_from_manifest
 from .outdir import claim_live, static_target, write_marker
-from .posts import Post, PostProblem
+from .posts import Post, PostProblem, walk
 from .store import BuildRecord, FeedRecord, PostRecord, Refusal, SlugRecord, Store
 
 if typing.TYPE_CHECKING:

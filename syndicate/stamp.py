@@ -30,8 +30,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import walk
 from .config import MANIFEST, Config, fingerprint, sqlite_file, state_dir
+from .posts import walk
 from .store import BuildMark, peek
 
 log = logging.getLogger(__name__)

@@ -15,12 +15,12 @@ from syndicate.config import Author, Config
 from syndicate.posts import (
     Post,
     PostProblem,
-    _read_all,
     load_post,
     load_post_statted,
     load_posts,
     render_post,
 )
+from syndicate.posts.post import read_all
 
 from .conftest import ConfigFactory
 
@@ -884,12 +884,12 @@ def test_a_file_that_grew_after_its_stat_is_read_to_its_end(tmp_path: Path) -> N
         size = os.fstat(fd).st_size
         with open(path, "ab") as file:
             file.write(b"y" * 100_000)  # more than one read's worth
-        assert _read_all(fd, size, 1 << 20) == b"x" * 10 + b"y" * 100_000
+        assert read_all(fd, size, 1 << 20) == b"x" * 10 + b"y" * 100_000
     finally:
         os.close(fd)
     fd = os.open(path, os.O_RDONLY)
     try:
-        assert _read_all(fd, 100_010, 1 << 20) == b"x" * 10 + b"y" * 100_000  # as stat'ed
+        assert read_all(fd, 100_010, 1 << 20) == b"x" * 10 + b"y" * 100_000  # as stat'ed
     finally:
         os.close(fd)
 
@@ -902,7 +902,7 @@ def test_a_file_that_grew_past_the_limit_is_read_to_one_byte_over_it(tmp_path: P
         size = os.fstat(fd).st_size
         with open(path, "ab") as file:
             file.write(b"y" * 1_000_000)
-        assert _read_all(fd, size, 70_000) == b"x" * 10 + b"y" * 69_991  # limit + 1
+        assert read_all(fd, size, 70_000) == b"x" * 10 + b"y" * 69_991  # limit + 1
     finally:
         os.close(fd)
 
@@ -932,3 +932,54 @@ def test_problems_are_returned_not_logged_above_debug(
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
     assert debug.count(str(problems[0])) == 1 and debug.count(str(problems[1])) == 1
+
+
+def test_posts_with_values_that_used_to_stop_the_build_are_reported_one_by_one(
+    posts_dir: Path, make_config: ConfigFactory
+) -> None:
+    assets = posts_dir.parent / "assets"
+    assets.mkdir()
+    (assets / "loop").symlink_to(assets / "loop")
+    config = make_config(assets_dir="assets", site={"timezone": "Pacific/Kiritimati"})
+    front = {
+        "ok.md": "date: 2025-01-01",
+        "v6-image.md": 'date: 2025-01-01\nimage: "http://[oops/a.jpg"',
+        "v6-permalink.md": 'date: 2025-01-01\npermalink: "//[oops/a"',
+        "loop.md": "date: 2025-01-01\nimage: /assets/loop",
+        "utc-overflow.md": "date: 9999-12-31 23:59:59 -1200",
+        "local-overflow.md": "date: 9999-12-31 23:00:00 +0000",  # +14:00 in Kiritimati
+    }
+    for name, lines in front.items():
+        (posts_dir / name).write_text(f"---\ntitle: {name}\n{lines}\n---\nBody.\n")
+
+    found, problems = load_posts(config)
+
+    by_title = {post.title: post for post in found}
+    assert sorted(by_title) == ["loop.md", "ok.md", "v6-image.md", "v6-permalink.md"]
+    assert by_title["v6-image.md"].image is None
+    assert by_title["v6-permalink.md"].url == "https://example.org/2025/01/01/v6-permalink.html"
+    loop_image = by_title["loop.md"].image
+    assert loop_image is not None and loop_image.length is None
+    messages = {p.path.name: (p.severity, p.message) for p in problems}
+    assert messages == {
+        "v6-image.md": (
+            "warning",
+            "image: 'http://[oops/a.jpg' is not a valid URL (Invalid IPv6 URL); ignored",
+        ),
+        "v6-permalink.md": (
+            "warning",
+            "permalink: '//[oops/a' is not a valid URL (Invalid IPv6 URL); ignored",
+        ),
+        "loop.md": (  # a symlink loop is no file: the image is not found in assets_dir
+            "warning",
+            "image: '/assets/loop' is not in assets_dir (assets); its enclosure has no length",
+        ),
+        "utc-overflow.md": (
+            "error",
+            "date: 9999-12-31 23:59:59-12:00 is out of the range of dates",
+        ),
+        "local-overflow.md": (
+            "error",
+            "date: 9999-12-31 23:00:00+00:00 is out of the range of dates",
+        ),
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +13,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syndicate import posts
 from syndicate.config import Author, Config
 from syndicate.posts import Image, load_post, load_posts, render_post, strip_forbidden_chars
 
@@ -222,53 +220,6 @@ def test_a_non_post_in_another_encoding_is_one_warning(posts_dir: Path, config: 
     assert [(p.path.name, p.message, p.severity) for p in problems] == [
         ("README.txt", "no front matter (a post starts with a '---' line); skipped", "warning")
     ]
-
-
-ALL_CHARS = "".join(map(chr, range(sys.maxunicode + 1)))
-# Every code point, each followed by "a", which is not a continuation character.
-EVERY_CHAR = "a".join(ALL_CHARS)
-LEADS = [chr(c) for c in range(0xC2, 0xF5)]
-CONTINUATIONS = re.findall(f"[{posts._CONTINUATIONS}]", ALL_CHARS)
-
-
-def test_the_hygiene_scan_finds_every_character_to_remove() -> None:
-    found = [m.start() for m in posts._NEEDS_HYGIENE.finditer(EVERY_CHAR)]
-    assert found == [m.start() for m in posts._FORBIDDEN_CHARS.finditer(EVERY_CHAR)]
-
-
-def test_the_hygiene_scan_finds_every_mojibake_hint() -> None:
-    for lead in LEADS:
-        for continuation in CONTINUATIONS:
-            assert posts._MOJIBAKE_HINT.search(lead + continuation)
-            assert posts._NEEDS_HYGIENE.search(lead + continuation)
-        assert posts._NEEDS_HYGIENE.search(lead + "a") is None
-
-
-def test_clean_utf8_bytes_hold_no_character_to_remove_and_no_mojibake_hint() -> None:
-    # Surrogates are left out: a strict UTF-8 decoder never lets one through.
-    for char in posts._FORBIDDEN_CHARS.findall(EVERY_CHAR):
-        if not 0xD800 <= ord(char) <= 0xDFFF:
-            assert not posts._is_clean_utf8(char.encode()), hex(ord(char))
-    for lead in LEADS:
-        for continuation in CONTINUATIONS:
-            assert not posts._is_clean_utf8(f"x{lead}{continuation}x".encode())
-    assert posts._is_clean_utf8("Cr\u00e8me br\u00fbl\u00e9e \u201cok\u201d \u65e5\u672c".encode())
-
-
-@given(st.text(alphabet=st.characters(codec="utf-8")))
-def test_text_that_needs_no_hygiene_is_left_as_it_is(text: str) -> None:
-    if posts._is_clean_utf8(text.encode()):
-        assert posts._NEEDS_HYGIENE.search(text) is None
-    if posts._NEEDS_HYGIENE.search(text) is None:
-        assert posts.repair_mojibake(text) == text
-        assert strip_forbidden_chars(text) == text
-
-
-def test_printable_text_has_nothing_to_strip_and_no_space_but_spaces() -> None:
-    printable = "".join(c for c in ALL_CHARS if posts._is_printable(c))
-    assert posts._FORBIDDEN_CHARS.search(printable) is None
-    assert set(posts._SPACES.findall(printable)) == {" "}
-    assert {c for c in printable if c.isspace()} == {" "}
 
 
 def test_a_bom_before_invalid_utf8_still_reads_the_post(posts_dir: Path, config: Config) -> None:

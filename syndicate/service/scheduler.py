@@ -62,9 +62,9 @@ from .. import counted
 from ..config import Config
 from ..errors import PublishRefused, SyndicateError
 from ..notify import DeliveryReport, Outbox
+from ..posts.walk import POST_SUFFIXES
 from ..publisher import Clock, Publisher, PublishResult, open_publisher
 from ..store import Attempt, Notification, Store
-from ..walk import POST_SUFFIXES
 from .process import give_back_free_memory
 from .supervise import signal_ready, web_answers
 

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from syndicate.posts import _YAML_LOADER, _FlatFrontMatter, _parse_simple_yaml
+from syndicate.posts.frontmatter import _YAML_LOADER, _FlatFrontMatter, _parse_simple_yaml
 
 PLAIN_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -9,8 +9,13 @@ from dateutil import parser as dateparser
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from syndicate import posts
-from syndicate.posts import _DATE_DEFAULTS, _Invalid, _parse_any_date, _parse_common_date
+from syndicate.posts import frontmatter
+from syndicate.posts.frontmatter import (
+    _DATE_DEFAULTS,
+    InvalidValue,
+    _parse_any_date,
+    _parse_common_date,
+)
 
 
 def same_moment(a: datetime, b: datetime) -> bool:
@@ -26,7 +31,7 @@ def slow(text: str) -> datetime | str:
     """dateutil's answer for ``text``, or the message of the error it leads to."""
     try:
         return _parse_any_date(text, text, "date")
-    except _Invalid as exc:
+    except InvalidValue as exc:
         return str(exc)
 
 
@@ -84,7 +89,7 @@ def test_the_usual_jekyll_date_does_not_call_dateutil(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(dateparser, "parse", fail)
     monkeypatch.setattr(dateparser, "isoparse", fail)
-    moment = posts._to_utc("2015-01-01 13:39:21 +0100", "date", UTC)
+    moment = frontmatter.to_utc("2015-01-01 13:39:21 +0100", "date", UTC)
     assert moment == datetime(2015, 1, 1, 12, 39, 21, tzinfo=UTC)
 
 

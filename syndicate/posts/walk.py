@@ -1,9 +1,11 @@
 """Walk: which files under the posts folder are post candidates. File-system reads only.
 
-One walk for everything that asks "which files would a scan read": ``posts.load_posts``,
-the watcher's filter and the start-up check of ``stamp``; and ``check_root``, whether
-there is a posts folder to read at all. Kept light (standard library and ``errors``
-only), so a command that finds nothing to do never imports the Markdown and XML stack.
+One rule for everything that asks "which files would a scan read": ``scan`` and
+``candidates`` for the whole folder (``posts.load_posts``, the start-up check of
+``stamp``), ``candidate_relpath`` for one path a file event names (the publisher),
+``skip_reason`` for a file name; and ``check_root``, whether there is a posts folder to
+read at all. Kept light (standard library and ``errors`` only), so a command that finds
+nothing to do never imports the Markdown and XML stack.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import PostsFolderError
+from ..errors import PostsFolderError
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 POST_SUFFIXES = (".md", ".markdown", ".txt", ".html")
 
@@ -47,6 +53,19 @@ def relpath(source: Path, base: Path) -> str:
     if real.is_relative_to(real_base):
         return real.relative_to(real_base).as_posix()
     return source.name
+
+
+def candidate_relpath(path: Path, config: Config) -> str | None:
+    """The path of a file under the posts folder if a scan would read it, else None:
+    what ``load_posts`` would skip (hidden, temporary, another file type) gives None."""
+    absolute = Path(os.path.abspath(path))
+    if not absolute.is_relative_to(config.posts_dir):
+        return None
+    parts = absolute.relative_to(config.posts_dir).parts
+    found = "/".join(parts)
+    if not parts or any(part.startswith(".") for part in parts[:-1]) or skip_reason(parts[-1]):
+        return None
+    return found
 
 
 def check_root(root: Path) -> None:

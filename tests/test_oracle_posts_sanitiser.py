@@ -6,7 +6,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from syndicate.posts import _NEEDS_BASE, _cleaner, sanitize_html
+from syndicate.posts import sanitize_html
+from syndicate.posts.render import _NEEDS_BASE, _cleaner
 
 BASE = "https://example.org/2025/06/19/post.html"
 

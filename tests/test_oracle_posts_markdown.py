@@ -8,7 +8,8 @@ import os
 import cmarkgfm
 import pytest
 
-from syndicate.posts import _CELL_ALIGN, _CMARK_EXTENSIONS, _CMARK_OPTIONS, markdown_to_html
+from syndicate.posts import markdown_to_html
+from syndicate.posts.render import _CELL_ALIGN, _CMARK_EXTENSIONS, _CMARK_OPTIONS
 
 SAMPLES = [
     "",

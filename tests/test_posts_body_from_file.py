@@ -20,6 +20,7 @@ from syndicate.cache import PostCache
 from syndicate.config import Config
 from syndicate.errors import PostChanged
 from syndicate.posts import Post, Rendered, load_post, load_posts, render_post
+from syndicate.posts import post as post_module
 from syndicate.publisher import Publisher, open_publisher
 from tests.conftest import ConfigFactory
 from tests.servers import FakeClock
@@ -64,13 +65,14 @@ def fresh_bodies(config: Config) -> dict[str, bytes]:
 
 def reads_of_bodies(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
-    real = posts_module.read_body
+    real = post_module.read_body
 
     def read_body(source: Path, digest: str) -> str:
         calls.append(source)
         return real(source, digest)
 
-    monkeypatch.setattr(posts_module, "read_body", read_body)
+    # Where Post.__getattr__ finds it: the one place a dropped body is read back.
+    monkeypatch.setattr(post_module, "read_body", read_body)
     return calls
 
 

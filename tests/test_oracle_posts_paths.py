@@ -14,11 +14,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from syndicate import posts
 from syndicate.config import Config
-from syndicate.posts import _relpath, load_post
-
-from .conftest import ConfigFactory
+from syndicate.posts import load, load_post, urls
+from syndicate.posts.load import _relpath
 
 
 @pytest.mark.parametrize(
@@ -59,20 +57,20 @@ def test_relpath_through_a_symlinked_folder(
 )  # fmt: skip
 def test_suffix_helpers_agree_with_pathlib(relpath: str) -> None:
     path = PurePosixPath(relpath)
-    assert posts._suffix(path.name) == path.suffix
-    assert posts._without_suffix(relpath) == str(path.with_suffix(""))
-    assert posts._without_suffix(relpath).rpartition("/")[2] == path.stem
+    assert urls._suffix(path.name) == path.suffix
+    assert urls.without_suffix(relpath) == str(path.with_suffix(""))
+    assert urls.without_suffix(relpath).rpartition("/")[2] == path.stem
 
 
 def test_a_normalised_absolute_path_is_used_as_it_is(tmp_path: Path) -> None:
     given_path = tmp_path / "p.md"
-    assert posts._absolute(given_path) is given_path
+    assert load._absolute(given_path) is given_path
     for other in (
         tmp_path / "x" / ".." / "p.md",
         str(given_path),
         Path(os.path.relpath(given_path)),
     ):
-        result = posts._absolute(other)  # type: ignore[arg-type]
+        result = load._absolute(other)  # type: ignore[arg-type]
         assert result == given_path and type(result) is type(given_path)
 
 
@@ -92,14 +90,14 @@ def test_url_scheme_is_urlsplits(ref: str) -> None:
         except ValueError as exc:
             return "ValueError", str(exc)
 
-    assert outcome(posts._url_scheme) == outcome(lambda r: urlsplit(r).scheme)
+    assert outcome(urls._url_scheme) == outcome(lambda r: urlsplit(r).scheme)
 
 
 @given(url_refs)
 @example("a%zz/%41")
 def test_quote_path_skips_only_what_quote_keeps(path: str) -> None:
-    expected = posts._LONE_PERCENT.sub("%25", quote(path, safe=posts._URL_PATH_SAFE))
-    assert posts._quote_path(path) == expected
+    expected = urls._LONE_PERCENT.sub("%25", quote(path, safe=urls._URL_PATH_SAFE))
+    assert urls._quote_path(path) == expected
 
 
 @pytest.mark.parametrize(
@@ -115,31 +113,31 @@ def test_quote_path_skips_only_what_quote_keeps(path: str) -> None:
     ],
 )
 def test_media_type(url: str, media_type: str) -> None:
-    assert posts._media_type(url) == media_type
+    assert urls._media_type(url) == media_type
 
 
-def expand_like_jekyll(pattern: str, parts: posts._UrlParts) -> str:
+def expand_like_jekyll(pattern: str, parts: urls._UrlParts) -> str:
     """The permalink placeholders substituted one by one, as a reference."""
 
     def expand(match: re.Match[str]) -> str:
-        make = posts._PLACEHOLDERS.get(match.group(1))
+        make = urls._PLACEHOLDERS.get(match.group(1))
         return make(parts) if make else match.group(0)
 
-    return posts._PLACEHOLDER.sub(expand, pattern)
+    return urls._PLACEHOLDER.sub(expand, pattern)
 
 
 @given(
     st.lists(
         st.one_of(
-            st.sampled_from([*(f":{name}" for name in posts._PLACEHOLDERS), ":nope", ":Title"]),
+            st.sampled_from([*(f":{name}" for name in urls._PLACEHOLDERS), ":nope", ":Title"]),
             st.text(st.sampled_from("/:-.x_"), max_size=3),
         ),
         max_size=6,
     ).map("".join)
 )
 def test_permalink_templates_expand_as_substitution_would(pattern: str) -> None:
-    parts = posts._UrlParts(datetime(2025, 6, 9, 7, 5, 3), ["News", "A B"], "my-title", "stem")
-    pairs, tail = posts._permalink_template(pattern)
+    parts = urls._UrlParts(datetime(2025, 6, 9, 7, 5, 3), ["News", "A B"], "my-title", "stem")
+    pairs, tail = urls._permalink_template(pattern)
     assert "".join(text + make(parts) for text, make in pairs) + tail == expand_like_jekyll(
         pattern, parts
     )
@@ -159,10 +157,10 @@ def test_real_path_is_pathlibs_resolve(tmp_path: Path) -> None:
         try:
             expected = str(Path(path).resolve())
         except RuntimeError:  # pathlib's symlink loop: no file, and no crash
-            real, found = posts._real_path(path)
+            real, found = urls._real_path(path)
             assert found is None, name
             continue
-        real, found = posts._real_path(path)
+        real, found = urls._real_path(path)
         assert (found is not None) == os.path.exists(real), name
         assert real == expected, name
 
@@ -172,55 +170,4 @@ def test_real_path_is_pathlibs_resolve(tmp_path: Path) -> None:
     [("/a/b", "/a"), ("/a", "/a"), ("/ab", "/a"), ("/a", "/a/b"), ("/a", "/"), ("/", "/")],
 )
 def test_is_within_is_is_relative_to(path: str, folder: str) -> None:
-    assert posts._is_within(path, folder) == PurePosixPath(path).is_relative_to(folder)
-
-
-def test_posts_with_values_that_used_to_stop_the_build_are_reported_one_by_one(
-    posts_dir: Path, make_config: ConfigFactory
-) -> None:
-    assets = posts_dir.parent / "assets"
-    assets.mkdir()
-    (assets / "loop").symlink_to(assets / "loop")
-    config = make_config(assets_dir="assets", site={"timezone": "Pacific/Kiritimati"})
-    front = {
-        "ok.md": "date: 2025-01-01",
-        "v6-image.md": 'date: 2025-01-01\nimage: "http://[oops/a.jpg"',
-        "v6-permalink.md": 'date: 2025-01-01\npermalink: "//[oops/a"',
-        "loop.md": "date: 2025-01-01\nimage: /assets/loop",
-        "utc-overflow.md": "date: 9999-12-31 23:59:59 -1200",
-        "local-overflow.md": "date: 9999-12-31 23:00:00 +0000",  # +14:00 in Kiritimati
-    }
-    for name, lines in front.items():
-        (posts_dir / name).write_text(f"---\ntitle: {name}\n{lines}\n---\nBody.\n")
-
-    found, problems = posts.load_posts(config)
-
-    by_title = {post.title: post for post in found}
-    assert sorted(by_title) == ["loop.md", "ok.md", "v6-image.md", "v6-permalink.md"]
-    assert by_title["v6-image.md"].image is None
-    assert by_title["v6-permalink.md"].url == "https://example.org/2025/01/01/v6-permalink.html"
-    loop_image = by_title["loop.md"].image
-    assert loop_image is not None and loop_image.length is None
-    messages = {p.path.name: (p.severity, p.message) for p in problems}
-    assert messages == {
-        "v6-image.md": (
-            "warning",
-            "image: 'http://[oops/a.jpg' is not a valid URL (Invalid IPv6 URL); ignored",
-        ),
-        "v6-permalink.md": (
-            "warning",
-            "permalink: '//[oops/a' is not a valid URL (Invalid IPv6 URL); ignored",
-        ),
-        "loop.md": (  # a symlink loop is no file: the image is not found in assets_dir
-            "warning",
-            "image: '/assets/loop' is not in assets_dir (assets); its enclosure has no length",
-        ),
-        "utc-overflow.md": (
-            "error",
-            "date: 9999-12-31 23:59:59-12:00 is out of the range of dates",
-        ),
-        "local-overflow.md": (
-            "error",
-            "date: 9999-12-31 23:00:00+00:00 is out of the range of dates",
-        ),
-    }
+    assert urls._is_within(path, folder) == PurePosixPath(path).is_relative_to(folder)
