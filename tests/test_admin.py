@@ -20,14 +20,13 @@ from flask.testing import FlaskClient
 from lxml import etree
 from werkzeug.test import TestResponse
 
-from syndicate import admin
-from syndicate.admin import EXTENSION, SESSION_COOKIE, Dashboard
-from syndicate.api import TOKEN_ENV
 from syndicate.config import Config
 from syndicate.publisher import Publisher, PublishResult, open_publisher
-from syndicate.sessions import RevokedSessions
 from syndicate.store import SqlStore
-from syndicate.web import create_app
+from syndicate.web import admin, create_app
+from syndicate.web.admin import EXTENSION, SESSION_COOKIE, Dashboard
+from syndicate.web.api import TOKEN_ENV
+from syndicate.web.sessions import RevokedSessions
 
 from .conftest import ConfigFactory, HookedPublisher
 from .servers import FakeClock, HubServer

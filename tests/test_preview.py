@@ -21,9 +21,9 @@ from werkzeug.test import TestResponse
 
 from syndicate.config import Config
 from syndicate.feeds import Document, Site
-from syndicate.preview import excerpt, read_feed, render_preview
 from syndicate.publisher import Publisher
 from syndicate.web import FeedResponder, SiteHolder, create_app, prefers_html
+from syndicate.web.preview import excerpt, read_feed, render_preview
 
 from .conftest import ConfigFactory
 

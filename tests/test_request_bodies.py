@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from syndicate.api import TOKEN_ENV
 from syndicate.config import Config
 from syndicate.web import (
     API_BODY_BYTES,
@@ -31,6 +30,7 @@ from syndicate.web import (
     _client_key,
     create_app,
 )
+from syndicate.web.api import TOKEN_ENV
 
 from .conftest import ConfigFactory
 from .test_api import close_api

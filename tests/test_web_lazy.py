@@ -27,12 +27,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
 
-from syndicate.api import TOKEN_ENV
 from syndicate.config import Config, load_config
 from syndicate.feeds import FeedInfo, Site, entity_tag
 from syndicate.publisher import Publisher, open_publisher, write_live
 from syndicate.server import CONFIG_ENV
 from syndicate.web import BodyCache, PreparedDocument, SiteHolder, _read_live, create_app
+from syndicate.web.api import TOKEN_ENV
 
 from .conftest import ConfigFactory
 from .servers import FakeClock
@@ -581,7 +581,7 @@ HEAVY_MODULES = (
     "syndicate.feeds",
     "syndicate.store",
     "syndicate.notify",
-    "syndicate.preview",
+    "syndicate.web.preview",
     "syndicate.cache",
     "sqlalchemy",
     "lxml",
@@ -695,10 +695,10 @@ def test_a_server_worker_serves_feeds_without_the_publishing_stack(
     # What needs it imports it on first use, and works.
     assert found["page"]["status"] == "200 OK"
     assert found["page"]["headers"]["Content-Type"] == "text/html; charset=utf-8"
-    assert found["after_page"] == ["syndicate.preview", "lxml"]  # feeds parsed, not built
+    assert found["after_page"] == ["syndicate.web.preview", "lxml"]  # feeds parsed, not built
     assert found["api"]["status"] == "200 OK"
     assert found["sign_in"] == 302
     assert found["posts_page"] == [200, True]
-    assert {"syndicate.preview", "lxml", "syndicate.publisher", "sqlalchemy"} <= set(
+    assert {"syndicate.web.preview", "lxml", "syndicate.publisher", "sqlalchemy"} <= set(
         found["after_all"]
     )

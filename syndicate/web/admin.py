@@ -57,7 +57,10 @@ from markupsafe import Markup
 from werkzeug.exceptions import InternalServerError, NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
-from . import counted, readable
+from .. import counted, readable
+from ..config import Config, state_dir
+from ..documents import FeedInfo, Site
+from ..errors import PublishRefused
 from .api import (
     TOKEN_ENV,
     EditorAPI,
@@ -66,19 +69,17 @@ from .api import (
     republish_json,
     scheduled_posts,
 )
-from .config import Config, state_dir
-from .documents import FeedInfo, Site
-from .errors import PublishRefused
 from .sessions import RevokedSessions, new_session_id
 
 if TYPE_CHECKING:
     # The publishing stack: imported when a page needs it, not by web workers that only
     # serve feeds (see ``web``).
-    from .posts import Post, PostProblem
-    from .publisher import Publisher
-    from .store import Attempt, Notification, Store, TargetRefusal
+    from ..posts import Post, PostProblem
+    from ..publisher import Publisher
+    from ..store import Attempt, Notification, Store, TargetRefusal
 
-log = logging.getLogger(__name__)
+# The name its log lines have always carried (operators filter on it), not the module's.
+log = logging.getLogger("syndicate.admin")
 
 EXTENSION: Final = "syndicate.admin"
 """Key of the ``Dashboard`` in ``app.extensions``."""
@@ -154,7 +155,7 @@ def post_rows(
     Entry ids are settled against the store as a publish would (a renamed post keeps
     its id), so the feeds a post appears in are read off the served Site's feeds.
     """
-    from .publisher import reconcile_ids
+    from ..publisher import reconcile_ids
 
     records = store.posts() if store is not None else {}
     plan = reconcile_ids(loaded, records, now)
@@ -281,7 +282,7 @@ class PostBoard:
         with self._lock:
             scan = scan_posts(self.config.posts_dir)
             if scan != self._scan:
-                from .posts import load_posts
+                from ..posts import load_posts
 
                 with quiet_posts():
                     self._loaded = load_posts(self.config)
@@ -487,7 +488,13 @@ def _utcnow() -> datetime:
 # --------------------------------------------------------------------------- blueprint
 
 admin = Blueprint(
-    "admin", __name__, url_prefix="/admin", static_folder="static", static_url_path="/static"
+    "admin",
+    __name__,
+    url_prefix="/admin",
+    static_folder="static",
+    static_url_path="/static",
+    # syndicate/static, not this subpackage's folder.
+    root_path=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 )
 
 _PUBLIC_ENDPOINTS: Final = frozenset({"admin.login", "admin.static"})
@@ -953,7 +960,7 @@ def _store(publisher: Publisher) -> Store:
 
 
 def _site() -> Site:
-    from .web import services  # web imports this module: a late import avoids the cycle
+    from . import services  # web imports this module: a late import avoids the cycle
 
     return services().holder.current.site
 

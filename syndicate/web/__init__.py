@@ -70,19 +70,23 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from .config import MANIFEST, Config, load_config
-from .documents import Document, FeedInfo, Site, entity_tag
-from .errors import PostsFolderError
-from .live import gzip_bytes, read_manifest, site_from_manifest
-from .server import BLOCKING_THREADS, CONFIG_ENV
+from ..config import MANIFEST, Config, load_config
+from ..documents import Document, FeedInfo, Site, entity_tag
+from ..errors import PostsFolderError
+from ..live import gzip_bytes, read_manifest, site_from_manifest
+from ..server import BLOCKING_THREADS, CONFIG_ENV
 
 if TYPE_CHECKING:
     from flask import Flask, Response
     from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-    from .publisher import Publisher
+    from ..publisher import Publisher
 
 log = logging.getLogger(__name__)
+
+#: The folder of the package's templates/ and static/, shared by the Flask app, the
+#: dashboard's blueprint and the feed pages (``preview``).
+RESOURCES = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 #: Seconds between looks at the live tree's manifest: a stat(2) (a few microseconds, 50
@@ -1171,7 +1175,7 @@ def _services(
         if publisher is None:
             # Only here does a web worker import the publishing stack: serving a live
             # tree needs none of it (see _render_preview, and api and admin).
-            from .publisher import Publisher
+            from ..publisher import Publisher
 
             publisher = Publisher(config)
         try:
@@ -1209,8 +1213,8 @@ def _build_in_memory(publisher: Publisher) -> Site:
     must not serve another name's feed than the one the service published there."""
     if publisher.store is not None:
         return publisher.build().site
-    from .errors import StoreError
-    from .publisher import Publisher, existing_store
+    from ..errors import StoreError
+    from ..publisher import Publisher, existing_store
 
     try:
         store = existing_store(publisher.config)
@@ -1235,8 +1239,9 @@ def _editors_app(found: Services) -> Flask:
     from .admin import init_admin
     from .api import init_api
 
-    # No static folder: every URL path outside the editors' belongs to the Site.
-    app = Flask(__name__, static_folder=None)
+    # No static folder: every URL path outside the editors' belongs to the Site. The
+    # templates are the package's (syndicate/templates), not this subpackage's.
+    app = Flask(__name__, static_folder=None, root_path=RESOURCES)
     # BodyGate in front has read the body within these already; Flask's own limits hold
     # them for a request that reaches the app some other way.
     app.config["MAX_CONTENT_LENGTH"] = API_BODY_BYTES
@@ -1289,7 +1294,7 @@ def app_from_env() -> WSGIApplication:
     The same as ``create_app``, except that the Flask app behind the feeds is made when
     a request for the editor API or the dashboard first comes (``EditorsApp``).
     """
-    from .supervise import die_with_parent
+    from ..supervise import die_with_parent
 
     # Like the scheduler worker, a web worker must not outlive a serve killed outright:
     # it would hold the port and serve a tree nobody updates. SIGKILL, as it has no state
