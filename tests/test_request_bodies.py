@@ -27,10 +27,10 @@ from syndicate.web import (
     BODY_WAITERS,
     BODY_WAITERS_PER_ADDRESS,
     FORM_BODY_BYTES,
-    _client_key,
     create_app,
 )
 from syndicate.web.api import TOKEN_ENV
+from syndicate.web.hotpath import _client_key
 
 from .conftest import ConfigFactory
 from .test_api import close_api

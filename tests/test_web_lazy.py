@@ -31,8 +31,9 @@ from syndicate.config import Config, load_config
 from syndicate.feeds import FeedInfo, Site, entity_tag
 from syndicate.publisher import Publisher, open_publisher, write_live
 from syndicate.server import CONFIG_ENV
-from syndicate.web import BodyCache, PreparedDocument, SiteHolder, _read_live, create_app
+from syndicate.web import BodyCache, PreparedDocument, SiteHolder, create_app
 from syndicate.web.api import TOKEN_ENV
+from syndicate.web.holder import _read_live
 
 from .conftest import ConfigFactory
 from .servers import FakeClock

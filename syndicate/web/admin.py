@@ -69,6 +69,7 @@ from .api import (
     republish_json,
     scheduled_posts,
 )
+from .services import RESOURCES, services
 from .sessions import RevokedSessions, new_session_id
 
 if TYPE_CHECKING:
@@ -493,8 +494,7 @@ admin = Blueprint(
     url_prefix="/admin",
     static_folder="static",
     static_url_path="/static",
-    # syndicate/static, not this subpackage's folder.
-    root_path=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    root_path=RESOURCES,  # syndicate/static, not this subpackage's folder
 )
 
 _PUBLIC_ENDPOINTS: Final = frozenset({"admin.login", "admin.static"})
@@ -960,8 +960,6 @@ def _store(publisher: Publisher) -> Store:
 
 
 def _site() -> Site:
-    from . import services  # web imports this module: a late import avoids the cycle
-
     return services().holder.current.site
 
 
