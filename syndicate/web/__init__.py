@@ -58,7 +58,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from ..config import Config, load_config
@@ -141,13 +141,36 @@ def _method_not_allowed(error: MethodNotAllowed) -> Response:
     return _plain(_refusal(request.method, request.path, services().holder.current.documents))
 
 
+@overload
 def create_app(
     config: Config,
     publisher: Publisher | None = None,
     *,
     reload_interval: float | None = RELOAD_INTERVAL,
     body_cache_bytes: int = BODY_CACHE_BYTES,
-) -> Flask:
+    lazy_editors: Literal[False] = False,
+) -> Flask: ...
+
+
+@overload
+def create_app(
+    config: Config,
+    publisher: Publisher | None = None,
+    *,
+    reload_interval: float | None = RELOAD_INTERVAL,
+    body_cache_bytes: int = BODY_CACHE_BYTES,
+    lazy_editors: Literal[True],
+) -> WSGIApplication: ...
+
+
+def create_app(
+    config: Config,
+    publisher: Publisher | None = None,
+    *,
+    reload_interval: float | None = RELOAD_INTERVAL,
+    body_cache_bytes: int = BODY_CACHE_BYTES,
+    lazy_editors: bool = False,
+) -> Flask | WSGIApplication:
     """The Flask app serving the live tree, with the feed hot path in front.
 
     The Site is read from ``config.output_dir``, its manifest at once and each document's
@@ -164,8 +187,14 @@ def create_app(
     page, the editor API, the dashboard), or here when there is no live tree to serve.
     ``publisher`` is used for that build and by the editors' API (which opens one with a
     store when it has none).
+
+    ``lazy_editors`` (a server worker, ``app_from_env``): the WSGI hot path alone, with
+    the Flask app behind it made on the first request for the editor API or the dashboard
+    (``EditorsApp``), so that a worker serving only feeds never imports Flask.
     """
     found = _services(config, publisher, reload_interval, body_cache_bytes)
+    if lazy_editors:
+        return FeedResponder(found.holder, EditorsApp(found))
     app = _editors_app(found)
     # Wrapping wsgi_app (not the app) keeps app.test_client() on the real hot path.
     app.wsgi_app = FeedResponder(found.holder, app.wsgi_app)  # type: ignore[method-assign]
@@ -303,11 +332,8 @@ def _render_preview(site: Site, path: str, config: Config) -> bytes:
 
 
 def app_from_env() -> WSGIApplication:
-    """App factory for server workers: the config path comes from ``SYNDICATE_CONFIG``.
-
-    The same as ``create_app``, except that the Flask app behind the feeds is made when
-    a request for the editor API or the dashboard first comes (``EditorsApp``).
-    """
+    """What granian calls in each server worker (it takes no arguments): ``create_app``
+    with the config at ``SYNDICATE_CONFIG`` and ``lazy_editors``."""
     from ..supervise import die_with_parent
 
     # Like the scheduler worker, a web worker must not outlive a serve killed outright:
@@ -315,5 +341,4 @@ def app_from_env() -> WSGIApplication:
     # to save, and granian's worker, sent SIGTERM without its main process, stops
     # accepting connections but never exits.
     die_with_parent(signal.SIGKILL)
-    found = _services(load_config(os.environ[CONFIG_ENV]))
-    return FeedResponder(found.holder, EditorsApp(found))
+    return create_app(load_config(os.environ[CONFIG_ENV]), lazy_editors=True)
