@@ -34,7 +34,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -76,7 +76,8 @@ if TYPE_CHECKING:
     # The publishing stack: imported when a page needs it, not by web workers that only
     # serve feeds (see ``web``).
     from ..posts import Post, PostProblem
-    from ..publisher import Publisher
+    from ..publisher import IdPlan, Publisher
+    from ..records import PostRecord
     from ..store import Attempt, Notification, Store, TargetRefusal
 
 # The name its log lines have always carried (operators filter on it), not the module's.
@@ -146,20 +147,18 @@ def feed_label(info: FeedInfo) -> str:
 def post_rows(
     loaded: Sequence[Post],
     problems: Sequence[PostProblem],
-    store: Store | None,
+    plan: IdPlan,
+    records: Mapping[str, PostRecord],
     site: Site,
     config: Config,
     now: datetime,
 ) -> list[PostRow]:
-    """Every post file with its state and feeds, errors first. Pure but for ``store``.
+    """Every post file with its state and feeds, errors first. Pure.
 
-    Entry ids are settled against the store as a publish would (a renamed post keeps
-    its id), so the feeds a post appears in are read off the served Site's feeds.
+    ``plan`` has the entry ids settled against the store's ``records`` as a publish
+    would (``Publisher.settle_ids``: a renamed post keeps its id), so the feeds a post
+    appears in are read off the served Site's feeds.
     """
-    from ..publisher import reconcile_ids
-
-    records = store.posts() if store is not None else {}
-    plan = reconcile_ids(loaded, records, now)
     in_feeds: dict[str, list[FeedLink]] = {}
     for info in site.feeds:
         # A path, not the public URL: the dashboard's server serves the feeds too.
@@ -965,4 +964,6 @@ def _site() -> Site:
 
 def _rows(board: Dashboard, publisher: Publisher) -> list[PostRow]:
     loaded, problems = board.posts.load()
-    return post_rows(loaded, problems, publisher.store, _site(), board.config, publisher.clock())
+    now = publisher.clock()
+    plan, records = publisher.settle_ids(loaded, now)
+    return post_rows(loaded, problems, plan, records, _site(), board.config, now)
