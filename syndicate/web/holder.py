@@ -54,10 +54,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("syndicate.web")
 
 
-#: Seconds between looks at the live tree's manifest: a stat(2) (a few microseconds, 50
-#: times a second), and a published edit is served at most this long after the worker
-#: wrote it, plus the time to read the new manifest (10 to 15 ms at 10,000 posts, most of
-#: it parsing the JSON; entries that did not change are not made again, see ManifestMemo).
+#: Seconds between looks at the live tree's manifest: a stat(2) each time, which is cheap,
+#: and a published edit is served at most this long after the worker wrote it, plus the
+#: time to read the new manifest (most of it parsing the JSON; entries that did not change
+#: are not made again, see ManifestMemo; the time it takes is in bench/RESULTS.md).
 RELOAD_INTERVAL = 0.02
 
 #: Bytes of live-tree documents (body and gzip form) a web process keeps in memory. Feed
