@@ -5,8 +5,9 @@ Its rooms: ``hotpath`` (the WSGI front, ``FeedResponder`` and ``answer``, and th
 ``BodyGate`` for editors' request bodies), ``prepared`` (a document prepared for serving,
 pure), ``holder`` (the Site being served, the ``BodyCache`` LRU, the live tree's reader and
 ``LiveReloader``), ``services`` (what the app keeps in ``app.extensions``), ``api`` (the
-editor API), ``admin`` (the dashboard), ``sessions`` (its revoked sessions) and ``preview``
-(a feed's HTML page). Imports go one way: this module imports them, never the reverse.
+editor API), ``admin`` (the dashboard's pages), ``board`` (the rows they show, and the
+republish jobs), ``sessions`` (its revoked sessions) and ``preview`` (a feed's HTML page).
+Imports go one way: this module imports them, never the reverse.
 
 Feed hits are the hot path. ``FeedResponder`` sits in front of the Flask app, looks
 ``PATH_INFO`` up in the prepared documents of the current ``Site`` and answers GET and
