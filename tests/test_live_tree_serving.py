@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -26,12 +27,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
+from werkzeug.test import Client
 
 from syndicate.config import Config, load_config
 from syndicate.feeds import FeedInfo, Site, entity_tag
 from syndicate.publisher import Publisher, open_publisher, write_live
 from syndicate.server import CONFIG_ENV
 from syndicate.web import BodyCache, PreparedDocument, SiteHolder, create_app
+from syndicate.web.api import EXTENSION as API_EXTENSION
 from syndicate.web.api import TOKEN_ENV
 from syndicate.web.holder import _read_live
 
@@ -116,6 +119,57 @@ def titles(body: bytes) -> list[str]:
     parsed = feedparser.parse(body)
     assert not parsed.bozo, parsed.bozo_exception
     return [entry.title for entry in parsed.entries]
+
+
+# --------------------------------------------------------------------------- one factory
+
+
+def test_a_server_workers_app_answers_as_the_flask_app_does(
+    config: Config, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``create_app(lazy_editors=True)`` (what granian runs) is the same app: feeds, 404s
+    and the editors' requests get the same answers as from ``create_app``'s Flask app
+    (signed in and through to the store: the worker test below)."""
+    monkeypatch.setenv(TOKEN_ENV, "lazy-Token_1")
+    publish(config, clock)
+    flask_app = create_app(config, reload_interval=None)
+    lazy_app = create_app(config, reload_interval=None, lazy_editors=True)
+    assert not isinstance(lazy_app, Flask)
+    asked = [
+        ("GET", "/feed.atom", {"Accept-Encoding": "gzip"}),
+        ("GET", "/tag/alpha.rss", {}),
+        ("HEAD", "/feeds.opml", {}),
+        ("GET", "/feed.atom", {"Accept": "text/html,*/*;q=0.8"}),
+        ("POST", "/feed.atom", {}),
+        ("GET", "/no/such.rss", {}),
+        ("GET", "/api/status", {}),
+        ("GET", "/admin/login", {}),
+    ]
+    answers = []
+    for app in (flask_app, lazy_app):
+        client = Client(app)
+        got = []
+        for method, path, headers in asked:
+            response = client.open(path, method=method, headers=headers)
+            shown = dict(response.headers)
+            shown.pop("Set-Cookie", None)  # a new session each time
+            body = response.get_data()
+            if path.startswith("/admin"):
+                body = re.sub(rb'value="[^"]+"', b"", body)  # the CSRF token
+            got.append((response.status, shown, body))
+        answers.append(got)
+    assert answers[0] == answers[1]
+    assert [status for status, _, _ in answers[0]] == [
+        "200 OK",
+        "200 OK",
+        "200 OK",
+        "200 OK",
+        "405 Method Not Allowed",
+        "404 Not Found",
+        "401 UNAUTHORIZED",
+        "200 OK",
+    ]
+    flask_app.extensions[API_EXTENSION].close()
 
 
 # --------------------------------------------------------------------------- lazy reading
