@@ -19,8 +19,10 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from email.utils import format_datetime
 from pathlib import Path
+from wsgiref.types import WSGIEnvironment
 
 import feedparser
 import pytest
@@ -33,10 +35,12 @@ from syndicate.config import Config, load_config
 from syndicate.feeds import FeedInfo, Site, entity_tag
 from syndicate.publisher import Publisher, open_publisher, write_live
 from syndicate.server import CONFIG_ENV
-from syndicate.web import BodyCache, PreparedDocument, SiteHolder, create_app
+from syndicate.web import BodyCache, FeedResponder, PreparedDocument, SiteHolder, create_app
 from syndicate.web.api import EXTENSION as API_EXTENSION
 from syndicate.web.api import TOKEN_ENV
 from syndicate.web.holder import _read_live
+from syndicate.web.hotpath import Answer
+from syndicate.web.prepared import PreparedSite
 
 from .conftest import ConfigFactory
 from .servers import FakeClock
@@ -170,6 +174,45 @@ def test_a_server_workers_app_answers_as_the_flask_app_does(
         "200 OK",
     ]
     flask_app.extensions[API_EXTENSION].close()
+
+
+class AskedHolder:
+    """A holder (``hotpath.Holder``) that counts what the hot path could not answer alone."""
+
+    def __init__(self, inner: SiteHolder) -> None:
+        self.inner = inner
+        self.asked: list[str] = []
+
+    @property
+    def current(self) -> PreparedSite:
+        return self.inner.current
+
+    @property
+    def pages(self) -> Mapping[tuple[str, str], PreparedDocument]:
+        return self.inner.pages
+
+    def respond(self, path: str, environ: WSGIEnvironment) -> Answer | None:
+        self.asked.append(path)
+        return self.inner.respond(path, environ)
+
+
+def test_the_hot_path_asks_its_holder_only_for_bytes_not_in_memory(
+    config: Config, clock: FakeClock
+) -> None:
+    site = publish(config, clock)
+    app = make_app(config)
+    asked = AskedHolder(holder(app))
+    client = Client(FeedResponder(asked, app.wsgi_app))
+    etag = site.documents["/feed.atom"].etag
+    assert client.get("/feed.atom", headers={"If-None-Match": etag}).status_code == 304
+    assert asked.asked == []  # validators are in memory from the manifest
+    first = client.get("/feed.atom")
+    assert asked.asked == ["/feed.atom"]  # the body is read by the holder
+    again = client.get("/feed.atom")
+    assert asked.asked == ["/feed.atom"]  # then served from memory
+    assert first.get_data() == again.get_data() == site.documents["/feed.atom"].body
+    assert client.get("/no/such.rss").status_code == 404
+    assert asked.asked == ["/feed.atom"]
 
 
 # --------------------------------------------------------------------------- lazy reading
