@@ -476,9 +476,9 @@ def status(config_path: Path, as_json: bool) -> None:
     """Show the last build, post errors, scheduled posts and the notification outbox."""
     import json
 
-    from .api import status_json
     from .publisher import Publisher
     from .store.sql import SqlStore
+    from .web.api import status_json
 
     with _clean_errors():
         config = load_config(config_path)

@@ -794,6 +794,15 @@ class Publisher:
         with _collector_paused():
             return self._again_if_changed(lambda: self._build(keep, planned))
 
+    def settle_ids(
+        self, loaded: Sequence[Post], now: datetime
+    ) -> tuple[IdPlan, Mapping[str, PostRecord]]:
+        """The entry ids a publish at ``now`` would give ``loaded`` (read only: nothing is
+        recorded, nothing remembered), and the store's records they were settled against:
+        the dashboard's posts page shows each post in the feeds it is published in."""
+        records = self.store.posts() if self.store is not None else {}
+        return reconcile_ids(loaded, records, now), records
+
     def _again_if_changed(self, run: Callable[[], _T]) -> _T:
         """``run()``, and once more from a full scan if a post's file changed after it
         was read and before its body, let go of meanwhile, was needed again (an editor

@@ -2,7 +2,9 @@
 
 ``store`` is an SQLite file at ``db_url`` (the file the default config's
 ``storage.url`` names too); ``hub`` and ``pinger`` are real servers on 127.0.0.1
-(see ``servers``), shut down after the test.
+(see ``servers``), shut down after the test. ``app`` is the web app of ``config`` as
+served (the WSGI front first, then Flask), and ``client`` its test client: a module that
+needs posts (or the editors' token) before the app is made overrides ``config``.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from syndicate.config import Config, config_from_mapping
 from syndicate.publisher import Publisher, PublishResult
 from syndicate.store.sql import SqlStore
+from syndicate.web import create_app
+from syndicate.web.api import EXTENSION as API_EXTENSION
 
 from .servers import FakeClock, HubServer, PingServer
 
@@ -102,6 +108,22 @@ def make_config(tmp_path: Path, posts_dir: Path) -> ConfigFactory:
 def config(make_config: ConfigFactory) -> Config:
     """The default test Config (site https://example.org/, posts in tmp_path/posts)."""
     return make_config()
+
+
+@pytest.fixture
+def app(config: Config) -> Iterator[Flask]:
+    """The web app of ``config``: its live tree if one was published, else its posts built
+    in memory; no reloader thread (a test that publishes meanwhile swaps in itself). The
+    store the editor API opened, if any, is closed after the test."""
+    made = create_app(config, reload_interval=None)
+    yield made
+    made.extensions[API_EXTENSION].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of ``app``, on the real hot path (the WSGI front wraps ``wsgi_app``)."""
+    return app.test_client()
 
 
 @pytest.fixture

@@ -20,14 +20,14 @@ from flask.testing import FlaskClient
 from lxml import etree
 from werkzeug.test import TestResponse
 
-from syndicate import admin
-from syndicate.admin import EXTENSION, SESSION_COOKIE, Dashboard
-from syndicate.api import TOKEN_ENV
 from syndicate.config import Config
+from syndicate.posts import load_posts
 from syndicate.publisher import Publisher, PublishResult, open_publisher
-from syndicate.sessions import RevokedSessions
 from syndicate.store.sql import SqlStore
-from syndicate.web import create_app
+from syndicate.web import admin, create_app
+from syndicate.web.admin import EXTENSION, SESSION_COOKIE, Dashboard
+from syndicate.web.api import TOKEN_ENV
+from syndicate.web.sessions import RevokedSessions
 
 from .conftest import ConfigFactory, HookedPublisher
 from .servers import FakeClock, HubServer
@@ -415,6 +415,26 @@ def test_a_broken_post_that_was_published_shows_its_feeds(
     assert row["state"] == "error"
     assert row["errors"]
     # The service keeps the last good version in its feeds until the editor fixes it.
+    assert row["feeds"] == ["Site", "Category: Life", "Tag: cats"]
+
+
+def test_a_renamed_post_is_shown_in_the_feeds_of_its_published_id(
+    signed_in: FlaskClient, posts_dir: Path, publisher: Publisher, clock: FakeClock
+) -> None:
+    store = publisher.store
+    assert store is not None
+    before = store.posts()
+    (posts_dir / "2024-04-01-cats.md").rename(posts_dir / "2024-04-01-kittens.md")
+    # The publisher settles the ids as a publish would, and records nothing.
+    loaded, _ = load_posts(publisher.config)
+    plan, records = publisher.settle_ids(loaded, clock())
+    assert records == before and store.posts() == before
+    kittens = next(p for p in plan.posts if p.relpath == "2024-04-01-kittens.md")
+    assert kittens.entry_id == before["2024-04-01-cats.md"].entry_id
+    # So the page shows it in the feeds it is published in, under its new name.
+    rows = rows_of(signed_in.get("/admin/posts"))
+    row = next(r for r in rows if r["file"] == "posts/2024-04-01-kittens.md")
+    assert row["state"] == "published"
     assert row["feeds"] == ["Site", "Category: Life", "Tag: cats"]
 
 

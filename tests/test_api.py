@@ -22,18 +22,18 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from syndicate import readable
-from syndicate.api import (
+from syndicate.cli import main
+from syndicate.config import Config, load_config
+from syndicate.publisher import Publisher, open_publisher
+from syndicate.store.sql import SqlStore
+from syndicate.web import create_app
+from syndicate.web.api import (
     EXTENSION,
     STORE_BUSY_RETRY_AFTER,
     TOKEN_ENV,
     EditorAPI,
     FailureLimiter,
 )
-from syndicate.cli import main
-from syndicate.config import Config, load_config
-from syndicate.publisher import Publisher, open_publisher
-from syndicate.store.sql import SqlStore
-from syndicate.web import create_app
 
 from .conftest import ConfigFactory
 from .servers import FakeClock, HubServer, PingServer

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from syndicate.api import TOKEN_ENV
 from syndicate.cli import main
 from syndicate.config import load_config
 from syndicate.notify import (
@@ -32,6 +31,7 @@ from syndicate.notify import (
 )
 from syndicate.publisher import open_publisher
 from syndicate.web import create_app
+from syndicate.web.api import TOKEN_ENV
 
 from .servers import (
     EXTENDED,

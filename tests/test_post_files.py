@@ -25,7 +25,6 @@ import pytest
 from click.testing import CliRunner, Result
 from lxml import etree
 
-from syndicate.api import EXTENSION, TOKEN_ENV
 from syndicate.cli import main
 from syndicate.config import Config
 from syndicate.errors import PostChanged
@@ -33,6 +32,7 @@ from syndicate.posts import Post, PostProblem, load_post_statted, read_body
 from syndicate.publisher import load_live, open_publisher
 from syndicate.service.scheduler import Service
 from syndicate.web import create_app
+from syndicate.web.api import EXTENSION, TOKEN_ENV
 
 from .conftest import ConfigFactory
 

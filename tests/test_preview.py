@@ -21,9 +21,9 @@ from werkzeug.test import TestResponse
 
 from syndicate.config import Config
 from syndicate.feeds import Document, Site
-from syndicate.preview import excerpt, read_feed, render_preview
 from syndicate.publisher import Publisher
-from syndicate.web import FeedResponder, SiteHolder, create_app, prefers_html
+from syndicate.web import FeedResponder, SiteHolder, prefers_html
+from syndicate.web.preview import excerpt, read_feed, render_preview
 
 from .conftest import ConfigFactory
 
@@ -85,22 +85,12 @@ def post(n: int, title: str, categories: str = "[News]") -> str:
 
 
 @pytest.fixture
-def site_config(make_config: ConfigFactory, posts_dir: Path) -> Config:
+def config(make_config: ConfigFactory, posts_dir: Path) -> Config:
+    """Two posts, no live tree and no store: ``app`` builds them in memory."""
     (posts_dir / "2024-04-01-cats.md").write_text(CATS, encoding="utf-8")
     body = " ".join(f"word{n}" for n in range(200))
     (posts_dir / "2024-04-02-long.md").write_text(LONG.format(body=body), encoding="utf-8")
     return make_config()
-
-
-@pytest.fixture
-def app(site_config: Config) -> Flask:
-    # No live tree and no store: the app builds the posts in memory.
-    return create_app(site_config, reload_interval=None)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture
@@ -222,7 +212,7 @@ def test_prefers_html(accept: str, html: bool) -> None:
     assert prefers_html(accept) is html
 
 
-def test_the_page_is_made_once_per_feed_version(site_config: Config) -> None:
+def test_the_page_is_made_once_per_feed_version(config: Config) -> None:
     calls: list[str] = []
     atom = Document("application/atom+xml; charset=utf-8", b"<feed/>", '"a1"', _when())
 
@@ -242,7 +232,7 @@ def test_the_page_is_made_once_per_feed_version(site_config: Config) -> None:
 
 
 def test_a_failing_preview_serves_the_feed(
-    site_config: Config, caplog: pytest.LogCaptureFixture
+    config: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
     def preview(site: Site, path: str) -> bytes:
         raise RuntimeError("template bug")
@@ -265,11 +255,9 @@ def test_without_a_previewer_nothing_is_negotiated() -> None:
     assert ("Vary", "Accept-Encoding") in headers
 
 
-def test_the_static_build_keeps_plain_feeds(
-    site_config: Config, site: Site, tmp_path: Path
-) -> None:
+def test_the_static_build_keeps_plain_feeds(config: Config, site: Site, tmp_path: Path) -> None:
     out = tmp_path / "public"
-    Publisher(site_config).write_static(site, out)
+    Publisher(config).write_static(site, out)
     assert (out / "feed.atom").read_bytes() == site.documents["/feed.atom"].body
     assert (out / "feed.atom").read_bytes().startswith(b"<?xml")
 
@@ -313,10 +301,8 @@ def test_the_page_escapes_what_the_feed_says(client: FlaskClient) -> None:
     assert body.count("<script>") == 1
 
 
-def test_render_preview_of_a_category_feed(site_config: Config, site: Site) -> None:
-    page = etree.fromstring(
-        render_preview(site, "/category/life.rss", site_config), etree.HTMLParser()
-    )
+def test_render_preview_of_a_category_feed(config: Config, site: Site) -> None:
+    page = etree.fromstring(render_preview(site, "/category/life.rss", config), etree.HTMLParser())
     assert page.findtext(".//h1") == "Example News — Category: Life"
     assert len(page.findall(".//ul[@class='entries']/li")) == 1
 

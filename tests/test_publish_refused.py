@@ -29,7 +29,6 @@ from click.testing import CliRunner, Result
 from lxml import etree
 
 from syndicate import posts as posts_module
-from syndicate.api import EXTENSION as API_EXTENSION
 from syndicate.cli import main
 from syndicate.config import MANIFEST, Config
 from syndicate.errors import PostsFolderError, PublishRefused, RemovalRefused
@@ -39,6 +38,7 @@ from syndicate.service.scheduler import Service
 from syndicate.store import PostRecord
 from syndicate.store.sql import SqlStore
 from syndicate.web import create_app
+from syndicate.web.api import EXTENSION as API_EXTENSION
 
 from .conftest import CLOCK_START, ConfigFactory, HookedPublisher
 from .servers import FakeClock, HubServer, PingServer

@@ -21,19 +21,17 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from syndicate.api import TOKEN_ENV
 from syndicate.config import Config
 from syndicate.web import (
     API_BODY_BYTES,
     BODY_WAITERS,
     BODY_WAITERS_PER_ADDRESS,
     FORM_BODY_BYTES,
-    _client_key,
-    create_app,
 )
+from syndicate.web.api import TOKEN_ENV
+from syndicate.web.hotpath import _client_key
 
 from .conftest import ConfigFactory
-from .test_api import close_api
 from .test_scheduler import start_serve, write_post
 
 TOKEN = "s3cret-token-for-bodies"
@@ -43,16 +41,11 @@ STALLED = 12  # more than granian's blocking threads (2 x cores + 1) on any test
 
 
 @pytest.fixture
-def client(
-    make_config: ConfigFactory, posts_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[FlaskClient]:
-    """The app as served (its WSGI front first), with the editors' token set."""
+def config(make_config: ConfigFactory, posts_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
+    """With the editors' token set and a post: ``client`` is the app as served."""
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     write_post(posts_dir, "2024-04-01-hello.md", title="Hello")
-    config: Config = make_config()
-    app = create_app(config, reload_interval=None)
-    yield app.test_client()
-    close_api(app)
+    return make_config()
 
 
 def test_a_form_larger_than_the_limit_is_413(client: FlaskClient) -> None:

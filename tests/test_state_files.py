@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from syndicate.api import TOKEN_ENV
 from syndicate.cli import main
 from syndicate.config import load_config, state_dir
 from syndicate.publisher import open_publisher
 from syndicate.service.supervise import WorkerLock
 from syndicate.web import create_app
+from syndicate.web.api import TOKEN_ENV
 
 from .test_admin import board, post_form, sign_in
 from .test_api import close_api

@@ -49,19 +49,20 @@ from werkzeug.exceptions import (
     Unauthorized,
 )
 
-from . import counted, readable
-from .config import Config
-from .documents import absolute_url
-from .errors import PublishRefused, StoreBusy, SyndicateError
+from .. import counted, readable
+from ..config import Config
+from ..documents import absolute_url
+from ..errors import PublishRefused, StoreBusy, SyndicateError
 
 if TYPE_CHECKING:
     # The publishing stack: imported when a request needs it, not by web workers that
     # only serve feeds (see ``web``).
-    from .posts import PostProblem
-    from .publisher import Publisher, PublishResult
-    from .store import Attempt, BuildRecord, Notification, Store, TargetRefusal
+    from ..posts import PostProblem
+    from ..publisher import Publisher, PublishResult
+    from ..store import Attempt, BuildRecord, Notification, Store, TargetRefusal
 
-log = logging.getLogger(__name__)
+# The name its log lines have always carried (operators filter on it), not the module's.
+log = logging.getLogger("syndicate.api")
 
 TOKEN_ENV: Final = "SYNDICATE_EDITOR_TOKEN"
 """Environment variable holding the editor token; unset or empty turns the API off."""
@@ -195,7 +196,7 @@ class EditorAPI:
             return given
         with self._lock:
             if self._owned is None:
-                from .publisher import open_publisher
+                from ..publisher import open_publisher
 
                 self._owned = (
                     open_publisher(self.config, given.clock)
@@ -375,7 +376,7 @@ def failure_message(error: BaseException) -> str:
     Never the error's own text: it may name the database (its absolute path), the SQL,
     or files on the server.
     """
-    from .errors import StoreError
+    from ..errors import StoreError
 
     if isinstance(error, StoreError):
         return (
@@ -551,7 +552,7 @@ def scheduled_posts(
     if last is not None and (build is None or last.started >= build.time):
         found: Iterable[tuple[str, datetime]] = last.scheduled
     else:
-        from .posts import load_posts
+        from ..posts import load_posts
 
         with quiet_posts():
             loaded, _ = load_posts(publisher.config)

@@ -23,9 +23,9 @@ import jinja2
 from lxml import etree
 from lxml import html as lxml_html
 
-from . import __version__
-from .config import Config
-from .documents import Site, absolute_url
+from .. import __version__
+from ..config import Config
+from ..documents import Site, absolute_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 _A = "{" + ATOM_NS + "}"

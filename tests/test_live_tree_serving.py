@@ -15,24 +15,32 @@ import json
 import logging
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from email.utils import format_datetime
 from pathlib import Path
+from wsgiref.types import WSGIEnvironment
 
 import feedparser
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
+from werkzeug.test import Client
 
-from syndicate.api import TOKEN_ENV
 from syndicate.config import Config, load_config
 from syndicate.feeds import FeedInfo, Site, entity_tag
 from syndicate.publisher import Publisher, open_publisher, write_live
 from syndicate.service.server import CONFIG_ENV
-from syndicate.web import BodyCache, PreparedDocument, SiteHolder, _read_live, create_app
+from syndicate.web import BodyCache, FeedResponder, PreparedDocument, SiteHolder, create_app
+from syndicate.web.api import EXTENSION as API_EXTENSION
+from syndicate.web.api import TOKEN_ENV
+from syndicate.web.holder import _read_live
+from syndicate.web.hotpath import Answer
+from syndicate.web.prepared import PreparedSite
 
 from .conftest import ConfigFactory
 from .servers import FakeClock
@@ -115,6 +123,96 @@ def titles(body: bytes) -> list[str]:
     parsed = feedparser.parse(body)
     assert not parsed.bozo, parsed.bozo_exception
     return [entry.title for entry in parsed.entries]
+
+
+# --------------------------------------------------------------------------- one factory
+
+
+def test_a_server_workers_app_answers_as_the_flask_app_does(
+    config: Config, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``create_app(lazy_editors=True)`` (what granian runs) is the same app: feeds, 404s
+    and the editors' requests get the same answers as from ``create_app``'s Flask app
+    (signed in and through to the store: the worker test below)."""
+    monkeypatch.setenv(TOKEN_ENV, "lazy-Token_1")
+    publish(config, clock)
+    flask_app = create_app(config, reload_interval=None)
+    lazy_app = create_app(config, reload_interval=None, lazy_editors=True)
+    assert not isinstance(lazy_app, Flask)
+    asked = [
+        ("GET", "/feed.atom", {"Accept-Encoding": "gzip"}),
+        ("GET", "/tag/alpha.rss", {}),
+        ("HEAD", "/feeds.opml", {}),
+        ("GET", "/feed.atom", {"Accept": "text/html,*/*;q=0.8"}),
+        ("POST", "/feed.atom", {}),
+        ("GET", "/no/such.rss", {}),
+        ("GET", "/api/status", {}),
+        ("GET", "/admin/login", {}),
+    ]
+    answers = []
+    for app in (flask_app, lazy_app):
+        client = Client(app)
+        got = []
+        for method, path, headers in asked:
+            response = client.open(path, method=method, headers=headers)
+            shown = dict(response.headers)
+            shown.pop("Set-Cookie", None)  # a new session each time
+            body = response.get_data()
+            if path.startswith("/admin"):
+                body = re.sub(rb'value="[^"]+"', b"", body)  # the CSRF token
+            got.append((response.status, shown, body))
+        answers.append(got)
+    assert answers[0] == answers[1]
+    assert [status for status, _, _ in answers[0]] == [
+        "200 OK",
+        "200 OK",
+        "200 OK",
+        "200 OK",
+        "405 Method Not Allowed",
+        "404 Not Found",
+        "401 UNAUTHORIZED",
+        "200 OK",
+    ]
+    flask_app.extensions[API_EXTENSION].close()
+
+
+class AskedHolder:
+    """A holder (``hotpath.Holder``) that counts what the hot path could not answer alone."""
+
+    def __init__(self, inner: SiteHolder) -> None:
+        self.inner = inner
+        self.asked: list[str] = []
+
+    @property
+    def current(self) -> PreparedSite:
+        return self.inner.current
+
+    @property
+    def pages(self) -> Mapping[tuple[str, str], PreparedDocument]:
+        return self.inner.pages
+
+    def respond(self, path: str, environ: WSGIEnvironment) -> Answer | None:
+        self.asked.append(path)
+        return self.inner.respond(path, environ)
+
+
+def test_the_hot_path_asks_its_holder_only_for_bytes_not_in_memory(
+    config: Config, clock: FakeClock
+) -> None:
+    site = publish(config, clock)
+    app = make_app(config)
+    asked = AskedHolder(holder(app))
+    client = Client(FeedResponder(asked, app.wsgi_app))
+    etag = site.documents["/feed.atom"].etag
+    assert client.get("/feed.atom", headers={"If-None-Match": etag}).status_code == 304
+    assert asked.asked == []  # validators are in memory from the manifest
+    first = client.get("/feed.atom")
+    assert asked.asked == ["/feed.atom"]  # the body is read by the holder
+    again = client.get("/feed.atom")
+    assert asked.asked == ["/feed.atom"]  # then served from memory
+    assert first.get_data() == again.get_data() == site.documents["/feed.atom"].body
+    assert client.get("/no/such.rss").status_code == 404
+    assert asked.asked == ["/feed.atom"]
 
 
 # --------------------------------------------------------------------------- lazy reading
@@ -581,7 +679,7 @@ HEAVY_MODULES = (
     "syndicate.feeds",
     "syndicate.store",
     "syndicate.notify",
-    "syndicate.preview",
+    "syndicate.web.preview",
     "syndicate.cache",
     "sqlalchemy",
     "lxml",
@@ -695,10 +793,10 @@ def test_a_server_worker_serves_feeds_without_the_publishing_stack(
     # What needs it imports it on first use, and works.
     assert found["page"]["status"] == "200 OK"
     assert found["page"]["headers"]["Content-Type"] == "text/html; charset=utf-8"
-    assert found["after_page"] == ["syndicate.preview", "lxml"]  # feeds parsed, not built
+    assert found["after_page"] == ["syndicate.web.preview", "lxml"]  # feeds parsed, not built
     assert found["api"]["status"] == "200 OK"
     assert found["sign_in"] == 302
     assert found["posts_page"] == [200, True]
-    assert {"syndicate.preview", "lxml", "syndicate.publisher", "sqlalchemy"} <= set(
+    assert {"syndicate.web.preview", "lxml", "syndicate.publisher", "sqlalchemy"} <= set(
         found["after_all"]
     )
