@@ -675,9 +675,9 @@ def test_while_the_publisher_writes_every_200_is_the_version_its_etag_names(
 # The publishing stack: none of it is needed to serve a live tree.
 HEAVY_MODULES = (
     "syndicate.publisher",
-    "syndicate.posts",
+    "syndicate.posts.load",
     "syndicate.feeds",
-    "syndicate.store",
+    "syndicate.store.sql",
     "syndicate.notify",
     "syndicate.web.preview",
     "syndicate.cache",
