@@ -57,12 +57,12 @@ from .errors import (
     StoreError,
 )
 from .feeds import Document, FeedInfo, Site
-from .live import gzip_bytes as gzip_bytes
-from .live import read_manifest as read_manifest
-from .live import site_from_manifest as site_from_manifest
 from .outdir import claim_live, static_target, write_marker
 from .posts import Post, PostProblem
 from .records import BuildRecord, FeedRecord, PostRecord, Refusal, SlugRecord, Store
+from .site.manifest import gzip_bytes as gzip_bytes
+from .site.manifest import read_manifest as read_manifest
+from .site.manifest import site_from_manifest as site_from_manifest
 
 if typing.TYPE_CHECKING:
     # Imported where an outbox is made (open_publisher): a build never needs the HTTP

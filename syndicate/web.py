@@ -73,8 +73,8 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from .config import MANIFEST, Config, load_config
 from .documents import Document, FeedInfo, Site, entity_tag
 from .errors import PostsFolderError
-from .live import gzip_bytes, read_manifest, site_from_manifest
 from .server import BLOCKING_THREADS, CONFIG_ENV
+from .site.manifest import gzip_bytes, read_manifest, site_from_manifest
 
 if TYPE_CHECKING:
     from flask import Flask, Response

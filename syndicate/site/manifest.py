@@ -24,8 +24,8 @@ from pathlib import Path
 
 import deflate
 
-from .config import MANIFEST
-from .documents import Document, FeedInfo, Site
+from ..config import MANIFEST
+from ..documents import Document, FeedInfo, Site
 
 # libdeflate's level 6: as small as zlib's best (level 9) on our feeds, within 0.02 %,
 # for a third of its CPU. Files are written once and served many times, but an edit
