@@ -20,29 +20,19 @@ file changed before its body was needed again makes the publish or build run onc
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import ctypes
 import dataclasses
-import errno
 import fcntl
 import gc
-import hashlib
-import json
 import logging
 import math
 import os
-import shutil
-import sys
-import tempfile
 import threading
 import time
 import typing
-from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from . import counted, feeds, posts, stamp, walk
 from .cache import PostCache
@@ -56,13 +46,23 @@ from .errors import (
     RemovalRefused,
     StoreError,
 )
-from .feeds import Document, FeedInfo, Site
-from .outdir import claim_live, static_target, write_marker
+from .feeds import Document, Site
+from .outdir import claim_live, static_target
 from .posts import Post, PostProblem
 from .records import BuildRecord, FeedRecord, PostRecord, Refusal, SlugRecord, Store
-from .site.manifest import gzip_bytes as gzip_bytes
-from .site.manifest import read_manifest as read_manifest
-from .site.manifest import site_from_manifest as site_from_manifest
+from .site.files import StaticTree
+from .site.manifest import (
+    LiveTree,
+    Packer,
+    SpooledDocument,
+    StoredDocument,
+    document_digest,
+    file_path,
+    load_live,
+    manifest_identity,
+    stored_site,
+    write_live,
+)
 
 if typing.TYPE_CHECKING:
     # Imported where an outbox is made (open_publisher): a build never needs the HTTP
@@ -489,7 +489,7 @@ class Publisher:
             stamp.discard(self.config)
             self._stamped = None
             self._changed = {Path(p).absolute() for p in paths} if paths is not None else None
-            found = _stamp(self.config.output_dir / MANIFEST)
+            found = manifest_identity(self.config.output_dir)
             if self._live.stamp is not None and found is None:
                 # Removed (rm -rf of the output folder) since this process wrote it: what
                 # it remembers of the tree is gone, and every document is written again.
@@ -635,7 +635,7 @@ class Publisher:
             # each feed's signature), so unchanged feeds are not rebuilt.
             self._site = load_live(self.config.output_dir, lazy=True)
         known_slugs = _with_live_slugs(stored_slugs, self._site)
-        packer = _Packer(spool=self.config.output_dir) if write else None
+        packer = Packer(spool=self.config.output_dir) if write else None
         try:
             site = self._build_site(
                 plan.posts,
@@ -674,10 +674,10 @@ class Publisher:
                     # Read back from the live tree and the same bytes as recorded (the
                     # entity-tag is the digest's first half): no need to read them.
                     known = (doc, record.digest)
-                elif isinstance(doc, _SpooledDocument):
+                elif isinstance(doc, SpooledDocument):
                     known = (doc, doc.digest)
                 else:
-                    known = (doc, _digest(doc.body))
+                    known = (doc, document_digest(doc.body))
             digested[path] = known
             digest = known[1]
             if record is None or record.digest != digest:
@@ -715,7 +715,7 @@ class Publisher:
                 packer.close()
             written = time.perf_counter() - started_at  # what web workers wait for
             # Kept for the next publish without their bytes, which are on disk now.
-            self._site = _stored(site, out_dir)
+            self._site = stored_site(site, out_dir)
             self._live.documents = dict(self._site.documents)
             self._digested = {
                 path: (self._site.documents[path], digest)
@@ -882,8 +882,8 @@ class Publisher:
         out_dir = static_target(out_dir, self.config, force)
         # Plan every file first, so a bad path fails before anything is written.
         for url_path in site.documents:
-            _file_path(url_path)
-        with _StaticTree(out_dir) as tree:
+            file_path(url_path)
+        with StaticTree(out_dir) as tree:
             for url_path, doc in site.documents.items():
                 tree.add(url_path, doc)
         log.info("wrote %d documents to %s", len(site.documents), out_dir)
@@ -897,7 +897,7 @@ class Publisher:
         (``outdir.static_target``) before anything is read or written."""
         walk.check_root(self.config.posts_dir)  # before anything is made beside out_dir
         out_dir = static_target(out_dir, self.config, force)
-        tree = _StaticTree(out_dir)
+        tree = StaticTree(out_dir)
         try:
             result = self.build(keep=tree.add, planned=tree.create)
         except BaseException:
@@ -907,153 +907,6 @@ class Publisher:
             tree.expect(result.site.documents)
             yield result
         log.info("wrote %d documents to %s", len(result.site.documents), out_dir)
-
-
-class _StaticTree:
-    """A static tree written beside the one it replaces, document by document; as a
-    context manager, it is swapped in when the block ends, or removed if it raises.
-
-    Documents are compressed on every core (libdeflate releases the GIL) while the next
-    ones are made, and written by the thread that makes them: a file write is several
-    system calls, each of which would hand the GIL to another thread and wait up to the
-    switch interval (5 ms) to get it back while the feeds are being made (at 10,000 posts,
-    some 100,000 hand-overs that made the writes a second slower than the compression).
-    No file needs a rename: nothing reads the tree before it is swapped in.
-
-    Creating a file is the dear part of writing it (0.03 to 1 ms of kernel time on ext4,
-    the most just after as many files were deleted, as a rebuild's swap does: the inode
-    allocator steps over the recently freed ones). ``create`` makes the files of the feeds
-    to come on a thread of their own while the posts are rendered in other processes and
-    this one waits; each is then only filled in.
-    """
-
-    def __init__(self, out_dir: Path) -> None:
-        self.out_dir = out_dir
-        try:
-            out_dir.parent.mkdir(parents=True, exist_ok=True)
-            # Same folder as out_dir, hence the same file system: rename(2) stays atomic.
-            staging = tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent)
-        except OSError as exc:
-            raise PublishError(
-                f"{out_dir}: cannot make the new tree beside it ({exc.strerror}); use a folder "
-                "in a folder you may write to"
-            ) from None
-        self.staging = Path(staging)
-        # mkdtemp makes the folder 0700; a web server running as another user must read it.
-        self.staging.chmod(0o755)
-        workers = os.cpu_count() or 1
-        self._pool = ThreadPoolExecutor(max_workers=workers)
-        # Documents waiting to be written stay in memory: a few per thread at most.
-        # Files are named by strings here: pathlib's objects cost more than the writes
-        # (0.1 s for the 1,800 files of 900 documents).
-        self._root = str(self.staging)
-        self._writes: collections.deque[tuple[str, Document, Future[bytes]]]
-        self._writes = collections.deque()
-        self._folders: set[str] = set()
-        self._creating: Future[None] | None = None
-        self._empty: set[str] = set()  # created ahead, not written yet
-        self._most = 2 * workers
-        self._count = 0  # documents added
-        self._expected: set[PurePosixPath] | None = None
-        self._newest: float | None = None  # the latest Last-Modified written
-
-    def expect(self, url_paths: Iterable[str]) -> None:
-        """The documents the tree must hold in the end: a build run again (a post's file
-        changed meanwhile) may have written others before."""
-        self._expected = {_file_path(url_path) for url_path in url_paths}
-
-    def create(self, url_paths: Sequence[str]) -> None:
-        """Create the (empty) files of these documents and their .gz, on another thread."""
-        self._created()  # a build run again: after the first run's
-        targets = [f"{self._root}/{_file_relpath(url_path)}" for url_path in url_paths]
-        self._creating = self._pool.submit(self._create, targets)
-
-    def _create(self, targets: list[str]) -> None:
-        for target in targets:
-            self._folder(os.path.dirname(target))
-            for path in (target, f"{target}.gz"):
-                try:
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-                except FileExistsError:
-                    continue  # written by a build run before this one: not known empty
-                os.close(fd)
-                self._empty.add(path)
-
-    def _folder(self, folder: str) -> None:
-        """Make ``folder`` in the tree, once."""
-        if folder not in self._folders:
-            os.makedirs(folder, exist_ok=True)
-            self._folders.add(folder)
-
-    def _created(self) -> None:
-        """Wait for ``create``'s files (its failure fails the build here)."""
-        if self._creating is not None:
-            creating, self._creating = self._creating, None
-            creating.result()
-
-    def add(self, url_path: str, doc: Document) -> Document:
-        """Write ``doc`` (and its .gz) into the tree; the document as it will be in
-        ``out_dir``, without its bytes."""
-        self._created()
-        rel = _file_relpath(url_path)
-        target = f"{self._root}/{rel}"
-        self._folder(os.path.dirname(target))
-        if len(self._writes) >= self._most:
-            self._write_next()
-        self._writes.append((target, doc, self._pool.submit(gzip_bytes, doc.body)))
-        self._count += 1
-        path = self.out_dir.joinpath(*rel.split("/"))
-        return StoredDocument(doc.media_type, path, doc.etag, doc.last_modified)
-
-    def _write_next(self) -> None:
-        """Write the oldest document waiting, once compressed; a failed write fails the build."""
-        target, doc, packed = self._writes.popleft()
-        stamp = doc.last_modified.timestamp()  # static servers' Last-Modified
-        if self._newest is None or stamp > self._newest:
-            self._newest = stamp
-        packed_target = f"{target}.gz"
-        empty = self._empty
-        _write_new(target, doc.body, stamp, truncate=target not in empty)
-        empty.discard(target)
-        _write_new(packed_target, packed.result(), stamp, truncate=packed_target not in empty)
-        empty.discard(packed_target)
-
-    def _remove_unexpected(self, expected: set[PurePosixPath]) -> None:
-        keep = {str(rel) for rel in expected} | {f"{rel}.gz" for rel in expected}
-        self._newest = None  # of the documents kept only
-        for path in [p for p in self.staging.rglob("*") if p.is_file()]:
-            if path.relative_to(self.staging).as_posix() not in keep:
-                path.unlink()
-            else:
-                stamp = path.stat().st_mtime
-                self._newest = stamp if self._newest is None else max(self._newest, stamp)
-
-    def discard(self) -> None:
-        """Stop writing and remove the tree."""
-        self._pool.shutdown(cancel_futures=True)
-        shutil.rmtree(self.staging, ignore_errors=True)
-
-    def __enter__(self) -> _StaticTree:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        try:
-            if kind is None:
-                self._created()
-                while self._writes:
-                    self._write_next()
-                self._pool.shutdown()
-                for path in self._empty:  # planned but never made: never swapped in empty
-                    os.unlink(path)
-                if self._expected is not None and self._count > len(self._expected):
-                    self._remove_unexpected(self._expected)
-                # What makes the tree syndicate's to replace next time (``outdir``); dated
-                # like its newest document, so that the same site is the same tree.
-                write_marker(self.staging, self._newest)
-                _swap_in(self.staging, self.out_dir)
-        finally:
-            if kind is not None or self.staging.exists():
-                self.discard()
 
 
 @contextlib.contextmanager
@@ -1154,10 +1007,6 @@ def _relpath(path: Path, config: Config) -> str:
         return path.resolve().relative_to(config.posts_dir).as_posix()
     except ValueError:
         return path.name
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 DigestKey = posts.DigestKey
@@ -1405,472 +1254,3 @@ def _settle_owner(
         return
     owner[post.entry_id] = post
     settled.append(post)
-
-
-class LiveTree:
-    """The manifest this process last wrote to a live tree, and the file's identity then:
-    while the file is unchanged, the next write compares against it without reading and
-    parsing it again, and unchanged feeds keep their manifest entries."""
-
-    def __init__(self) -> None:
-        self.manifest: dict[str, typing.Any] | None = None
-        self.stamp: tuple[int, int, int] | None = None
-        # rss path -> (info, its manifest entry, that entry as JSON text)
-        self.feeds: dict[str, tuple[FeedInfo, dict[str, object], str]] = {}
-        self.documents: dict[str, Document] = {}  # as written with ``manifest``
-        # URL path -> (manifest entry, '"path": entry' as JSON text)
-        self.entry_texts: dict[str, tuple[dict[str, str], str]] = {}
-
-    def read(self, out_dir: Path) -> dict[str, typing.Any] | None:
-        if self.manifest is not None and self.stamp == _stamp(out_dir / MANIFEST):
-            return self.manifest
-        return read_manifest(out_dir)
-
-    def feed_json(self, info: FeedInfo) -> tuple[dict[str, object], str]:
-        """A feed's manifest entry and its JSON text, made again only for a new info."""
-        known = self.feeds.get(info.rss_path)
-        if known is None or known[0] is not info:
-            data = _feed_info_json(info)
-            known = self.feeds[info.rss_path] = (info, data, json.dumps(data))
-        return known[1], known[2]
-
-    def encode(self, manifest: dict[str, typing.Any], feed_texts: Sequence[str]) -> bytes:
-        """``json.dumps(manifest)``, byte for byte, from the JSON text of each document
-        and feed entry kept since they were made: encoding the whole manifest again
-        took longer than the rest of an edit's write."""
-        texts: dict[str, tuple[dict[str, str], str]] = {}
-        documents = []
-        for url_path, entry in manifest["documents"].items():
-            known = self.entry_texts.get(url_path)
-            if known is None or known[0] is not entry:
-                known = (entry, f"{json.dumps(url_path)}: {json.dumps(entry)}")
-            texts[url_path] = known
-            documents.append(known[1])
-        self.entry_texts = texts
-        text = (
-            f'{{"generation": {json.dumps(manifest["generation"])}, '
-            f'"documents": {{{", ".join(documents)}}}, '
-            f'"feeds": [{", ".join(feed_texts)}], '
-            f'"signatures": {json.dumps(manifest["signatures"])}}}'
-        )
-        return text.encode()
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-# At most this many documents of a publish are compressed as they are made (_Packer).
-PACK_AHEAD = 64
-
-
-class _Packer:
-    """The gzip form of the documents a publish makes, compressed on other threads as
-    each is made (libdeflate releases the GIL) while the next ones are: an edit's feeds
-    are then compressed by the time they are written. Only the first ``most``: a publish
-    of every feed (a start) does not hold every feed compressed at once as well.
-
-    With ``spool`` (the live tree's folder), the documents after the first ``most`` are
-    written at once, with their ``.gz``, to hidden files beside their places, which
-    ``write_live`` renames into place (``_SpooledDocument``): a publish of every feed
-    then never holds them all (60 MB at 10,000 posts) until the end. What is not renamed
-    into place (a publish that fails) is removed by ``close()``.
-    """
-
-    def __init__(self, most: int | None = None, spool: Path | None = None) -> None:
-        self._most = PACK_AHEAD if most is None else most
-        self._spool = spool
-        self._pool: ThreadPoolExecutor | None = None
-        self._futures: dict[int, tuple[Document, Future[bytes]]] = {}
-        self._spooling: deque[Future[None]] = deque()
-        self._spooled: list[_SpooledDocument] = []
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
-        return self._pool
-
-    def keep(self, url_path: str, doc: Document) -> Document:
-        """``feeds.build_site``'s ``keep``: ``doc`` as it is, its compression started; or,
-        past the first ``most``, spooled."""
-        if len(self._futures) < self._most:
-            self._futures[id(doc)] = (doc, self._executor().submit(gzip_bytes, doc.body))
-            return doc
-        if self._spool is None:
-            return doc
-        target = self._spool.joinpath(*_file_path(url_path).parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        spooled = _SpooledDocument(doc, target, _digest(doc.body))
-        self._spooled.append(spooled)
-        # At most two a core in flight: the bodies waiting are held meanwhile.
-        while len(self._spooling) >= 2 * (os.cpu_count() or 1):
-            self._spooling.popleft().result()
-        self._spooling.append(self._executor().submit(spooled.write, doc.body))
-        return spooled
-
-    def packed(self, doc: Document) -> bytes:
-        """``gzip_bytes(doc.body)``, from the compression started for it if there is one."""
-        found = self._futures.get(id(doc))
-        if found is not None and found[0] is doc:
-            return found[1].result()
-        return gzip_bytes(doc.body)
-
-    def spooled(self) -> None:
-        """Wait until every spooled document is in its files (re-raising a failure)."""
-        while self._spooling:
-            self._spooling.popleft().result()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-        self._futures.clear()
-        self._spooling.clear()
-        for spooled in self._spooled:
-            spooled.discard()
-        self._spooled.clear()
-
-
-class _SpooledDocument(Document):
-    """A document a publish has written to hidden files beside its place in the live
-    tree (its ``.gz`` too, both with its Last-Modified as mtime), for ``write_live`` to
-    rename into place (``move_to``). ``digest`` is that of its bytes, taken as it was made."""
-
-    target: Path
-    digest: str
-
-    def __init__(self, doc: Document, target: Path, digest: str) -> None:
-        # Document is frozen; its fields are set as its own __init__ would set them.
-        object.__setattr__(self, "media_type", doc.media_type)
-        object.__setattr__(self, "etag", doc.etag)
-        object.__setattr__(self, "last_modified", doc.last_modified)
-        object.__setattr__(self, "gzip_body", None)
-        object.__setattr__(self, "target", target)
-        object.__setattr__(self, "digest", digest)
-
-    def _spool(self, gz: bool = False) -> Path:
-        name = self.target.name + (".gz" if gz else "")
-        return self.target.with_name(f".{name}.spool-{os.getpid()}-{id(self)}")
-
-    def write(self, body: bytes) -> None:
-        stamp = self.last_modified.timestamp()
-        for path, data in ((self._spool(), body), (self._spool(gz=True), gzip_bytes(body))):
-            with _naming(path):
-                path.write_bytes(data)
-            os.utime(path, (stamp, stamp))
-
-    @property
-    def body(self) -> bytes:
-        data = self._spool().read_bytes()
-        if feeds.entity_tag(data) != self.etag:
-            raise PublishError(f"{self._spool()}: changed on disk since it was written")
-        return data
-
-    def move_to(self, target: Path) -> None:
-        """Rename the document's files into place at ``target`` (and ``target``.gz)."""
-        os.replace(self._spool(), target)
-        os.replace(self._spool(gz=True), target.with_name(target.name + ".gz"))
-
-    def discard(self) -> None:
-        for path in (self._spool(), self._spool(gz=True)):
-            path.unlink(missing_ok=True)
-
-
-def write_live(
-    site: Site,
-    out_dir: Path,
-    tree: LiveTree | None = None,
-    packed: Callable[[Document], bytes] | None = None,
-    next_generation: Callable[[int], int] | None = None,
-) -> None:
-    """Bring a live tree up to date in place: changed files, then the manifest, last.
-
-    Each file is replaced with rename(2), so a reader sees the old or the new file;
-    web workers reload documents when the manifest changes, never from a partial set.
-    ``tree`` remembers what this process wrote, to skip reading it back next time;
-    ``packed`` gives a document's .gz bytes (``gzip_bytes`` of its body);
-    ``next_generation`` the new manifest's generation from the old one's (0: none),
-    by default the next one (``Store.next_generation`` keeps it across a removed tree).
-    """
-    claim_live(out_dir)  # a new folder is marked first; someone else's is refused
-    tree = tree or LiveTree()
-    old = tree.read(out_dir)
-    old_docs = old.get("documents", {}) if old else {}
-    # Documents this process wrote into the manifest it still finds there are on disk.
-    written = tree.documents if old is not None and old is tree.manifest else {}
-    entries: dict[str, dict[str, str]] = {}
-    jobs: list[tuple[Path, Document]] = []
-    for url_path, doc in site.documents.items():
-        if written.get(url_path) is doc and url_path in old_docs:
-            entries[url_path] = old_docs[url_path]
-            continue
-        rel = _file_path(url_path)
-        entry = {
-            "file": str(rel),
-            "media_type": doc.media_type,
-            "etag": doc.etag,
-            "last_modified": doc.last_modified.isoformat(),
-        }
-        entries[url_path] = entry
-        target = out_dir.joinpath(*rel.parts)
-        if old_docs.get(url_path) == entry and target.exists():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        jobs.append((target, doc))
-    _write_documents(jobs, packed or _gzip_body)
-    for url_path in old_docs:
-        if url_path not in entries:
-            stale = out_dir.joinpath(*_file_path(url_path).parts)
-            for path in (stale, stale.with_name(stale.name + ".gz")):
-                path.unlink(missing_ok=True)
-    before = int(old.get("generation", 0)) if old else 0
-    generation = next_generation(before) if next_generation is not None else before + 1
-    feeds = [tree.feed_json(info) for info in site.feeds]
-    manifest = {
-        "generation": generation,
-        "documents": entries,
-        "feeds": [data for data, _ in feeds],
-        "signatures": dict(site.signatures),
-    }
-    _atomic_write(out_dir / MANIFEST, tree.encode(manifest, [text for _, text in feeds]))
-    live = {info.rss_path for info in site.feeds}
-    tree.feeds = {path: known for path, known in tree.feeds.items() if path in live}
-    tree.manifest, tree.stamp = manifest, _stamp(out_dir / MANIFEST)
-    tree.documents = dict(site.documents)
-
-
-def _feed_info_json(info: FeedInfo) -> dict[str, object]:
-    # By hand: dataclasses.asdict deep-copies every entry id, 20 times slower.
-    data: dict[str, object] = {field.name: getattr(info, field.name) for field in _INFO_FIELDS}
-    data["updated"] = info.updated.isoformat() if info.updated else None
-    data["entry_ids"] = list(info.entry_ids)
-    return data
-
-
-_INFO_FIELDS = dataclasses.fields(FeedInfo)
-
-
-class StoredDocument(Document):
-    """A Document of a live tree whose bytes stay in its file until asked for.
-
-    A publisher keeps the whole Site between publishes, to reuse unchanged feeds as they
-    are; holding their bytes as well would cost some 60 MB at 10,000 posts, and reading
-    them back at every start 0.2 s, when all a publish does with an unchanged document
-    is leave it where it is. ``body`` reads the file and checks it against the
-    entity-tag: a file replaced since (by another process) raises ``PublishError``,
-    which makes the publish start again from the live tree.
-    """
-
-    path: Path
-
-    def __init__(self, media_type: str, path: Path, etag: str, last_modified: datetime) -> None:
-        # Document is frozen; its fields are set as its own __init__ would set them.
-        object.__setattr__(self, "media_type", media_type)
-        object.__setattr__(self, "etag", etag)
-        object.__setattr__(self, "last_modified", last_modified)
-        object.__setattr__(self, "gzip_body", None)
-        object.__setattr__(self, "path", path)
-
-    @property
-    def body(self) -> bytes:
-        data = self.path.read_bytes()
-        if feeds.entity_tag(data) != self.etag:
-            raise LiveTreeChanged(f"{self.path}: changed on disk since it was written")
-        return data
-
-
-def load_live(out_dir: Path, lazy: bool = False) -> Site | None:
-    """Read a live tree back into a Site (documents and feed infos); None if there is none.
-
-    ``lazy``: documents are ``StoredDocument``s, read when their body is asked for; one
-    whose file is missing is left out (its feed is then made again)."""
-    manifest = read_manifest(out_dir)
-    if manifest is None:
-        return None
-    if not lazy:
-        return site_from_manifest(out_dir, manifest)
-    documents: dict[str, Document] = {}
-    for url_path, entry in manifest["documents"].items():
-        path = out_dir / entry["file"]
-        if path.is_file():
-            last_modified = datetime.fromisoformat(entry["last_modified"])
-            documents[url_path] = StoredDocument(
-                entry["media_type"], path, entry["etag"], last_modified
-            )
-    site = site_from_manifest(out_dir, {**manifest, "documents": {}})
-    return dataclasses.replace(site, documents=documents)
-
-
-def _stored(site: Site, out_dir: Path) -> Site:
-    """``site`` as written to the live tree ``out_dir``: every document a StoredDocument."""
-    documents: dict[str, Document] = {}
-    for url_path, doc in site.documents.items():
-        if not isinstance(doc, StoredDocument):  # one kept from before is there already
-            path = out_dir.joinpath(*_file_path(url_path).parts)
-            doc = StoredDocument(doc.media_type, path, doc.etag, doc.last_modified)
-        documents[url_path] = doc
-    return dataclasses.replace(site, documents=documents)
-
-
-@contextlib.contextmanager
-def _naming(path: Path | str) -> Iterator[None]:
-    """An OSError raised by a write names the file: ``os.write`` and a file's ``write``
-    raise ENOSPC or EIO without one, and "No space left on device" alone does not tell
-    an operator which disk."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.filename is None:
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
-        raise
-
-
-def _atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    with _naming(tmp):
-        tmp.write_bytes(data)
-    if mtime is not None:
-        os.utime(tmp, (mtime, mtime))
-    os.replace(tmp, path)
-
-
-def _write_new(path: Path | str, data: bytes, mtime: float, truncate: bool = True) -> None:
-    """Write a file of a tree that nobody reads yet (no temporary file, no rename), with
-    ``mtime`` as its modification time.
-
-    ``truncate=False`` for a file known to be empty (created ahead): on ext4, truncating
-    a file, even an empty one, has its blocks allocated and written out when it is
-    closed (the ``auto_da_alloc`` safeguard for files rewritten in place), which made
-    each write 2.4 times dearer.
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if truncate else 0)
-    fd = os.open(path, flags, 0o666)
-    try:
-        with _naming(path):
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.utime(fd, (mtime, mtime))
-    finally:
-        os.close(fd)
-
-
-def _gzip_body(doc: Document) -> bytes:
-    return gzip_bytes(doc.body)
-
-
-def _write_documents(
-    jobs: list[tuple[Path, Document]], packed: Callable[[Document], bytes] = _gzip_body
-) -> None:
-    """Write documents on every core: libdeflate and file writes release the GIL."""
-    if len(jobs) < 8:
-        for target, doc in jobs:
-            _write_document(target, doc, packed)
-        return
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        # list() re-raises the first failure, so a failed write fails the build.
-        list(pool.map(lambda job: _write_document(job[0], job[1], packed), jobs))
-
-
-def _write_document(
-    target: Path, doc: Document, packed: Callable[[Document], bytes] = _gzip_body
-) -> None:
-    """Write a document and its reproducible .gz, each with mtime = Last-Modified."""
-    if isinstance(doc, _SpooledDocument):
-        doc.move_to(target)  # written already, beside it
-        return
-    # mtime=0 keeps the gzip header free of build time: same site, same bytes.
-    gzipped = packed(doc)
-    # Static servers derive Last-Modified from mtime (RFC 9110 8.8.2).
-    stamp = doc.last_modified.timestamp()
-    _atomic_write(target, doc.body, stamp)
-    _atomic_write(target.with_name(target.name + ".gz"), gzipped, stamp)
-
-
-def _file_path(url_path: str) -> PurePosixPath:
-    """Map a URL path to a file path relative to the output folder, refusing any escape."""
-    return PurePosixPath(_file_relpath(url_path))
-
-
-def _file_relpath(url_path: str) -> str:
-    """``_file_path`` as a string ("tag/x.rss"): no empty, "." or ".." part."""
-    if not url_path.startswith("/") or "\\" in url_path or "\0" in url_path:
-        raise PublishError(f"{url_path!r}: refusing to write a path outside the output folder")
-    parts = [part for part in url_path.split("/") if part]
-    if any(part in (".", "..") for part in parts):
-        raise PublishError(f"{url_path!r}: refusing to write a path outside the output folder")
-    if url_path.endswith("/"):
-        parts.append("index.html")
-    return "/".join(parts)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths with Linux renameat2(RENAME_EXCHANGE); False if unsupported."""
-    if _renameat2 is None:
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    rc = _renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    if rc == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):  # kernel or file system lacks it
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _load_renameat2() -> Callable[..., int] | None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        func = libc.renameat2
-    except (OSError, AttributeError):
-        return None
-    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    func.restype = ctypes.c_int
-    return typing.cast(Callable[..., int], func)
-
-
-_renameat2 = _load_renameat2() if sys.platform.startswith("linux") else None
-
-
-def _swap_in(staging: Path, out_dir: Path) -> None:
-    """Replace out_dir by staging so that out_dir is never missing nor half-written."""
-    if not out_dir.exists():
-        os.rename(staging, out_dir)
-        return
-    # Linux: one system call exchanges the two trees, so there is no instant at which
-    # out_dir is missing; staging then holds the old tree, which is deleted.
-    try:
-        exchanged = _exchange(staging, out_dir)
-    except OSError as exc:
-        _refused_swap(out_dir, exc)
-        raise
-    if exchanged:
-        shutil.rmtree(staging, ignore_errors=True)
-        return
-    # Elsewhere: old tree aside, new tree in. out_dir is missing for two system calls,
-    # and on failure the old tree goes straight back.
-    aside = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-    try:
-        os.rename(out_dir, aside)
-    except OSError as exc:
-        os.rmdir(aside)
-        _refused_swap(out_dir, exc)
-        raise
-    try:
-        os.rename(staging, out_dir)
-    except BaseException:
-        os.rename(aside, out_dir)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
-
-
-def _refused_swap(out_dir: Path, exc: OSError) -> None:
-    """Raise a clean error if the system refused a swap because of the folder itself (a
-    mount point or a folder in use: EBUSY; on another file system: EXDEV)."""
-    if exc.errno in (errno.EBUSY, errno.EXDEV):
-        raise PublishError(
-            f"{out_dir}: cannot replace it ({exc.strerror}; a mount point?); use a folder inside it"
-        ) from exc

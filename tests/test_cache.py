@@ -23,7 +23,8 @@ from syndicate.documents import Document
 from syndicate.feeds import Site, build_site
 from syndicate.feeds._formats import PreparedEntry
 from syndicate.posts import Post, load_posts
-from syndicate.publisher import Publisher, load_live, write_live
+from syndicate.publisher import Publisher
+from syndicate.site.manifest import load_live, write_live
 from tests.conftest import ConfigFactory
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)

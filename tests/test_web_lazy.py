@@ -30,8 +30,9 @@ from lxml import etree
 from syndicate.api import TOKEN_ENV
 from syndicate.config import Config, load_config
 from syndicate.feeds import FeedInfo, Site, entity_tag
-from syndicate.publisher import Publisher, open_publisher, write_live
+from syndicate.publisher import Publisher, open_publisher
 from syndicate.server import CONFIG_ENV
+from syndicate.site.manifest import write_live
 from syndicate.web import BodyCache, PreparedDocument, SiteHolder, _read_live, create_app
 
 from .conftest import ConfigFactory
