@@ -32,8 +32,8 @@ from syndicate.config import Config, load_config
 from syndicate.feeds import FeedInfo, Site, entity_tag
 from syndicate.publisher import Publisher, open_publisher
 from syndicate.server import CONFIG_ENV
-from syndicate.site.manifest import write_live
-from syndicate.web import BodyCache, PreparedDocument, SiteHolder, _read_live, create_app
+from syndicate.site.manifest import read_live, write_live
+from syndicate.web import BodyCache, PreparedDocument, SiteHolder, create_app
 
 from .conftest import ConfigFactory
 from .servers import FakeClock
@@ -440,7 +440,7 @@ def test_a_reload_takes_unchanged_entries_as_they_were_parsed(
     after = holder(app).current
 
     # What a reader that starts from nothing makes of the same manifest.
-    fresh = _read_live(config.output_dir)
+    fresh = read_live(config.output_dir)
     assert fresh is not None
     assert {path: doc.origin for path, doc in after.documents.items()} == fresh.files
     assert after.site.feeds == fresh.feeds

@@ -21,6 +21,7 @@ import dataclasses
 import gzip
 import hashlib
 import json
+import logging
 import os
 import threading
 import typing
@@ -37,6 +38,11 @@ from ..config import MANIFEST
 from ..documents import Document, FeedInfo, Site, entity_tag
 from ..errors import LiveTreeChanged, PublishError
 from ..outdir import claim_live
+
+# The log lines of the web workers that read the manifest keep their name.
+log = logging.getLogger("syndicate.web")
+
+Identity = tuple[int, int, int]  # (st_ino, st_mtime_ns, st_size) of a file
 
 # libdeflate's level 6: as small as zlib's best (level 9) on our feeds, within 0.02 %,
 # for a third of its CPU. Files are written once and served many times, but an edit
@@ -115,10 +121,101 @@ def document_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def manifest_identity(out_dir: Path) -> tuple[int, int, int] | None:
+def manifest_identity(out_dir: Path) -> Identity | None:
     """(inode, mtime, size) of a live tree's manifest; None if there is none. It is
-    replaced with rename(2), so a new one always has a new inode."""
+    replaced with rename(2), so a new one always has a new inode: a web worker that sees
+    the same identity has nothing to read again."""
     return _identity(out_dir / MANIFEST)
+
+
+# --------------------------------------------------------------------------- web workers' reader
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LiveFile:
+    """A document of a live tree as its manifest names it: its file and its validators."""
+
+    path: Path
+    media_type: str
+    etag: str
+    last_modified: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LiveSite:
+    """One generation of a live tree, read from its manifest alone: no document is read."""
+
+    files: Mapping[str, LiveFile]  # by URL path
+    feeds: tuple[FeedInfo, ...]
+    signatures: Mapping[str, str]
+    generation: int | None
+
+
+class ManifestMemo:
+    """The entries of the last manifest read, as JSON values and as parsed: a publish
+    changes a few of hundreds of documents and feeds, and an entry whose JSON is the same
+    is taken as it was parsed then (making every ``LiveFile`` and ``FeedInfo`` again cost
+    more than parsing the JSON). The unchanged ones keep their identity, so a swap
+    recognises them at once."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[dict[str, str], LiveFile]] = {}
+        self.feeds: dict[str, tuple[dict[str, object], FeedInfo]] = {}
+
+
+def read_live(out_dir: Path, memo: ManifestMemo | None = None) -> LiveSite | None:
+    """The newest generation of the live tree, from its manifest alone; None if there is
+    none (yet). No document is read: ``BodyCache`` reads each when it is first needed.
+    ``memo`` holds what the last read gave, and is updated."""
+    manifest = read_manifest(out_dir)
+    if manifest is None:
+        return None
+    memo = memo if memo is not None else ManifestMemo()
+    try:
+        known_files = memo.files
+        files_seen: dict[str, tuple[dict[str, str], LiveFile]] = {}
+        files: dict[str, LiveFile] = {}
+        for url_path, entry in manifest["documents"].items():
+            known = known_files.get(url_path)
+            if known is None or known[0] != entry:
+                file = LiveFile(
+                    out_dir / entry["file"],
+                    entry["media_type"],
+                    entry["etag"],
+                    datetime.fromisoformat(entry["last_modified"]),
+                )
+                known = (entry, file)
+            files_seen[url_path] = known
+            files[url_path] = known[1]
+        known_feeds = memo.feeds
+        listed = manifest.get("feeds", [])
+        infos: list[FeedInfo | None] = []
+        changed = []
+        for data in listed:
+            known_feed = known_feeds.get(data["rss_path"])
+            if known_feed is not None and known_feed[0] == data:
+                infos.append(known_feed[1])
+            else:
+                infos.append(None)
+                changed.append(data)
+        # The changed feed infos, parsed the publisher's way, without its documents.
+        parsed = iter(site_from_manifest(out_dir, {"documents": {}, "feeds": changed}).feeds)
+        feeds = tuple(info if info is not None else next(parsed) for info in infos)
+        feeds_seen = {
+            data["rss_path"]: (data, info) for data, info in zip(listed, feeds, strict=True)
+        }
+        signatures = dict(manifest.get("signatures", {}))
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        log.warning("%s: cannot read the live tree's manifest: %s", out_dir, exc)
+        return None
+    memo.files, memo.feeds = files_seen, feeds_seen
+    generation = manifest.get("generation")
+    return LiveSite(
+        files,
+        feeds,
+        signatures,
+        generation if isinstance(generation, int) else None,
+    )
 
 
 class LiveTree:
@@ -128,7 +225,7 @@ class LiveTree:
 
     def __init__(self) -> None:
         self.manifest: dict[str, typing.Any] | None = None
-        self.stamp: tuple[int, int, int] | None = None
+        self.stamp: Identity | None = None
         # rss path -> (info, its manifest entry, that entry as JSON text)
         self.feeds: dict[str, tuple[FeedInfo, dict[str, object], str]] = {}
         self.documents: dict[str, Document] = {}  # as written with ``manifest``
@@ -170,7 +267,7 @@ class LiveTree:
         return text.encode()
 
 
-def _identity(path: Path) -> tuple[int, int, int] | None:
+def _identity(path: Path) -> Identity | None:
     try:
         st = path.stat()
     except OSError:
