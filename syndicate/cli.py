@@ -389,9 +389,9 @@ def build(
         # all. The publish pauses it anyway; after, the first one would walk every object
         # the build made (60 ms at 10,000 posts) just before they all go with the process.
         gc.disable()
-    from .cache import PostCache
     from .outdir import static_target
     from .publisher import Publisher, existing_store
+    from .publisher.cache import PostCache
 
     with _clean_errors():
         config = load_config(config_path)

@@ -24,12 +24,12 @@ from click.testing import CliRunner, Result
 from lxml import etree
 
 from syndicate import outdir
-from syndicate import publisher as publisher_module
 from syndicate.cli import main
 from syndicate.config import MANIFEST, Config, load_config
 from syndicate.errors import ConfigError, PublishError
 from syndicate.outdir import MARKER
 from syndicate.publisher import open_publisher
+from syndicate.publisher import orchestrator as publisher_module
 from syndicate.scheduler import Service
 from syndicate.site import files as files_module
 from syndicate.site import manifest as manifest_module

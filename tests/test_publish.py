@@ -20,11 +20,11 @@ import feedparser
 import pytest
 from lxml import etree
 
-from syndicate import publisher as publisher_module
 from syndicate.config import MANIFEST, Config
 from syndicate.documents import entity_tag
 from syndicate.outdir import MARKER
 from syndicate.publisher import Publisher, open_publisher
+from syndicate.publisher import orchestrator as publisher_module
 from syndicate.site import manifest as manifest_module
 from syndicate.site.manifest import StoredDocument, load_live, read_manifest
 from tests.conftest import ConfigFactory

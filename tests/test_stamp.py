@@ -179,7 +179,7 @@ def test_a_scheduled_post_coming_due_means_a_publish(
 def test_a_publish_removes_the_stamp_before_it_starts(
     published: Config, posts_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import syndicate.publisher as publisher_module
+    import syndicate.publisher.orchestrator as publisher_module
 
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")

@@ -583,7 +583,7 @@ HEAVY_MODULES = (
     "syndicate.store",
     "syndicate.notify",
     "syndicate.preview",
-    "syndicate.cache",
+    "syndicate.publisher.cache",
     "sqlalchemy",
     "lxml",
     "feedgen",

@@ -34,11 +34,9 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import counted, feeds, posts, stamp, walk
-from .cache import PostCache
-from .config import MANIFEST as MANIFEST
-from .config import Config, fingerprint, sqlite_file, state_dir
-from .errors import (
+from .. import counted, feeds, posts, stamp, walk
+from ..config import MANIFEST, Config, fingerprint, sqlite_file, state_dir
+from ..errors import (
     LiveTreeChanged,
     PostChanged,
     PublishError,
@@ -46,12 +44,12 @@ from .errors import (
     RemovalRefused,
     StoreError,
 )
-from .feeds import Document, Site
-from .outdir import claim_live, static_target
-from .posts import Post, PostProblem
-from .records import BuildRecord, FeedRecord, PostRecord, Refusal, SlugRecord, Store
-from .site.files import StaticTree
-from .site.manifest import (
+from ..feeds import Document, Site
+from ..outdir import claim_live, static_target
+from ..posts import Post, PostProblem
+from ..records import BuildRecord, FeedRecord, PostRecord, Refusal, SlugRecord, Store
+from ..site.files import StaticTree
+from ..site.manifest import (
     LiveTree,
     Packer,
     SpooledDocument,
@@ -63,16 +61,18 @@ from .site.manifest import (
     stored_site,
     write_live,
 )
+from .cache import PostCache
 
 if typing.TYPE_CHECKING:
     # Imported where an outbox is made (open_publisher): a build never needs the HTTP
     # clients (requests, xmlrpc), and importing them cost it 70 to 90 ms. Likewise
     # SqlStore, where a store is opened: a build without one never imports SQLAlchemy
     # (0.28 s).
-    from .notify import Outbox
-    from .store import SqlStore
+    from ..notify import Outbox
+    from ..store import SqlStore
 
-log = logging.getLogger(__name__)
+# The name the log lines have always had (``syndicate.publisher``), not the module's.
+log = logging.getLogger("syndicate.publisher")
 
 Clock = Callable[[], datetime]
 _T = typing.TypeVar("_T")
@@ -934,7 +934,7 @@ def existing_store(config: Config) -> SqlStore | None:
         path = sqlite_file(url)
         if path is None or not path.exists():
             return None
-    from .store import SqlStore
+    from ..store import SqlStore
 
     return SqlStore(url)
 
@@ -943,11 +943,11 @@ def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:
     """A Publisher wired to the configured store and an outbox with real HTTP clients."""
     # SQLite creates the file but not its folder (`storage.url: sqlite:///state/x.db`).
     state_dir(config).mkdir(parents=True, exist_ok=True)
-    from .store import SqlStore
+    from ..store import SqlStore
 
     store = SqlStore(config.storage.url)
     cache = PostCache(state_dir(config) / "cache", config)
-    from .notify import HttpSenders, Outbox, RetryPolicy
+    from ..notify import HttpSenders, Outbox, RetryPolicy
 
     senders = HttpSenders(config.notify.timeout)  # requests is imported on the first send
     outbox = Outbox(

@@ -35,8 +35,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .config import Config, fingerprint
-from .posts import (
+from ..config import Config, fingerprint
+from ..posts import (
     DigestKey,
     Post,
     PostProblem,
@@ -53,9 +53,9 @@ from .posts import (
 )
 
 if TYPE_CHECKING:
-    from .feeds import Serialised
+    from ..feeds import Serialised
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("syndicate.cache")  # the name its log lines have always had
 
 CACHE_FILE = "posts.pickle"
 FORMAT = 8  # bump when the layout of the pickled payload, or what reading a post gives, changes
@@ -591,7 +591,7 @@ def _render_and_serialise(
     args: _Chunk[Post], deflated: bool = True
 ) -> list[tuple[Rendered, Serialised]]:
     # Imported here: a worker that only reads (spawned, by a service) need not load feedgen.
-    from .feeds import serialise_entries
+    from ..feeds import serialise_entries
 
     posts, config = args
     rendered = [render_post(post, config) for post in posts]
