@@ -17,16 +17,14 @@ import importlib
 import typing
 
 if typing.TYPE_CHECKING:
+    from .ids import IdPlan, reconcile_ids, removed_posts
     from .orchestrator import (
         BuildResult,
         Clock,
-        IdPlan,
         Publisher,
         PublishResult,
         existing_store,
         open_publisher,
-        reconcile_ids,
-        removed_posts,
     )
 
 __all__ = [
@@ -42,7 +40,9 @@ __all__ = [
 ]
 
 # name -> the module of this package that defines it
-_HOMES = dict.fromkeys(__all__, "orchestrator")
+_HOMES = dict.fromkeys(__all__, "orchestrator") | dict.fromkeys(
+    ["IdPlan", "reconcile_ids", "removed_posts"], "ids"
+)
 
 
 def __getattr__(name: str) -> typing.Any:

@@ -41,7 +41,6 @@ from ..errors import (
     PostChanged,
     PublishError,
     PublishRefused,
-    RemovalRefused,
     StoreError,
 )
 from ..feeds import Document, Site
@@ -62,6 +61,14 @@ from ..site.manifest import (
     write_live,
 )
 from .cache import PostCache
+from .ids import (
+    IdPlan,
+    Pipe,
+    SettleMemo,
+    check_removals,
+    reconcile_ids,
+    settle_touched,
+)
 
 if typing.TYPE_CHECKING:
     # Imported where an outbox is made (open_publisher): a build never needs the HTTP
@@ -121,12 +128,6 @@ class PublishResult:
 # A running service writes its post cache at most this often (and when it stops).
 CACHE_SAVE_INTERVAL = 60.0
 
-# Below this many posts, a publish may remove any share of them but not every one
-# (``publish.max_removed_share`` applies from here on): deleting 3 of a 4-post test
-# site is housekeeping, while 6 of 10 gone at once is more likely a checkout in
-# progress or a half-copied folder than an editor's intent.
-REMOVAL_CHECK_MIN_POSTS = 10
-
 
 class Publisher:
     """Builds the Site from the posts and writes it out; the clock is a parameter."""
@@ -158,7 +159,7 @@ class Publisher:
         self._lock = threading.Lock()
         self._last_good: dict[str, Post] = {}  # relpath -> the post as last published
         self._settled: SettleMemo = {}  # how each post's entry id was last settled
-        self._pipe: _Pipe | None = None  # the posts as last settled, for _settle_named
+        self._pipe: Pipe | None = None  # the posts as last settled, for _settle_named
         self._live = LiveTree()  # the manifest this publisher last wrote
         # URL path -> (document, digest of its body), so unchanged feeds are not hashed.
         self._digested: dict[str, tuple[Document, str]] = {}
@@ -250,9 +251,8 @@ class Publisher:
 
         This is what ``_load_posts``, ``_keep_last_good`` and ``reconcile_ids`` give for
         the same files, at a cost that does not grow with the number of posts; None
-        (do it the full way) whenever anything those steps arbitrate is involved: a post
-        with an error (its last good version), two posts claiming one entry id or one
-        URL, or a batch that removes and adds posts (it may be a rename).
+        (do it the full way) whenever anything those steps arbitrate is involved (see
+        ``ids.settle_touched``).
         """
         pipe = self._pipe
         if pipe is None or self.cache is None or self._files is None:
@@ -260,77 +260,19 @@ class Publisher:
         touched = self._read_named()
         if touched is None:
             return None
-        if any(p.severity == "error" for _, found in touched.values() for p in found):
+        done = settle_touched(pipe, touched, records, now, self.cache.digests)
+        if done is None:
             return None
-        gone = [rp for rp, (post, _) in touched.items() if post is None and rp in records]
-        new = [rp for rp, (post, _) in touched.items() if post is not None and rp not in records]
-        if gone and new:
-            return None  # perhaps a rename: reconcile_ids matches it to its old id
-
-        def free(index: Mapping[str, str], key: str, taken: set[str]) -> bool:
-            """Whether key is free for a touched post: held by no one, or by a touched
-            post (which lets go of it), and not taken by another touched post."""
-            holder = index.get(key)
-            return (holder is None or holder in touched) and key not in taken
-
-        # First check everything, changing nothing: a batch that needs arbitrating is
-        # left to the full way with the pipe as it was.
-        known = self.cache.digests
-        found: dict[DigestKey, tuple[str, str]] = {}
-        ready_posts: dict[str, tuple[Post, PostRecord, Post]] = {}
-        new_ids: set[str] = set()
-        new_urls: set[str] = set()
-        new_owners: set[str] = set()
-        for relpath, (post, _) in sorted(touched.items()):
-            if post is None:
-                continue
-            if not free(pipe.ids, post.entry_id, new_ids) or not free(
-                pipe.urls, post.url, new_urls
-            ):
-                return None  # one id or one URL for two posts: collect_posts decides
-            new_ids.add(post.entry_id)
-            new_urls.add(post.url)
-            digest, body_digest = _digests(post, known, found)
-            record, ready = _settle_one(post, records.get(relpath), now, digest, body_digest)
-            if ready.published:
-                if not free(pipe.owners, ready.entry_id, new_owners):
-                    return None  # reconcile_ids reports which one is left out
-                new_owners.add(ready.entry_id)
-            ready_posts[relpath] = (post, record, ready)
-
-        # Then change the pipe in place: out with the old versions, in with the new.
-        ids, urls, owners = pipe.ids, pipe.urls, pipe.owners
-        collected, settled, warnings = pipe.collected, pipe.settled, pipe.warnings
-        for relpath in touched:
-            old = collected.pop(relpath, None)
-            if old is not None:
-                del ids[old.entry_id], urls[old.url]
-            was = settled.pop(relpath, None)
-            if was is not None and was.published:
-                del owners[was.entry_id]
-            warnings.pop(relpath, None)
-        upserts: list[PostRecord] = []
-        for relpath, (post, record, ready) in ready_posts.items():
-            ids[post.entry_id] = urls[post.url] = relpath
-            collected[relpath] = post
-            if ready.published:
-                owners[ready.entry_id] = relpath
-            settled[relpath] = ready
-            if record != records.get(relpath):
-                upserts.append(record)
-        for relpath, (_, found_problems) in touched.items():
-            if found_problems:
-                warnings[relpath] = list(found_problems)
-        self.cache.remember_digests(found)
-        posts.drop_bodies(p for post, _, ready in ready_posts.values() for p in (post, ready))
+        plan, problems = done
+        self.cache.remember_digests(plan.digests)
+        read = sorted((rel, post) for rel, (post, _) in touched.items() if post is not None)
+        posts.drop_bodies(p for rel, post in read for p in (post, pipe.settled[rel]))
         for relpath, (post, _) in touched.items():
             if post is None:
                 self._last_good.pop(relpath, None)
             else:
                 self._last_good[relpath] = post
-        problems = [p for relpath in sorted(warnings) for p in warnings[relpath]]
-        plan = IdPlan(tuple(settled.values()), (), tuple(upserts), tuple(sorted(gone)), found)
-        return list(collected.values()), problems, plan, list(touched)
+        return list(pipe.collected.values()), problems, plan, list(touched)
 
     def _reconcile(
         self,
@@ -623,7 +565,7 @@ class Publisher:
             # reads it from its file (in the worker processes, for many).
             posts.drop_bodies(loaded)
             posts.drop_bodies(plan.posts)
-            self._pipe = _Pipe.after(loaded, problems, plan, self._files)
+            self._pipe = Pipe.after(loaded, problems, plan, self._files)
         if plan.deletes and not force:
             check_removals(plan, records, self.config, problems)
         problems = [*problems, *plan.problems]
@@ -1007,250 +949,3 @@ def _relpath(path: Path, config: Config) -> str:
         return path.resolve().relative_to(config.posts_dir).as_posix()
     except ValueError:
         return path.name
-
-
-DigestKey = posts.DigestKey
-
-
-def _digests(
-    post: Post, known: Mapping[DigestKey, tuple[str, str]], found: dict[DigestKey, tuple[str, str]]
-) -> tuple[str, str]:
-    """(content digest, body digest); ``known`` ones are taken as they are (see
-    ``posts.digest_key``)."""
-    key = posts.digest_key(post)
-    digests = known.get(key) or found.get(key)
-    if digests is None:
-        digests = found[key] = posts.entry_digests(post)
-    return digests
-
-
-@dataclasses.dataclass(frozen=True)
-class IdPlan:
-    """Posts with their entry ids settled against the store, and the store's new rows."""
-
-    posts: tuple[Post, ...]
-    problems: tuple[PostProblem, ...]
-    upserts: tuple[PostRecord, ...]
-    deletes: tuple[str, ...]
-    digests: dict[DigestKey, tuple[str, str]]  # computed here, for the caller to keep
-
-
-# relpath -> (post, its stored record, the post settled from them): a post and record
-# that are the very objects of the last publish, and agreed then, settle the same way.
-SettleMemo = dict[str, tuple[Post, PostRecord, Post]]
-
-
-def reconcile_ids(
-    loaded: Iterable[Post],
-    records: Mapping[str, PostRecord],
-    now: datetime,
-    memo: SettleMemo | None = None,
-    digests: Mapping[DigestKey, tuple[str, str]] | None = None,
-) -> IdPlan:
-    """Give every post the entry id readers already have. Pure.
-
-    Ids are minted once: a post keeps the id stored for its path; a post at a new path
-    takes the id of a vanished post with the same front-matter ``id`` or the same body
-    (a renamed file, or a changed date or permalink). Two posts with one id are an error
-    naming both files; the later one is left out. An entry's ``updated`` is the front
-    matter's ``last_modified_at`` when it is given, else the time its content last changed
-    after it was first published.
-    """
-    loaded = list(loaded)
-    present = {post.relpath for post in loaded}
-    vanished = {path: rec for path, rec in records.items() if path not in present}
-    by_front = {rec.front_id: rec for rec in vanished.values() if rec.front_id}
-    by_body: dict[str, PostRecord] = {}
-    for rec in sorted(vanished.values(), key=lambda r: r.path):
-        if rec.body_digest:
-            by_body.setdefault(rec.body_digest, rec)
-    taken: set[str] = set()  # vanished records claimed by a renamed post
-
-    settled: list[Post] = []
-    upserts: list[PostRecord] = []
-    problems: list[PostProblem] = []
-    owner: dict[str, Post] = {}
-    fresh: SettleMemo = {}
-    found: dict[DigestKey, tuple[str, str]] = {}
-    for post in sorted(loaded, key=lambda p: p.relpath):
-        known = memo.get(post.relpath) if memo is not None else None
-        if known is not None and known[0] is post and known[1] is records.get(post.relpath):
-            fresh[post.relpath] = known
-            _settle_owner(known[2], owner, settled, problems)
-            continue
-        front_id = post.entry_id if post.front_id else None
-        digest, body_digest = _digests(post, digests or {}, found)
-        record = records.get(post.relpath)
-        if record is None:
-            old = (by_front.get(front_id) if front_id else None) or by_body.get(body_digest)
-            if old is not None and old.path not in taken:
-                taken.add(old.path)
-                record = old
-                log.info(
-                    "post %s: renamed from %s, keeps entry id %s",
-                    post.relpath,
-                    old.path,
-                    old.entry_id,
-                )
-        given = post
-        record, post = _settle_one(post, record, now, digest, body_digest)
-        stored = records.get(post.relpath)
-        if record != stored:
-            # Only what changed is written: a scan of 10,000 unchanged posts writes nothing.
-            upserts.append(record)
-        if stored is not None and record == stored:
-            # The new row, equal to the stored one, rather than that: its strings are the
-            # post's and the cache's, and the publisher keeps it as the store's row
-            # (``Publisher._publish``), not a copy of each (4 MB at 10,000 posts).
-            fresh[post.relpath] = (given, record, post)
-        _settle_owner(post, owner, settled, problems)
-    if memo is not None:
-        memo.clear()
-        memo.update(fresh)
-    # A renamed post's old row goes too: its id now lives on in the row at the new path.
-    deletes = tuple(sorted(vanished))
-    return IdPlan(tuple(settled), tuple(problems), tuple(upserts), deletes, found)
-
-
-def removed_posts(
-    plan: IdPlan,
-    records: Mapping[str, PostRecord],
-    posts_dir: Path,
-    problems: Iterable[PostProblem] = (),
-) -> list[str]:
-    """The store rows ``plan`` deletes whose entry id no post carries on, and whose file
-    is not reported broken: posts removed (their file gone, or no longer a post), not
-    renamed (a renamed post takes its row's id along) nor broken (a post with an error
-    is the editor's to fix; it keeps its last good version where there is one)."""
-    if not plan.deletes:
-        return []
-    carried = {post.entry_id for post in plan.posts}
-    broken = {p.path for p in problems if p.severity == "error"}
-    return [
-        path
-        for path in plan.deletes
-        if records[path].entry_id not in carried and posts_dir / path not in broken
-    ]
-
-
-def check_removals(
-    plan: IdPlan,
-    records: Mapping[str, PostRecord],
-    config: Config,
-    problems: Iterable[PostProblem] = (),
-) -> None:
-    """Raise ``RemovalRefused`` if ``plan`` removes every post of the last publish, or
-    more than ``publish.max_removed_share`` of them when there were at least
-    ``REMOVAL_CHECK_MIN_POSTS``: a folder half copied, a checkout in progress or a
-    wrong branch, far more often than an editor's intent (which ``--force`` states)."""
-    removed = removed_posts(plan, records, config.posts_dir, problems)
-    known = len(records)
-    if not removed:
-        return
-    share = config.publish.max_removed_share
-    way_out = "restore the files, or run `syndicate republish --force` if they are meant to go"
-    if len(removed) == known:
-        raise RemovalRefused(
-            f"this publish would remove every post of the last publish ({known}) "
-            f"from {config.posts_dir}; {way_out}"
-        )
-    if known >= REMOVAL_CHECK_MIN_POSTS and len(removed) > share * known:
-        shown = ", ".join(removed[:3]) + (
-            f" and {len(removed) - 3} more" if len(removed) > 3 else ""
-        )
-        raise RemovalRefused(
-            f"this publish would remove {len(removed)} of the {known} posts of the "
-            f"last publish (more than publish.max_removed_share, {share:g}) from "
-            f"{config.posts_dir}: {shown}; {way_out}"
-        )
-
-
-def _settle_one(
-    post: Post, record: PostRecord | None, now: datetime, digest: str, body_digest: str
-) -> tuple[PostRecord, Post]:
-    """A post's new store row from its old one (None: a new post), and the post with the
-    entry id and ``updated`` readers must see."""
-    front_id = post.entry_id if post.front_id else None
-    entry_id = front_id or (record.entry_id if record else post.entry_id)
-    if entry_id == post.entry_id:
-        entry_id = post.entry_id  # the post's string, not the store's copy of it
-    if record is None:
-        record = PostRecord(post.relpath, digest, entry_id, now, now, front_id, body_digest)
-    else:
-        last_changed = now if record.digest != digest else record.last_changed
-        record = PostRecord(
-            post.relpath,
-            digest,
-            entry_id,
-            record.first_seen,
-            last_changed,
-            front_id,
-            body_digest,
-        )
-    updated = post.updated
-    if updated is None and record.last_changed > record.first_seen:
-        # The content changed after it was first published: readers must see a new
-        # `updated` (RFC 4287 4.2.15). When the front matter says when the post last
-        # changed (last_modified_at, as jekyll-feed reads it), that is the publisher's own
-        # word on what is "significant", and it stands as given.
-        updated = max(post.date, record.last_changed)
-    if entry_id != post.entry_id or updated != post.updated:
-        post = posts.replace(post, entry_id=entry_id, updated=updated)
-    return record, post
-
-
-@dataclasses.dataclass(frozen=True)
-class _Pipe:
-    """The posts of a publish in which nothing needed arbitrating (no errors, no entry id
-    or URL used twice), with the indexes ``Publisher._settle_named`` updates."""
-
-    collected: dict[str, Post]  # relpath -> the post as read
-    settled: dict[str, Post]  # relpath -> the post with its settled entry id / updated
-    ids: dict[str, str]  # the posts' own entry ids -> relpath
-    urls: dict[str, str]  # URL -> relpath
-    owners: dict[str, str]  # settled entry id of a published post -> relpath
-    warnings: dict[str, list[PostProblem]]  # relpath -> its problems (all warnings)
-
-    @classmethod
-    def after(
-        cls,
-        loaded: Sequence[Post],
-        problems: Sequence[PostProblem],
-        plan: IdPlan,
-        files: Mapping[str, tuple[Post | None, Sequence[PostProblem]]] | None,
-    ) -> _Pipe | None:
-        """The pipe after a full publish; None if anything in it was arbitrated."""
-        if files is None or plan.problems or any(p.severity == "error" for p in problems):
-            return None
-        collected = {post.relpath: post for post in loaded}
-        settled = {post.relpath: post for post in plan.posts}
-        ids = {post.entry_id: post.relpath for post in loaded}
-        urls = {post.url: post.relpath for post in loaded}
-        if not (len(collected) == len(settled) == len(ids) == len(urls) == len(loaded)):
-            return None  # a post was left out (a duplicate), or shares a URL
-        warnings = {relpath: list(found) for relpath, (_, found) in files.items() if found}
-        if sum(map(len, warnings.values())) != len(problems):
-            return None  # a problem of no single file (the folder could not be read)
-        owners = {p.entry_id: p.relpath for p in plan.posts if p.published}
-        return cls(collected, settled, ids, urls, owners, warnings)
-
-
-def _settle_owner(
-    post: Post, owner: dict[str, Post], settled: list[Post], problems: list[PostProblem]
-) -> None:
-    """Settle a post unless a published post earlier by path already has its entry id."""
-    if not post.published:
-        settled.append(post)
-        return
-    first = owner.get(post.entry_id)
-    if first is not None:
-        problems.append(
-            PostProblem(
-                post.source,
-                f"entry id {post.entry_id!r} is already used by {first.source}; "
-                "this post is left out until one of them changes its id",
-            )
-        )
-        return
-    owner[post.entry_id] = post
-    settled.append(post)
