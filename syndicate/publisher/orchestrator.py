@@ -46,14 +46,11 @@ from ..errors import (
 from ..feeds import Document, Site
 from ..outdir import claim_live, static_target
 from ..posts import Post, PostProblem
-from ..records import BuildRecord, FeedRecord, PostRecord, Refusal, SlugRecord, Store
+from ..records import BuildRecord, FeedRecord, PostRecord, Refusal, Store
 from ..site.files import StaticTree
 from ..site.manifest import (
     LiveTree,
     Packer,
-    SpooledDocument,
-    StoredDocument,
-    document_digest,
     file_path,
     load_live,
     manifest_identity,
@@ -61,6 +58,13 @@ from ..site.manifest import (
     write_live,
 )
 from .cache import PostCache
+from .changes import (
+    FeedChanges,
+    diff_feeds,
+    log_slug_changes,
+    slug_changes,
+    with_live_slugs,
+)
 from .ids import (
     IdPlan,
     Pipe,
@@ -537,18 +541,82 @@ class Publisher:
         self._stamp_at = time.monotonic()
 
     def _publish(self, store: Store, force: bool, notify: bool, write: bool) -> PublishResult:
+        """One publish (see ``publish``), step by step: settle the posts, build the Site,
+        find what changed, write the live tree, then queue and record."""
         started_at = time.perf_counter()
-        # No posts folder is no reason to empty every feed (see walk.check_root); checked
-        # first, so a refused publish leaves no trace, not even a new live tree's folder.
-        walk.check_root(self.config.posts_dir)
-        if write:
-            # Before anything is read or written: a folder of someone else's files is
-            # refused, and a new one is marked as the live tree's (see ``outdir``). Its
-            # place (resolving every folder: 0.3 ms) is checked until a publish wrote there.
-            placed = self._live.manifest is not None
-            claim_live(self.config.output_dir, None if placed else self.config)
+        self._check_places(write)
         now = self.clock()
         records, stored_feeds, stored_slugs = self._rows(store)
+        loaded, problems, plan, hint, fast = self._settle(records, now, force)
+        if self._site is None:
+            # A restart: the live tree on disk is the previous build (its manifest keeps
+            # each feed's signature), so unchanged feeds are not rebuilt.
+            self._site = load_live(self.config.output_dir, lazy=True)
+        known_slugs = with_live_slugs(stored_slugs, self._site)
+        packer = Packer(spool=self.config.output_dir) if write else None
+        site = self._make_site(plan, now, hint, known_slugs, packer)
+        found = diff_feeds(site, stored_feeds, self._digested, now)
+        self._digested = found.digested
+        new_slugs = site.plan.slugs if site.plan is not None else stored_slugs
+        slug_upserts, slug_deletes = slug_changes(stored_slugs, new_slugs)
+        log_slug_changes(slug_upserts, known_slugs)
+        kept, written = self._write_live(site, packer, store, started_at)
+        queued = 0
+        if notify:
+            queued = self._enqueue(found.paths if force else found.changed, now)
+            # Before the posts and feeds: a crash in between leaves the new slugs saved
+            # (and the live tree shows them anyway), so no URL is minted twice.
+            store.save_slugs(slug_upserts, slug_deletes)
+            store.save_posts(plan.upserts, plan.deletes)
+            store.save_feeds(found.upserts, found.removed)
+        duration = time.perf_counter() - started_at
+        result = PublishResult(
+            # Written out, the documents are read back from the live tree if asked for,
+            # not held: after a full publish they are every feed's bytes, which a service
+            # keeps no longer than it takes to write them.
+            site=kept,
+            problems=tuple(problems),
+            post_count=len(loaded),
+            changed_feeds=tuple(found.changed),
+            removed_feeds=tuple(found.removed),
+            queued=queued,
+            scheduled=_scheduled(site, plan, now),
+            started=now,
+            duration=duration,
+        )
+        if notify:
+            self._record_build(store, result, records, plan, fast, stored_feeds, found, new_slugs)
+        log.info(
+            "published %s from %s: %d changed, %d removed, %s queued, %s, in %.2f s%s",
+            counted(len(site.feeds), "feed"),
+            counted(len(loaded), "post"),
+            len(found.changed),
+            len(found.removed),
+            counted(queued, "notification"),
+            counted(len(result.errors), "error"),
+            duration,
+            f" (live tree written after {written:.2f} s)" if written is not None else "",
+        )
+        return result
+
+    def _check_places(self, write: bool) -> None:
+        """Refuse a publish before anything is read or written: no posts folder is no
+        reason to empty every feed (see ``walk.check_root``), and a refused publish leaves
+        no trace, not even a new live tree's folder."""
+        walk.check_root(self.config.posts_dir)
+        if write:
+            # A folder of someone else's files is refused, and a new one is marked as the
+            # live tree's (see ``outdir``). Its place (resolving every folder) is checked
+            # until a publish wrote there.
+            placed = self._live.manifest is not None
+            claim_live(self.config.output_dir, None if placed else self.config)
+
+    def _settle(
+        self, records: Mapping[str, PostRecord], now: datetime, force: bool
+    ) -> tuple[list[Post], list[PostProblem], IdPlan, dict[str, Post | None] | None, bool]:
+        """Every post with its entry id settled: (posts as read, problems, the plan, the
+        posts touched as the planner's hint, whether only the files named were read).
+        Raises ``RemovalRefused`` (see ``check_removals``); every problem is logged."""
         fast = self._settle_named(records, now) if self._changed is not None else None
         hint: dict[str, Post | None] | None = None
         if fast is not None:
@@ -572,12 +640,18 @@ class Publisher:
         for problem in problems:
             level = logging.ERROR if problem.severity == "error" else logging.WARNING
             log.log(level, "%s", problem, extra={"post_problem": problem})
-        if self._site is None:
-            # A restart: the live tree on disk is the previous build (its manifest keeps
-            # each feed's signature), so unchanged feeds are not rebuilt.
-            self._site = load_live(self.config.output_dir, lazy=True)
-        known_slugs = _with_live_slugs(stored_slugs, self._site)
-        packer = Packer(spool=self.config.output_dir) if write else None
+        return loaded, problems, plan, hint, fast is not None
+
+    def _make_site(
+        self,
+        plan: IdPlan,
+        now: datetime,
+        hint: dict[str, Post | None] | None,
+        slugs: feeds.SlugRecords,
+        packer: Packer | None,
+    ) -> Site:
+        """The Site of the settled posts, from the last one; ``packer`` is given each
+        document as it is made (``packer.close()`` if this raises)."""
         try:
             site = self._build_site(
                 plan.posts,
@@ -586,7 +660,7 @@ class Publisher:
                 save_after=None,
                 changed=hint,
                 keep=packer.keep if packer is not None else None,
-                slugs=known_slugs,
+                slugs=slugs,
             )
             if packer is not None:
                 packer.spooled()
@@ -595,153 +669,81 @@ class Publisher:
                 packer.close()
             raise
         self._site = site
+        return site
 
-        feed_paths = [p for info in site.feeds for p in (info.rss_path, info.atom_path)]
-        changed: list[str] = []
-        feed_upserts: list[FeedRecord] = []
-        counts = {
-            p: info.entry_count for info in site.feeds for p in (info.rss_path, info.atom_path)
+    def _write_live(
+        self, site: Site, packer: Packer | None, store: Store, started_at: float
+    ) -> tuple[Site, float | None]:
+        """Write ``site`` to the live tree (with ``packer``; None: not at all): the Site
+        as kept, and the seconds since ``started_at`` when it was written (what web
+        workers wait for; None: not written)."""
+        if packer is None:
+            return site, None
+        out_dir = self.config.output_dir
+        try:
+            # The generation comes from the store: a web process that held the tree
+            # before it was removed must take the next one for new, not as seen.
+            write_live(site, out_dir, self._live, packer.packed, store.next_generation)
+        finally:
+            packer.close()
+        written = time.perf_counter() - started_at
+        # Kept for the next publish without their bytes, which are on disk now.
+        self._site = stored_site(site, out_dir)
+        self._live.documents = dict(self._site.documents)
+        self._digested = {
+            path: (self._site.documents[path], digest)
+            for path, (_, digest) in self._digested.items()
         }
-        digested: dict[str, tuple[Document, str]] = {}
-        for path in feed_paths:
-            doc = site.documents[path]
-            known = self._digested.get(path)
-            record = stored_feeds.get(path)
-            if known is None or known[0] is not doc:
-                if (
-                    isinstance(doc, StoredDocument)
-                    and record is not None
-                    and doc.etag == f'"{record.digest[:32]}"'
-                ):
-                    # Read back from the live tree and the same bytes as recorded (the
-                    # entity-tag is the digest's first half): no need to read them.
-                    known = (doc, record.digest)
-                elif isinstance(doc, SpooledDocument):
-                    known = (doc, doc.digest)
-                else:
-                    known = (doc, document_digest(doc.body))
-            digested[path] = known
-            digest = known[1]
-            if record is None or record.digest != digest:
-                changed.append(path)
-                feed_upserts.append(FeedRecord(path, digest, now, counts[path]))
-        self._digested = digested
-        removed = sorted(set(stored_feeds) - set(feed_paths))
-        for path in removed:
-            log.info("feed %s: removed (no published posts left)", path)
-        for path in changed:
-            log.info("feed %s: changed", path)
-        new_slugs = site.plan.slugs if site.plan is not None else stored_slugs
-        slug_upserts, slug_deletes = _slug_changes(stored_slugs, new_slugs)
-        for claim in slug_upserts:
-            before = known_slugs.get((claim.kind, claim.name))
-            if before is None:
-                log.info("%s %r: slug %s minted", claim.kind, claim.name, claim.slug)
-            elif before.released_at is None and claim.released_at is not None:
-                log.info(
-                    "%s %r: slug %s released (no other name gets it for %d days)",
-                    claim.kind,
-                    claim.name,
-                    claim.slug,
-                    feeds.SLUG_GRACE.days,
-                )
+        return self._site, written
 
-        written: float | None = None
-        if packer is not None:
-            out_dir = self.config.output_dir
-            try:
-                # The generation comes from the store: a web process that held the tree
-                # before it was removed must take the next one for new, not as seen.
-                write_live(site, out_dir, self._live, packer.packed, store.next_generation)
-            finally:
-                packer.close()
-            written = time.perf_counter() - started_at  # what web workers wait for
-            # Kept for the next publish without their bytes, which are on disk now.
-            self._site = stored_site(site, out_dir)
-            self._live.documents = dict(self._site.documents)
-            self._digested = {
-                path: (self._site.documents[path], digest)
-                for path, (_, digest) in self._digested.items()
-            }
+    def _enqueue(self, targets: list[str], now: datetime) -> int:
+        """Queue the notifications for the feeds at ``targets``; how many were queued."""
+        if self.outbox is None or not targets:
+            return 0
+        urls = [self.config.site.url + p.lstrip("/") for p in targets]
+        # Queued before the feed digests are saved: a crash in between re-detects the
+        # change next time, so a notification is never lost (at-least-once).
+        return len(
+            self.outbox.enqueue_for(urls, self.config.websub.hubs, self.config.pings, now=now)
+        )
 
-        queued = 0
-        if notify:
-            targets = feed_paths if force else changed
-            if self.outbox is not None and targets:
-                urls = [self.config.site.url + p.lstrip("/") for p in targets]
-                # Queued before the feed digests are saved: a crash in between re-detects
-                # the change next time, so a notification is never lost (at-least-once).
-                queued = len(
-                    self.outbox.enqueue_for(
-                        urls, self.config.websub.hubs, self.config.pings, now=now
-                    )
-                )
-            # Before the posts and feeds: a crash in between leaves the new slugs saved
-            # (and the live tree shows them anyway), so no URL is minted twice.
-            store.save_slugs(slug_upserts, slug_deletes)
-            store.save_posts(plan.upserts, plan.deletes)
-            store.save_feeds(feed_upserts, removed)
-
-        # Published posts dated after now: the plan keeps them apart, waiting for their time.
-        waiting = site.plan.waiting.values() if site.plan is not None else plan.posts
-        scheduled = tuple(
-            sorted(
-                ((p.relpath, p.date) for p in waiting if p.published and p.date > now),
-                key=lambda item: (item[1], item[0]),
-            )
+    def _record_build(
+        self,
+        store: Store,
+        result: PublishResult,
+        records: Mapping[str, PostRecord],
+        plan: IdPlan,
+        fast: bool,
+        stored_feeds: Mapping[str, FeedRecord],
+        found: FeedChanges,
+        slugs: feeds.SlugRecords,
+    ) -> None:
+        """Record the build in the store, and keep the store's rows after it in memory
+        (``_rows``): nobody else wrote them meanwhile while the last build is this one."""
+        build = BuildRecord(
+            time=result.started,
+            duration=result.duration,
+            post_count=result.post_count,
+            feed_count=len(result.site.feeds),
+            errors=tuple(str(p) for p in result.errors),
+            changed_feeds=result.changed_feeds,
         )
-        duration = time.perf_counter() - started_at
-        result = PublishResult(
-            # Written out, the documents are read back from the live tree if asked for,
-            # not held: after a full publish they are every feed's bytes (60 MB at 10,000
-            # posts), which a service keeps no longer than it takes to write them.
-            site=self._site if written is not None else site,
-            problems=tuple(problems),
-            post_count=len(loaded),
-            changed_feeds=tuple(changed),
-            removed_feeds=tuple(removed),
-            queued=queued,
-            scheduled=scheduled,
-            started=now,
-            duration=duration,
-        )
-        if notify:
-            build = BuildRecord(
-                time=now,
-                duration=duration,
-                post_count=len(loaded),
-                feed_count=len(site.feeds),
-                errors=tuple(str(p) for p in result.errors),
-                changed_feeds=tuple(changed),
-            )
-            store.record_build(build)
-            kept = dict(records)
-            for path in plan.deletes:
-                kept.pop(path, None)
-            kept.update({rec.path: rec for rec in plan.upserts})
-            if fast is None:
-                # The rows this publish found unchanged, as settled (equal, but sharing
-                # their strings with the posts), so that the next publish's memo of
-                # them (``reconcile_ids``) recognises them by identity.
-                for path, (_, rec, _) in self._settled.items():
-                    row = kept.get(path)
-                    if row is not None and row is not rec and row == rec:
-                        kept[path] = rec
-            feed_rows = {p: r for p, r in stored_feeds.items() if p not in removed}
-            feed_rows.update({r.path: r for r in feed_upserts})
-            self._records = (build.time, build.duration, kept, feed_rows, new_slugs)
-        log.info(
-            "published %s from %s: %d changed, %d removed, %s queued, %s, in %.2f s%s",
-            counted(len(site.feeds), "feed"),
-            counted(len(loaded), "post"),
-            len(changed),
-            len(removed),
-            counted(queued, "notification"),
-            counted(len(result.errors), "error"),
-            duration,
-            f" (live tree written after {written:.2f} s)" if written is not None else "",
-        )
-        return result
+        store.record_build(build)
+        kept = dict(records)
+        for path in plan.deletes:
+            kept.pop(path, None)
+        kept.update({rec.path: rec for rec in plan.upserts})
+        if not fast:
+            # The rows this publish found unchanged, as settled (equal, but sharing
+            # their strings with the posts), so that the next publish's memo of
+            # them (``reconcile_ids``) recognises them by identity.
+            for path, (_, rec, _) in self._settled.items():
+                row = kept.get(path)
+                if row is not None and row is not rec and row == rec:
+                    kept[path] = rec
+        feed_rows = {p: r for p, r in stored_feeds.items() if p not in found.removed}
+        feed_rows.update({r.path: r for r in found.upserts})
+        self._records = (build.time, build.duration, kept, feed_rows, slugs)
 
     def build(
         self,
@@ -907,41 +909,16 @@ def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:
     return Publisher(config, clock, store, outbox, cache)
 
 
-def _with_live_slugs(stored: feeds.SlugRecords, previous: Site | None) -> feeds.SlugRecords:
-    """The store's slug records, and the slug of each feed of ``previous`` (the live tree)
-    whose name the store has no record of: a store from before slugs were kept, or one
-    whose last save was lost, must not move a URL that subscribers already use."""
-    if previous is None:
-        return stored
-    missing = [
-        info
-        for info in previous.feeds
-        if info.kind != "site"
-        and info.name is not None
-        and info.slug is not None
-        and (info.kind, info.name) not in stored
-    ]
-    if not missing:
-        return stored  # the same mapping: the planner knows it as the one it made
-    known = dict(stored)
-    claimed = {(record.kind, record.slug) for record in stored.values()}
-    for info in missing:
-        assert info.name is not None and info.slug is not None
-        if (info.kind, info.slug) not in claimed:
-            claimed.add((info.kind, info.slug))
-            known[(info.kind, info.name)] = SlugRecord(info.kind, info.name, info.slug)
-    return known
-
-
-def _slug_changes(
-    stored: feeds.SlugRecords, after: feeds.SlugRecords
-) -> tuple[list[SlugRecord], list[tuple[str, str]]]:
-    """What to save for the slug records to go from ``stored`` to ``after``."""
-    if after is stored:
-        return [], []
-    upserts = [record for key, record in after.items() if stored.get(key) != record]
-    deletes = [key for key in stored if key not in after]
-    return upserts, deletes
+def _scheduled(site: Site, plan: IdPlan, now: datetime) -> tuple[tuple[str, datetime], ...]:
+    """(path, date) of the published posts dated after ``now``, soonest first: the
+    feeds' plan keeps them apart, waiting for their time."""
+    waiting = site.plan.waiting.values() if site.plan is not None else plan.posts
+    return tuple(
+        sorted(
+            ((p.relpath, p.date) for p in waiting if p.published and p.date > now),
+            key=lambda item: (item[1], item[0]),
+        )
+    )
 
 
 def _relpath(path: Path, config: Config) -> str:
