@@ -24,6 +24,7 @@ from syndicate.posts import Post, load_posts
 from syndicate.publisher import Publisher
 from syndicate.publisher import cache as cache_module
 from syndicate.publisher.cache import CACHE_FILE, PostCache
+from syndicate.publisher.reading import PostReader
 from syndicate.site.manifest import load_live, write_live
 from tests.conftest import ConfigFactory
 
@@ -392,9 +393,10 @@ def test_incremental_builds_equal_full_builds(
     cache = PostCache(work / "cache", config)
     incremental = Publisher(config, clock=lambda: NOW, cache=cache)
     previous = incremental.build().site
+    reader = PostReader(config, cache)  # the publisher's way of reading, on its cache
     for step, edit in enumerate(sequence, start=1):
         apply(posts_dir, edit, step)
-        loaded, _ = incremental._load_posts()
+        loaded, _ = reader.load()
         site = build_site(loaded, config, NOW, previous=previous, render_many=cache.render_many)
         full = Publisher(config, clock=lambda: NOW).build().site
         assert bodies(site) == bodies(full)

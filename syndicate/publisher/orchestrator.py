@@ -26,7 +26,6 @@ import fcntl
 import gc
 import logging
 import math
-import os
 import threading
 import time
 import typing
@@ -73,6 +72,7 @@ from .ids import (
     reconcile_ids,
     settle_touched,
 )
+from .reading import PostReader
 
 if typing.TYPE_CHECKING:
     # Imported where an outbox is made (open_publisher): a build never needs the HTTP
@@ -150,9 +150,7 @@ class Publisher:
         self.outbox = outbox
         self.cache = cache
         self._site: Site | None = None  # the last Site built, reused feed by feed
-        self._changed: set[Path] | None = None  # files named as changed, for this publish
-        # relpath -> (post, problems) of every file the last publish read, in path order.
-        self._files: dict[str, tuple[Post | None, Sequence[PostProblem]]] | None = None
+        self._reader = PostReader(config, cache)  # the posts, through the cache
         # (time, duration) of the build this process recorded, and the post, feed and slug
         # rows after it.
         self._records: (
@@ -161,7 +159,6 @@ class Publisher:
         ) = None
         self.last: PublishResult | None = None
         self._lock = threading.Lock()
-        self._last_good: dict[str, Post] = {}  # relpath -> the post as last published
         self._settled: SettleMemo = {}  # how each post's entry id was last settled
         self._pipe: Pipe | None = None  # the posts as last settled, for _settle_named
         self._live = LiveTree()  # the manifest this publisher last wrote
@@ -182,86 +179,20 @@ class Publisher:
                 return self._records[2], self._records[3], self._records[4]
         return store.posts(), store.feeds(), store.slugs()
 
-    def _load_posts(self) -> tuple[list[Post], list[PostProblem]]:
-        """Every post, through the cache when there is one.
-
-        With the files named as changed (file events) and the files of the last publish
-        in memory, only those are read again and the folder is not even walked: the cost
-        of an edit does not grow with the number of posts.
-        """
-        if self.cache is None:
-            return posts.load_posts(self.config)
-        cache = self.cache
-        if self._read_named() is not None:
-            assert self._files is not None
-            return posts.collect_posts((rel, *found) for rel, found in self._files.items())
-
-        read: dict[str, tuple[Post | None, Sequence[PostProblem]]] = {}
-        root = str(self.config.posts_dir) + os.sep
-
-        def load_many(
-            paths: Sequence[Path], config: Config
-        ) -> Sequence[tuple[Post | None, Sequence[PostProblem]]]:
-            found = cache.load_many(paths, config)
-            for path, result in zip(paths, found, strict=True):
-                spath = str(path)
-                rel = spath[len(root) :] if spath.startswith(root) else path.name
-                read[rel.replace(os.sep, "/")] = result
-            return found
-
-        cache.begin_scan()
-        loaded, problems = posts.load_posts(self.config, load_many=load_many)
-        cache.end_scan()
-        self._files = read
-        log.debug("post cache: %d hits, %d misses", self.cache.hits, self.cache.misses)
-        return loaded, problems
-
-    def _read_named(self) -> dict[str, tuple[Post | None, Sequence[PostProblem]]] | None:
-        """Read the files named as changed into the files of the last publish; what they
-        hold now (None for a file gone), or None when there is nothing to go on from."""
-        cache, files = self.cache, self._files
-        if cache is None or self._changed is None or files is None:
-            return None
-        files = dict(files)
-        added = False
-        touched: dict[str, tuple[Post | None, Sequence[PostProblem]]] = {}
-        real_root: str | None = None
-        for path in self._changed:
-            relpath = posts.candidate_relpath(path, self.config)
-            if relpath is None:
-                continue
-            # What the walk of a full scan leaves out (a FIFO, a link out of posts_dir)
-            # is left out here too, with the same warning; one lstat per named file.
-            real_root = real_root or os.path.realpath(self.config.posts_dir)
-            refused = walk.refusal(str(path), real_root)
-            if refused is not None:
-                files.pop(relpath, None)
-                touched[relpath] = (None, (PostProblem(path, refused, "warning"),))
-            elif path.is_file():
-                added = added or relpath not in files
-                files[relpath] = touched[relpath] = cache.load_post(path, self.config)
-            else:
-                files.pop(relpath, None)
-                touched[relpath] = (None, ())
-        if added:
-            files = dict(sorted(files.items()))
-        self._files = files
-        return touched
-
     def _settle_named(
         self, records: Mapping[str, PostRecord], now: datetime
     ) -> tuple[list[Post], list[PostProblem], IdPlan, Collection[str]] | None:
         """Load and settle only the files named as changed, from the posts as last settled.
 
-        This is what ``_load_posts``, ``_keep_last_good`` and ``reconcile_ids`` give for
+        This is what ``PostReader.load`` and ``keep_last_good`` and ``reconcile_ids`` give for
         the same files, at a cost that does not grow with the number of posts; None
         (do it the full way) whenever anything those steps arbitrate is involved (see
         ``ids.settle_touched``).
         """
         pipe = self._pipe
-        if pipe is None or self.cache is None or self._files is None:
+        if pipe is None or self.cache is None or self._reader.files is None:
             return None
-        touched = self._read_named()
+        touched = self._reader.read_named()
         if touched is None:
             return None
         done = settle_touched(pipe, touched, records, now, self.cache.digests)
@@ -273,9 +204,9 @@ class Publisher:
         posts.drop_bodies(p for rel, post in read for p in (post, pipe.settled[rel]))
         for relpath, (post, _) in touched.items():
             if post is None:
-                self._last_good.pop(relpath, None)
+                self._reader.last_good.pop(relpath, None)
             else:
-                self._last_good[relpath] = post
+                self._reader.last_good[relpath] = post
         return list(pipe.collected.values()), problems, plan, list(touched)
 
     def _reconcile(
@@ -347,41 +278,6 @@ class Publisher:
             cache.save(max_age=save_after)
         return site
 
-    def _keep_last_good(
-        self, loaded: list[Post], problems: list[PostProblem]
-    ) -> tuple[list[Post], list[PostProblem]]:
-        """A post that breaks stays in its feeds as it was until the editor fixes it.
-
-        Readers keep the last good version instead of seeing the entry vanish because of
-        a stray quote in the YAML; the error is still reported, naming the file.
-        """
-        present = {post.relpath for post in loaded}
-        kept: list[Post] = []
-        reported: list[PostProblem] = []
-        for problem in problems:
-            previous = None
-            if problem.severity == "error" and problem.path.exists():
-                relpath = _relpath(problem.path, self.config)
-                previous = self._last_good.get(relpath)
-                if previous is None and self.cache is not None:
-                    # A fresh process (the CLI, a web worker): the cache remembers it.
-                    previous = self.cache.last_good.get(relpath)
-            if previous is not None and previous.relpath not in present:
-                if self._can_make_again(previous):
-                    kept.append(previous)
-                    present.add(previous.relpath)
-                    note = " (the last good version stays published)"
-                else:
-                    note = (
-                        " (its last good version, in no feed until now, can no longer be"
-                        " read: the post stays out of the feeds until it is fixed)"
-                    )
-                problem = dataclasses.replace(problem, message=problem.message + note)
-            reported.append(problem)
-        self._last_good = {post.relpath: post for post in loaded}
-        self._last_good.update({post.relpath: post for post in kept})
-        return [*loaded, *kept], reported
-
     def _can_make_again(self, post: Post) -> bool:
         """Whether ``post``'s entry can be made again although its file has changed since
         it was read: its body is still in memory, its render is cached, or the last
@@ -434,7 +330,9 @@ class Publisher:
             # Whatever the stamp said stops being true now; a crash leaves none.
             stamp.discard(self.config)
             self._stamped = None
-            self._changed = {Path(p).absolute() for p in paths} if paths is not None else None
+            self._reader.changed = (
+                {Path(p).absolute() for p in paths} if paths is not None else None
+            )
             found = manifest_identity(self.config.output_dir)
             if self._live.stamp is not None and found is None:
                 # Removed (rm -rf of the output folder) since this process wrote it: what
@@ -465,12 +363,12 @@ class Publisher:
                 if isinstance(exc, PublishRefused):
                     # The files named since were not all read (a folder gone, then back):
                     # the next publish reads the whole folder again.
-                    self._files = None
+                    self._reader.files = None
                     if notify:
                         self._record_refusal(store, exc)
                 raise
             finally:
-                self._changed = None
+                self._reader.changed = None
             if notify and write:
                 self._stamped = result
             if self.cache is not None:
@@ -510,7 +408,7 @@ class Publisher:
     def _write_stamp(self) -> None:
         """Stamp the last publish (see ``stamp``), if it is still the last one: its
         manifest is still the live tree's. Called with the publish lock held."""
-        result, cache, files = self._stamped, self.cache, self._files
+        result, cache, files = self._stamped, self.cache, self._reader.files
         if result is None or cache is None or files is None or self._live.stamp is None:
             return
         if stamp.identity(self.config.output_dir / MANIFEST) != self._live.stamp:
@@ -617,7 +515,7 @@ class Publisher:
         """Every post with its entry id settled: (posts as read, problems, the plan, the
         posts touched as the planner's hint, whether only the files named were read).
         Raises ``RemovalRefused`` (see ``check_removals``); every problem is logged."""
-        fast = self._settle_named(records, now) if self._changed is not None else None
+        fast = self._settle_named(records, now) if self._reader.changed is not None else None
         hint: dict[str, Post | None] | None = None
         if fast is not None:
             loaded, problems, plan, touched = fast
@@ -626,14 +524,14 @@ class Publisher:
                 settled = self._pipe.settled if self._pipe is not None else {}
                 hint = {relpath: settled.get(relpath) for relpath in touched}
         else:
-            loaded, problems = self._load_posts()
-            loaded, problems = self._keep_last_good(loaded, problems)
+            loaded, problems = self._reader.load()
+            loaded, problems = self._reader.keep_last_good(loaded, problems, self._can_make_again)
             plan = self._reconcile(loaded, records, now, self._settled)
             # Digested: from here on a body is only needed to render a post, which
             # reads it from its file (in the worker processes, for many).
             posts.drop_bodies(loaded)
             posts.drop_bodies(plan.posts)
-            self._pipe = Pipe.after(loaded, problems, plan, self._files)
+            self._pipe = Pipe.after(loaded, problems, plan, self._reader.files)
         if plan.deletes and not force:
             check_removals(plan, records, self.config, problems)
         problems = [*problems, *plan.problems]
@@ -770,7 +668,7 @@ class Publisher:
                 self.cache.forget(exc.path)
             self._pipe = None
             self._site = None
-            self._changed = None
+            self._reader.changed = None
             return run()
         except LiveTreeChanged as exc:
             # A file of the live tree was replaced behind this process's back (another
@@ -788,7 +686,7 @@ class Publisher:
         started = time.perf_counter()
         now = self.clock()
         walk.check_root(self.config.posts_dir)
-        loaded, problems = self._load_posts()
+        loaded, problems = self._reader.load()
         # Entry ids and slugs as the service published them (read only: nothing is
         # recorded), so a static build shows readers the same ids at the same URLs, and
         # the same duplicate-id errors.
@@ -919,10 +817,3 @@ def _scheduled(site: Site, plan: IdPlan, now: datetime) -> tuple[tuple[str, date
             key=lambda item: (item[1], item[0]),
         )
     )
-
-
-def _relpath(path: Path, config: Config) -> str:
-    try:
-        return path.resolve().relative_to(config.posts_dir).as_posix()
-    except ValueError:
-        return path.name
