@@ -412,6 +412,33 @@ def write_live(
     old_docs = old.get("documents", {}) if old else {}
     # Documents this process wrote into the manifest it still finds there are on disk.
     written = tree.documents if old is not None and old is tree.manifest else {}
+    entries, jobs = _plan_files(site, out_dir, old_docs, written)
+    _write_documents(jobs, packed or _gzip_body)
+    _remove_stale(out_dir, old_docs, entries)
+    before = int(old.get("generation", 0)) if old else 0
+    generation = next_generation(before) if next_generation is not None else before + 1
+    feeds = [tree.feed_json(info) for info in site.feeds]
+    manifest = {
+        "generation": generation,
+        "documents": entries,
+        "feeds": [data for data, _ in feeds],
+        "signatures": dict(site.signatures),
+    }
+    _atomic_write(out_dir / MANIFEST, tree.encode(manifest, [text for _, text in feeds]))
+    live = {info.rss_path for info in site.feeds}
+    tree.feeds = {path: known for path, known in tree.feeds.items() if path in live}
+    tree.manifest, tree.stamp = manifest, manifest_identity(out_dir)
+    tree.documents = dict(site.documents)
+
+
+def _plan_files(
+    site: Site,
+    out_dir: Path,
+    old_docs: Mapping[str, dict[str, str]],
+    written: Mapping[str, Document],
+) -> tuple[dict[str, dict[str, str]], list[tuple[Path, Document]]]:
+    """The manifest entry of every document of ``site``, and the files to write: those
+    of the documents not already on disk as the old manifest names them."""
     entries: dict[str, dict[str, str]] = {}
     jobs: list[tuple[Path, Document]] = []
     for url_path, doc in site.documents.items():
@@ -431,26 +458,19 @@ def write_live(
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         jobs.append((target, doc))
-    _write_documents(jobs, packed or _gzip_body)
+    return entries, jobs
+
+
+def _remove_stale(
+    out_dir: Path, old_docs: Mapping[str, object], entries: Mapping[str, object]
+) -> None:
+    """Remove the files (and .gz) of the documents the old manifest named and the new
+    one does not."""
     for url_path in old_docs:
         if url_path not in entries:
             stale = out_dir.joinpath(*file_path(url_path).parts)
             for path in (stale, stale.with_name(stale.name + ".gz")):
                 path.unlink(missing_ok=True)
-    before = int(old.get("generation", 0)) if old else 0
-    generation = next_generation(before) if next_generation is not None else before + 1
-    feeds = [tree.feed_json(info) for info in site.feeds]
-    manifest = {
-        "generation": generation,
-        "documents": entries,
-        "feeds": [data for data, _ in feeds],
-        "signatures": dict(site.signatures),
-    }
-    _atomic_write(out_dir / MANIFEST, tree.encode(manifest, [text for _, text in feeds]))
-    live = {info.rss_path for info in site.feeds}
-    tree.feeds = {path: known for path, known in tree.feeds.items() if path in live}
-    tree.manifest, tree.stamp = manifest, _identity(out_dir / MANIFEST)
-    tree.documents = dict(site.documents)
 
 
 def _feed_info_json(info: FeedInfo) -> dict[str, object]:
