@@ -76,9 +76,8 @@ from .reading import PostReader
 
 if typing.TYPE_CHECKING:
     # Imported where an outbox is made (open_publisher): a build never needs the HTTP
-    # clients (requests, xmlrpc), and importing them cost it 70 to 90 ms. Likewise
-    # SqlStore, where a store is opened: a build without one never imports SQLAlchemy
-    # (0.28 s).
+    # clients (requests, xmlrpc), whose import is a noticeable part of its start. Likewise
+    # SqlStore, where a store is opened: a build without one never imports SQLAlchemy.
     from ..notify import Outbox
     from ..store import SqlStore
 
@@ -734,7 +733,7 @@ class Publisher:
     def build_static(self, out_dir: Path | str, force: bool = False) -> Iterator[BuildResult]:
         """``build()`` and ``write_static()`` in one pass: each document is written out as
         soon as it is made and kept without its bytes (a ``StoredDocument`` of ``out_dir``),
-        so a build never holds every feed at once (60 MB at 10,000 posts). ``out_dir`` is
+        so a build never holds every feed's bytes at once. ``out_dir`` is
         replaced when the block ends, or left as it was if the block raises; it is checked
         (``outdir.static_target``) before anything is read or written."""
         walk.check_root(self.config.posts_dir)  # before anything is made beside out_dir
@@ -757,8 +756,8 @@ def _collector_paused() -> Iterator[None]:
 
     A publish allocates hundreds of thousands of short-lived objects (freed by reference
     counting) beside a million long-lived ones (posts, entries, documents); each full
-    collection the allocations trigger walks all of them again, and made a publish at
-    10,000 posts up to twice as slow. Cycles left behind are collected afterwards.
+    collection the allocations trigger walks all of them again, and made a large
+    publish much slower. Cycles left behind are collected afterwards.
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -33,13 +33,13 @@ class StaticTree:
     Documents are compressed on every core (libdeflate releases the GIL) while the next
     ones are made, and written by the thread that makes them: a file write is several
     system calls, each of which would hand the GIL to another thread and wait up to the
-    switch interval (5 ms) to get it back while the feeds are being made (at 10,000 posts,
-    some 100,000 hand-overs that made the writes a second slower than the compression).
+    switch interval to get it back while the feeds are being made (at 10,000 posts,
+    enough hand-overs to make the writes slower than the compression).
     No file needs a rename: nothing reads the tree before it is swapped in.
 
-    Creating a file is the dear part of writing it (0.03 to 1 ms of kernel time on ext4,
-    the most just after as many files were deleted, as a rebuild's swap does: the inode
-    allocator steps over the recently freed ones). ``create`` makes the files of the feeds
+    Creating a file is the dear part of writing it (kernel time on ext4, the most just
+    after as many files were deleted, as a rebuild's swap does: the inode allocator steps
+    over the recently freed ones). ``create`` makes the files of the feeds
     to come on a thread of their own while the posts are rendered in other processes and
     this one waits; each is then only filled in.
     """
@@ -61,8 +61,7 @@ class StaticTree:
         workers = os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(max_workers=workers)
         # Documents waiting to be written stay in memory: a few per thread at most.
-        # Files are named by strings here: pathlib's objects cost more than the writes
-        # (0.1 s for the 1,800 files of 900 documents).
+        # Files are named by strings here: pathlib's objects cost more than the writes.
         self._root = str(self.staging)
         self._writes: collections.deque[tuple[str, Document, Future[bytes]]]
         self._writes = collections.deque()
@@ -180,7 +179,7 @@ def _write_new(path: Path | str, data: bytes, mtime: float, truncate: bool = Tru
     ``truncate=False`` for a file known to be empty (created ahead): on ext4, truncating
     a file, even an empty one, has its blocks allocated and written out when it is
     closed (the ``auto_da_alloc`` safeguard for files rewritten in place), which made
-    each write 2.4 times dearer.
+    each write much dearer.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if truncate else 0)
     fd = os.open(path, flags, 0o666)

@@ -44,8 +44,8 @@ log = logging.getLogger("syndicate.web")
 
 Identity = tuple[int, int, int]  # (st_ino, st_mtime_ns, st_size) of a file
 
-# libdeflate's level 6: as small as zlib's best (level 9) on our feeds, within 0.02 %,
-# for a third of its CPU. Files are written once and served many times, but an edit
+# libdeflate's level 6: as small as zlib's best (level 9) on our feeds, for a fraction
+# of its CPU. Files are written once and served many times, but an edit
 # compresses a dozen feeds on its way out, and a cold build every one of them.
 GZIP_LEVEL = 6
 
@@ -288,7 +288,7 @@ class Packer:
     With ``spool`` (the live tree's folder), the documents after the first ``most`` are
     written at once, with their ``.gz``, to hidden files beside their places, which
     ``write_live`` renames into place (``SpooledDocument``): a publish of every feed
-    then never holds them all (60 MB at 10,000 posts) until the end. What is not renamed
+    then never holds them all until the end. What is not renamed
     into place (a publish that fails) is removed by ``close()``.
     """
 
@@ -474,7 +474,7 @@ def _remove_stale(
 
 
 def _feed_info_json(info: FeedInfo) -> dict[str, object]:
-    # By hand: dataclasses.asdict deep-copies every entry id, 20 times slower.
+    # By hand: dataclasses.asdict deep-copies every entry id, many times slower.
     data: dict[str, object] = {field.name: getattr(info, field.name) for field in _INFO_FIELDS}
     data["updated"] = info.updated.isoformat() if info.updated else None
     data["entry_ids"] = list(info.entry_ids)
@@ -488,8 +488,8 @@ class StoredDocument(Document):
     """A Document of a live tree whose bytes stay in its file until asked for.
 
     A publisher keeps the whole Site between publishes, to reuse unchanged feeds as they
-    are; holding their bytes as well would cost some 60 MB at 10,000 posts, and reading
-    them back at every start 0.2 s, when all a publish does with an unchanged document
+    are; holding their bytes as well would cost every feed's bytes in memory, and reading
+    them back at every start time, when all a publish does with an unchanged document
     is leave it where it is. ``body`` reads the file and checks it against the
     entity-tag: a file replaced since (by another process) raises ``PublishError``,
     which makes the publish start again from the live tree.
