@@ -58,17 +58,11 @@ from werkzeug.exceptions import InternalServerError, NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
 from . import counted, readable
-from .api import (
-    TOKEN_ENV,
-    EditorAPI,
-    failure_message,
-    quiet_posts,
-    republish_json,
-    scheduled_posts,
-)
+from .api import TOKEN_ENV, EditorAPI, failure_message
 from .config import Config, state_dir
 from .documents import FeedInfo, Site
 from .errors import PublishRefused
+from .publisher.report import quiet_posts, republish_json, scheduled_posts
 from .sessions import RevokedSessions, new_session_id
 
 if TYPE_CHECKING:

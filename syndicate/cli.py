@@ -518,8 +518,8 @@ def status(config_path: Path, as_json: bool) -> None:
     """Show the last build, post errors, scheduled posts and the notification outbox."""
     import json
 
-    from .api import status_json
     from .publisher import Publisher
+    from .publisher.report import status_json
     from .store import SqlStore
 
     with _clean_errors():
