@@ -17,6 +17,7 @@ import importlib
 import typing
 
 if typing.TYPE_CHECKING:
+    from ..config import Config
     from .ids import IdPlan, reconcile_ids, removed_posts
     from .orchestrator import (
         BuildResult,
@@ -26,9 +27,11 @@ if typing.TYPE_CHECKING:
         existing_store,
         open_publisher,
     )
+    from .stamp import Stamp
 
 __all__ = [
     "BuildResult",
+    "confirm_current",
     "Clock",
     "IdPlan",
     "PublishResult",
@@ -39,10 +42,18 @@ __all__ = [
     "removed_posts",
 ]
 
-# name -> the module of this package that defines it
-_HOMES = dict.fromkeys(__all__, "orchestrator") | dict.fromkeys(
-    ["IdPlan", "reconcile_ids", "removed_posts"], "ids"
-)
+# name -> the module of this package that defines it, imported when the name is asked for
+_HOMES = {
+    "BuildResult": "orchestrator",
+    "Clock": "orchestrator",
+    "IdPlan": "ids",
+    "PublishResult": "orchestrator",
+    "Publisher": "orchestrator",
+    "existing_store": "orchestrator",
+    "open_publisher": "orchestrator",
+    "reconcile_ids": "ids",
+    "removed_posts": "ids",
+}
 
 
 def __getattr__(name: str) -> typing.Any:
@@ -52,3 +63,14 @@ def __getattr__(name: str) -> typing.Any:
     value = getattr(importlib.import_module(f".{home}", __name__), name)
     globals()[name] = value  # asked once: the next lookups find it at once
     return value
+
+
+def confirm_current(config: Config, force: bool = False) -> Stamp | None:
+    """The last publish's stamp if the live tree is still what a publish of the posts
+    would make now, so that a command may skip the publish (see ``stamp``); None if one
+    is needed, and always with ``force``. Imports nothing heavy (see ``stamp``)."""
+    if force:
+        return None
+    from . import stamp
+
+    return stamp.confirm(config)

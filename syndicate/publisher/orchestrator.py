@@ -33,7 +33,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import counted, feeds, posts, stamp, walk
+from .. import counted, feeds, posts, walk
 from ..config import MANIFEST, Config, fingerprint, sqlite_file, state_dir
 from ..errors import (
     LiveTreeChanged,
@@ -56,6 +56,7 @@ from ..site.manifest import (
     stored_site,
     write_live,
 )
+from . import stamp
 from .cache import PostCache
 from .changes import (
     FeedChanges,
