@@ -403,25 +403,30 @@ class PostCache:
             for relpath in gone:
                 del self.posts[relpath]
                 self.last_good.pop(relpath, None)
-            stale: list[tuple[str, str]] = []
-            # The last good version of a post that broke stays published: its render and
-            # digests are kept too, as its body can no longer be read from its file.
-            kept = [p for _, p, _ in self.posts.values() if p is not None]
-            kept += self.last_good.values()
             # Renders and digests can only go stale when a file changed or went away, and
             # only those kept before the scan: a scan from nothing (a cold build) kept
             # only what its own posts gave.
+            stale = False
             if (gone or self.misses) and not self._from_empty:
-                live = {(p.digest, p.url) for p in kept}
-                stale = [key for key in self.rendered if key not in live]
-            for key in stale:
-                del self.rendered[key]
-            if (gone or self.misses) and not self._from_empty:
-                keys = {digest_key(p) for p in kept}
-                for old in [k for k in self.digests if k not in keys]:
-                    del self.digests[old]
+                stale = self._drop_unused()
             if gone or stale:
                 self._dirty = True
+
+    def _drop_unused(self) -> bool:
+        """Drop the renders and digests of no post kept; whether a render went. Called
+        with the lock held."""
+        # The last good version of a post that broke stays published: its render and
+        # digests are kept too, as its body can no longer be read from its file.
+        kept = [p for _, p, _ in self.posts.values() if p is not None]
+        kept += self.last_good.values()
+        live = {(p.digest, p.url) for p in kept}
+        stale = [key for key in self.rendered if key not in live]
+        for key in stale:
+            del self.rendered[key]
+        keys = {digest_key(p) for p in kept}
+        for old in [k for k in self.digests if k not in keys]:
+            del self.digests[old]
+        return bool(stale)
 
     def remember_digests(self, found: dict[DigestKey, tuple[str, str]]) -> None:
         """Keep digests the publisher computed, to be saved with the posts."""
