@@ -1,14 +1,16 @@
-"""Publisher: the orchestrator that turns the posts into the live tree, the store's rows
-and the outbox's notifications. This face does no I/O and imports nothing heavy.
+"""Publisher: turns the posts into the live tree, the store's rows and the outbox's
+notifications. This face does no I/O and imports nothing heavy.
 
-``Publisher`` and ``open_publisher`` (in ``orchestrator``) read the posts through the
-post cache (``cache``), settle their entry ids against the store (``ids``), build the
-Site with ``feeds`` and write it with ``site``. ``stamp`` records what a finished publish
-was made from, so that a start with nothing changed needs none.
+``orchestrator`` holds ``Publisher`` and ``open_publisher``. A publish reads the posts
+(``reading``, through the post cache, ``cache``), settles their entry ids against the
+store (``ids``), builds the Site with ``feeds``, finds what changed (``changes``) and
+writes it with ``site``. ``stamp`` records what a finished publish was made from, so
+that a start with nothing changed needs none (``confirm_current``); ``report`` is what
+the CLI, the editor API and the dashboard show of it.
 
 The names below are imported when first asked for (PEP 562): ``syndicate republish``
-with nothing to do confirms the stamp through ``syndicate.publisher.stamp`` without
-importing the Markdown, XML, SQL and HTTP stack that ``orchestrator`` needs.
+with nothing to do confirms the stamp without importing the Markdown, XML, SQL and HTTP
+stack that ``orchestrator`` needs.
 """
 
 from __future__ import annotations

@@ -1,19 +1,18 @@
-"""Publisher: the orchestrator. Reads posts, builds the Site, writes static trees. Does I/O.
+"""Publisher: the orchestrator. Reads posts, builds the Site, writes it out. Does I/O.
 
-``Publisher.build()`` runs ``posts.load_posts`` then the pure ``feeds.build_site`` with
-``now`` from the injected clock, and logs one line per post problem plus a summary.
-``Publisher.publish()`` is the stateful path used by the service, ``republish`` and
-``build``: entry ids are taken from the store (minted once, kept when a file is renamed),
-and so are the slugs of categories and tags (a feed URL never passes to another name), an
-entry's ``updated`` moves when its content changes (unless the front matter says when it
-last changed), changed feeds are found by digest, written to ``output_dir`` with a manifest
-that web workers reload, and notifications for them are queued in the outbox before any
-network I/O.
-``Publisher.write_static()`` writes a ``Site`` as files (each with a reproducible
-``.gz`` beside it) into a temporary folder next to the target and swaps it in with
-``renameat2(RENAME_EXCHANGE)`` (or ``rename`` where that is missing), so a web server
-serving the target never sees a half-written tree. ``Publisher.build_static()`` (the
-``build`` command) does both in one pass, writing each document as soon as it is made.
+``Publisher.build()`` reads the posts (``reading``) then runs the pure
+``feeds.build_site`` with ``now`` from the injected clock, and logs one line per post
+problem plus a summary. ``Publisher.publish()`` is the stateful path used by the service,
+``republish`` and ``build``: entry ids are taken from the store (``ids``: minted once,
+kept when a file is renamed), and so are the slugs of categories and tags (a feed URL
+never passes to another name), an entry's ``updated`` moves when its content changes
+(unless the front matter says when it last changed), changed feeds are found by digest
+(``changes``), written to ``output_dir`` with a manifest that web workers reload
+(``site.manifest``), and notifications for them are queued in the outbox before any
+network I/O. A finished publish leaves a ``stamp``.
+``Publisher.write_static()`` writes a ``Site`` as a static tree swapped in at once
+(``site.files``); ``Publisher.build_static()`` (the ``build`` command) builds and writes
+in one pass, writing each document as soon as it is made.
 Posts are kept without their bodies once digested (``posts.drop_bodies``); a post whose
 file changed before its body was needed again makes the publish or build run once more.
 """
