@@ -21,14 +21,8 @@ import typing
 if typing.TYPE_CHECKING:
     from ..config import Config
     from .ids import IdPlan, reconcile_ids, removed_posts
-    from .orchestrator import (
-        BuildResult,
-        Clock,
-        Publisher,
-        PublishResult,
-        existing_store,
-        open_publisher,
-    )
+    from .orchestrator import Clock, Publisher, existing_store, open_publisher
+    from .report import BuildResult, PublishResult
     from .stamp import Stamp
 
 __all__ = [
@@ -46,10 +40,10 @@ __all__ = [
 
 # name -> the module of this package that defines it, imported when the name is asked for
 _HOMES = {
-    "BuildResult": "orchestrator",
+    "BuildResult": "report",
     "Clock": "orchestrator",
     "IdPlan": "ids",
-    "PublishResult": "orchestrator",
+    "PublishResult": "report",
     "Publisher": "orchestrator",
     "existing_store": "orchestrator",
     "open_publisher": "orchestrator",

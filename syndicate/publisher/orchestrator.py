@@ -20,7 +20,6 @@ file changed before its body was needed again makes the publish or build run onc
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import gc
 import logging
@@ -73,6 +72,7 @@ from .ids import (
     settle_touched,
 )
 from .reading import PostReader
+from .report import BuildResult, PublishResult
 
 if typing.TYPE_CHECKING:
     # Imported where an outbox is made (open_publisher): a build never needs the HTTP
@@ -90,42 +90,6 @@ _T = typing.TypeVar("_T")
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclasses.dataclass(frozen=True)
-class BuildResult:
-    """The outcome of one build: the Site and every problem found on the way."""
-
-    site: Site
-    problems: tuple[PostProblem, ...]
-    post_count: int
-
-    @property
-    def errors(self) -> tuple[PostProblem, ...]:
-        return tuple(p for p in self.problems if p.severity == "error")
-
-    @property
-    def warnings(self) -> tuple[PostProblem, ...]:
-        return tuple(p for p in self.problems if p.severity != "error")
-
-
-@dataclasses.dataclass(frozen=True)
-class PublishResult:
-    """The outcome of one stateful publish: what changed and what was queued."""
-
-    site: Site
-    problems: tuple[PostProblem, ...]
-    post_count: int
-    changed_feeds: tuple[str, ...]  # URL paths of feed documents whose content changed
-    removed_feeds: tuple[str, ...]  # URL paths of feed documents that no longer exist
-    queued: int  # notifications queued
-    scheduled: tuple[tuple[str, datetime], ...]  # (post path, time) of future posts
-    started: datetime
-    duration: float
-
-    @property
-    def errors(self) -> tuple[PostProblem, ...]:
-        return tuple(p for p in self.problems if p.severity == "error")
 
 
 # A running service writes its post cache at most this often (and when it stops).

@@ -1,5 +1,6 @@
-"""Reports: what the CLI, the editor API and the dashboard show of a publish and of the
-store (``republish_json``, ``status_json``), as JSON values. Reads the store (and the
+"""Reports: the outcome of a build or a publish (``BuildResult``, ``PublishResult``), and
+what the CLI, the editor API and the dashboard show of it and of the store
+(``republish_json``, ``status_json``), as JSON values. Reads the store (and the
 posts folder, for the posts still waiting when the last build was another process's).
 No Flask: ``syndicate status`` needs no web stack.
 """
@@ -7,20 +8,21 @@ No Flask: ``syndicate status`` needs no web stack.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..config import Config
+from ..documents import Site
 from ..errors import SyndicateError
 
 if TYPE_CHECKING:
     from ..posts import PostProblem
     from ..store import Attempt, BuildRecord, Notification, Store
-    from .orchestrator import Publisher, PublishResult
 
 RECENT_ATTEMPTS: Final = 50  # delivery attempts listed by status
 
@@ -30,6 +32,55 @@ DELIVERY_NOTE: Final = (
 )
 
 Json = dict[str, Any]
+
+
+class Published(Protocol):
+    """What a report reads of a ``Publisher``: its config, clock, store and last publish."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+    @property
+    def store(self) -> Store | None: ...
+    @property
+    def last(self) -> PublishResult | None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildResult:
+    """The outcome of one build: the Site and every problem found on the way."""
+
+    site: Site
+    problems: tuple[PostProblem, ...]
+    post_count: int
+
+    @property
+    def errors(self) -> tuple[PostProblem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[PostProblem, ...]:
+        return tuple(p for p in self.problems if p.severity != "error")
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishResult:
+    """The outcome of one stateful publish: what changed and what was queued."""
+
+    site: Site
+    problems: tuple[PostProblem, ...]
+    post_count: int
+    changed_feeds: tuple[str, ...]  # URL paths of feed documents whose content changed
+    removed_feeds: tuple[str, ...]  # URL paths of feed documents that no longer exist
+    queued: int  # notifications queued
+    scheduled: tuple[tuple[str, datetime], ...]  # (post path, time) of future posts
+    started: datetime
+    duration: float
+
+    @property
+    def errors(self) -> tuple[PostProblem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
 
 
 def iso(when: datetime) -> str:
@@ -142,7 +193,7 @@ def quiet_posts() -> Iterator[None]:
 
 
 def scheduled_posts(
-    publisher: Publisher, build: BuildRecord | None, now: datetime
+    publisher: Published, build: BuildRecord | None, now: datetime
 ) -> Sequence[tuple[str, datetime]]:
     """Posts dated after ``now``: from this process's last publish if it is the latest
     build, else re-read from the posts folder (the build may have run in another process).
@@ -162,7 +213,7 @@ def scheduled_posts(
     return [(path, when) for path, when in found if when > now]
 
 
-def status_json(publisher: Publisher, attempts: int = RECENT_ATTEMPTS) -> Json:
+def status_json(publisher: Published, attempts: int = RECENT_ATTEMPTS) -> Json:
     """What ``GET /api/status`` answers (and ``syndicate status --json`` prints)."""
     store: Store | None = publisher.store
     if store is None:
