@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import counted, feeds, posts, walk
-from ..config import MANIFEST, Config, fingerprint, sqlite_file, state_dir
+from ..config import Config, fingerprint, sqlite_file, state_dir
 from ..errors import (
     LiveTreeChanged,
     PostChanged,
@@ -297,7 +297,7 @@ class Publisher:
                 {Path(p).absolute() for p in paths} if paths is not None else None
             )
             found = manifest_identity(self.config.output_dir)
-            if self._live.stamp is not None and found is None:
+            if self._live.identity is not None and found is None:
                 # Removed (rm -rf of the output folder) since this process wrote it: what
                 # it remembers of the tree is gone, and every document is written again.
                 log.warning(
@@ -305,7 +305,7 @@ class Publisher:
                     self.config.output_dir,
                 )
                 self._forget_live()
-            elif self._live.stamp is not None and self._live.stamp != found:
+            elif self._live.identity is not None and self._live.identity != found:
                 # Another process (`republish`, a second publisher) wrote the live tree
                 # since this one did: what this process remembers of the tree and of the
                 # posts as published is someone else's past. Start from the tree as it is.
@@ -372,9 +372,9 @@ class Publisher:
         """Stamp the last publish (see ``stamp``), if it is still the last one: its
         manifest is still the live tree's. Called with the publish lock held."""
         result, cache, files = self._stamped, self.cache, self._reader.files
-        if result is None or cache is None or files is None or self._live.stamp is None:
+        if result is None or cache is None or files is None or self._live.identity is None:
             return
-        if stamp.identity(self.config.output_dir / MANIFEST) != self._live.stamp:
+        if manifest_identity(self.config.output_dir) != self._live.identity:
             return  # another process published since; it stamps its own
         stats: dict[str, stamp.FileStat] = {}
         for relpath in files:
@@ -390,7 +390,7 @@ class Publisher:
                 fingerprint=fingerprint(self.config),
                 written_ns=time.time_ns(),
                 files=stats,
-                manifest=self._live.stamp,
+                manifest=self._live.identity,
                 store=stamp.store_identity(self.config),
                 next_due=min(due).timestamp() if due else None,
                 post_count=result.post_count,

@@ -124,14 +124,14 @@ class StaticTree:
     def _write_next(self) -> None:
         """Write the oldest document waiting, once compressed; a failed write fails the build."""
         target, doc, packed = self._writes.popleft()
-        stamp = doc.last_modified.timestamp()  # static servers' Last-Modified
-        if self._newest is None or stamp > self._newest:
-            self._newest = stamp
+        mtime = doc.last_modified.timestamp()  # static servers' Last-Modified
+        if self._newest is None or mtime > self._newest:
+            self._newest = mtime
         packed_target = f"{target}.gz"
         empty = self._empty
-        _write_new(target, doc.body, stamp, truncate=target not in empty)
+        _write_new(target, doc.body, mtime, truncate=target not in empty)
         empty.discard(target)
-        _write_new(packed_target, packed.result(), stamp, truncate=packed_target not in empty)
+        _write_new(packed_target, packed.result(), mtime, truncate=packed_target not in empty)
         empty.discard(packed_target)
 
     def _remove_unexpected(self, expected: set[PurePosixPath]) -> None:
@@ -141,8 +141,8 @@ class StaticTree:
             if path.relative_to(self.staging).as_posix() not in keep:
                 path.unlink()
             else:
-                stamp = path.stat().st_mtime
-                self._newest = stamp if self._newest is None else max(self._newest, stamp)
+                mtime = path.stat().st_mtime
+                self._newest = mtime if self._newest is None else max(self._newest, mtime)
 
     def discard(self) -> None:
         """Stop writing and remove the tree."""

@@ -225,7 +225,7 @@ class LiveTree:
 
     def __init__(self) -> None:
         self.manifest: dict[str, typing.Any] | None = None
-        self.stamp: Identity | None = None
+        self.identity: Identity | None = None  # of the manifest written
         # rss path -> (info, its manifest entry, that entry as JSON text)
         self.feeds: dict[str, tuple[FeedInfo, dict[str, object], str]] = {}
         self.documents: dict[str, Document] = {}  # as written with ``manifest``
@@ -233,7 +233,7 @@ class LiveTree:
         self.entry_texts: dict[str, tuple[dict[str, str], str]] = {}
 
     def read(self, out_dir: Path) -> dict[str, typing.Any] | None:
-        if self.manifest is not None and self.stamp == _identity(out_dir / MANIFEST):
+        if self.manifest is not None and self.identity == _identity(out_dir / MANIFEST):
             return self.manifest
         return read_manifest(out_dir)
 
@@ -367,11 +367,11 @@ class SpooledDocument(Document):
         return self.target.with_name(f".{name}.spool-{os.getpid()}-{id(self)}")
 
     def write(self, body: bytes) -> None:
-        stamp = self.last_modified.timestamp()
+        mtime = self.last_modified.timestamp()
         for path, data in ((self._spool(), body), (self._spool(gz=True), gzip_bytes(body))):
             with naming(path):
                 path.write_bytes(data)
-            os.utime(path, (stamp, stamp))
+            os.utime(path, (mtime, mtime))
 
     @property
     def body(self) -> bytes:
@@ -427,7 +427,7 @@ def write_live(
     _atomic_write(out_dir / MANIFEST, tree.encode(manifest, [text for _, text in feeds]))
     live = {info.rss_path for info in site.feeds}
     tree.feeds = {path: known for path, known in tree.feeds.items() if path in live}
-    tree.manifest, tree.stamp = manifest, manifest_identity(out_dir)
+    tree.manifest, tree.identity = manifest, manifest_identity(out_dir)
     tree.documents = dict(site.documents)
 
 
@@ -595,9 +595,9 @@ def _write_document(
     # mtime=0 keeps the gzip header free of build time: same site, same bytes.
     gzipped = packed(doc)
     # Static servers derive Last-Modified from mtime (RFC 9110 8.8.2).
-    stamp = doc.last_modified.timestamp()
-    _atomic_write(target, doc.body, stamp)
-    _atomic_write(target.with_name(target.name + ".gz"), gzipped, stamp)
+    mtime = doc.last_modified.timestamp()
+    _atomic_write(target, doc.body, mtime)
+    _atomic_write(target.with_name(target.name + ".gz"), gzipped, mtime)
 
 
 def file_path(url_path: str) -> PurePosixPath:
