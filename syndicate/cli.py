@@ -257,7 +257,7 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
 )
 def worker(config_path: Path, wait_for: str | None) -> None:
     """Run the scheduler alone: watch the posts, publish, notify; stop on SIGTERM or SIGINT."""
-    from . import stamp
+    from .publisher import confirm_current
     from .service.process import die_with_parent, one_malloc_arena
     from .service.supervise import WorkerLock, signal_ready
 
@@ -276,7 +276,7 @@ def worker(config_path: Path, wait_for: str | None) -> None:
             logger.setLevel(logging.INFO)
         stop = stop_on_signals()
         die_with_parent()
-        confirmed = stamp.confirm(config)
+        confirmed = confirm_current(config)
         if confirmed is not None:
             # The web tier can serve the live tree now; the service itself (its first
             # publish loads every post for quick edits later) follows.
@@ -342,9 +342,9 @@ def build(
     if _command_line:
         # One pass, then the process ends at once (_finished).
         skip_cyclic_collection()
-    from .cache import PostCache
     from .outdir import static_target
     from .publisher import Publisher, existing_store
+    from .publisher.cache import PostCache
 
     with _clean_errors():
         config = load_config(config_path)
@@ -421,13 +421,13 @@ def republish(config_path: Path, force: bool, strict: bool, strict_warnings: boo
     time. The scheduler of `serve` or `worker` delivers what is queued. A missing posts
     folder, or most posts gone at once, is refused (exit 1) and changes nothing.
     """
-    from . import stamp
     from .outdir import check_live
+    from .publisher import confirm_current
 
     with _clean_errors():
         config = load_config(config_path)
         check_live(config)  # before the store is made: output_dir may be someone's folder
-    confirmed = None if force else stamp.confirm(config)
+    confirmed = confirm_current(config, force=force)
     if confirmed is not None:
         # Nothing changed since the last publish finished: nothing to rebuild or queue.
         _report(confirmed.problems)
@@ -477,8 +477,8 @@ def status(config_path: Path, as_json: bool) -> None:
     import json
 
     from .publisher import Publisher
+    from .publisher.report import status_json
     from .store.sql import SqlStore
-    from .web.api import status_json
 
     with _clean_errors():
         config = load_config(config_path)

@@ -112,7 +112,7 @@ class PublishConfig:
     """What a publish may do to the live feeds without ``republish --force``."""
 
     # The largest share of the posts the store knows that one publish may remove (files
-    # gone) on a site of at least ``publisher.REMOVAL_CHECK_MIN_POSTS`` posts; removing
+    # gone) on a site of at least ``publisher.ids.REMOVAL_CHECK_MIN_POSTS`` posts; removing
     # every post of a non-empty site is refused whatever this says.
     max_removed_share: float = 0.5
 

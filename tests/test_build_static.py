@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
-from syndicate import cache as cache_module
-from syndicate.cache import PostCache
 from syndicate.config import Config
 from syndicate.feeds import Document
 from syndicate.outdir import MARKER, write_marker
-from syndicate.publisher import Publisher, StoredDocument
+from syndicate.publisher import Publisher
+from syndicate.publisher import cache as cache_module
+from syndicate.publisher.cache import PostCache
+from syndicate.site.manifest import StoredDocument
 
 POST = (
     "---\ntitle: Post {n}\ndate: 2024-04-0{n} 10:00:00\ncategories: [News]\ntags: [t{n}]\n"

@@ -15,15 +15,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syndicate import cache as cache_module
 from syndicate import posts as posts_module
-from syndicate.cache import CACHE_FILE, PostCache
 from syndicate.config import Config, state_dir
 from syndicate.documents import Document
 from syndicate.feeds import Built, Made, Rendering, Site, build_site
 from syndicate.feeds._formats import PreparedEntry
 from syndicate.posts import Post, load_posts
-from syndicate.publisher import Publisher, load_live, write_live
+from syndicate.publisher import Publisher
+from syndicate.publisher import cache as cache_module
+from syndicate.publisher.cache import CACHE_FILE, PostCache
+from syndicate.publisher.reading import PostReader
+from syndicate.site.manifest import load_live, write_live
 from tests.conftest import ConfigFactory
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -81,7 +83,7 @@ def counting_load_post(
         post, problems = real(path, config)
         return post, list(problems)
 
-    monkeypatch.setattr("syndicate.cache.load_post", load_post)
+    monkeypatch.setattr("syndicate.publisher.cache.load_post", load_post)
     return calls
 
 
@@ -416,9 +418,10 @@ def test_incremental_builds_equal_full_builds(
     cache = PostCache(work / "cache", config)
     incremental = Publisher(config, clock=lambda: NOW, cache=cache)
     previous = Built(incremental.build().site, None)
+    reader = PostReader(config, cache)  # the publisher's way of reading, on its cache
     for step, edit in enumerate(sequence, start=1):
         apply(posts_dir, edit, step)
-        loaded, _ = incremental._load_posts()
+        loaded, _ = reader.load()
         built = build_site(loaded, config, NOW, cache_source(cache, False), previous=previous)
         site = built.site
         full = Publisher(config, clock=lambda: NOW).build().site
@@ -478,7 +481,7 @@ def test_with_the_cache_only_the_edited_post_is_rendered(
         rendered.append(post.relpath)
         return real(post, cfg)
 
-    monkeypatch.setattr("syndicate.cache.render_post", render_post)
+    monkeypatch.setattr("syndicate.publisher.cache.render_post", render_post)
     (posts_dir / "p2.md").write_text(post_text(2, 3, "News", [TAGS[2]], "Edited body."))
     loaded, _ = load_posts(config, load_one=cache.load_post)
     build_site(loaded, config, NOW, cache_source(cache, False), previous=first)

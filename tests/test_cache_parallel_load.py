@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from syndicate import cache as cache_module
-from syndicate.cache import PostCache
 from syndicate.config import Config
 from syndicate.posts import Post, PostProblem, load_post, load_posts
+from syndicate.publisher import cache as cache_module
+from syndicate.publisher.cache import PostCache
 
 GEN_CORPUS = Path("/work/shared/bench/gen_corpus.py")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from syndicate import cache as cache_module
-from syndicate.cache import CACHE_FILE, PostCache
 from syndicate.config import Config
 from syndicate.posts import load_posts
 from syndicate.publisher import Publisher
+from syndicate.publisher import cache as cache_module
+from syndicate.publisher.cache import CACHE_FILE, PostCache
 from tests.conftest import ConfigFactory
 
 POST = "---\ntitle: Post {n}\ndate: 2024-04-0{n} 10:00:00\ntags: [t{n}]\n---\n\nBody {n}.\n"

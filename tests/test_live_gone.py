@@ -23,8 +23,9 @@ from lxml import etree
 
 from syndicate.cli import main
 from syndicate.config import Config, load_config
-from syndicate.publisher import open_publisher, read_manifest
+from syndicate.publisher import open_publisher
 from syndicate.service.scheduler import Service
+from syndicate.site.manifest import read_manifest
 from syndicate.web import Services, create_app
 
 WAIT = 10.0

@@ -33,12 +33,12 @@ from werkzeug.test import Client
 
 from syndicate.config import Config, load_config
 from syndicate.feeds import FeedInfo, Site, entity_tag
-from syndicate.publisher import Publisher, open_publisher, write_live
+from syndicate.publisher import Publisher, open_publisher
 from syndicate.service.server import CONFIG_ENV
+from syndicate.site.manifest import read_live, write_live
 from syndicate.web import BodyCache, FeedResponder, PreparedDocument, SiteHolder, create_app
 from syndicate.web.api import EXTENSION as API_EXTENSION
 from syndicate.web.api import TOKEN_ENV
-from syndicate.web.holder import _read_live
 from syndicate.web.hotpath import Answer
 from syndicate.web.prepared import PreparedSite
 
@@ -537,7 +537,7 @@ def test_a_reload_takes_unchanged_entries_as_they_were_parsed(
     after = holder(app).current
 
     # What a reader that starts from nothing makes of the same manifest.
-    fresh = _read_live(config.output_dir)
+    fresh = read_live(config.output_dir)
     assert fresh is not None
     assert {path: doc.origin for path, doc in after.documents.items()} == fresh.files
     assert after.site.feeds == fresh.feeds
@@ -680,7 +680,7 @@ HEAVY_MODULES = (
     "syndicate.store.sql",
     "syndicate.notify",
     "syndicate.web.preview",
-    "syndicate.cache",
+    "syndicate.publisher.cache",
     "sqlalchemy",
     "lxml",
     "feedgen",

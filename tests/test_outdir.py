@@ -24,13 +24,15 @@ from click.testing import CliRunner, Result
 from lxml import etree
 
 from syndicate import outdir
-from syndicate import publisher as publisher_module
 from syndicate.cli import main
 from syndicate.config import MANIFEST, Config, load_config
 from syndicate.errors import ConfigError, PublishError
 from syndicate.outdir import MARKER
 from syndicate.publisher import open_publisher
+from syndicate.publisher import orchestrator as publisher_module
 from syndicate.service.scheduler import Service
+from syndicate.site import files as files_module
+from syndicate.site import manifest as manifest_module
 from syndicate.web import create_app
 
 from .servers import FakeClock
@@ -118,8 +120,8 @@ def nothing_written(monkeypatch: pytest.MonkeyPatch) -> None:
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("a tree was about to be written")
 
-    monkeypatch.setattr(publisher_module, "_StaticTree", never)
-    monkeypatch.setattr(publisher_module, "_swap_in", never)
+    monkeypatch.setattr(publisher_module, "StaticTree", never)
+    monkeypatch.setattr(files_module, "swap_in", never)
 
 
 # --------------------------------------------------------------------------- build --out
@@ -426,7 +428,7 @@ def test_the_first_publish_marks_the_live_tree_before_writing_anything(
     """A first publish that dies half-way (a crash, a full disk) leaves a folder that
     is still known as syndicate's: the next publish goes on, not refused."""
     (project / "config.yaml").write_text(CONFIG + "output_dir: public\n", encoding="utf-8")
-    real = publisher_module._write_documents
+    real = manifest_module._write_documents
     calls: list[int] = []
 
     def dies(jobs: list[tuple[Path, object]], *args: object) -> None:
@@ -434,11 +436,11 @@ def test_the_first_publish_marks_the_live_tree_before_writing_anything(
         real(jobs[:1], *args)  # type: ignore[arg-type]
         raise OSError("killed")
 
-    monkeypatch.setattr(publisher_module, "_write_documents", dies)
+    monkeypatch.setattr(manifest_module, "_write_documents", dies)
     assert run("republish").exit_code == 1
     assert calls and (project / "public" / MARKER).is_file()
     assert not (project / "public" / MANIFEST).exists()
-    monkeypatch.setattr(publisher_module, "_write_documents", real)
+    monkeypatch.setattr(manifest_module, "_write_documents", real)
     result = run("republish")
     assert result.exit_code == 0, result.output
     assert feed_titles(project / "public" / "feed.atom") == ["Hello"]
@@ -549,9 +551,9 @@ def test_a_swap_that_the_system_refuses_is_a_clean_error(
     def busy(a: Path, b: Path) -> bool:
         raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(b))
 
-    monkeypatch.setattr(publisher_module, "_exchange", busy)
+    monkeypatch.setattr(files_module, "_exchange", busy)
     with pytest.raises(PublishError, match=f"{out}: cannot replace it"):
-        publisher_module._swap_in(staging, out)
+        files_module.swap_in(staging, out)
     assert out.is_dir()
 
 

@@ -29,8 +29,9 @@ from syndicate.cli import main
 from syndicate.config import Config
 from syndicate.errors import PostChanged
 from syndicate.posts import Post, PostProblem, load_post_statted, read_body
-from syndicate.publisher import load_live, open_publisher
+from syndicate.publisher import open_publisher
 from syndicate.service.scheduler import Service
+from syndicate.site.manifest import load_live
 from syndicate.web import create_app
 from syndicate.web.api import EXTENSION, TOKEN_ENV
 

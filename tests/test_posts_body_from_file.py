@@ -14,14 +14,14 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from syndicate import cache as cache_module
 from syndicate import posts as posts_module
-from syndicate.cache import PostCache
 from syndicate.config import Config
 from syndicate.errors import PostChanged
 from syndicate.posts import Post, Rendered, load_post, load_posts, render_post
 from syndicate.posts import post as post_module
 from syndicate.publisher import Publisher, open_publisher
+from syndicate.publisher import cache as cache_module
+from syndicate.publisher.cache import PostCache
 from tests.conftest import ConfigFactory
 from tests.servers import FakeClock
 

@@ -20,17 +20,13 @@ import feedparser
 import pytest
 from lxml import etree
 
-from syndicate import publisher as publisher_module
 from syndicate.config import MANIFEST, Config
 from syndicate.documents import entity_tag
 from syndicate.outdir import MARKER
-from syndicate.publisher import (
-    Publisher,
-    StoredDocument,
-    load_live,
-    open_publisher,
-    read_manifest,
-)
+from syndicate.publisher import Publisher, open_publisher
+from syndicate.publisher import orchestrator as publisher_module
+from syndicate.site import manifest as manifest_module
+from syndicate.site.manifest import StoredDocument, load_live, read_manifest
 from tests.conftest import ConfigFactory
 from tests.servers import EXTENDED, FakeClock, HubServer, PingServer
 
@@ -514,7 +510,7 @@ def test_web_workers_serve_the_publishers_gzip_files(publisher: Publisher, posts
     instead of compressing it again; a .gz that does not match is compressed afresh."""
     import gzip
 
-    from syndicate.publisher import site_from_manifest
+    from syndicate.site.manifest import site_from_manifest
     from syndicate.web import SiteHolder
 
     write_post(posts_dir, "2024-04-01-one.md", title="One", tags="belarus")
@@ -612,7 +608,6 @@ def test_documents_between_publishes_are_read_from_the_live_tree(
 ) -> None:
     """A publisher keeps its Site without the bytes (they are on disk), and a restart with
     nothing changed reads none of them back, yet changes nothing."""
-    from syndicate.publisher import StoredDocument
 
     write_post(posts_dir, "2024-04-01-one.md", title="One", tags="belarus")
     write_post(posts_dir, "2024-04-02-two.md", title="Two", tags="europe")
@@ -727,7 +722,7 @@ def test_every_gz_of_the_live_tree_is_its_document(
     """A publish compresses the documents it makes while it makes the next ones (up to
     a bound, the rest as they are written): each .gz, before and after an edit, holds
     its document's bytes."""
-    monkeypatch.setattr(publisher_module, "PACK_AHEAD", most)
+    monkeypatch.setattr(manifest_module, "PACK_AHEAD", most)
     write_post(posts_dir, "2024-04-01-one.md", title="One", tags="belarus, food")
     edited = write_post(
         posts_dir, "2024-04-02-two.md", title="Two", date="2024-04-02 10:00:00", tags="belarus"
@@ -773,15 +768,15 @@ def test_a_publish_of_many_feeds_spools_them_and_writes_the_same_tree(
     and renamed in by write_live: the tree is the one written all at the end."""
     trees = []
     moved: list[Path] = []
-    real_move = publisher_module._SpooledDocument.move_to
+    real_move = manifest_module.SpooledDocument.move_to
 
-    def move_to(self: publisher_module._SpooledDocument, target: Path) -> None:
+    def move_to(self: manifest_module.SpooledDocument, target: Path) -> None:
         moved.append(target)
         real_move(self, target)
 
-    monkeypatch.setattr(publisher_module._SpooledDocument, "move_to", move_to)
+    monkeypatch.setattr(manifest_module.SpooledDocument, "move_to", move_to)
     for ahead in (1000, 2):
-        monkeypatch.setattr(publisher_module, "PACK_AHEAD", ahead)
+        monkeypatch.setattr(manifest_module, "PACK_AHEAD", ahead)
         config = make_config(storage={"url": f"sqlite:///state-{ahead}/syndicate.db"})
         config = dataclasses.replace(config, output_dir=config.root / f"live-{ahead}")
         for n in range(5):
@@ -816,20 +811,20 @@ def test_a_publish_that_fails_leaves_no_spooled_file_and_the_tree_as_it_was(
     publisher.publish()
     out = publisher.config.output_dir
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    monkeypatch.setattr(publisher_module, "PACK_AHEAD", 1)
+    monkeypatch.setattr(manifest_module, "PACK_AHEAD", 1)
 
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(publisher_module, "write_live", broken)
     spooled: list[str] = []
-    real_write = publisher_module._SpooledDocument.write
+    real_write = manifest_module.SpooledDocument.write
 
-    def write(self: publisher_module._SpooledDocument, body: bytes) -> None:
+    def write(self: manifest_module.SpooledDocument, body: bytes) -> None:
         real_write(self, body)
         spooled.extend(p.name for p in out.rglob("*.spool-*"))
 
-    monkeypatch.setattr(publisher_module._SpooledDocument, "write", write)
+    monkeypatch.setattr(manifest_module.SpooledDocument, "write", write)
     write_post(posts_dir, "2024-04-02-two.md", title="Two", date="2024-04-02 10:00:00")
     with pytest.raises(OSError, match="disk full"):
         publisher.publish()

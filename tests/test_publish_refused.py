@@ -33,8 +33,9 @@ from syndicate.cli import main
 from syndicate.config import MANIFEST, Config
 from syndicate.errors import PostsFolderError, PublishRefused, RemovalRefused
 from syndicate.posts import PostProblem, load_post
-from syndicate.publisher import IdPlan, Publisher, open_publisher, read_manifest, removed_posts
+from syndicate.publisher import IdPlan, Publisher, open_publisher, removed_posts
 from syndicate.service.scheduler import Service
+from syndicate.site.manifest import read_manifest
 from syndicate.store import PostRecord
 from syndicate.store.sql import SqlStore
 from syndicate.web import create_app

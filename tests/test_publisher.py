@@ -12,13 +12,14 @@ import pytest
 
 from syndicate import feeds as feeds_module
 from syndicate import posts as posts_module
-from syndicate import publisher
 from syndicate.config import Config
 from syndicate.errors import SyndicateError
 from syndicate.feeds import Built, Document, FeedInfo, Site
 from syndicate.outdir import MARKER, write_marker
 from syndicate.posts import Post, PostProblem
 from syndicate.publisher import Publisher
+from syndicate.site import files as files_module
+from syndicate.site.manifest import gzip_bytes
 
 WHEN = datetime(2024, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -143,7 +144,7 @@ def test_failure_while_writing_keeps_the_old_tree(
     out = tmp_path / "public"
     before = _good_tree(out)
     calls = 0
-    real_compress = publisher.gzip_bytes
+    real_compress = gzip_bytes
 
     def failing_compress(data: bytes) -> bytes:
         nonlocal calls
@@ -152,7 +153,7 @@ def test_failure_while_writing_keeps_the_old_tree(
             raise OSError("disk full")
         return real_compress(data)
 
-    monkeypatch.setattr(publisher, "gzip_bytes", failing_compress)
+    monkeypatch.setattr(files_module, "gzip_bytes", failing_compress)
     with pytest.raises(OSError, match="disk full"):
         Publisher(config).write_static(SITE, out)
     assert tree(out) == before
@@ -172,14 +173,14 @@ def test_failure_while_swapping_keeps_the_old_tree(
         real_rename(src, dst)
 
     monkeypatch.setattr(os, "rename", rename)
-    monkeypatch.setattr(publisher, "_renameat2", None)  # the portable path
+    monkeypatch.setattr(files_module, "_renameat2", None)  # the portable path
     with pytest.raises(OSError, match="rename failed"):
         Publisher(config).write_static(SITE, out)
     assert tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["posts", "public"]
 
 
-@pytest.mark.skipif(publisher._renameat2 is None, reason="renameat2 is Linux-only")
+@pytest.mark.skipif(files_module._renameat2 is None, reason="renameat2 is Linux-only")
 def test_swap_exchanges_the_trees_in_one_step(
     tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -205,7 +206,7 @@ def test_failed_exchange_keeps_the_old_tree(
     def exchange(a: Path, b: Path) -> bool:
         raise OSError("exchange failed")
 
-    monkeypatch.setattr(publisher, "_exchange", exchange)
+    monkeypatch.setattr(files_module, "_exchange", exchange)
     with pytest.raises(OSError, match="exchange failed"):
         Publisher(config).write_static(SITE, out)
     assert tree(out) == before

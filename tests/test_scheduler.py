@@ -31,7 +31,7 @@ from syndicate.cli import main
 from syndicate.config import Config
 from syndicate.errors import PublishError, SyndicateError
 from syndicate.notify import utc_now
-from syndicate.publisher import Publisher, load_live, open_publisher, read_manifest
+from syndicate.publisher import Publisher, open_publisher
 from syndicate.service.scheduler import (
     DELIVER_JOB,
     POLL_JOB,
@@ -40,6 +40,7 @@ from syndicate.service.scheduler import (
     Service,
     is_post_name,
 )
+from syndicate.site.manifest import load_live, read_manifest
 from syndicate.store import Attempt
 from syndicate.store.sql import SqlStore
 from syndicate.web import Services, create_app

@@ -16,11 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 import syndicate.config as config_module
-from syndicate import stamp
 from syndicate.cli import main
 from syndicate.config import MANIFEST, Config
 from syndicate.errors import SyndicateError
-from syndicate.publisher import open_publisher
+from syndicate.publisher import confirm_current, open_publisher, stamp
 from syndicate.service.supervise import READY_FD_ENV, WorkerProcess
 
 from .conftest import ConfigFactory
@@ -179,7 +178,7 @@ def test_a_scheduled_post_coming_due_means_a_publish(
 def test_a_publish_removes_the_stamp_before_it_starts(
     published: Config, posts_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import syndicate.publisher as publisher_module
+    import syndicate.publisher.orchestrator as publisher_module
 
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
@@ -204,6 +203,19 @@ def test_problems_are_kept_and_reported_again(config: Config, posts_dir: Path) -
     assert found is not None
     assert [p.path for p in found.errors] == [broken]
     assert "2024-04-02-broken.md: " in str(found.errors[0])
+
+
+def test_a_stamp_of_another_version_is_no_stamp_and_no_warning(
+    published: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert confirm_current(published) is not None
+    assert confirm_current(published, force=True) is None  # --force: always a publish
+    # A stamp pickled when the module lived elsewhere (syndicate.stamp, before issue 19).
+    stamp.path_of(published).write_bytes(b"csyndicate.stamp\nStamp\n.")
+    with caplog.at_level("DEBUG", logger="syndicate.stamp"):
+        assert stamp.read(published) is None
+        assert confirm_current(published) is None
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []
 
 
 # --------------------------------------------------------------------------- commands
@@ -266,9 +278,9 @@ def run_cli(project: Path, args: list[str], modules: tuple[str, ...]) -> tuple[s
 
 
 def test_republish_with_nothing_changed_never_loads_the_publishing_stack(project: Path) -> None:
-    heavy = ("syndicate.publisher", "sqlalchemy", "lxml", "feedgen")
+    heavy = ("syndicate.publisher.orchestrator", "sqlalchemy", "lxml", "feedgen")
     _, first = run_cli(project, ["republish"], heavy)
-    assert "syndicate.publisher" in first
+    assert "syndicate.publisher.orchestrator" in first
     output, again = run_cli(project, ["republish"], heavy)
     assert "nothing changed since the last publish" in output
     assert again == []

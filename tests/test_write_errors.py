@@ -8,13 +8,13 @@ import os
 
 import pytest
 
-from syndicate import publisher
+from syndicate.site import files
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
 def test_a_full_disk_names_the_file_being_written() -> None:
     with pytest.raises(OSError) as caught:
-        publisher._write_new("/dev/full", b"<feed/>" * 1000, 0.0, truncate=False)
+        files._write_new("/dev/full", b"<feed/>" * 1000, 0.0, truncate=False)
     assert caught.value.errno == errno.ENOSPC
     assert caught.value.filename == "/dev/full"
     assert "/dev/full" in str(caught.value) and "No space left" in str(caught.value)
@@ -23,5 +23,5 @@ def test_a_full_disk_names_the_file_being_written() -> None:
 def test_an_error_that_names_its_file_is_left_as_it_is(tmp_path: os.PathLike[str]) -> None:
     missing = os.path.join(tmp_path, "no", "such", "feed.rss")
     with pytest.raises(FileNotFoundError) as caught:
-        publisher._write_new(missing, b"x", 0.0)
+        files._write_new(missing, b"x", 0.0)
     assert caught.value.filename == missing

@@ -66,15 +66,13 @@ from ..config import Config, load_config
 from ..documents import Site
 from ..errors import PostsFolderError
 from ..service.server import CONFIG_ENV
+from ..site.manifest import LiveSite, ManifestMemo, manifest_identity, read_live
 from .holder import (
     BODY_CACHE_BYTES,
     RELOAD_INTERVAL,
     BodyCache,
     LiveReloader,
-    ManifestMemo,
     SiteHolder,
-    _read_live,
-    _stamp,
 )
 from .hotpath import (
     API_BODY_BYTES,
@@ -88,7 +86,7 @@ from .hotpath import (
     accepts_gzip,
     prefers_html,
 )
-from .prepared import LiveSite, PreparedDocument
+from .prepared import PreparedDocument
 from .services import RESOURCES, Services, services
 
 if TYPE_CHECKING:
@@ -209,9 +207,9 @@ def _services(
     body_cache_bytes: int = BODY_CACHE_BYTES,
 ) -> Services:
     """The live tree's Site, in a SiteHolder that a LiveReloader keeps current."""
-    stamp = _stamp(config.output_dir)  # before reading: a publish meanwhile is seen next
+    stamp = manifest_identity(config.output_dir)  # before reading: a publish meanwhile is seen next
     memo = ManifestMemo()
-    live = _read_live(config.output_dir, memo)
+    live = read_live(config.output_dir, memo)
     site: Site | LiveSite
     if live is not None:
         site = live

@@ -56,13 +56,9 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import counted, readable
 from ..config import Config, state_dir
 from ..documents import Site, absolute_url
-from .api import (
-    TOKEN_ENV,
-    EditorAPI,
-    failure_message,
-    scheduled_posts,
-)
-from .board import STATES, JobBoard, PostBoard, PostRow, feed_label, iso, post_rows, target_rows
+from ..publisher.report import iso, scheduled_posts
+from .api import TOKEN_ENV, EditorAPI, failure_message
+from .board import STATES, JobBoard, PostBoard, PostRow, feed_label, post_rows, target_rows
 from .services import RESOURCES, services
 from .sessions import RevokedSessions, new_session_id
 

@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -23,7 +23,8 @@ from .. import counted
 from ..config import Config
 from ..documents import FeedInfo, Site
 from ..errors import PublishRefused
-from .api import failure_message, quiet_posts, republish_json
+from ..publisher.report import iso, quiet_posts, republish_json
+from .api import failure_message
 
 if TYPE_CHECKING:
     from ..posts import Post, PostProblem
@@ -391,8 +392,3 @@ def target_rows(
         )
         for (kind, target), configured in keys.items()
     ]
-
-
-def iso(when: datetime) -> str:
-    """``2024-04-01T10:00:00Z``: a time as the job files and the pages show it."""
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -3,9 +3,10 @@ manifest).
 
 ``SiteHolder.current`` is the one place the current Site lives; a swap is a single
 attribute assignment, so a request sees either the old Site or the new one, never a mix.
-A generation of the live tree is prepared from its manifest alone (``_read_live``), so a
-304 never needs a body; a document's file and its .gz are read on the first request that
-needs the bytes and kept in a ``BodyCache`` (an LRU within a byte budget). A
+A generation of the live tree is prepared from its manifest alone
+(``site.manifest.read_live``), so a 304 never needs a body; a document's file and its
+.gz are read on the first request that needs the bytes and kept in a ``BodyCache`` (an
+LRU within a byte budget). A
 ``LiveReloader`` thread stats the manifest a few times a second and swaps in a new
 generation. HTML pages of feeds for browsers are made here too, once per feed version.
 """
@@ -16,7 +17,6 @@ import gzip
 import hashlib
 import logging
 import operator
-import os
 import threading
 import time
 import weakref
@@ -29,15 +29,21 @@ from urllib.parse import quote
 from wsgiref.types import WSGIEnvironment
 
 from ..config import MANIFEST
-from ..documents import Document, FeedInfo, Site, absolute_url, entity_tag
-from ..live import gzip_bytes, read_manifest, site_from_manifest
+from ..documents import Document, Site, absolute_url, entity_tag
+from ..site.manifest import (
+    Identity,
+    LiveFile,
+    LiveSite,
+    ManifestMemo,
+    gzip_bytes,
+    manifest_identity,
+    read_live,
+)
 from .hotpath import Answer, _plain_answer, accepts_gzip, answer, prefers_html
 from .prepared import (
     VARY_ENCODING,
     VARY_NEGOTIATED,
     Headers,
-    LiveFile,
-    LiveSite,
     Payload,
     PreparedDocument,
     PreparedSite,
@@ -512,84 +518,6 @@ def _answer_with(prepared: PreparedDocument, payload: Payload, environ: WSGIEnvi
 
 # --------------------------------------------------------------------------- live reload
 
-Stamp = tuple[int, int, int] | None  # (inode, size, mtime in ns) of the manifest; None: absent
-
-
-def _stamp(out_dir: Path) -> Stamp:
-    try:
-        st = os.stat(out_dir / MANIFEST)
-    except OSError:
-        return None
-    # The manifest is replaced with rename(2), so a new one always has a new inode.
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-class ManifestMemo:
-    """The entries of the last manifest read, as JSON values and as parsed: a publish
-    changes a few of hundreds of documents and feeds, and an entry whose JSON is the same
-    is taken as it was parsed then (making every ``LiveFile`` and ``FeedInfo`` again cost
-    more than parsing the JSON). The unchanged ones keep their identity, so a swap
-    recognises them at once."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, tuple[dict[str, str], LiveFile]] = {}
-        self.feeds: dict[str, tuple[dict[str, object], FeedInfo]] = {}
-
-
-def _read_live(out_dir: Path, memo: ManifestMemo | None = None) -> LiveSite | None:
-    """The newest generation of the live tree, from its manifest alone; None if there is
-    none (yet). No document is read: ``BodyCache`` reads each when it is first needed.
-    ``memo`` holds what the last read gave, and is updated."""
-    manifest = read_manifest(out_dir)
-    if manifest is None:
-        return None
-    memo = memo if memo is not None else ManifestMemo()
-    try:
-        known_files = memo.files
-        files_seen: dict[str, tuple[dict[str, str], LiveFile]] = {}
-        files: dict[str, LiveFile] = {}
-        for url_path, entry in manifest["documents"].items():
-            known = known_files.get(url_path)
-            if known is None or known[0] != entry:
-                file = LiveFile(
-                    out_dir / entry["file"],
-                    entry["media_type"],
-                    entry["etag"],
-                    datetime.fromisoformat(entry["last_modified"]),
-                )
-                known = (entry, file)
-            files_seen[url_path] = known
-            files[url_path] = known[1]
-        known_feeds = memo.feeds
-        listed = manifest.get("feeds", [])
-        infos: list[FeedInfo | None] = []
-        changed = []
-        for data in listed:
-            known_feed = known_feeds.get(data["rss_path"])
-            if known_feed is not None and known_feed[0] == data:
-                infos.append(known_feed[1])
-            else:
-                infos.append(None)
-                changed.append(data)
-        # The changed feed infos, parsed the publisher's way, without its documents.
-        parsed = iter(site_from_manifest(out_dir, {"documents": {}, "feeds": changed}).feeds)
-        feeds = tuple(info if info is not None else next(parsed) for info in infos)
-        feeds_seen = {
-            data["rss_path"]: (data, info) for data, info in zip(listed, feeds, strict=True)
-        }
-        signatures = dict(manifest.get("signatures", {}))
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        log.warning("%s: cannot read the live tree's manifest: %s", out_dir, exc)
-        return None
-    memo.files, memo.feeds = files_seen, feeds_seen
-    generation = manifest.get("generation")
-    return LiveSite(
-        files,
-        feeds,
-        signatures,
-        generation if isinstance(generation, int) else None,
-    )
-
 
 class LiveReloader:
     """Keeps a SiteHolder on the newest generation of a live tree.
@@ -608,7 +536,7 @@ class LiveReloader:
         out_dir: Path,
         holder: SiteHolder,
         generation: int | None,
-        stamp: Stamp,
+        stamp: Identity | None,
         memo: ManifestMemo | None = None,
     ) -> None:
         self.out_dir = out_dir
@@ -623,7 +551,7 @@ class LiveReloader:
     def check(self) -> bool:
         """Look once; True if a new generation was swapped in."""
         with self._lock:
-            stamp = _stamp(self.out_dir)
+            stamp = manifest_identity(self.out_dir)
             if stamp == self._stamp:
                 return False
             if stamp is None:
@@ -646,7 +574,7 @@ class LiveReloader:
             # by the next publish, which is read then.
             self._stamp = stamp
             started = time.perf_counter()
-            live = _read_live(self.out_dir, self._memo)
+            live = read_live(self.out_dir, self._memo)
             if live is None:
                 return False
             if live.generation is not None and live.generation == self.generation:

@@ -1,7 +1,7 @@
 """The shapes of a served document: a live-tree file as its manifest names it
-(``LiveFile``, ``LiveSite``), and a document prepared for serving, with its validators and
-every header computed up front (``PreparedDocument``) and its bytes once they are in
-memory (``Payload``). Pure: no I/O.
+(``site.manifest``'s ``LiveFile``, ``LiveSite``), and a document prepared for serving,
+with its validators and every header computed up front (``PreparedDocument``) and its
+bytes once they are in memory (``Payload``). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import itertools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..documents import Document, FeedInfo, Site
+from ..documents import Document, Site
+from ..site.manifest import LiveFile
 
 if TYPE_CHECKING:
     pass
@@ -31,26 +31,6 @@ _tick = itertools.count(1).__next__
 # Responses that depend on Accept as well as Accept-Encoding (RFC 9110 12.5.5).
 VARY_NEGOTIATED = "Accept, Accept-Encoding"
 VARY_ENCODING = "Accept-Encoding"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class LiveFile:
-    """A document of a live tree as its manifest names it: its file and its validators."""
-
-    path: Path
-    media_type: str
-    etag: str
-    last_modified: datetime
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class LiveSite:
-    """One generation of a live tree, read from its manifest alone: no document is read."""
-
-    files: Mapping[str, LiveFile]  # by URL path
-    feeds: tuple[FeedInfo, ...]
-    signatures: Mapping[str, str]
-    generation: int | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -30,11 +30,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from .config import MANIFEST, Config, fingerprint, sqlite_file, state_dir
-from .posts import walk
-from .store import BuildMark, peek
+from ..config import MANIFEST, Config, fingerprint, sqlite_file, state_dir
+from ..posts import walk
+from ..store import BuildMark, peek
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("syndicate.stamp")  # the name its log lines have always had
 
 STAMP_FILE = "published.stamp"
 FORMAT = 1  # bump when the fields below change
@@ -125,6 +125,10 @@ def read(config: Config) -> Stamp | None:
         with open(path_of(config), "rb") as handle:
             found = pickle.load(handle)
     except FileNotFoundError:
+        return None
+    except ModuleNotFoundError:
+        # Written by a version of syndicate whose modules were elsewhere (syndicate.stamp
+        # before issue 19): another version, whose stamp never stands anyway.
         return None
     except Exception as exc:  # an optimisation only: a bad stamp means a real publish
         log.warning("%s: unreadable publish stamp, ignored: %s", path_of(config), exc)

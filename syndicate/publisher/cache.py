@@ -35,8 +35,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .config import Config, fingerprint
-from .posts import (
+from ..config import Config, fingerprint
+from ..posts import (
     DigestKey,
     Post,
     PostProblem,
@@ -53,17 +53,16 @@ from .posts import (
 )
 
 if TYPE_CHECKING:
-    from .feeds import Serialised
+    from ..feeds import Serialised
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("syndicate.cache")  # the name its log lines have always had
 
 CACHE_FILE = "posts.pickle"
 FORMAT = 9  # bump when the layout of the pickled payload, or what reading a post gives, changes
 
 # Rendering or reading in worker processes pays for itself only past this many posts:
-# starting the pool (50 ms forked, about a second spawned) and shipping posts and results
-# (some 40 us a post) cost more than they save below (400 posts read in 250 ms: 200 ms
-# on two forked workers).
+# starting the pool and shipping posts and results cost more than they save below
+# (bench/RESULTS.md, "Why the fast paths").
 PARALLEL_MIN = 400
 
 # How _parallel cuts a batch: about this many chunks a worker, of at least CHUNK_MIN.
@@ -103,7 +102,7 @@ class PostCache:
         # renders each post once anyway.
         self.rendered: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         # (file digest, relpath, URL) -> digests the publisher derives from a post (of what
-        # readers see, of the body): hashing 50 MB of posts again would slow every restart.
+        # readers see, of the body): hashing every post again would slow every restart.
         self.digests: dict[DigestKey, tuple[str, str]] = {}
         # relpath -> the last version of a post that loaded without error, so that every
         # process publishing (worker, CLI, web) keeps a post that broke in its feeds.
@@ -192,8 +191,8 @@ class PostCache:
 
     def _parts(self) -> list[_Part]:
         """What is saved, in parts of ``PART`` posts, each pickled on its own: a pickler
-        remembers every object it has written (16 bytes each, in a table up to twice as
-        large), and saving 10,000 posts at once took 12 MB more for its length. A post's
+        remembers every object it has written, and saving every post at once held that
+        table for its length (bench/RESULTS.md, "Why the fast paths"). A post's
         last good version, render and digests go in its part, so that the objects they
         share with it (the same strings) are shared again when the file is read."""
         relpaths = [*self.posts, *(rp for rp in self.last_good if rp not in self.posts)]
@@ -322,7 +321,7 @@ class PostCache:
         # (index in paths, relpath, stat; None: stat'ed where the file is read)
         missed: list[tuple[int, str, StatKey | None]] = []
         # Nothing cached (a cold build): every file is read, so each is stat'ed by the
-        # process that reads it, not one by one here before any is read (0.2 s at 10,000).
+        # process that reads it, not one by one here before any is read.
         cold = not self.posts
         for index, path in enumerate(paths):
             if cold:
@@ -404,25 +403,30 @@ class PostCache:
             for relpath in gone:
                 del self.posts[relpath]
                 self.last_good.pop(relpath, None)
-            stale: list[tuple[str, str]] = []
-            # The last good version of a post that broke stays published: its render and
-            # digests are kept too, as its body can no longer be read from its file.
-            kept = [p for _, p, _ in self.posts.values() if p is not None]
-            kept += self.last_good.values()
             # Renders and digests can only go stale when a file changed or went away, and
             # only those kept before the scan: a scan from nothing (a cold build) kept
             # only what its own posts gave.
+            stale = False
             if (gone or self.misses) and not self._from_empty:
-                live = {(p.digest, p.url) for p in kept}
-                stale = [key for key in self.rendered if key not in live]
-            for key in stale:
-                del self.rendered[key]
-            if (gone or self.misses) and not self._from_empty:
-                keys = {digest_key(p) for p in kept}
-                for old in [k for k in self.digests if k not in keys]:
-                    del self.digests[old]
+                stale = self._drop_unused()
             if gone or stale:
                 self._dirty = True
+
+    def _drop_unused(self) -> bool:
+        """Drop the renders and digests of no post kept; whether a render went. Called
+        with the lock held."""
+        # The last good version of a post that broke stays published: its render and
+        # digests are kept too, as its body can no longer be read from its file.
+        kept = [p for _, p, _ in self.posts.values() if p is not None]
+        kept += self.last_good.values()
+        live = {(p.digest, p.url) for p in kept}
+        stale = [key for key in self.rendered if key not in live]
+        for key in stale:
+            del self.rendered[key]
+        keys = {digest_key(p) for p in kept}
+        for old in [k for k in self.digests if k not in keys]:
+            del self.digests[old]
+        return bool(stale)
 
     def remember_digests(self, found: dict[DigestKey, tuple[str, str]]) -> None:
         """Keep digests the publisher computed, to be saved with the posts."""
@@ -503,8 +507,8 @@ class PostCache:
 
 
 # A running service keeps every post's HTML to prepare the entries an edit needs without
-# rendering them again: zlib's fastest level keeps it in under half the memory (15 to
-# 7 MB at 10,000 posts), and takes some 20 us to decompress an entry.
+# rendering them again: zlib's fastest level keeps it in under half the memory, and
+# decompressing an entry is cheap (bench/RESULTS.md, "Why the fast paths").
 def _compress(packed: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
     return zlib.compress(packed[0], 1), zlib.compress(packed[1], 1)
 
@@ -591,7 +595,7 @@ def _render_and_serialise(
     args: _Chunk[Post], deflated: bool = True
 ) -> list[tuple[Rendered, Serialised]]:
     # Imported here: a worker that only reads (spawned, by a service) need not load feedgen.
-    from .feeds import serialise_entries
+    from ..feeds import serialise_entries
 
     posts, config = args
     rendered = [render_post(post, config) for post in posts]
@@ -628,14 +632,13 @@ def _parallel(
 ) -> Iterator[_R]:
     """Run on every core: parsing and Markdown are CPU-bound Python, threads would not help.
 
-    Results come back pickled: whole Post objects from reading, bodies included (4 KB a
-    post, 80% body; unpickling costs the parent some 40 us a post, mostly in rebuilding
-    the objects, not the bodies).
+    Results come back pickled: whole Post objects from reading, bodies included; the
+    parent's cost of unpickling them is mostly in rebuilding the objects, not the bodies.
     """
     # Many small chunks even out the load: a worker that finds the queue empty idles
     # while the other ends its last chunk, and the parent unpickles that chunk after.
-    # With 4 chunks a worker, 10,000 posts left up to 0.4 s of one core idle at the end
-    # of each phase; a chunk costs some 0.5 ms to send and collect.
+    # Few chunks a worker left one core idle at the end of each phase, and a chunk is
+    # cheap to send and collect (bench/RESULTS.md, "Why the fast paths").
     size = max(CHUNK_MIN, -(-len(items) // (workers * CHUNKS_PER_WORKER)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     parts = pool.map(func, [(chunk, config) for chunk in chunks])
