@@ -62,7 +62,7 @@ from .. import counted
 from ..config import Config
 from ..errors import PublishRefused, SyndicateError
 from ..notify import DeliveryReport, Outbox
-from ..posts.walk import POST_SUFFIXES
+from ..posts.walk import skip_reason
 from ..publisher import Clock, Publisher, PublishResult, open_publisher
 from ..store import Attempt, Notification, Store
 from .process import give_back_free_memory
@@ -179,22 +179,13 @@ class _PostsHandler(FileSystemEventHandler):
             return False
         if is_directory:
             return True  # a folder of posts created, deleted or moved
-        return is_post_name(parts[-1])
+        return skip_reason(parts[-1]) is None  # the walk's own rule, as a scan applies it
 
     def _shown(self, path: Path) -> str:
         try:
             return str(path.relative_to(self.root))
         except ValueError:
             return str(path)
-
-
-def is_post_name(name: str) -> bool:
-    """Whether a file name can be a post: the same rule ``posts.load_posts`` applies."""
-    if name.startswith(".") or name.startswith("#") or name.endswith("~"):
-        return False  # hidden, Emacs auto-save, backup
-    if name.endswith((".swp", ".swo", ".swx")):
-        return False  # Vim swap files
-    return name.lower().endswith(POST_SUFFIXES)
 
 
 class Service:
