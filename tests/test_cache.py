@@ -21,7 +21,7 @@ from syndicate.cache import CACHE_FILE, PostCache
 from syndicate.config import Config, state_dir
 from syndicate.documents import Document
 from syndicate.feeds import Built, Made, Rendering, Site, build_site
-from syndicate.feeds._formats import PreparedEntry
+from syndicate.feeds._prepared import PreparedEntry
 from syndicate.posts import Post, load_posts
 from syndicate.publisher import Publisher, load_live, write_live
 from tests.conftest import ConfigFactory
