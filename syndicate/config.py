@@ -491,6 +491,11 @@ def _coerce(value: Any, tp: Any, dotted: str) -> Any:
             raise ConfigError(f"{dotted}: expected list")
         (itype, *_) = typing.get_args(tp)
         return tuple(_coerce(v, itype, f"{dotted}[{i}]") for i, v in enumerate(value))
+    return _coerce_scalar(value, tp, dotted)
+
+
+def _coerce_scalar(value: Any, tp: Any, dotted: str) -> Any:
+    """``_coerce`` for a bool, int, number, str or path (no containers, no unions)."""
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{dotted}: expected bool")
