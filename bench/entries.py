@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable
 
 from syndicate.config import load_config
-from syndicate.feeds import _formats
+from syndicate.feeds import _entry, _prepared
+from syndicate.feeds._feedgen import Format
 from syndicate.posts import load_post, render_post, walk
 
 
@@ -35,7 +36,7 @@ def main() -> None:
         post, _ = load_post(path, config)
         if post is not None:
             items.append((post, render_post(post, config)))
-    (_, rss), (_, atom) = contexts = _formats._reference_contexts(config)
+    (_, rss), (_, atom) = contexts = _prepared._reference_contexts(config)
 
     def per_post(run: Callable[[], object]) -> float:
         times = []
@@ -45,21 +46,21 @@ def main() -> None:
             times.append(time.process_time() - start)
         return statistics.median(times) / len(items) * 1e6
 
-    def feedgen(fmt: _formats.Format) -> list[bytes]:
+    def feedgen(fmt: Format) -> list[bytes]:
         out = []
         for post, rendered in items:
-            entry = _formats.make_entry(post, rendered, config)
+            entry = _entry.make_entry(post, rendered, config)
             context = rss if fmt == "rss" else atom
             out.append(context.serialise(entry.rss_entry() if fmt == "rss" else entry.atom_entry()))
         return out
 
-    def direct(fmt: _formats.Format) -> list[bytes]:
+    def direct(fmt: Format) -> list[bytes]:
         context = rss if fmt == "rss" else atom
-        return [_formats._entry_bytes(p, _formats._Html(r), config, fmt, context) for p, r in items]
+        return [_entry._entry_bytes(p, _entry._Html(r), config, fmt, context) for p, r in items]
 
     same = all(feedgen(fmt) == direct(fmt) for fmt, _ in contexts)
     print(f"{len(items)} posts; direct bytes == feedgen's: {same}")
-    ahead = per_post(lambda: _formats.serialise_entries(items, config))
+    ahead = per_post(lambda: _prepared.serialise_entries(items, config))
     print(f"serialise_entries  {ahead:6.1f} µs")
     for fmt in ("rss", "atom"):
         print(f"{fmt:>4} direct        {per_post(lambda: direct(fmt)):6.1f} µs")  # noqa: B023

@@ -1,8 +1,11 @@
-"""Configuration: frozen dataclasses that are the schema of config.yaml. Reads one file.
+"""Configuration: frozen dataclasses that are the schema of config.yaml. Reads one file,
+and resolves the paths it names (links followed).
 
 ``load_config(path)`` validates the whole file: an unknown key or a value of the
 wrong type is a ``ConfigError`` naming the dotted key (``feeds.limit: expected int``).
-Relative paths are resolved against the folder that holds the config file.
+Relative paths are resolved against the folder that holds the config file. Where a tree
+of feeds may go (``place_problem``) is a rule between the config's own folders, kept here:
+``output_dir`` is checked at load, ``build --out`` by ``outdir``.
 """
 
 from __future__ import annotations
@@ -382,13 +385,53 @@ def _check(config: Config) -> None:
         raise ConfigError("posts.max_bytes: expected a positive int")
     if not 0 <= config.publish.max_removed_share <= 1:
         raise ConfigError("publish.max_removed_share: expected a number from 0 to 1")
-    # Where the live tree may go is outdir's rule (shared with `build --out`); outdir
-    # reads this module's names, so it is imported here, once the module is whole.
-    from .outdir import output_dir_problem
-
+    # Where the live tree may go: the rule `build --out` follows too (outdir).
     problem = output_dir_problem(config)
     if problem is not None:
         raise ConfigError(f"output_dir: {problem}")
+
+
+def place_problem(out: Path, config: Config) -> str | None:
+    """Why no tree of feeds may be written at ``out`` (``"is the posts folder
+    (posts_dir)"``), or None if one may: ``output_dir`` (checked at load) and ``build
+    --out`` (``outdir.static_target``) share this rule. A tree never goes into, or into a
+    folder holding, what syndicate reads or keeps, since replacing the tree would delete
+    them; nor inside the posts or assets folder, whose files syndicate reads. ``out``
+    and the config's folders are compared resolved (links and ``..`` followed)."""
+    out = out.resolve()
+    # Replaced whole (a static tree) or written into (the live tree): it must neither
+    # be nor hold any of these.
+    kept = [
+        ("the config's folder", None, config.root),
+        ("the posts folder", "posts_dir", config.posts_dir),
+        ("the assets folder", "assets_dir", config.assets_dir),
+        ("the state folder", None, state_dir(config)),
+    ]
+    for name, key, folder in kept:
+        if folder is None:
+            continue
+        folder = folder.resolve()
+        if out == folder:
+            return f"is {name} ({key})" if key else f"is {name}"
+        if out in folder.parents:
+            return f"holds {name} ({key}: {folder})" if key else f"holds {name} ({folder})"
+    # Every file under these is read as a post or an asset.
+    for name, key, folder in kept[1:3]:
+        if folder is not None and folder.resolve() in out.parents:
+            return f"is inside {name} ({key}: {folder.resolve()}), whose files syndicate reads"
+    return None
+
+
+def output_dir_problem(config: Config) -> str | None:
+    """What is wrong with where ``output_dir`` is, as a message after ``output_dir: ``;
+    None if the live tree may go there (the config is refused at load otherwise)."""
+    problem = place_problem(config.output_dir, config)
+    if problem is None:
+        return None
+    return (
+        f"{config.output_dir} {problem}; syndicate never writes there: set output_dir to a "
+        "folder of its own"
+    )
 
 
 def _public_fields(cls: type[Any]) -> list[dataclasses.Field[Any]]:
@@ -448,6 +491,11 @@ def _coerce(value: Any, tp: Any, dotted: str) -> Any:
             raise ConfigError(f"{dotted}: expected list")
         (itype, *_) = typing.get_args(tp)
         return tuple(_coerce(v, itype, f"{dotted}[{i}]") for i, v in enumerate(value))
+    return _coerce_scalar(value, tp, dotted)
+
+
+def _coerce_scalar(value: Any, tp: Any, dotted: str) -> Any:
+    """``_coerce`` for a bool, int, number, str or path (no containers, no unions)."""
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{dotted}: expected bool")

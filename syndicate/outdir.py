@@ -11,6 +11,8 @@ A tree goes only where it can do no harm:
   folder (``config.state_dir``); replacing the tree would delete them. Nor inside the posts
   or assets folder, whose files syndicate reads (the tree's ``index.html`` would be read
   as a post). Paths are compared resolved, links and ``..`` followed. Nothing overrides this.
+  The rule is ``config.place_problem``: ``load_config`` refuses an ``output_dir`` it
+  forbids, and it is a rule between the config's own folders.
 - only into a folder that is absent, empty, or a tree syndicate wrote: it holds the
   marker (``MARKER``, written into every static tree and into a live tree before any
   other file) or a live tree's manifest (``config.MANIFEST``, which trees written before
@@ -27,7 +29,7 @@ import os
 import typing
 from pathlib import Path
 
-from .config import MANIFEST, Config, state_dir
+from .config import MANIFEST, Config, output_dir_problem, place_problem
 from .errors import PublishError
 
 # Written into every tree syndicate makes (a static build's and the live one): a folder
@@ -40,34 +42,6 @@ MARKER_TEXT = (
 )
 
 Contents = typing.Literal["absent", "file", "empty", "tree", "foreign"]
-
-
-def place_problem(out: Path, config: Config) -> str | None:
-    """Why no tree may be written at ``out`` (``"is the posts folder (posts_dir)"``), or
-    None if one may: see the module's docstring. ``out`` and the config's folders are
-    compared resolved."""
-    out = out.resolve()
-    # Replaced whole (a static tree) or written into (the live tree): it must neither
-    # be nor hold any of these.
-    kept = [
-        ("the config's folder", None, config.root),
-        ("the posts folder", "posts_dir", config.posts_dir),
-        ("the assets folder", "assets_dir", config.assets_dir),
-        ("the state folder", None, state_dir(config)),
-    ]
-    for name, key, folder in kept:
-        if folder is None:
-            continue
-        folder = folder.resolve()
-        if out == folder:
-            return f"is {name} ({key})" if key else f"is {name}"
-        if out in folder.parents:
-            return f"holds {name} ({key}: {folder})" if key else f"holds {name} ({folder})"
-    # Every file under these is read as a post or an asset.
-    for name, key, folder in kept[1:3]:
-        if folder is not None and folder.resolve() in out.parents:
-            return f"is inside {name} ({key}: {folder.resolve()}), whose files syndicate reads"
-    return None
 
 
 def contents(folder: Path) -> Contents:
@@ -109,18 +83,6 @@ def static_target(out_dir: Path | str, config: Config, force: bool = False) -> P
             f"{given} is a mount point, which a build cannot replace; use a folder inside it"
         )
     return out
-
-
-def output_dir_problem(config: Config) -> str | None:
-    """What is wrong with where ``output_dir`` is, as a message after ``output_dir: ``;
-    None if the live tree may go there (the config is refused at load otherwise)."""
-    problem = place_problem(config.output_dir, config)
-    if problem is None:
-        return None
-    return (
-        f"{config.output_dir} {problem}; syndicate never writes there: set output_dir to a "
-        "folder of its own"
-    )
 
 
 def check_live(config: Config) -> None:

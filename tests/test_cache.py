@@ -19,7 +19,7 @@ from syndicate import posts as posts_module
 from syndicate.config import Config, state_dir
 from syndicate.documents import Document
 from syndicate.feeds import Built, Made, Rendering, Site, build_site
-from syndicate.feeds._formats import PreparedEntry
+from syndicate.feeds._prepared import PreparedEntry
 from syndicate.posts import Post, load_posts
 from syndicate.publisher import Publisher
 from syndicate.publisher import cache as cache_module

@@ -93,6 +93,32 @@ def test_invalid_config_names_the_key(tmp_path: Path, text: str, message: str) -
     assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (SITE + "watch: {debounce: soon}\n", "watch.debounce: expected number"),
+        (SITE + "watch: {debounce: true}\n", "watch.debounce: expected number"),
+        ("site: {title: 3, url: 'https://e.org/'}\n", "site.title: expected str"),
+        (SITE + "posts_dir: ''\n", "posts_dir: expected path"),
+        (SITE + "posts_dir: 3\n", "posts_dir: expected path"),
+        (SITE + "pings: http://e.org/rpc\n", "pings: expected list"),
+        (SITE + "pings: [3]\n", "pings[0]: expected str"),
+        (SITE + "assets_dir: []\n", "assets_dir: expected path"),
+    ],
+)
+def test_a_value_of_the_wrong_type_names_the_key_and_the_type(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(write(tmp_path, text))
+
+
+def test_an_int_is_a_number_and_an_optional_path_may_be_null(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, SITE + "watch: {debounce: 2}\nassets_dir: null\n"))
+    assert config.watch.debounce == 2.0 and isinstance(config.watch.debounce, float)
+    assert config.assets_dir is None
+
+
 def test_a_path_that_loops_is_an_error_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "posts").symlink_to(tmp_path / "posts")
     with pytest.raises(ConfigError, match="posts_dir: .*cannot resolve the path"):

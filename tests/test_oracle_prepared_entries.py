@@ -11,13 +11,9 @@ import pickle
 
 import pytest
 
-from syndicate.feeds._formats import (
-    Format,
-    PreparedEntry,
-    prepare_entry,
-    render_feed,
-    serialise_entries,
-)
+from syndicate.feeds._feedgen import Format
+from syndicate.feeds._formats import render_feed
+from syndicate.feeds._prepared import PreparedEntry, prepare_entry, serialise_entries
 from syndicate.posts import Rendered, unpack_rendered
 
 from .test_oracle_spliced_feeds import (

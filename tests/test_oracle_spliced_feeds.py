@@ -27,23 +27,20 @@ from lxml import etree
 
 from syndicate import __version__
 from syndicate.config import Author, Config, SiteConfig, WebSubConfig
-from syndicate.feeds._formats import (
+from syndicate.feeds._entry import entry_change, make_entry
+from syndicate.feeds._feedgen import (
     _EXTENSIONS,
     GENERATOR_NAME,
     GENERATOR_URI,
     SELF_TYPES,
     FeedMeta,
     Format,
-    PreparedEntry,
     _HubExtension,
     _person,
-    entry_change,
-    make_entry,
-    prepare_entry,
-    render_feed,
     rss_char_refs,
-    serialise_entries,
 )
+from syndicate.feeds._formats import render_feed
+from syndicate.feeds._prepared import PreparedEntry, prepare_entry, serialise_entries
 from syndicate.posts import Image, Post, Rendered
 
 from .test_feeds import NS, SITE, XML_LANG

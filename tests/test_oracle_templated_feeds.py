@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,14 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syndicate.config import Config
-from syndicate.feeds import _formats
-from syndicate.feeds._formats import (
-    FeedMeta,
-    Format,
-    _feed_template,
-    _feedgen_feed,
-    render_feed,
-)
+from syndicate.feeds import _entry, _formats
+from syndicate.feeds._feedgen import FeedMeta, Format
+from syndicate.feeds._formats import _feed_template, _feedgen_feed, render_feed
 
 from .test_feeds import SITE
 from .test_oracle_spliced_feeds import CONFIGS, FORMATS, VARIED, fresh, reference_feed
@@ -122,21 +118,23 @@ def test_an_empty_value_or_feed_is_made_by_feedgen(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.parametrize(
-    "name, wrong",
+    "module, name, wrong",
     [
-        ("_attr", lambda value: _formats._text(value)),  # attribute escaped as a text
-        ("_text", lambda value: value.encode()),  # a text not escaped
+        (_formats, "_attr", lambda value: _entry._text(value)),  # attribute escaped as a text
+        # A text not escaped (in an attribute too: ``_entry._attr`` escapes it as a text).
+        (_entry, "_text", lambda value: value.encode()),
         # RSS dates as Atom's (but for the markers' own, which the template finds then).
         (
+            _formats,
             "_format_date",
             lambda date, fmt: (
-                _formats._rfc2822(date) if date.year in (1234, 1235) else date.isoformat()
+                _entry._rfc2822(date) if date.year in (1234, 1235) else date.isoformat()
             ),
         ),
     ],
 )
 def test_the_comparison_tells_a_wrong_template(
-    monkeypatch: pytest.MonkeyPatch, name: str, wrong: Callable[..., Any]
+    monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str, wrong: Callable[..., Any]
 ) -> None:
     config: Config = CONFIGS["hubs"]
     meta = FeedMeta(
@@ -149,6 +147,6 @@ def test_the_comparison_tells_a_wrong_template(
     )
     right = reference_feed(meta, fresh(VARIED, config), config, "rss")
     assert render_feed(meta, fresh(VARIED, config), config, "rss") == right
-    monkeypatch.setattr(_formats, name, wrong)
+    monkeypatch.setattr(module, name, wrong)
     _formats._TEMPLATES.clear()
     assert render_feed(meta, fresh(VARIED, config), config, "rss") != right

@@ -20,22 +20,19 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from syndicate.config import Author, Config
-from syndicate.feeds import _formats
-from syndicate.feeds._formats import (
-    Format,
+from syndicate.feeds import _entry, _prepared
+from syndicate.feeds._entry import (
     _attr,
-    _Context,
     _entry_bytes,
     _Escaper,
     _Html,
     _plain,
-    _reference_contexts,
     _text,
     make_entry,
-    render_feed,
-    rss_char_refs,
-    serialise_entries,
 )
+from syndicate.feeds._feedgen import Format, _Context, rss_char_refs
+from syndicate.feeds._formats import render_feed
+from syndicate.feeds._prepared import _reference_contexts, serialise_entries
 from syndicate.posts import Image, Post, Rendered
 
 from .test_feeds import SITE
@@ -85,7 +82,7 @@ def assert_same_entries(items: list[Item], config: Config) -> None:
     if built:
         ahead = serialise_entries(items, config)
         for (post, rendered), serialised in zip(items, ahead, strict=True):
-            parts = _formats._inflate(serialised)
+            parts = _prepared._inflate(serialised)
             for fmt, ctx in contexts:
                 assert parts[ctx.key] == feedgen_bytes(post, rendered, config, fmt, ctx)
 
@@ -197,7 +194,7 @@ def test_other_contexts_give_feedgen_bytes_too(nsmap: dict[str | None, str], wri
     config = make_config()
     for post, rendered in VARIED:
         ctx = odd_context(nsmap)
-        assert (ctx.prefixes(_formats._RSS_NAMESPACES) is not None) == written
+        assert (ctx.prefixes(_entry._RSS_NAMESPACES) is not None) == written
         got = _entry_bytes(post, _Html(rendered), config, "rss", ctx)
         assert got == feedgen_bytes(post, rendered, config, "rss", ctx)
         assert b"encoded>" in got
@@ -206,7 +203,7 @@ def test_other_contexts_give_feedgen_bytes_too(nsmap: dict[str | None, str], wri
 def test_feedgen_contexts_are_written_directly() -> None:
     for config in CONFIGS.values():
         (_, rss), (_, atom) = _reference_contexts(config)
-        assert rss.prefixes(_formats._RSS_NAMESPACES) == {
+        assert rss.prefixes(_entry._RSS_NAMESPACES) == {
             CONTENT_NS: b"content",
             DC_NS: b"dc",
             MEDIA_NS: b"media",
@@ -321,7 +318,7 @@ def test_generated_entries_in_whole_feeds(item: Item) -> None:
     post, rendered = item
     meta = meta_for([item])
     for fmt in FORMATS:
-        entry = _formats.prepare_entry(post, rendered, config, lambda: rendered)
+        entry = _prepared.prepare_entry(post, rendered, config, lambda: rendered)
         try:
             expected = reference_feed(meta, fresh([item], config), config, fmt)
         except (ValueError, TypeError, UnicodeError):
@@ -336,12 +333,12 @@ def test_generated_entries_in_whole_feeds(item: Item) -> None:
 
 @contextmanager
 def patched(name: str, replacement: Any) -> Iterator[None]:
-    original = getattr(_formats, name)
-    setattr(_formats, name, replacement)
+    original = getattr(_entry, name)
+    setattr(_entry, name, replacement)
     try:
         yield
     finally:
-        setattr(_formats, name, original)
+        setattr(_entry, name, original)
 
 
 def _wrong_date(date: datetime) -> str:
@@ -360,7 +357,7 @@ def _categories_reversed(post: Post, config: Config) -> list[tuple[str, str]]:
     return _formats_categories(post, config)[::-1]
 
 
-_formats_categories = _formats._categories
+_formats_categories = _entry._categories
 
 
 @pytest.mark.parametrize(

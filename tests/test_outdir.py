@@ -25,7 +25,7 @@ from lxml import etree
 
 from syndicate import outdir
 from syndicate.cli import main
-from syndicate.config import MANIFEST, Config, load_config
+from syndicate.config import MANIFEST, Config, load_config, place_problem
 from syndicate.errors import ConfigError, PublishError
 from syndicate.outdir import MARKER
 from syndicate.publisher import open_publisher
@@ -490,21 +490,17 @@ def test_place_problem(
 ) -> None:
     out = Path(where) if where.startswith("/") else tmp_path / where
     expected = problem.format(root=rule_config.root) if problem is not None else None
-    assert outdir.place_problem(out, rule_config) == expected
+    assert place_problem(out, rule_config) == expected
 
 
 def test_place_problem_resolves_links_and_dots(rule_config: Config, tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to(rule_config.posts_dir, target_is_directory=True)
-    assert outdir.place_problem(tmp_path / "link", rule_config) == (
-        "is the posts folder (posts_dir)"
-    )
+    assert place_problem(tmp_path / "link", rule_config) == ("is the posts folder (posts_dir)")
     dotted = rule_config.root / "public" / ".." / "posts"
-    assert outdir.place_problem(dotted, rule_config) == "is the posts folder (posts_dir)"
+    assert place_problem(dotted, rule_config) == "is the posts folder (posts_dir)"
     # A config whose paths were not resolved (made in code) is compared resolved too.
     unresolved = dataclasses.replace(rule_config, posts_dir=tmp_path / "link")
-    assert outdir.place_problem(rule_config.posts_dir, unresolved) == (
-        "is the posts folder (posts_dir)"
-    )
+    assert place_problem(rule_config.posts_dir, unresolved) == ("is the posts folder (posts_dir)")
 
 
 def test_contents(tmp_path: Path) -> None:

@@ -6,8 +6,10 @@ No I/O and no clock: ``now`` is a parameter. The same inputs give the same bytes
 so the URL layout lives here only.
 
 The package: ``_build`` (``build_site``: the Site from the posts), ``_slugs`` (names ->
-slugs), ``_plan`` (which posts go in which feed), ``_formats`` (RSS 2.0 and Atom 1.0
-through feedgen), ``_listing`` (OPML and the index page). Its values (``Document``,
+slugs), ``_plan`` (which posts go in which feed), ``_formats`` (one RSS 2.0 or Atom 1.0
+feed's bytes; beneath it ``_prepared``, entries kept as bytes, ``_entry``, one post's
+entry, and ``_feedgen``, feedgen set up as the reference), ``_listing`` (OPML and the
+index page). Its values (``Document``,
 ``FeedInfo``, ``Site``) are defined in ``syndicate.documents``, which the web tier imports
 without this package. This module is the package's public face only.
 """
@@ -36,8 +38,8 @@ from ._build import (
     build_site,
     config_fingerprint,
 )
-from ._formats import Serialised, serialise_entries
 from ._plan import PlanState, SlugRecords
+from ._prepared import Serialised, serialise_entries
 from ._slugs import SLUG_GRACE, make_slugs, mint_slugs
 
 __all__ = [

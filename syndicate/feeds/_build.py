@@ -19,15 +19,12 @@ from typing import Any, NamedTuple, Protocol
 from ..config import Config, fingerprint
 from ..documents import Document, FeedInfo, Site, absolute_url, entity_tag
 from ..posts import Post, Rendered, render_post
-from ._formats import (
-    FeedMeta,
-    Serialised,
-    entry_change,
-    prepare_entry,
-    render_feed,
-)
+from ._entry import entry_change
+from ._feedgen import FeedMeta
+from ._formats import render_feed
 from ._listing import render_index, render_opml
 from ._plan import FeedPlan, PlanState, SlugRecords, plan_feeds
+from ._prepared import Serialised, prepare_entry
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from .. import __version__
 from ..config import Config
 from ..documents import FeedInfo, absolute_url
-from ._formats import GENERATOR_NAME, GENERATOR_URI
+from ._feedgen import GENERATOR_NAME, GENERATOR_URI
 
 _GROUPS = (("category", "Categories"), ("tag", "Tags"))
 
