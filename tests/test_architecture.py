@@ -14,9 +14,6 @@ from typing import Literal
 
 import pytest
 
-# Being moved into the publisher room (syndicate/publisher/, issue 19): their circles and
-# sizes are known and tolerated until that room is merged; then this is emptied.
-KNOWN = frozenset({"syndicate.publisher", "syndicate.cache", "syndicate.stamp", "syndicate.live"})
 MAX_LINES = 800
 
 PACKAGE = Path(__file__).resolve().parent.parent / "syndicate"
@@ -132,7 +129,7 @@ def describe(cycle: list[str], graph: Graph) -> str:
 
 def test_no_import_circle() -> None:
     graph = import_graph(PACKAGE)
-    found = [c for c in cycles(graph, limit=10_000) if not KNOWN.intersection(c)]
+    found = list(cycles(graph, limit=10_000))
     assert not found, "import circles:\n" + "\n".join(describe(c, graph) for c in found)
 
 
@@ -141,15 +138,8 @@ def test_no_module_over_the_size_limit() -> None:
         name: lines
         for name, path in module_files(PACKAGE).items()
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
-        and name not in KNOWN
     }
     assert not over, f"modules over {MAX_LINES} lines (split them by concern): {over}"
-
-
-def test_known_names_modules_that_exist() -> None:
-    """The allow-list is emptied, not left to name modules that are gone."""
-    gone = KNOWN - module_files(PACKAGE).keys()
-    assert not gone, f"no such modules now, take them out of KNOWN: {sorted(gone)}"
 
 
 # -- the checker finds what it must ---------------------------------------------------------
@@ -229,8 +219,7 @@ def test_every_circle_is_listed_once(tmp_path: Path) -> None:
 if __name__ == "__main__":
     graph = import_graph(PACKAGE)
     for cycle in cycles(graph, limit=10_000):
-        known = " (known)" if KNOWN.intersection(cycle) else ""
-        print(describe(cycle, graph) + known)
+        print(describe(cycle, graph))
     sizes = {
         n: len(p.read_text(encoding="utf-8").splitlines()) for n, p in module_files(PACKAGE).items()
     }

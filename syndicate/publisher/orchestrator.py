@@ -73,6 +73,7 @@ from .ids import (
 )
 from .reading import PostReader
 from .report import BuildResult, PublishResult
+from .sources import CachedEntries, HandedOn
 
 if typing.TYPE_CHECKING:
     # Imported where an outbox is made (open_publisher): a build never needs the HTTP
@@ -210,11 +211,11 @@ class Publisher:
             settled,
             self.config,
             now,
-            source=_CachedEntries(cache) if cache is not None else None,
+            source=CachedEntries(cache) if cache is not None else None,
             previous=previous,
             changed=changed,
             slugs=slugs,
-            sink=_HandedOn(keep, planned) if keep is not None or planned is not None else None,
+            sink=HandedOn(keep, planned) if keep is not None or planned is not None else None,
             once=once,
         )
         if cache is not None and save_after is not None:
@@ -773,43 +774,3 @@ def _scheduled(
             key=lambda item: (item[1], item[0]),
         )
     )
-
-
-class _CachedEntries:
-    """``feeds.EntrySource`` from the post cache: the posts rendered (and their entries
-    serialised) in its worker processes, which are stopped after the build's last use of
-    them, so that they do not outlive the rendering while the feeds are made."""
-
-    def __init__(self, cache: PostCache) -> None:
-        self._cache = cache
-
-    def prepare(self, batch: Sequence[Post], config: Config) -> Iterator[feeds.Made]:
-        try:
-            yield from self._cache.prepare_many(batch, config)
-        finally:
-            self._cache.close()  # once the last entry came, or the build failed
-
-    def render(self, post: Post, config: Config) -> posts.Rendered:
-        try:
-            return self._cache.render_many([post], config)[0]
-        finally:
-            self._cache.close()
-
-
-class _HandedOn:
-    """``feeds.DocumentSink`` from ``Publisher.build``'s ``keep`` and ``planned``."""
-
-    def __init__(
-        self,
-        keep: Callable[[str, Document], Document] | None,
-        planned: Callable[[list[str]], None] | None,
-    ) -> None:
-        self._keep = keep
-        self._planned = planned
-
-    def planned(self, url_paths: list[str]) -> None:
-        if self._planned is not None:
-            self._planned(url_paths)
-
-    def keep(self, url_path: str, document: Document) -> Document:
-        return self._keep(url_path, document) if self._keep is not None else document
