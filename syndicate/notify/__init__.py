@@ -6,7 +6,7 @@
   the first send.
 - ``clients``: the HTTP clients (WebSub publish, weblogUpdates pings) on ``requests``.
 
-The clients import ``requests`` (some 3 MB of a worker that never notifies anyone), so
+The clients import ``requests`` (a large import for a worker that never notifies anyone), so
 they are imported on first use: ``syndicate.notify.WebSubClient`` still works.
 """
 
