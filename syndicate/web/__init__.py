@@ -66,7 +66,7 @@ from ..config import Config, load_config
 from ..documents import Site
 from ..errors import PostsFolderError
 from ..service.server import CONFIG_ENV
-from ..site.manifest import LiveSite, ManifestMemo, manifest_identity, read_live
+from ..site.manifest import ManifestMemo, manifest_identity, read_live
 from .holder import (
     BODY_CACHE_BYTES,
     RELOAD_INTERVAL,
@@ -210,7 +210,7 @@ def _services(
     stamp = manifest_identity(config.output_dir)  # before reading: a publish meanwhile is seen next
     memo = ManifestMemo()
     live = read_live(config.output_dir, memo)
-    site: Site | LiveSite
+    site: Site
     if live is not None:
         site = live
     else:
