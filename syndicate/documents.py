@@ -59,9 +59,6 @@ class Document:
     body: bytes
     etag: str  # quoted strong ETag, e.g. '"3f2a..."'
     last_modified: datetime  # aware UTC; the newest entry change, not build time
-    # The gzip form when one is at hand (read back from a live tree's .gz file, checked to
-    # decompress to ``body``), so a web worker need not compress the document again.
-    gzip_body: bytes | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gzip
 import hashlib
 import json
 import logging
 import os
 import threading
 import typing
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -68,56 +66,27 @@ def read_manifest(out_dir: Path) -> dict[str, typing.Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def site_from_manifest(
-    out_dir: Path,
-    manifest: Mapping[str, typing.Any],
-    reuse: Mapping[str, Document] | None = None,
-    with_gzip: bool = False,
-) -> Site:
-    """The Site a manifest describes; a document in ``reuse`` with the same entity-tag,
-    media type and date is kept as it is instead of being read again. ``with_gzip``
-    also takes each document's .gz (for web workers, which serve it)."""
-    reuse = reuse or {}
+def site_from_manifest(out_dir: Path, manifest: Mapping[str, typing.Any]) -> Site:
+    """The Site a manifest describes, every document's bytes read from its file."""
     documents: dict[str, Document] = {}
     for url_path, entry in manifest["documents"].items():
-        last_modified = datetime.fromisoformat(entry["last_modified"])
-        known = reuse.get(url_path)
-        if (
-            known is not None
-            and known.etag == entry["etag"]
-            and known.media_type == entry["media_type"]
-            and known.last_modified == last_modified
-        ):
-            documents[url_path] = known
-            continue
-        body = (out_dir / entry["file"]).read_bytes()
         documents[url_path] = Document(
             media_type=entry["media_type"],
-            body=body,
+            body=(out_dir / entry["file"]).read_bytes(),
             etag=entry["etag"],
-            last_modified=last_modified,
-            gzip_body=_read_gzip(out_dir / (entry["file"] + ".gz"), body) if with_gzip else None,
+            last_modified=datetime.fromisoformat(entry["last_modified"]),
         )
-    infos = []
-    for data in manifest.get("feeds", []):
-        data = dict(data)
-        data["updated"] = datetime.fromisoformat(data["updated"]) if data["updated"] else None
-        data["entry_ids"] = tuple(data["entry_ids"])
-        infos.append(FeedInfo(**data))
+    infos = tuple(_feed_info(data) for data in manifest.get("feeds", []))
     signatures = manifest.get("signatures", {})
-    return Site(documents=documents, feeds=tuple(infos), signatures=dict(signatures))
+    return Site(documents=documents, feeds=infos, signatures=dict(signatures))
 
 
-def _read_gzip(path: Path, body: bytes) -> bytes | None:
-    """The .gz written beside a document, if it holds exactly ``body``; decompressing is
-    some ten times cheaper than compressing again at level 9."""
-    try:
-        packed = path.read_bytes()
-        if gzip.decompress(packed) == body:
-            return packed
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
-        pass
-    return None
+def _feed_info(data: Mapping[str, typing.Any]) -> FeedInfo:
+    """A feed as its manifest entry names it (``_feed_info_json`` wrote it)."""
+    fields = dict(data)
+    fields["updated"] = datetime.fromisoformat(fields["updated"]) if fields["updated"] else None
+    fields["entry_ids"] = tuple(fields["entry_ids"])
+    return FeedInfo(**fields)
 
 
 def document_digest(data: bytes) -> str:
@@ -184,8 +153,7 @@ def read_live(out_dir: Path, memo: ManifestMemo | None = None) -> LiveSite | Non
             else:
                 infos.append(None)
                 changed.append(data)
-        # The changed feed infos, parsed the publisher's way, without its documents.
-        parsed = iter(site_from_manifest(out_dir, {"documents": {}, "feeds": changed}).feeds)
+        parsed = iter([_feed_info(data) for data in changed])
         feeds = tuple(info if info is not None else next(parsed) for info in infos)
         feeds_seen = {
             data["rss_path"]: (data, info) for data, info in zip(listed, feeds, strict=True)
@@ -345,7 +313,6 @@ class SpooledDocument(Document):
         object.__setattr__(self, "media_type", doc.media_type)
         object.__setattr__(self, "etag", doc.etag)
         object.__setattr__(self, "last_modified", doc.last_modified)
-        object.__setattr__(self, "gzip_body", None)
         object.__setattr__(self, "target", target)
         object.__setattr__(self, "digest", digest)
 
@@ -495,7 +462,6 @@ class StoredDocument(Document):
         object.__setattr__(self, "media_type", media_type)
         object.__setattr__(self, "etag", etag)
         object.__setattr__(self, "last_modified", last_modified)
-        object.__setattr__(self, "gzip_body", None)
         object.__setattr__(self, "path", path)
 
     @property
@@ -549,8 +515,8 @@ def load_live(out_dir: Path, lazy: bool = False) -> Site | None:
         stored = _stored(out_dir, entry)
         if stored.path.is_file():
             documents[url_path] = stored
-    site = site_from_manifest(out_dir, {**manifest, "documents": {}})
-    return dataclasses.replace(site, documents=documents)
+    infos = tuple(_feed_info(data) for data in manifest.get("feeds", []))
+    return Site(documents, infos, dict(manifest.get("signatures", {})))
 
 
 def stored_site(site: Site, out_dir: Path) -> Site:

@@ -126,7 +126,7 @@ class BodyCache:
         if read is None:
             return None
         body, gzip_body, _ = read
-        document = Document(origin.media_type, body, origin.etag, origin.last_modified, gzip_body)
+        document = Document(origin.media_type, body, origin.etag, origin.last_modified)
         return self.admit(prepared, _payload(prepared, document, gzip_body))
 
     def admit(self, prepared: PreparedDocument, payload: Payload) -> Payload:
@@ -293,8 +293,6 @@ class SiteHolder:
             cached = gzip_cache.get(doc.etag)
             if cached is not None and cached[0] == doc.body:
                 gzip_body = cached[1]
-            elif doc.gzip_body is not None:
-                gzip_body = doc.gzip_body  # the publisher's .gz, checked against the body
             else:
                 gzip_body = gzip_bytes(doc.body)
             # Outside the budget: the Site holds every body anyway.
@@ -321,9 +319,7 @@ class SiteHolder:
             if prepared.etag == file.etag:
                 # Same bytes under new headers (a date or type changed, or the Site built
                 # in memory before the live tree existed): no need to read them again.
-                document = Document(
-                    file.media_type, payload.body, file.etag, file.last_modified, payload.gzip_body
-                )
+                document = Document(file.media_type, payload.body, file.etag, file.last_modified)
                 carried.append((new, _payload(new, document, payload.gzip_body)))
             else:
                 hot.append(new)
