@@ -40,7 +40,7 @@ A Site built in memory (no live tree yet) keeps every body, as built.
 The web app never publishes on its own and never starts the scheduler.
 
 Light on purpose, so that each web worker process stays small: serving a live tree
-takes the standard library and the light modules (``config``, ``documents``, ``live``).
+takes the standard library and the light modules (``config``, ``documents``, ``site.manifest``).
 Flask, ``api`` and ``admin`` are imported here only when the Flask app is made: by
 ``create_app`` at once, by a server worker (``app_from_env``, ``EditorsApp``) on the first
 request for ``/api`` or ``/admin``. The publishing stack (``publisher``, ``posts``,
