@@ -153,7 +153,7 @@ def read_live(out_dir: Path, memo: ManifestMemo | None = None) -> LiveSite | Non
             else:
                 infos.append(None)
                 changed.append(data)
-        parsed = iter([_feed_info(data) for data in changed])
+        parsed = map(_feed_info, changed)
         feeds = tuple(info if info is not None else next(parsed) for info in infos)
         feeds_seen = {
             data["rss_path"]: (data, info) for data, info in zip(listed, feeds, strict=True)
