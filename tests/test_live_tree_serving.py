@@ -10,10 +10,12 @@ imports is checked in a fresh interpreter, through the app factory granian calls
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import logging
 import os
+import pickle
 import random
 import re
 import subprocess
@@ -553,6 +555,9 @@ def test_the_live_tree_reads_back_as_the_publishers_documents_without_their_byte
         assert isinstance(doc, StoredDocument)
         doc.path.unlink()
     assert again.documents == live.documents
+    assert {path: pickle.loads(pickle.dumps(doc)) for path, doc in live.documents.items()} == {
+        path: copy.copy(doc) for path, doc in again.documents.items()
+    }
     assert len({*again.documents.values(), *live.documents.values()}) == len(live.documents)
     assert live.documents["/feed.rss"] != live.documents["/feed.atom"]
 

@@ -483,6 +483,11 @@ class StoredDocument(Document):
     def __hash__(self) -> int:
         return hash(self._key())
 
+    def __reduce__(self) -> tuple[type[StoredDocument], tuple[str, Path, str, datetime]]:
+        # Copied or pickled as what it is, a file and validators: Document's own pickling
+        # (of its slots) would read the bytes and drop the file.
+        return (StoredDocument, (self.media_type, self.path, self.etag, self.last_modified))
+
     def __repr__(self) -> str:
         return (
             f"StoredDocument(media_type={self.media_type!r}, path={self.path!r},"
