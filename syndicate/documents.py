@@ -44,17 +44,21 @@ def entity_tag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Document:
-    """A served / written file: bytes plus the validators computed once."""
+    """A document of the site, the one shape for what is served and written: its media
+    type, its validators computed once, and its bytes.
+
+    Built by ``feeds.build_site``, the bytes are in memory. A document of a live tree or
+    a static one whose bytes stay in its file until asked for is a ``StoredDocument``
+    (``site.manifest``); ``body`` reads them then. Slots: a worker and every web process
+    hold one per feed document (two per feed) at once.
+    """
 
     media_type: str  # full Content-Type, with charset
     body: bytes
     etag: str  # quoted strong ETag, e.g. '"3f2a..."'
     last_modified: datetime  # aware UTC; the newest entry change, not build time
-    # The gzip form when one is at hand (read back from a live tree's .gz file, checked to
-    # decompress to ``body``), so a web worker need not compress the document again.
-    gzip_body: bytes | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,10 +10,12 @@ imports is checked in a fresh interpreter, through the app factory granian calls
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import logging
 import os
+import pickle
 import random
 import re
 import subprocess
@@ -35,7 +37,7 @@ from syndicate.config import Config, load_config
 from syndicate.feeds import FeedInfo, Site, entity_tag
 from syndicate.publisher import Publisher, open_publisher
 from syndicate.service.server import CONFIG_ENV
-from syndicate.site.manifest import read_live, write_live
+from syndicate.site.manifest import StoredDocument, file_path, read_live, write_live
 from syndicate.web import BodyCache, FeedResponder, PreparedDocument, SiteHolder, create_app
 from syndicate.web.api import EXTENSION as API_EXTENSION
 from syndicate.web.api import TOKEN_ENV
@@ -524,6 +526,42 @@ def test_a_swap_keeps_bytes_read_and_reads_changed_hot_documents_at_once(
     assert cache(app).reads == reads + 1
 
 
+def test_the_live_tree_reads_back_as_the_publishers_documents_without_their_bytes(
+    config: Config, clock: FakeClock
+) -> None:
+    built = publish(config, clock)
+    live = read_live(config.output_dir)
+    assert live is not None
+    # One shape: what a web worker serves is the publisher's Site, read back from the
+    # manifest (same feeds, same signatures), each document a StoredDocument of its file.
+    assert isinstance(live, Site)
+    assert live.feeds == built.feeds and live.signatures == built.signatures
+    assert set(live.documents) == set(built.documents)
+    for path, doc in live.documents.items():
+        assert isinstance(doc, StoredDocument)
+        assert doc.path == config.output_dir.joinpath(*file_path(path).parts)
+        made = built.documents[path]
+        assert (doc.media_type, doc.etag, doc.last_modified) == (
+            made.media_type,
+            made.etag,
+            made.last_modified,
+        )
+        assert doc.body == made.body  # read from its file when asked for
+    # Comparing two readings of one manifest compares files and validators, never bytes:
+    # it holds with every file gone.
+    again = read_live(config.output_dir)
+    assert again is not None
+    for doc in live.documents.values():
+        assert isinstance(doc, StoredDocument)
+        doc.path.unlink()
+    assert again.documents == live.documents
+    assert {path: pickle.loads(pickle.dumps(doc)) for path, doc in live.documents.items()} == {
+        path: copy.copy(doc) for path, doc in again.documents.items()
+    }
+    assert len({*again.documents.values(), *live.documents.values()}) == len(live.documents)
+    assert live.documents["/feed.rss"] != live.documents["/feed.atom"]
+
+
 def test_a_reload_takes_unchanged_entries_as_they_were_parsed(
     config: Config, clock: FakeClock, posts_dir: Path
 ) -> None:
@@ -539,7 +577,7 @@ def test_a_reload_takes_unchanged_entries_as_they_were_parsed(
     # What a reader that starts from nothing makes of the same manifest.
     fresh = read_live(config.output_dir)
     assert fresh is not None
-    assert {path: doc.origin for path, doc in after.documents.items()} == fresh.files
+    assert {path: doc.origin for path, doc in after.documents.items()} == fresh.documents
     assert after.site.feeds == fresh.feeds
     assert after.site.signatures == fresh.signatures
 

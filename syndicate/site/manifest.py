@@ -6,9 +6,13 @@ beside it, and a manifest (``config.MANIFEST``), written last, naming every docu
 file, media type, entity-tag and date, every feed and the signatures the next build
 starts from. ``write_live`` writes it (``LiveTree`` remembers what it wrote, ``Packer``
 compresses and spools the documents of a publish as they are made); ``read_manifest``,
-``site_from_manifest`` and ``load_live`` read it back, and ``gzip_bytes`` is how every
-``.gz`` (and every page a web worker compresses) is made. ``file_path`` is where a
-document of a URL path lives in a tree, this one or a static one (``site.files``).
+``site_from_manifest`` and ``load_live`` read it back for the publisher, ``read_live``
+for web workers, and ``gzip_bytes`` is how every ``.gz`` (and every page a web worker
+compresses) is made. ``file_path`` is where a document of a URL path lives in a tree,
+this one or a static one (``site.files``). A document read back without its bytes is a
+``StoredDocument`` (a ``Document`` whose bytes stay in its file), for the publisher, for
+``build`` and for web workers alike; ``SpooledDocument`` is one a publish has written
+beside its place, not yet renamed into it.
 
 Light on purpose (the standard library and libdeflate): web workers import this, not
 the publishing stack (posts, feedgen, lxml, SQLAlchemy, requests) that makes the Site.
@@ -18,14 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gzip
 import hashlib
 import json
 import logging
 import os
 import threading
 import typing
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -64,56 +66,27 @@ def read_manifest(out_dir: Path) -> dict[str, typing.Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def site_from_manifest(
-    out_dir: Path,
-    manifest: Mapping[str, typing.Any],
-    reuse: Mapping[str, Document] | None = None,
-    with_gzip: bool = False,
-) -> Site:
-    """The Site a manifest describes; a document in ``reuse`` with the same entity-tag,
-    media type and date is kept as it is instead of being read again. ``with_gzip``
-    also takes each document's .gz (for web workers, which serve it)."""
-    reuse = reuse or {}
+def site_from_manifest(out_dir: Path, manifest: Mapping[str, typing.Any]) -> Site:
+    """The Site a manifest describes, every document's bytes read from its file."""
     documents: dict[str, Document] = {}
     for url_path, entry in manifest["documents"].items():
-        last_modified = datetime.fromisoformat(entry["last_modified"])
-        known = reuse.get(url_path)
-        if (
-            known is not None
-            and known.etag == entry["etag"]
-            and known.media_type == entry["media_type"]
-            and known.last_modified == last_modified
-        ):
-            documents[url_path] = known
-            continue
-        body = (out_dir / entry["file"]).read_bytes()
         documents[url_path] = Document(
             media_type=entry["media_type"],
-            body=body,
+            body=(out_dir / entry["file"]).read_bytes(),
             etag=entry["etag"],
-            last_modified=last_modified,
-            gzip_body=_read_gzip(out_dir / (entry["file"] + ".gz"), body) if with_gzip else None,
+            last_modified=datetime.fromisoformat(entry["last_modified"]),
         )
-    infos = []
-    for data in manifest.get("feeds", []):
-        data = dict(data)
-        data["updated"] = datetime.fromisoformat(data["updated"]) if data["updated"] else None
-        data["entry_ids"] = tuple(data["entry_ids"])
-        infos.append(FeedInfo(**data))
+    infos = tuple(_feed_info(data) for data in manifest.get("feeds", []))
     signatures = manifest.get("signatures", {})
-    return Site(documents=documents, feeds=tuple(infos), signatures=dict(signatures))
+    return Site(documents=documents, feeds=infos, signatures=dict(signatures))
 
 
-def _read_gzip(path: Path, body: bytes) -> bytes | None:
-    """The .gz written beside a document, if it holds exactly ``body``; decompressing is
-    some ten times cheaper than compressing again at level 9."""
-    try:
-        packed = path.read_bytes()
-        if gzip.decompress(packed) == body:
-            return packed
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
-        pass
-    return None
+def _feed_info(data: Mapping[str, typing.Any]) -> FeedInfo:
+    """A feed as its manifest entry names it (``_feed_info_json`` wrote it)."""
+    fields = dict(data)
+    fields["updated"] = datetime.fromisoformat(fields["updated"]) if fields["updated"] else None
+    fields["entry_ids"] = tuple(fields["entry_ids"])
+    return FeedInfo(**fields)
 
 
 def document_digest(data: bytes) -> str:
@@ -131,35 +104,23 @@ def manifest_identity(out_dir: Path) -> Identity | None:
 # --------------------------------------------------------------------------- web workers' reader
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class LiveFile:
-    """A document of a live tree as its manifest names it: its file and its validators."""
+@dataclasses.dataclass(frozen=True)
+class LiveSite(Site):
+    """One generation of a live tree, read from its manifest alone: a Site whose documents
+    are ``StoredDocument``s (no document is read), and the manifest's generation."""
 
-    path: Path
-    media_type: str
-    etag: str
-    last_modified: datetime
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class LiveSite:
-    """One generation of a live tree, read from its manifest alone: no document is read."""
-
-    files: Mapping[str, LiveFile]  # by URL path
-    feeds: tuple[FeedInfo, ...]
-    signatures: Mapping[str, str]
-    generation: int | None
+    generation: int | None = None
 
 
 class ManifestMemo:
     """The entries of the last manifest read, as JSON values and as parsed: a publish
     changes a few of hundreds of documents and feeds, and an entry whose JSON is the same
-    is taken as it was parsed then (making every ``LiveFile`` and ``FeedInfo`` again cost
+    is taken as it was parsed then (making every ``StoredDocument`` and ``FeedInfo`` again cost
     more than parsing the JSON). The unchanged ones keep their identity, so a swap
     recognises them at once."""
 
     def __init__(self) -> None:
-        self.files: dict[str, tuple[dict[str, str], LiveFile]] = {}
+        self.documents: dict[str, tuple[dict[str, str], StoredDocument]] = {}
         self.feeds: dict[str, tuple[dict[str, object], FeedInfo]] = {}
 
 
@@ -172,21 +133,15 @@ def read_live(out_dir: Path, memo: ManifestMemo | None = None) -> LiveSite | Non
         return None
     memo = memo if memo is not None else ManifestMemo()
     try:
-        known_files = memo.files
-        files_seen: dict[str, tuple[dict[str, str], LiveFile]] = {}
-        files: dict[str, LiveFile] = {}
+        known_documents = memo.documents
+        documents_seen: dict[str, tuple[dict[str, str], StoredDocument]] = {}
+        documents: dict[str, Document] = {}
         for url_path, entry in manifest["documents"].items():
-            known = known_files.get(url_path)
+            known = known_documents.get(url_path)
             if known is None or known[0] != entry:
-                file = LiveFile(
-                    out_dir / entry["file"],
-                    entry["media_type"],
-                    entry["etag"],
-                    datetime.fromisoformat(entry["last_modified"]),
-                )
-                known = (entry, file)
-            files_seen[url_path] = known
-            files[url_path] = known[1]
+                known = (entry, _stored(out_dir, entry))
+            documents_seen[url_path] = known
+            documents[url_path] = known[1]
         known_feeds = memo.feeds
         listed = manifest.get("feeds", [])
         infos: list[FeedInfo | None] = []
@@ -198,8 +153,7 @@ def read_live(out_dir: Path, memo: ManifestMemo | None = None) -> LiveSite | Non
             else:
                 infos.append(None)
                 changed.append(data)
-        # The changed feed infos, parsed the publisher's way, without its documents.
-        parsed = iter(site_from_manifest(out_dir, {"documents": {}, "feeds": changed}).feeds)
+        parsed = map(_feed_info, changed)
         feeds = tuple(info if info is not None else next(parsed) for info in infos)
         feeds_seen = {
             data["rss_path"]: (data, info) for data, info in zip(listed, feeds, strict=True)
@@ -208,10 +162,10 @@ def read_live(out_dir: Path, memo: ManifestMemo | None = None) -> LiveSite | Non
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         log.warning("%s: cannot read the live tree's manifest: %s", out_dir, exc)
         return None
-    memo.files, memo.feeds = files_seen, feeds_seen
+    memo.documents, memo.feeds = documents_seen, feeds_seen
     generation = manifest.get("generation")
     return LiveSite(
-        files,
+        documents,
         feeds,
         signatures,
         generation if isinstance(generation, int) else None,
@@ -350,6 +304,7 @@ class SpooledDocument(Document):
     tree (its ``.gz`` too, both with its Last-Modified as mtime), for ``write_live`` to
     rename into place (``move_to``). ``digest`` is that of its bytes, taken as it was made."""
 
+    __slots__ = ("target", "digest")
     target: Path
     digest: str
 
@@ -358,7 +313,6 @@ class SpooledDocument(Document):
         object.__setattr__(self, "media_type", doc.media_type)
         object.__setattr__(self, "etag", doc.etag)
         object.__setattr__(self, "last_modified", doc.last_modified)
-        object.__setattr__(self, "gzip_body", None)
         object.__setattr__(self, "target", target)
         object.__setattr__(self, "digest", digest)
 
@@ -485,16 +439,22 @@ _INFO_FIELDS = dataclasses.fields(FeedInfo)
 
 
 class StoredDocument(Document):
-    """A Document of a live tree whose bytes stay in its file until asked for.
+    """A Document of a live tree (or a static one) whose bytes stay in its file until
+    asked for: its media type and validators as the manifest names them, and its file.
 
     A publisher keeps the whole Site between publishes, to reuse unchanged feeds as they
     are; holding their bytes as well would cost every feed's bytes in memory, and reading
     them back at every start time, when all a publish does with an unchanged document
     is leave it where it is. ``body`` reads the file and checks it against the
-    entity-tag: a file replaced since (by another process) raises ``PublishError``,
-    which makes the publish start again from the live tree.
+    entity-tag: a file replaced since (by another process) raises ``LiveTreeChanged``,
+    which makes the publish start again from the live tree. A web process serves one
+    from its file (``web.holder.BodyCache``, which reads the .gz too and takes a file
+    replaced since as a newer generation to follow, not as an error).
+
+    Equal (and hashed) by its file and validators: comparing never reads the bytes.
     """
 
+    __slots__ = ("path",)
     path: Path
 
     def __init__(self, media_type: str, path: Path, etag: str, last_modified: datetime) -> None:
@@ -502,7 +462,6 @@ class StoredDocument(Document):
         object.__setattr__(self, "media_type", media_type)
         object.__setattr__(self, "etag", etag)
         object.__setattr__(self, "last_modified", last_modified)
-        object.__setattr__(self, "gzip_body", None)
         object.__setattr__(self, "path", path)
 
     @property
@@ -511,6 +470,39 @@ class StoredDocument(Document):
         if entity_tag(data) != self.etag:
             raise LiveTreeChanged(f"{self.path}: changed on disk since it was written")
         return data
+
+    def _key(self) -> tuple[Path, str, str, datetime]:
+        return (self.path, self.media_type, self.etag, self.last_modified)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, StoredDocument)
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self) -> tuple[type[StoredDocument], tuple[str, Path, str, datetime]]:
+        # Copied or pickled as what it is, a file and validators: Document's own pickling
+        # (of its slots) would read the bytes and drop the file.
+        return (StoredDocument, (self.media_type, self.path, self.etag, self.last_modified))
+
+    def __repr__(self) -> str:
+        return (
+            f"StoredDocument(media_type={self.media_type!r}, path={self.path!r},"
+            f" etag={self.etag!r}, last_modified={self.last_modified!r})"
+        )
+
+
+def _stored(out_dir: Path, entry: Mapping[str, str]) -> StoredDocument:
+    """The document a manifest entry names, its bytes left in its file."""
+    return StoredDocument(
+        entry["media_type"],
+        out_dir / entry["file"],
+        entry["etag"],
+        datetime.fromisoformat(entry["last_modified"]),
+    )
 
 
 def load_live(out_dir: Path, lazy: bool = False) -> Site | None:
@@ -525,14 +517,11 @@ def load_live(out_dir: Path, lazy: bool = False) -> Site | None:
         return site_from_manifest(out_dir, manifest)
     documents: dict[str, Document] = {}
     for url_path, entry in manifest["documents"].items():
-        path = out_dir / entry["file"]
-        if path.is_file():
-            last_modified = datetime.fromisoformat(entry["last_modified"])
-            documents[url_path] = StoredDocument(
-                entry["media_type"], path, entry["etag"], last_modified
-            )
-    site = site_from_manifest(out_dir, {**manifest, "documents": {}})
-    return dataclasses.replace(site, documents=documents)
+        stored = _stored(out_dir, entry)
+        if stored.path.is_file():
+            documents[url_path] = stored
+    infos = tuple(_feed_info(data) for data in manifest.get("feeds", []))
+    return Site(documents, infos, dict(manifest.get("signatures", {})))
 
 
 def stored_site(site: Site, out_dir: Path) -> Site:

@@ -40,7 +40,7 @@ A Site built in memory (no live tree yet) keeps every body, as built.
 The web app never publishes on its own and never starts the scheduler.
 
 Light on purpose, so that each web worker process stays small: serving a live tree
-takes the standard library and the light modules (``config``, ``documents``, ``live``).
+takes the standard library and the light modules (``config``, ``documents``, ``site.manifest``).
 Flask, ``api`` and ``admin`` are imported here only when the Flask app is made: by
 ``create_app`` at once, by a server worker (``app_from_env``, ``EditorsApp``) on the first
 request for ``/api`` or ``/admin``. The publishing stack (``publisher``, ``posts``,
@@ -66,7 +66,7 @@ from ..config import Config, load_config
 from ..documents import Site
 from ..errors import PostsFolderError
 from ..service.server import CONFIG_ENV
-from ..site.manifest import LiveSite, ManifestMemo, manifest_identity, read_live
+from ..site.manifest import ManifestMemo, manifest_identity, read_live
 from .holder import (
     BODY_CACHE_BYTES,
     RELOAD_INTERVAL,
@@ -210,7 +210,7 @@ def _services(
     stamp = manifest_identity(config.output_dir)  # before reading: a publish meanwhile is seen next
     memo = ManifestMemo()
     live = read_live(config.output_dir, memo)
-    site: Site | LiveSite
+    site: Site
     if live is not None:
         site = live
     else:

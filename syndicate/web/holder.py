@@ -32,9 +32,9 @@ from ..config import MANIFEST
 from ..documents import Document, Site, absolute_url, entity_tag
 from ..site.manifest import (
     Identity,
-    LiveFile,
     LiveSite,
     ManifestMemo,
+    StoredDocument,
     gzip_bytes,
     manifest_identity,
     read_live,
@@ -116,7 +116,7 @@ class BodyCache:
         """The document's bytes, read now if need be; None if its file no longer holds
         the version ``prepared`` names (the live tree moved on, or the file is gone)."""
         origin = prepared.origin
-        if not isinstance(origin, LiveFile):
+        if not isinstance(origin, StoredDocument):
             return prepared.payload  # built in memory; a dropped page is made again
         read = _read_version(origin)
         with self._lock:
@@ -126,7 +126,7 @@ class BodyCache:
         if read is None:
             return None
         body, gzip_body, _ = read
-        document = Document(origin.media_type, body, origin.etag, origin.last_modified, gzip_body)
+        document = Document(origin.media_type, body, origin.etag, origin.last_modified)
         return self.admit(prepared, _payload(prepared, document, gzip_body))
 
     def admit(self, prepared: PreparedDocument, payload: Payload) -> Payload:
@@ -190,7 +190,7 @@ class LiveDocuments(Mapping[str, Document]):
         return len(self.prepared)
 
 
-def _read_version(file: LiveFile) -> tuple[bytes, bytes, int] | None:
+def _read_version(file: StoredDocument) -> tuple[bytes, bytes, int] | None:
     """A live-tree document's body, its gzip form and the bytes read, if the file holds
     the version the manifest named; None if it is gone or holds another version."""
     try:
@@ -216,7 +216,7 @@ class SiteHolder:
 
     def __init__(
         self,
-        site: Site | LiveSite,
+        site: Site,
         cache_max_age: int,
         site_url: str,
         hubs: Sequence[str] = (),
@@ -244,7 +244,7 @@ class SiteHolder:
         self._swapped = threading.Condition()
         self.swap(site)
 
-    def swap(self, site: Site | LiveSite) -> None:
+    def swap(self, site: Site) -> None:
         """Prepare site and make it current: a Site built in memory, or a generation of
         the live tree (read lazily). Unchanged documents keep their bytes; a changed one
         whose old version was in memory and served is read at once, the rest on demand."""
@@ -293,8 +293,6 @@ class SiteHolder:
             cached = gzip_cache.get(doc.etag)
             if cached is not None and cached[0] == doc.body:
                 gzip_body = cached[1]
-            elif doc.gzip_body is not None:
-                gzip_body = doc.gzip_body  # the publisher's .gz, checked against the body
             else:
                 gzip_body = gzip_bytes(doc.body)
             # Outside the budget: the Site holds every body anyway.
@@ -306,7 +304,7 @@ class SiteHolder:
         documents: dict[str, PreparedDocument] = {}
         carried: list[tuple[PreparedDocument, Payload]] = []
         hot: list[PreparedDocument] = []
-        for path, file in live.files.items():
+        for path, file in live.documents.items():
             prepared = old.documents.get(path)
             if prepared is not None and (prepared.origin is file or prepared.origin == file):
                 documents[path] = prepared  # the same version: headers and bytes stay
@@ -321,9 +319,7 @@ class SiteHolder:
             if prepared.etag == file.etag:
                 # Same bytes under new headers (a date or type changed, or the Site built
                 # in memory before the live tree existed): no need to read them again.
-                document = Document(
-                    file.media_type, payload.body, file.etag, file.last_modified, payload.gzip_body
-                )
+                document = Document(file.media_type, payload.body, file.etag, file.last_modified)
                 carried.append((new, _payload(new, document, payload.gzip_body)))
             else:
                 hot.append(new)
@@ -339,7 +335,7 @@ class SiteHolder:
     def _prepare(
         self,
         path: str,
-        origin: Document | LiveFile,
+        origin: Document,
         media_type: str,
         etag: str,
         last_modified: datetime,

@@ -1,7 +1,8 @@
-"""The shapes of a served document: a live-tree file as its manifest names it
-(``site.manifest``'s ``LiveFile``, ``LiveSite``), and a document prepared for serving,
-with its validators and every header computed up front (``PreparedDocument``) and its
-bytes once they are in memory (``Payload``). Pure: no I/O.
+"""The hot path's precomputed answers: not documents, but what is sent for one. A
+``Document`` (``documents``; a ``StoredDocument`` for a file of the live tree) is
+prepared for serving once: its validators and every header computed up front
+(``PreparedDocument``), and the bytes of its 200 answers, both encodings, once they are in
+memory (``Payload``). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
 from ..documents import Document, Site
-from ..site.manifest import LiveFile
 
 if TYPE_CHECKING:
     pass
@@ -35,7 +35,8 @@ VARY_ENCODING = "Accept-Encoding"
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Payload:
-    """A document's bytes in both encodings, with the 200 headers that describe them."""
+    """The 200 answers to a document, ready to send: its bytes in both encodings, with the
+    headers that describe them. A served answer, not a document: ``document`` is that."""
 
     document: Document  # with the body
     body: bytes
@@ -50,8 +51,9 @@ class Payload:
 
 @dataclasses.dataclass(slots=True, eq=False)
 class PreparedDocument:
-    """One document with its validators and every header computed up front, and its bytes
-    (``payload``) once they are in memory.
+    """The answers to one document, computed up front: its validators and every header
+    (a 304 needs nothing more), and its 200 answers (``payload``) once its bytes are in
+    memory. A served answer, not a document: ``origin`` is the document it answers for.
 
     A 304 needs the validators only. ``payload`` is there from the start for a document
     built in memory; for a file of the live tree it is set on first need (``BodyCache``)
@@ -59,9 +61,10 @@ class PreparedDocument:
     evictions: the tick of the last 200 served from the payload (0: none yet).
     """
 
-    # What it was prepared from: a Document built in memory, a file of the live tree, or
-    # None for an HTML page (made again by ``SiteHolder`` when its bytes were dropped).
-    origin: Document | LiveFile | None
+    # What it was prepared from: a Document built in memory, a ``StoredDocument`` (a file
+    # of the live tree), or None for an HTML page (made again by ``SiteHolder`` when its
+    # bytes were dropped).
+    origin: Document | None
     content_type: str
     common: Headers  # every response: Last-Modified, Cache-Control, Vary, Link
     not_modified_headers: Headers  # 304 for an identity request
@@ -128,7 +131,7 @@ def _media_type(media_type: str) -> str:
 
 
 def _prepare(
-    origin: Document | LiveFile | None,
+    origin: Document | None,
     media_type: str,
     etag: str,
     last_modified: datetime,
