@@ -1,4 +1,5 @@
-"""Posts let go of their bodies once digested and rendered, and read them again when needed.
+"""The publisher keeps posts without their bodies once digested, and reads a body from its
+file again when it renders the post; a post never reads a file when an attribute is asked.
 
 A body is a function of the file's bytes (``Post.digest``): reading it again gives the
 same feeds, byte for byte, and a file that changed since it was read is read anew.
@@ -17,11 +18,10 @@ import pytest
 from syndicate import posts as posts_module
 from syndicate.config import Config
 from syndicate.errors import PostChanged
-from syndicate.posts import Post, Rendered, load_post, load_posts, render_post
-from syndicate.posts import post as post_module
-from syndicate.publisher import Publisher, open_publisher
+from syndicate.posts import Post, Rendered, load_post, load_posts, read_body, render_post
+from syndicate.publisher import Publisher, ids, open_publisher
 from syndicate.publisher import cache as cache_module
-from syndicate.publisher.cache import PostCache
+from syndicate.publisher.cache import PostCache, body_of
 from tests.conftest import ConfigFactory
 from tests.servers import FakeClock
 
@@ -65,14 +65,15 @@ def fresh_bodies(config: Config) -> dict[str, bytes]:
 
 def reads_of_bodies(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
-    real = post_module.read_body
+    real = read_body
 
-    def read_body(source: Path, digest: str) -> str:
+    def counted_read_body(source: Path, digest: str) -> str:
         calls.append(source)
         return real(source, digest)
 
-    # Where Post.__getattr__ finds it: the one place a dropped body is read back.
-    monkeypatch.setattr(post_module, "read_body", read_body)
+    # Where the publisher's cache finds it (``body_of``): the one place a body kept out of
+    # a post is read back.
+    monkeypatch.setattr("syndicate.publisher.cache.read_body", counted_read_body)
     return calls
 
 
@@ -91,11 +92,13 @@ def test_a_published_post_keeps_no_body_and_reads_the_same_one_again(
     publisher.publish()
     assert publisher.cache is not None
     (_, post, _) = publisher.cache.posts["2024-04-01-one.md"]
-    assert post is not None and "body" not in vars(post)
+    assert post is not None and post.body is None
     fresh, _ = load_post(path, publisher.config)
-    assert fresh is not None and post.body == fresh.body == "Body *one*, with ünïcode."
+    assert fresh is not None and body_of(post) == fresh.body == "Body *one*, with ünïcode."
     assert post == fresh
-    assert render_post(post, publisher.config) == render_post(fresh, publisher.config)
+    assert render_post(post, publisher.config, body_of(post)) == render_post(
+        fresh, publisher.config
+    )
 
 
 def test_a_post_entering_a_feed_after_its_body_was_dropped_is_read_again(
@@ -143,31 +146,50 @@ def test_a_build_reads_the_bodies_it_renders_again_on_every_core(
 def test_read_body_says_when_the_file_changed_or_went_away(config: Config, posts_dir: Path) -> None:
     path = write(posts_dir, "2024-04-01-one.md", "One", 1, "Body.")
     (post,), _ = load_posts(config)
-    posts_module.drop_bodies([post])
+    assert read_body(post.source, post.digest) == post.body == "Body."
     path.write_text(path.read_text() + "More.\n")
     with pytest.raises(PostChanged, match="changed since it was read") as changed:
-        post.body  # noqa: B018 - the attribute read is what is tested
+        read_body(post.source, post.digest)
     assert changed.value.path == path
     path.unlink()
     with pytest.raises(PostChanged, match="cannot read file again"):
-        post.body  # noqa: B018
+        read_body(post.source, post.digest)
     # Raised in a worker process, it comes back whole.
     again = pickle.loads(pickle.dumps(changed.value))
     assert (type(again), again.path, again.message) == (PostChanged, path, changed.value.message)
 
 
-def test_replace_leaves_a_dropped_body_in_the_file(
+def test_a_post_kept_without_its_body_is_a_plain_value_that_reads_no_file(
     config: Config, posts_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(posts_dir, "2024-04-01-one.md", "One", 1, "Body.")
+    (post,), _ = load_posts(config)
+    reads = reads_of_bodies(monkeypatch)
+    kept = posts_module.without_body(post)
+    assert kept == post and kept.body is None and post.body == "Body."
+    moved = posts_module.replace(kept, entry_id="urn:x")
+    assert isinstance(moved, Post) and moved.entry_id == "urn:x" and moved.body is None
+    assert pickle.loads(pickle.dumps(kept)) == kept
+    path.unlink()  # asking a post for its values never goes to its file
+    assert (kept.title, kept.body, moved.body) == ("One", None, None)
+    with pytest.raises(ValueError, match="kept without its body"):
+        render_post(kept, config)
+    assert render_post(kept, config, "Body.") == render_post(post, config)
+    assert reads == []
+
+
+def test_a_post_kept_without_its_body_nor_its_digests_is_read_again(
+    config: Config, posts_dir: Path
 ) -> None:
     write(posts_dir, "2024-04-01-one.md", "One", 1, "Body.")
     (post,), _ = load_posts(config)
-    posts_module.drop_bodies([post])
-    reads = reads_of_bodies(monkeypatch)
-    moved = posts_module.replace(post, entry_id="urn:x")
-    assert isinstance(moved, Post) and moved.entry_id == "urn:x" and "body" not in vars(moved)
-    assert reads == []
-    assert pickle.loads(pickle.dumps(post)) == post and reads == []
-    assert moved.body == "Body." and reads == [post.source]
+    kept = posts_module.without_body(post)
+    known = {posts_module.digest_key(post): posts_module.entry_digests(post)}
+    assert ids.entry_digests(kept, known, {}) == posts_module.entry_digests(post)
+    # Settling it needs its body: the publisher reads the posts again (PostChanged).
+    with pytest.raises(PostChanged, match="its body is no longer in memory") as missing:
+        ids.entry_digests(kept, {}, {})
+    assert missing.value.path == post.source
 
 
 def test_rendered_html_is_kept_and_pickled_as_utf8() -> None:

@@ -158,6 +158,7 @@ def test_html_post_is_kept_as_html_and_cleaned(posts_dir: Path, config: Config) 
     post, rendered = load_case(posts_dir, config, "html_post.html")
 
     assert post.is_html
+    assert post.body is not None
     assert post.body.startswith('<p>First <a href="other.html">paragraph</a>.</p>')
     assert rendered.content_html == (
         '<p>First <a href="https://example.org/2025/02/01/other.html">paragraph</a>.</p>\n'

@@ -42,6 +42,7 @@ def test_sample_post_loads_repaired_and_complete(
         ("warning", "repaired mojibake on line 34")
     ]
     assert str(problems[0]) == f"{posts_dir / 'sample_mojibake.txt'}: repaired mojibake on line 34"
+    assert post.body is not None
     assert "\u00c2" not in post.body
     assert "veiled threats -\u00a0or promises" in post.body
     assert post.title == (
@@ -76,6 +77,7 @@ def test_utf8_bom_and_crlf_are_accepted(posts_dir: Path, config: Config) -> None
 
     assert problems == []
     assert post.title == "BOM and CRLF"
+    assert post.body is not None
     assert "\r" not in post.body and "\ufeff" not in post.body
     assert render_post(post, config).content_html == (
         "<p>Line one\nline two.</p>\n<p>Second paragraph.</p>"

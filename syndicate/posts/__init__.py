@@ -9,8 +9,8 @@ the modules cite the Jekyll behaviour they copy. One concern a module, and impor
 way (``load`` -> ``urls``, ``render`` -> ``post`` -> ``frontmatter`` -> ``text``; ``text``
 and ``walk`` import no other module of the package):
 
-- ``post``: the values (``Post``, ``PostProblem``, ``Image``, ``Rendered``), and where a
-  dropped body is read back from its file (``read_body``, ``PostChanged``).
+- ``post``: the values (``Post``, ``PostProblem``, ``Image``, ``Rendered``), and how the
+  publisher reads a body it kept out of a post from its file (``read_body``, ``PostChanged``).
 - ``load``: one file, or the whole folder, -> posts and problems.
 - ``text``: decoding, mojibake repair, characters feeds cannot carry, plain text.
 - ``frontmatter``: YAML and dates (each fast path beside the plain one it must equal)
@@ -49,12 +49,13 @@ if typing.TYPE_CHECKING:
         PostProblem,
         Rendered,
         digest_key,
-        drop_bodies,
         entry_digests,
         read_body,
         replace,
         share_values,
+        the_body,
         unpack_rendered,
+        without_body,
     )
     from .render import (
         ALLOWED_ATTRIBUTES,
@@ -83,7 +84,6 @@ __all__ = [
     "candidate_relpath",
     "collect_posts",
     "digest_key",
-    "drop_bodies",
     "entry_digests",
     "image_changed",
     "load_post",
@@ -99,7 +99,9 @@ __all__ = [
     "share_values",
     "site_markup_problems",
     "strip_forbidden_chars",
+    "the_body",
     "unpack_rendered",
+    "without_body",
 ]
 
 # The module of each name of the face (tests/test_posts_package.py checks it against __all__).
@@ -117,12 +119,13 @@ _HOMES = {
     "PostProblem": "post",
     "Rendered": "post",
     "digest_key": "post",
-    "drop_bodies": "post",
     "entry_digests": "post",
     "read_body": "post",
     "replace": "post",
     "share_values": "post",
+    "the_body": "post",
     "unpack_rendered": "post",
+    "without_body": "post",
     "ALLOWED_ATTRIBUTES": "render",
     "ALLOWED_TAGS": "render",
     "URL_SCHEMES": "render",

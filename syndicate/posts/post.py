@@ -1,12 +1,14 @@
-"""A post's values: ``Post``, ``PostProblem``, ``Image``, ``Rendered``. Reads a post's file
-again only when a dropped body is asked for.
+"""A post's values: ``Post``, ``PostProblem``, ``Image``, ``Rendered``; and ``read_body``,
+the one function here that reads a file (called by the publisher, never by a value).
 
-Dropped bodies (the one place they live): once a post is digested and rendered, the
-publisher lets go of its body (``drop_bodies``) to save memory; ``Post.body`` then reads
-it back from the file through ``Post.__getattr__`` -> ``read_body``, which raises
-``PostChanged`` if the file is no longer the bytes ``Post.digest`` covers. The publisher
-(``Publisher._again_if_changed``) catches it and runs the whole publish again from a
-fresh scan. ``replace`` and ``share_values`` change posts without reading a body back.
+Bodies kept out of the posts (the one place this is said): a ``Post`` is a plain value
+whose ``body`` is either there or explicitly ``None``. The publisher's cache keeps its
+posts without their bodies once digested (``without_body``: the bodies are most of a
+post's memory, and a service needs almost none of them again); when it must render such
+a post, the publisher reads the body from the file (``read_body``), which raises
+``PostChanged`` if the file is no longer the bytes ``Post.digest`` covers, and hands it
+to ``render_post``. The publisher (``Publisher._again_if_changed``) catches that and runs
+the whole publish again from a fresh scan. Nothing reads a file when an attribute is asked.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -66,21 +67,13 @@ class Post:
     image: Image | None
     lang: str | None
     # Markdown (or HTML for .html files) after text hygiene. A function of the file's
-    # bytes, which ``digest`` covers: not compared, and dropped from memory once the post
-    # is digested and rendered (``drop_bodies``), then read again from the file.
-    body: str = dataclasses.field(compare=False)
+    # bytes, which ``digest`` covers: not compared. None: kept without it (``without_body``),
+    # the publisher reads it from the file again when it needs it (``read_body``).
+    body: str | None = dataclasses.field(compare=False)
     excerpt: str | None  # front-matter `excerpt` source, None when absent
     is_html: bool  # body is HTML (.html file), not Markdown
     published: bool  # False for `published: false` or `draft: true`
     front_id: bool = False  # entry_id came from the front matter's `id`
-
-    if not typing.TYPE_CHECKING:  # mypy would take any attribute name for a body then
-
-        def __getattr__(self, name: str) -> Any:
-            # Only reached for an attribute the instance lacks: a body it dropped.
-            if name == "body" and "source" in self.__dict__:
-                return read_body(self.source, self.digest)
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,10 +193,11 @@ def digest_key(post: Post) -> DigestKey:
     return (post.digest, post.relpath, post.url, length)
 
 
-def entry_digests(post: Post) -> tuple[str, str]:
+def entry_digests(post: Post, body: str | None = None) -> tuple[str, str]:
     """(digest of what a reader sees of the post's entry, digest of its body): a change
-    of the first moves the entry's ``updated``; the second finds a renamed post."""
-    body = post.body  # once: a dropped body is read from the file again
+    of the first moves the entry's ``updated``; the second finds a renamed post.
+    ``body``: the post's body, for a post kept without it."""
+    body = the_body(post, body)
     parts = [
         post.title,
         body,
@@ -219,16 +213,20 @@ def entry_digests(post: Post) -> tuple[str, str]:
     return seen, hashlib.sha256(_utf8(body)).hexdigest()
 
 
-def drop_bodies(posts: Iterable[Post]) -> None:
-    """Let go of the bodies of posts that are digested and rendered; ``Post.body`` reads
-    them from their files again if ever needed (a post re-rendered or digested again).
+def the_body(post: Post, body: str | None = None) -> str:
+    """``body`` if given, else the post's own; ``ValueError`` for a post kept without its
+    body when none is handed in (whoever keeps posts so reads it: ``read_body``)."""
+    if body is not None:
+        return body
+    if post.body is None:
+        raise ValueError(f"{post.source}: kept without its body, and none was handed in")
+    return post.body
 
-    A body is a function of the file's bytes, which ``Post.digest`` covers, so this
-    changes no post's value: only where its body comes from. The bodies are most of a
-    post's memory, and a service needs almost none of them again.
-    """
-    for post in posts:
-        post.__dict__.pop("body", None)
+
+def without_body(post: Post) -> Post:
+    """``post`` without its body (a new value, equal to it): what a cache keeps once the
+    post is digested, as the bodies are most of a post's memory."""
+    return replace(post, body=None)
 
 
 def share_values(post: Post, pool: dict[Any, Any]) -> None:
@@ -237,8 +235,8 @@ def share_values(post: Post, pool: dict[Any, Any]) -> None:
     objects ``pool`` holds, keeping the first of each in ``pool``.
 
     Every post read or unpickled has its own copies, of a few authors and tags shared
-    by thousands of posts. Like ``drop_bodies``, this
-    changes no post's value (the values are equal), only which object holds it.
+    by thousands of posts. This changes no post's value (the values are equal), only
+    which object holds it.
     """
     values = post.__dict__
     author = values.get("author")
@@ -256,7 +254,8 @@ def share_values(post: Post, pool: dict[Any, Any]) -> None:
 
 
 def replace(post: Post, **changes: Any) -> Post:
-    """``dataclasses.replace`` for a post, without reading a dropped body back in."""
+    """``dataclasses.replace`` for a post, copying its values as they are (a post from a
+    worker process may lack its ``source`` until the cache puts it back)."""
     new = object.__new__(type(post))
     new.__dict__.update(post.__dict__)
     new.__dict__.update(changes)

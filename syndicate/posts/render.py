@@ -1,6 +1,6 @@
 """Rendering: a post's Markdown (CommonMark through cmark-gfm, called with ctypes) to HTML,
-sanitised for feed readers with nh3, every URL absolute, and its excerpt. Pure (no I/O but
-a dropped body read back, see ``post``).
+sanitised for feed readers with nh3, every URL absolute, and its excerpt. Pure: a post kept
+without its body is rendered from the body handed in (see ``post``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from ..config import Config
-from .post import Post, Rendered
+from .post import Post, Rendered, the_body
 from .text import is_printable, strip_forbidden_chars
 
 # CommonMark through cmark-gfm, the reference C implementation of the spec (GitHub's
@@ -316,9 +316,10 @@ def _html_string(element: etree._Element) -> str:
     return str(etree.tostring(element, method="html", encoding="unicode", with_tail=False)).strip()
 
 
-def render_post(post: Post, config: Config) -> Rendered:
-    """Render a post's body and excerpt to clean HTML with absolute URLs. Pure."""
-    body = post.body  # once: a dropped body is read from the file again
+def render_post(post: Post, config: Config, body: str | None = None) -> Rendered:
+    """Render a post's body and excerpt to clean HTML with absolute URLs. Pure.
+    ``body``: the post's body, handed in for a post kept without it (``Post.body`` None)."""
+    body = the_body(post, body)
     content = sanitize_html(_to_html(body, post.is_html), post.url).strip()
     separator = config.excerpt_separator
     if post.excerpt is not None and post.excerpt.strip():

@@ -42,14 +42,15 @@ from ..posts import (
     PostProblem,
     Rendered,
     digest_key,
-    drop_bodies,
     entry_digests,
     image_changed,
     load_post,
     load_post_statted,
+    read_body,
     render_post,
     share_values,
     unpack_rendered,
+    without_body,
 )
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("syndicate.cache")  # the name its log lines have always had
 
 CACHE_FILE = "posts.pickle"
-FORMAT = 9  # bump when the layout of the pickled payload, or what reading a post gives, changes
+FORMAT = 10  # bump when the layout of the pickled payload, or what reading a post gives, changes
 
 # Rendering or reading in worker processes pays for itself only past this many posts:
 # starting the pool and shipping posts and results cost more than they save below
@@ -272,9 +273,12 @@ class PostCache:
             return hit
         self.misses += 1
         post, problems = load_post(path, config)
+        digested: dict[DigestKey, tuple[str, str]] = {}
+        post = _kept(post, digested)
         with self._lock:
             self._keep(relpath, stat_key, post, problems)
             self._dirty = True
+        self.remember_digests(digested)
         return post, problems
 
     def _look_up(
@@ -347,7 +351,7 @@ class PostCache:
                 chunks = self._parallel_results(_load_chunk, to_read, config)
                 read = self._digested(missed, paths, chunks, digested)
             else:
-                read = _read_here(missed, paths, config)
+                read = _read_here(missed, paths, config, digested)
             for (index, relpath, _), (post, problems, seen) in zip(missed, read, strict=True):
                 if seen is not None:  # else a file gone meanwhile, reported as such
                     with self._lock:
@@ -449,7 +453,7 @@ class PostCache:
                 log.info("rendering %d posts on %d processes", len(missing), self.workers)
                 results = self._parallel(_render_chunk, missing, config)
             else:
-                results = [render_post(p, config) for p in missing]
+                results = [render_post(p, config, body_of(p)) for p in missing]
             fresh = {
                 (p.digest, p.url): rendered for p, rendered in zip(missing, results, strict=True)
             }
@@ -541,12 +545,33 @@ def _sourced(post: Post | None, path: Path) -> Post | None:
 
 
 def _read_here(
-    missed: Sequence[tuple[int, str, StatKey | None]], paths: Sequence[Path], config: Config
+    missed: Sequence[tuple[int, str, StatKey | None]],
+    paths: Sequence[Path],
+    config: Config,
+    digested: dict[DigestKey, tuple[str, str]],
 ) -> Iterator[tuple[Post | None, Sequence[PostProblem], StatKey | None]]:
-    """``load_post`` of the missed paths in this process, each stat'ed before it is read."""
+    """``load_post`` of the missed paths in this process, each stat'ed before it is read;
+    each post kept as ``_kept`` keeps it (its digests into ``digested``)."""
     for index, _, known in missed:
         statted = known if known is not None else _stat_key(paths[index])
-        yield (*load_post(paths[index], config), statted)
+        post, problems = load_post(paths[index], config)
+        yield _kept(post, digested), problems, statted
+
+
+def _kept(post: Post | None, digested: dict[DigestKey, tuple[str, str]]) -> Post | None:
+    """``post`` as the cache keeps it: digested (into ``digested``: what settling its
+    entry id needs of its body) and without its body, which is most of a post's memory
+    and is read from the file again for the few posts rendered later (``body_of``)."""
+    if post is None or post.body is None:
+        return post
+    digested[digest_key(post)] = entry_digests(post)
+    return without_body(post)
+
+
+def body_of(post: Post) -> str:
+    """``post``'s body: its own, or, for a post kept without it, read from its file again
+    (``posts.read_body``: ``PostChanged`` if the file is no longer the one digested)."""
+    return post.body if post.body is not None else read_body(post.source, post.digest)
 
 
 def _stat_key(path: Path) -> StatKey | None:
@@ -577,7 +602,7 @@ def _load_chunk(
         digests = None
         if post is not None:
             digests = entry_digests(post)
-            drop_bodies([post])
+            post = without_body(post)
             if post.source == path:
                 # The parent has this very path: it puts its own back (``_sourced``)
                 # rather than unpickle another (a fifth of unpickling a post).
@@ -588,7 +613,7 @@ def _load_chunk(
 
 def _render_chunk(args: _Chunk[Post]) -> list[Rendered]:
     posts, config = args
-    return [render_post(post, config) for post in posts]
+    return [render_post(post, config, body_of(post)) for post in posts]
 
 
 def _render_and_serialise(
@@ -598,7 +623,7 @@ def _render_and_serialise(
     from ..feeds import serialise_entries
 
     posts, config = args
-    rendered = [render_post(post, config) for post in posts]
+    rendered = [render_post(post, config, body_of(post)) for post in posts]
     items = list(zip(posts, rendered, strict=True))
     serialised = serialise_entries(items, config, deflated=deflated)
     return list(zip(rendered, serialised, strict=True))
@@ -632,8 +657,8 @@ def _parallel(
 ) -> Iterator[_R]:
     """Run on every core: parsing and Markdown are CPU-bound Python, threads would not help.
 
-    Results come back pickled: whole Post objects from reading, bodies included; the
-    parent's cost of unpickling them is mostly in rebuilding the objects, not the bodies.
+    Results come back pickled: whole Post objects from reading (without their bodies,
+    ``_load_chunk``); the parent's cost of unpickling them is in rebuilding the objects.
     """
     # Many small chunks even out the load: a worker that finds the queue empty idles
     # while the other ends its last chunk, and the parent unpickles that chunk after.

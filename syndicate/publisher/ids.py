@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .. import posts
 from ..config import Config
-from ..errors import RemovalRefused
+from ..errors import PostChanged, RemovalRefused
 from ..posts import Post, PostProblem
 from ..store import PostRecord
 
@@ -48,6 +48,10 @@ def entry_digests(
     key = posts.digest_key(post)
     digests = known.get(key) or found.get(key)
     if digests is None:
+        if post.body is None:
+            # Kept without its body, yet without its digests (which the cache keeps with
+            # it): the publish starts again from the file (``_again_if_changed``).
+            raise PostChanged(post.source, "its body is no longer in memory")
         digests = found[key] = posts.entry_digests(post)
     return digests
 

@@ -13,8 +13,9 @@ network I/O. A finished publish leaves a ``stamp``.
 ``Publisher.write_static()`` writes a ``Site`` as a static tree swapped in at once
 (``site.files``); ``Publisher.build_static()`` (the ``build`` command) builds and writes
 in one pass, writing each document as soon as it is made.
-Posts are kept without their bodies once digested (``posts.drop_bodies``); a post whose
-file changed before its body was needed again makes the publish or build run once more.
+The cache keeps posts without their bodies once digested (``posts.without_body``) and
+reads a body from its file when it renders the post; a post whose file changed before
+its body was needed again makes the publish or build run once more.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import counted, feeds, posts
+from .. import counted, feeds
 from ..config import Config, fingerprint, sqlite_file, state_dir
 from ..errors import (
     LiveTreeChanged,
@@ -165,8 +166,6 @@ class Publisher:
             return None
         plan, problems = done
         self.cache.remember_digests(plan.digests)
-        read = sorted((rel, post) for rel, (post, _) in touched.items() if post is not None)
-        posts.drop_bodies(p for rel, post in read for p in (post, pipe.settled[rel]))
         for relpath, (post, _) in touched.items():
             if post is None:
                 self._reader.last_good.pop(relpath, None)
@@ -226,8 +225,8 @@ class Publisher:
         """Whether ``post``'s entry can be made again although its file has changed since
         it was read: its body is still in memory, its render is cached, or the last
         publish prepared its entry. A version that was in no feed was never rendered,
-        and its body, dropped once digested, cannot be read back from a changed file."""
-        if "body" in post.__dict__:
+        and its body, let go once digested, cannot be read back from a changed file."""
+        if post.body is not None:
             return True
         if self.cache is not None and self.cache.has_render(post):
             return True
@@ -472,10 +471,6 @@ class Publisher:
             loaded, problems = self._reader.load()
             loaded, problems = self._reader.keep_last_good(loaded, problems, self._can_make_again)
             plan = self._reconcile(loaded, records, now, self._settled)
-            # Digested: from here on a body is only needed to render a post, which
-            # reads it from its file (in the worker processes, for many).
-            posts.drop_bodies(loaded)
-            posts.drop_bodies(plan.posts)
             self._pipe = Pipe.after(loaded, problems, plan, self._reader.files)
         if plan.deletes and not force:
             check_removals(plan, records, self.config, problems)
@@ -648,8 +643,6 @@ class Publisher:
         records = self.store.posts() if self.store is not None else {}
         slugs = self.store.slugs() if self.store is not None else None
         plan = self._reconcile(loaded, records, now)
-        posts.drop_bodies(loaded)  # digested; rendering reads a body from its file
-        posts.drop_bodies(plan.posts)
         problems = [*problems, *plan.problems]
         for problem in problems:
             level = logging.ERROR if problem.severity == "error" else logging.WARNING
