@@ -67,6 +67,9 @@ class FeedsConfig:
     """What goes in each feed."""
 
     limit: int = 20
+    # Minutes a reader may cache a feed before polling again (RSS <ttl>, and the
+    # syndication module's period and frequency); None: serve.cache_max_age in minutes.
+    ttl: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -375,6 +378,8 @@ def _check(config: Config) -> None:
         ) from None
     if config.feeds.limit < 1:
         raise ConfigError("feeds.limit: expected a positive int")
+    if config.feeds.ttl is not None and config.feeds.ttl < 1:
+        raise ConfigError("feeds.ttl: expected a positive number of minutes")
     if config.serve.cache_max_age < 0:
         raise ConfigError("serve.cache_max_age: expected an int >= 0")
     if not 1 <= config.serve.port <= 65535:

@@ -22,6 +22,7 @@ from lxml import etree
 
 from syndicate import __version__, documents
 from syndicate.config import Author, Config
+from syndicate.errors import ConfigError
 from syndicate.feeds import (
     Document,
     FeedInfo,
@@ -31,7 +32,7 @@ from syndicate.feeds import (
     absolute_url,
     build_site,
 )
-from syndicate.posts import Image, Post, Rendered
+from syndicate.posts import Image, Post, Rendered, load_posts
 
 from .conftest import ConfigFactory
 
@@ -899,3 +900,43 @@ def test_render_order_follows_the_feeds_not_the_input(config: Config) -> None:
     calls.clear()
     build_site(posts[::-1], config, NOW, Rendering(render))
     assert calls == first  # rendering order does not follow the input order
+
+
+@pytest.mark.parametrize(
+    ("settings", "ttl", "period", "frequency"),
+    [
+        ({}, "5", "hourly", "12"),  # serve.cache_max_age 300 s
+        ({"serve": {"cache_max_age": 90}}, "2", "hourly", "30"),  # minutes rounded up
+        ({"serve": {"cache_max_age": 7200}}, "120", "daily", "12"),
+        ({"feeds": {"ttl": 1440}, "serve": {"cache_max_age": 60}}, "1440", "daily", "1"),
+        ({"feeds": {"ttl": 20160}}, "20160", "monthly", "1"),
+    ],
+)
+def test_rss_says_how_often_to_poll(
+    make_config: ConfigFactory,
+    posts_dir: Path,
+    settings: dict[str, Any],
+    ttl: str,
+    period: str,
+    frequency: str,
+) -> None:
+    """Polite polling (RSS <ttl> and the syndication module), from feeds.ttl or
+    serve.cache_max_age; Atom has no such element."""
+    (posts_dir / "2024-01-02-a.md").write_text(
+        "---\ntitle: A\ndate: 2024-01-02 10:00:00\n---\nText.\n", encoding="utf-8"
+    )
+    config = make_config(**settings)
+    site = build_site(load_posts(config)[0], config, NOW).site
+    rss = etree.fromstring(site.documents["/feed.rss"].body).find("channel")
+    assert rss is not None
+    sy = "{http://purl.org/rss/1.0/modules/syndication/}"
+    assert (rss.findtext("ttl"), rss.findtext(f"{sy}updatePeriod")) == (ttl, period)
+    assert rss.findtext(f"{sy}updateFrequency") == frequency
+    parsed = feedparser.parse(site.documents["/feed.rss"].body)
+    assert not parsed.bozo and parsed.feed.ttl == ttl
+    assert b"ttl" not in site.documents["/feed.atom"].body
+
+
+def test_feeds_ttl_must_be_positive(make_config: ConfigFactory) -> None:
+    with pytest.raises(ConfigError, match=r"feeds\.ttl: expected a positive number of minutes"):
+        make_config(feeds={"ttl": 0})

@@ -37,6 +37,8 @@ from syndicate.feeds._feedgen import (
     Format,
     _HubExtension,
     _person,
+    _SyndicationExtension,
+    polling,
     rss_char_refs,
 )
 from syndicate.feeds._formats import render_feed
@@ -65,6 +67,10 @@ def reference_feed(meta: FeedMeta, entries: Sequence[Any], config: Config, fmt: 
     if hubs:
         feed.register_extension("websub", _HubExtension, None, atom=False, rss=True)
         feed.websub.hubs(hubs)
+    ttl, period, frequency = polling(config)
+    feed.ttl(ttl)
+    feed.register_extension("polling", _SyndicationExtension, None, atom=False, rss=True)
+    feed.polling.every(period, frequency)
 
     self_url = meta.rss_url if fmt == "rss" else meta.atom_url
     feed.id(meta.atom_url)

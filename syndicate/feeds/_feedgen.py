@@ -70,6 +70,46 @@ class _HubExtension(BaseExtension):  # type: ignore[misc]  # feedgen is untyped
         return rss_feed
 
 
+SYNDICATION_NS = "http://purl.org/rss/1.0/modules/syndication/"
+
+
+def polling(config: Config) -> tuple[int, str, int]:
+    """How often readers should poll: (RSS ``ttl`` in minutes, the syndication module's
+    ``updatePeriod`` and ``updateFrequency``). From ``feeds.ttl``, else from
+    ``serve.cache_max_age``, the time a response may be cached anyway: polling sooner
+    only brings back the same bytes (or a 304)."""
+    ttl = config.feeds.ttl
+    if ttl is None:
+        ttl = max(1, -(-config.serve.cache_max_age // 60))  # minutes, rounded up
+    for period, minutes in (("hourly", 60), ("daily", 1440), ("weekly", 10080)):
+        if ttl <= minutes:
+            return ttl, period, max(1, minutes // ttl)
+    return ttl, "monthly", 1
+
+
+class _SyndicationExtension(BaseExtension):  # type: ignore[misc]  # feedgen is untyped
+    """RSS only: ``sy:updatePeriod`` and ``sy:updateFrequency`` (RSS 1.0 syndication
+    module), after ``ttl``. feedgen's own syndication extension writes the elements as
+    ``UpdatePeriod``/``UpdateFrequency``, names the module does not have."""
+
+    def __init__(self) -> None:
+        self._period = "hourly"
+        self._frequency = 1
+
+    def every(self, period: str, frequency: int) -> None:
+        """Set the period (``hourly``, ``daily``, ...) and updates in each."""
+        self._period, self._frequency = period, frequency
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"sy": SYNDICATION_NS}
+
+    def extend_rss(self, rss_feed: Any) -> Any:
+        channel = rss_feed.find("channel")
+        for name, value in (("updatePeriod", self._period), ("updateFrequency", self._frequency)):
+            etree.SubElement(channel, f"{{{SYNDICATION_NS}}}{name}").text = str(value)
+        return rss_feed
+
+
 @dataclasses.dataclass(frozen=True)
 class FeedMeta:
     """The channel / feed level of one feed, shared by its RSS and Atom forms."""
@@ -102,6 +142,11 @@ def _new_feed(meta: FeedMeta, config: Config, fmt: Format) -> FeedGenerator:
         # A feed-level extension only: with no entry class, add_entry() skips it.
         feed.register_extension("websub", _HubExtension, None, atom=False, rss=True)
         feed.websub.hubs(hubs)
+    # Polite polling, RSS only: Atom and JSON Feed have no such element.
+    ttl, period, frequency = polling(config)
+    feed.ttl(ttl)
+    feed.register_extension("polling", _SyndicationExtension, None, atom=False, rss=True)
+    feed.polling.every(period, frequency)
 
     self_url = meta.rss_url if fmt == "rss" else meta.atom_url
     # The Atom id must never change (RFC 4287 4.2.6); the feed's own URL is as stable
