@@ -825,10 +825,10 @@ def test_opml_lists_every_feed(sample: list[Post], config: Config) -> None:
     assert opml.findtext("head/title") == "Example News: feeds"
     assert opml.findtext("head/dateModified") == "Fri, 20 Jun 2025 08:30:00 +0000"
     outlines = {o.get("xmlUrl"): o for o in opml.iterfind(".//outline[@xmlUrl]")}
-    expected = {SITE + p.lstrip("/") for f in site.feeds for p in (f.rss_path, f.atom_path)}
+    expected = {SITE + p.lstrip("/") for f in site.feeds for p in f.paths}
     assert set(outlines) == expected
     for info in site.feeds:
-        for path in (info.rss_path, info.atom_path):
+        for path in info.paths:
             outline = outlines[SITE + path.lstrip("/")]
             assert outline.get("type") == "rss"  # OPML 2.0: a subscription, whatever the format
             assert outline.get("title") == info.title
@@ -859,6 +859,13 @@ def test_index_has_autodiscovery_links_for_every_feed(sample: list[Post], config
         )
         expected.add(
             ("application/atom+xml", SITE + info.atom_path.lstrip("/"), f"{info.title} (Atom)")
+        )
+        expected.add(
+            (
+                "application/feed+json",
+                SITE + info.json_path.lstrip("/"),
+                f"{info.title} (JSON Feed)",
+            )
         )
     assert found == expected
     hrefs = {a.get("href") for a in page.iterfind(".//body//a")}
