@@ -183,7 +183,7 @@ def _finished() -> None:
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", count=True, help="Less log output (errors only).")
 def main(verbose: int, quiet: int) -> None:
-    """Publish Markdown posts as RSS 2.0 and Atom 1.0 feeds."""
+    """Publish Markdown posts as RSS 2.0, Atom 1.0 and JSON Feed 1.1 feeds."""
     levels = [logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG]
     index = max(0, min(len(levels) - 1, 1 + verbose - quiet))
     command = click.get_current_context().invoked_subcommand

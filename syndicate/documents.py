@@ -18,15 +18,21 @@ from typing import Literal
 
 FeedKind = Literal["site", "category", "tag"]
 
-SITE_FEED_PATHS = ("/feed.rss", "/feed.atom")
+SITE_FEED_PATHS = ("/feed.rss", "/feed.atom", "/feed.json")
 
 
-def feed_paths(kind: FeedKind, slug: str | None) -> tuple[str, str]:
-    """A feed's URL paths, RSS then Atom: ``/feed.rss`` for the site's, and
+def feed_paths(kind: FeedKind, slug: str | None) -> tuple[str, str, str]:
+    """A feed's URL paths, RSS, Atom then JSON Feed: ``/feed.rss`` for the site's, and
     ``/<kind>/<slug>.rss`` for a category's or a tag's."""
     if kind == "site":
         return SITE_FEED_PATHS
-    return f"/{kind}/{slug}.rss", f"/{kind}/{slug}.atom"
+    return f"/{kind}/{slug}.rss", f"/{kind}/{slug}.atom", f"/{kind}/{slug}.json"
+
+
+def json_twin(rss_path: str) -> str:
+    """The URL path of the JSON Feed beside the RSS feed at ``rss_path`` (``feed_paths``'
+    third), for a feed listed before JSON Feeds were made."""
+    return rss_path.removesuffix(".rss") + ".json"
 
 
 def absolute_url(site_url: str, url_path: str) -> str:
@@ -63,7 +69,8 @@ class Document:
 
 @dataclasses.dataclass(frozen=True)
 class FeedInfo:
-    """One feed (RSS and Atom of the same entries) for listings: OPML, index, status."""
+    """One feed (RSS, Atom and JSON Feed of the same entries) for listings: OPML, index,
+    status."""
 
     kind: FeedKind
     name: str | None  # category or tag name; None for the site feed
@@ -74,6 +81,17 @@ class FeedInfo:
     entry_count: int
     updated: datetime | None  # newest entry change
     entry_ids: tuple[str, ...]  # newest first
+    # Last, with a default: a live tree's manifest from before JSON Feeds has none.
+    json_path: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.json_path:
+            object.__setattr__(self, "json_path", json_twin(self.rss_path))
+
+    @property
+    def paths(self) -> tuple[str, str, str]:
+        """The URL paths of its documents: RSS, Atom, then JSON Feed."""
+        return (self.rss_path, self.atom_path, self.json_path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +100,6 @@ class Site:
 
     documents: Mapping[str, Document]
     feeds: tuple[FeedInfo, ...]
-    # Feed rss_path -> digest of everything its two documents are made from. A later
+    # Feed rss_path -> digest of everything its documents are made from. A later
     # build given this Site as ``previous`` reuses a feed whose signature is unchanged.
     signatures: Mapping[str, str] = dataclasses.field(default_factory=dict)

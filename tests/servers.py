@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
+import json
 import socket
 import threading
 import xmlrpc.client
@@ -336,8 +337,8 @@ def _go_error(status: int, message: str) -> HubResponse:
 
 
 def _self_link(url: str) -> str:
-    """The ``rel=self`` link of the feed at ``url`` (Atom, or RSS's atom:link), or what
-    went wrong fetching it."""
+    """The ``rel=self`` link of the feed at ``url`` (Atom, or RSS's atom:link; a JSON
+    Feed's ``feed_url``), or what went wrong fetching it."""
     from lxml import etree
 
     parts = urlsplit(url)
@@ -352,6 +353,9 @@ def _self_link(url: str) -> str:
         connection.close()
     if response.status != 200:
         return f"HTTP {response.status}"
+    if (response.getheader("Content-Type") or "").startswith("application/feed+json"):
+        # A JSON Feed names itself in feed_url (JSON Feed 1.1), as a rel=self would.
+        return str(json.loads(body).get("feed_url", "no feed_url"))
     root = etree.fromstring(body)
     links = root.xpath("//*[local-name()='link'][@rel='self']/@href", smart_strings=False)
     assert isinstance(links, list)

@@ -563,18 +563,21 @@ def test_republish_now_shows_the_result(
         "/category/news.atom",
         "/tag/python.rss",
         "/tag/python.atom",
+        "/feed.json",
+        "/category/news.json",
+        "/tag/python.json",
     }
     summary = " ".join(result.xpath("string(p)").split())
-    assert summary.startswith("6 feeds changed, 0 removed, 6 notifications queued, 1 post error.")
+    assert summary.startswith("9 feeds changed, 0 removed, 9 notifications queued, 1 post error.")
     assert "posts/2024-04-03-broken.md" in result.xpath("string()")
-    assert len(store.pending()) == 6
+    assert len(store.pending()) == 9
 
 
 def test_republish_and_notify_all(signed_in: FlaskClient, store: SqlStore) -> None:
     page = republish(signed_in, force=True)
     summary = " ".join(html(page).find(".//section[@id='result']").xpath("string(p)").split())
-    # Nothing changed, yet every feed (5 feeds, RSS and Atom) is notified.
-    assert summary.startswith("0 feeds changed, 0 removed, 10 notifications queued")
+    # Nothing changed, yet every feed (5 feeds, RSS, Atom and JSON Feed) is notified.
+    assert summary.startswith("0 feeds changed, 0 removed, 15 notifications queued")
     assert "and notified all" in text(page)
 
 

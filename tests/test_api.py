@@ -73,9 +73,14 @@ date: 2024-04-03
 Body.
 """
 
-SITE_FEEDS = {"/feed.rss", "/feed.atom"}
-NEWS_FEEDS = {"/category/news.rss", "/category/news.atom", "/tag/python.rss", "/tag/python.atom"}
-LIFE_FEEDS = {"/category/life.rss", "/category/life.atom", "/tag/cats.rss", "/tag/cats.atom"}
+# Every feed's documents: RSS, Atom and JSON Feed.
+SITE_FEEDS = {"/feed.rss", "/feed.atom", "/feed.json"}
+NEWS_FEEDS = {
+    f"/{p}.{ext}" for p in ("category/news", "tag/python") for ext in ("rss", "atom", "json")
+}
+LIFE_FEEDS = {
+    f"/{p}.{ext}" for p in ("category/life", "tag/cats") for ext in ("rss", "atom", "json")
+}
 ALL_FEEDS = SITE_FEEDS | NEWS_FEEDS | LIFE_FEEDS
 # Editing the Python post touches the site's feeds and those of its category and tag.
 AFFECTED = SITE_FEEDS | NEWS_FEEDS
@@ -646,7 +651,7 @@ def test_cli_republish(project: Path, store: SqlStore, hub: HubServer) -> None:
     assert first.exit_code == 0, first.output
     assert changed_lines(first) == {f"changed {url(p)}" for p in ALL_FEEDS}
     summary = first.stdout.splitlines()[-1]
-    assert summary.startswith("3 posts, 5 feeds: 10 changed, 0 removed; 10 notifications queued")
+    assert summary.startswith("3 posts, 5 feeds: 15 changed, 0 removed; 15 notifications queued")
     assert summary.endswith("0 errors, 0 warnings")
     assert queued(store) == websub_for(hub, ALL_FEEDS)
     assert hub.requests == []  # queued for the scheduler, not sent
@@ -663,7 +668,7 @@ def test_cli_republish(project: Path, store: SqlStore, hub: HubServer) -> None:
     forced = run("republish", "--force")
     assert forced.exit_code == 0
     assert changed_lines(forced) == set()
-    assert "10 notifications queued (--force)" in forced.stdout
+    assert "15 notifications queued (--force)" in forced.stdout
     assert queued(store) == websub_for(hub, ALL_FEEDS)  # coalesced with the pending ones
 
 
@@ -701,16 +706,17 @@ def test_cli_status(project: Path, hub: HubServer) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Last build: ")
-    assert "3 posts, 5 feeds, 1 error, 10 feeds changed" in lines[0]
+    assert "3 posts, 5 feeds, 1 error, 15 feeds changed" in lines[0]
     assert "Post errors: 1" in lines
     assert any(line.startswith("  posts/2024-04-03-broken.md: ") for line in lines)
-    assert "Pending notifications: 10" in lines
+    assert "Pending notifications: 15" in lines
     assert f"  websub {url('/feed.atom')} -> {hub.url}: 0 attempts, next " in result.stdout
     assert "Failed notifications: 0" in lines
     assert "Recent attempts: 0" in lines
-    assert {line for line in lines if line.startswith("  changed ")} == {
-        f"  changed {url(p)}" for p in ALL_FEEDS
-    }
+    shown = {line for line in lines if line.startswith("  changed ")}
+    # The status shows the first ten; fifteen feed documents changed (RSS, Atom, JSON Feed).
+    assert len(shown) == 10 and shown <= {f"  changed {url(p)}" for p in ALL_FEEDS}
+    assert "  ... and 5 more (--json lists them all)" in lines
 
 
 def test_cli_status_json_is_the_api_json(
@@ -729,7 +735,7 @@ def test_cli_status_json_is_the_api_json(
         close_api(app)
     del from_cli["now"], from_api["now"]
     assert from_cli == from_api
-    assert len(from_cli["pending"]) == len(store.pending()) == 10
+    assert len(from_cli["pending"]) == len(store.pending()) == 15
 
 
 # --------------------------------------------------------------------------- hostile names

@@ -174,14 +174,14 @@ def sample() -> list[Post]:
 
 def test_every_feed_kind_is_published_at_its_url(sample: list[Post], config: Config) -> None:
     site = build(sample, config)
-    expected = {"/", "/feeds.opml", "/feed.rss", "/feed.atom"}
+    expected = {"/", "/feeds.opml", "/feed.rss", "/feed.atom", "/feed.json"}
     for kind, names in {
         "category": ["news", "culture", "cafe", "meta", "politics"],
         "tag": ["belarus", "minsk", "c", "python", "feeds", "ellenika"],
     }.items():
-        expected |= {f"/{kind}/{name}.{ext}" for name in names for ext in ("rss", "atom")}
+        expected |= {f"/{kind}/{name}.{ext}" for name in names for ext in ("rss", "atom", "json")}
     collided = {p for p in site.documents if p.startswith("/tag/c-")}
-    assert len(collided) == 2  # C++ beside C#: its own slug, both formats
+    assert len(collided) == 3  # C++ beside C#: its own slug, every format
     assert set(site.documents) == expected | collided
 
 
@@ -677,7 +677,7 @@ def test_the_sink_hears_of_every_feed_first_then_keeps_each_document_as_made(
     recorder = Recorder()
     site, _ = build_site(posts, config, NOW, recorder, sink=recorder)
     plain = build(posts, config)
-    feeds = [p for info in plain.feeds for p in (info.rss_path, info.atom_path)]
+    feeds = [p for info in plain.feeds for p in info.paths]
     assert recorder.events[0] == "planned " + " ".join(feeds)
     kept = [e.removeprefix("keep ") for e in recorder.events if e.startswith("keep ")]
     assert kept == [*feeds, "/feeds.opml", "/"]
@@ -715,7 +715,7 @@ def test_a_feed_is_named_by_one_url_in_every_document(make_config: ConfigFactory
         ("tag", "c"),
     ]
     for info in site.feeds:
-        assert (info.rss_path, info.atom_path) == documents.feed_paths(info.kind, info.slug)
+        assert info.paths == documents.feed_paths(info.kind, info.slug)
         for path in (info.rss_path, info.atom_path):
             url = absolute_url(config.site.url, path)
             assert url == "https://example.org/news/" + path[1:]
@@ -807,7 +807,7 @@ def test_feeds_with_hubs_rebuild_byte_identical(
 @pytest.mark.parametrize("path", ["/feed.rss", "/feed.atom"])
 def test_a_site_without_posts_still_has_valid_fixed_date_feeds(config: Config, path: str) -> None:
     site = build([], config)
-    assert set(site.documents) == {"/", "/feeds.opml", "/feed.rss", "/feed.atom"}
+    assert set(site.documents) == {"/", "/feeds.opml", "/feed.rss", "/feed.atom", "/feed.json"}
     assert read(site, path).entries == []
     fixed = datetime(2000, 1, 1, tzinfo=UTC)  # not 1970: the W3C validator calls that implausible
     assert site.documents[path].last_modified == fixed
@@ -826,10 +826,10 @@ def test_opml_lists_every_feed(sample: list[Post], config: Config) -> None:
     assert opml.findtext("head/title") == "Example News: feeds"
     assert opml.findtext("head/dateModified") == "Fri, 20 Jun 2025 08:30:00 +0000"
     outlines = {o.get("xmlUrl"): o for o in opml.iterfind(".//outline[@xmlUrl]")}
-    expected = {SITE + p.lstrip("/") for f in site.feeds for p in (f.rss_path, f.atom_path)}
+    expected = {SITE + p.lstrip("/") for f in site.feeds for p in f.paths}
     assert set(outlines) == expected
     for info in site.feeds:
-        for path in (info.rss_path, info.atom_path):
+        for path in info.paths:
             outline = outlines[SITE + path.lstrip("/")]
             assert outline.get("type") == "rss"  # OPML 2.0: a subscription, whatever the format
             assert outline.get("title") == info.title
@@ -860,6 +860,13 @@ def test_index_has_autodiscovery_links_for_every_feed(sample: list[Post], config
         )
         expected.add(
             ("application/atom+xml", SITE + info.atom_path.lstrip("/"), f"{info.title} (Atom)")
+        )
+        expected.add(
+            (
+                "application/feed+json",
+                SITE + info.json_path.lstrip("/"),
+                f"{info.title} (JSON Feed)",
+            )
         )
     assert found == expected
     hrefs = {a.get("href") for a in page.iterfind(".//body//a")}

@@ -102,7 +102,7 @@ def test_an_entry_seeded_with_plain_bytes_is_deflated_when_compacted() -> None:
     kept after all (``compact()``) holds them deflated like any other."""
     config = make_config(hubs=HUBS)
     ahead = serialise_entries(VARIED, config, deflated=False)
-    assert all(isinstance(s, dict) and len(s) == 2 for s in ahead)
+    assert all(isinstance(s, dict) and len(s) == 3 for s in ahead)  # RSS, Atom, JSON Feed
     entries = [
         prepare_entry(post, None, config, functools.partial(_no_render, index), s)
         for index, ((post, _), s) in enumerate(zip(VARIED, ahead, strict=True))

@@ -271,15 +271,15 @@ def test_the_page_shows_the_feed(client: FlaskClient, site: Site, path: str) -> 
     assert page.get("lang") == "en"
     assert page.find("head/meta[@name='viewport']") is not None
     assert page.findtext(".//h1") == "Example News"
-    # How to subscribe: the address of this feed first, ready to copy, then the other format.
+    # How to subscribe: the address of this feed first, ready to copy, then the others.
     fields = [i.get("value") for i in page.iterfind(".//section[@class='card subscribe']//input")]
     assert fields[0] == SITE + path.lstrip("/")
-    assert set(fields) == {SITE + "feed.atom", SITE + "feed.rss"}
+    assert set(fields) == {SITE + "feed.atom", SITE + "feed.rss", SITE + "feed.json"}
     buttons = page.findall(".//button[@data-copy]")
     assert [b.get("data-copy") for b in buttons] == fields
     # Autodiscovery, as on the home page.
     types = {link.get("type") for link in page.iterfind("head/link[@rel='alternate']")}
-    assert types == {"application/rss+xml", "application/atom+xml"}
+    assert types == {"application/rss+xml", "application/atom+xml", "application/feed+json"}
     # Entries: newest first, with dates, links and plain-text excerpts.
     items = page.findall(".//ul[@class='entries']/li")
     assert [i.xpath("string(h3)") for i in items] == ["A long read", "Cats & <dogs>"]
@@ -344,7 +344,7 @@ def test_the_home_page_lists_every_feed_with_its_latest_post(client: FlaskClient
     response = get(client, "/", CHROME)
     page = page_of(response)
     alternates = page.findall("head/link[@rel='alternate']")
-    assert len(alternates) == 2 * 4  # site, 2 categories, 1 tag; RSS and Atom each
+    assert len(alternates) == 3 * 4  # site, 2 categories, 1 tag; RSS, Atom, JSON Feed each
     rows = {tr.findtext("td[@class='name']"): tr for tr in page.iterfind(".//tbody/tr")}
     assert list(rows) == ["Example News", "Life", "News", "cats"]
     site_row = rows["Example News"]
@@ -353,5 +353,5 @@ def test_the_home_page_lists_every_feed_with_its_latest_post(client: FlaskClient
     assert latest.text == "A long read"
     assert latest.get("href") == SITE + "news/2024/04/02/long.html"
     copies = [b.get("data-copy") for b in site_row.iterfind(".//button[@data-copy]")]
-    assert copies == [SITE + "feed.rss", SITE + "feed.atom"]
+    assert copies == [SITE + "feed.rss", SITE + "feed.atom", SITE + "feed.json"]
     assert page.find("head/meta[@name='viewport']") is not None

@@ -114,6 +114,7 @@ def test_first_publish_writes_the_live_tree_and_notifies_every_feed(
     expected = {
         "/feed.rss", "/feed.atom", "/category/news.rss", "/category/news.atom",
         "/tag/belarus.rss", "/tag/belarus.atom", "/tag/europe.rss", "/tag/europe.atom",
+        "/feed.json", "/category/news.json", "/tag/belarus.json", "/tag/europe.json",
     }  # fmt: skip
     assert set(result.changed_feeds) == expected
     assert result.queued == len(expected) + 1  # one per feed for the hub, one ping
@@ -188,7 +189,8 @@ def test_one_edit_notifies_exactly_the_affected_feeds(
                body="Corrected text.")  # fmt: skip
     result = publisher.publish()
     expected = {"/feed.rss", "/feed.atom", "/category/culture.rss", "/category/culture.atom",
-                "/tag/food.rss", "/tag/food.atom"}  # fmt: skip
+                "/tag/food.rss", "/tag/food.atom",
+                "/feed.json", "/category/culture.json", "/tag/food.json"}  # fmt: skip
     assert set(result.changed_feeds) == expected
     deliver(publisher)
     assert sorted(hub.publishes) == sorted("https://example.org/" + p.lstrip("/") for p in expected)
@@ -290,7 +292,7 @@ def test_deleted_post_leaves_its_feeds_and_they_are_notified(
     gone.unlink()
     result = publisher.publish()
     assert {"/feed.atom", "/tag/belarus.atom"} <= set(result.changed_feeds)
-    assert set(result.removed_feeds) == {"/tag/food.rss", "/tag/food.atom"}
+    assert set(result.removed_feeds) == {"/tag/food.rss", "/tag/food.atom", "/tag/food.json"}
     deliver(publisher)
     assert "https://example.org/tag/belarus.atom" in hub.publishes
     assert [e.title for e in feedparser.parse(
@@ -333,7 +335,7 @@ def test_force_notifies_every_feed(
     result = publisher.publish(force=True)
     assert result.changed_feeds == ()
     deliver(publisher)
-    assert len(hub.publishes) == 6  # site, category and tag feeds, RSS and Atom
+    assert len(hub.publishes) == 9  # site, category and tag feeds, RSS, Atom and JSON
 
 
 def test_notifications_survive_a_restart(
@@ -350,9 +352,9 @@ def test_notifications_survive_a_restart(
 
         second = open_publisher(config, clock=pub_clock)
         assert second.store is not None and second.outbox is not None
-        assert len(second.store.pending()) == 6
+        assert len(second.store.pending()) == 9
         second.outbox.deliver_due()
-        assert len(hub.publishes) == 6
+        assert len(hub.publishes) == 9
         assert second.store.pending() == []
         second.store.close()
 

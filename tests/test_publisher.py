@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import os
 from datetime import UTC, datetime, timedelta
@@ -284,6 +285,9 @@ def test_shipped_posts_build_into_valid_feeds(tmp_path: Path) -> None:
         path = "/" + url[len(config.site.url) :]
         assert path in result.site.documents
         body = (out / path.lstrip("/")).read_bytes()
+        if path.endswith(".json"):  # JSON Feed, which feedparser 6.0 does not read
+            assert json.loads(body)["items"], url
+            continue
         etree.fromstring(body)
         parsed = feedparser.parse(body)
         assert not parsed.bozo, (url, parsed.get("bozo_exception"))

@@ -37,7 +37,11 @@ def test_republish_and_status_report_the_same_publish(config: Config, posts_dir:
         publisher.close()
     assert published["delivery"] == DELIVERY_NOTE
     assert published["post_count"] == 1
-    assert {f["path"] for f in published["changed_feeds"]} == {"/feed.rss", "/feed.atom"}
+    assert {f["path"] for f in published["changed_feeds"]} == {
+        "/feed.rss",
+        "/feed.atom",
+        "/feed.json",
+    }
     assert published["changed_feeds"][0]["url"].startswith("https://example.org/feed.")
     assert [e["file"] for e in published["errors"]] == ["posts/2024-04-02-broken.md"]
     assert status["last_build"]["post_count"] == 1

@@ -159,7 +159,14 @@ def test_a_burst_of_saves_is_one_publish_and_one_notification_per_feed_and_targe
 ) -> None:
     write_post(posts_dir, "2024-04-01-first.md", tags="alpha")
     make_service(service_config).start()
-    initial = feed_urls("/feed.rss", "/feed.atom", "/tag/alpha.rss", "/tag/alpha.atom")
+    initial = feed_urls(
+        "/feed.rss",
+        "/feed.atom",
+        "/tag/alpha.rss",
+        "/tag/alpha.atom",
+        "/feed.json",
+        "/tag/alpha.json",
+    )
     wait_for(lambda: set(hub.publishes) == initial, "the first publish delivered to the hub")
     wait_for(lambda: len(pinger.calls) == 1, "the first publish pinged")
     assert generation(service_config) == 1
@@ -169,7 +176,9 @@ def test_a_burst_of_saves_is_one_publish_and_one_notification_per_feed_and_targe
         write_post(posts_dir, "2024-04-02-draft.md", tags="beta", body=f"Version {n}.")
         time.sleep(0.03)
 
-    changed = feed_urls("/feed.rss", "/feed.atom", "/tag/beta.rss", "/tag/beta.atom")
+    changed = feed_urls(
+        "/feed.rss", "/feed.atom", "/tag/beta.rss", "/tag/beta.atom", "/feed.json", "/tag/beta.json"
+    )
     wait_for(lambda: set(hub.publishes[seen:]) == changed, "the burst delivered to the hub")
     wait_for(lambda: len(pinger.calls) == 2, "the burst pinged")
     time.sleep(1.0)  # > 3 debounces: a second rebuild, had there been one, is done by now
@@ -240,7 +249,12 @@ def test_a_future_post_is_published_and_notified_at_its_time(
 
     assert service.run_due() == [DELIVER_JOB]  # what the first publish queued
     assert set(hub.publishes) == feed_urls(
-        "/feed.rss", "/feed.atom", "/tag/alpha.rss", "/tag/alpha.atom"
+        "/feed.rss",
+        "/feed.atom",
+        "/tag/alpha.rss",
+        "/tag/alpha.atom",
+        "/feed.json",
+        "/tag/alpha.json",
     )
     assert b"Later" not in live_body(service_config)
 
@@ -250,7 +264,7 @@ def test_a_future_post_is_published_and_notified_at_its_time(
     assert ran == ["post:2024-05-01-later.md", DELIVER_JOB]
     assert b"Later" in live_body(service_config)
     assert set(hub.publishes[seen:]) == feed_urls(
-        "/feed.rss", "/feed.atom", "/tag/beta.rss", "/tag/beta.atom"
+        "/feed.rss", "/feed.atom", "/tag/beta.rss", "/tag/beta.atom", "/feed.json", "/tag/beta.json"
     )
     assert [call.method for call in pinger.calls[pings:]] == [EXTENDED]
     assert service.scheduled_posts() == {}
@@ -356,9 +370,16 @@ def test_shutdown_leaves_undelivered_notifications_for_the_next_service(
 
     assert len(hub.requests) == 1
     assert len(pinger.calls) == 0
-    expected = feed_urls("/feed.rss", "/feed.atom", "/tag/alpha.rss", "/tag/alpha.atom")
+    expected = feed_urls(
+        "/feed.rss",
+        "/feed.atom",
+        "/tag/alpha.rss",
+        "/tag/alpha.atom",
+        "/feed.json",
+        "/tag/alpha.json",
+    )
     pending = store.pending()
-    assert len(pending) == 4  # three for the hub, and the ping
+    assert len(pending) == 6  # five for the hub, and the ping
     assert {n.feed_url for n in pending if n.kind == "websub"} == expected - set(hub.publishes)
 
     make_service(service_config).start()  # posts unchanged: nothing new is queued
@@ -375,16 +396,16 @@ def test_notifications_queued_by_another_process_are_delivered(
 ) -> None:
     write_post(posts_dir, "2024-04-01-first.md")
     make_service(service_config).start()
-    wait_for(lambda: len(hub.publishes) == 4, "the first publish delivered")
+    wait_for(lambda: len(hub.publishes) == 6, "the first publish delivered")
 
     # `syndicate republish --force` in another process: its own publisher and store.
     other = open_publisher(service_config)
     try:
-        assert other.publish(force=True).queued == 5
+        assert other.publish(force=True).queued == 7  # six feed documents for the hub, one ping
     finally:
         assert other.store is not None
         other.store.close()
-    wait_for(lambda: len(hub.publishes) == 8, "the republish delivered by the poll")
+    wait_for(lambda: len(hub.publishes) == 12, "the republish delivered by the poll")
 
 
 def test_prune_removes_old_attempts(

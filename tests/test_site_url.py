@@ -10,6 +10,7 @@ Publisher with a SQLite store delivering to a local hub and ping server on 127.0
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -206,6 +207,23 @@ def iri_site(
     publisher.store.close()
 
 
+def check_xml_feed(body: bytes, topic: str, path: str) -> None:
+    """An RSS or Atom feed names ``topic`` as itself and the site as its alternate."""
+    parsed = feedparser.parse(body)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert [x.href for x in parsed.feed.links if x.rel == "self"] == [topic]
+    root: Any = etree.fromstring(body)
+    assert root.xpath("//a:link[@rel='self']/@href", namespaces={"a": ATOM[1:-1]}) == [topic]
+    if path.endswith(".atom"):
+        assert root.findtext(ATOM + "id") == topic
+        assert root.find(ATOM + "link[@rel='alternate']").get("href") == URI
+        (entry,) = root.iter(ATOM + "entry")
+        assert entry.find(ATOM + "link").get("href").startswith(URI)
+    else:
+        assert root.findtext("channel/link") == URI
+        assert root.findtext("channel/item/link").startswith(URI)
+
+
 def test_one_string_in_headers_feeds_opml_and_hub_topic(
     iri_site: Publisher, servers: tuple[HubServer, PingServer]
 ) -> None:
@@ -231,19 +249,10 @@ def test_one_string_in_headers_feeds_opml_and_hub_topic(
         assert found["hub"] == [hub.url]
         assert found["self"] == [topic]
         # ... is what the feed says of itself (feedparser and lxml) ...
-        parsed = feedparser.parse(response.data)
-        assert not parsed.bozo, parsed.get("bozo_exception")
-        assert [x.href for x in parsed.feed.links if x.rel == "self"] == [topic]
-        root: Any = etree.fromstring(response.data)
-        assert root.xpath("//a:link[@rel='self']/@href", namespaces={"a": ATOM[1:-1]}) == [topic]
-        if path.endswith(".atom"):
-            assert root.findtext(ATOM + "id") == topic
-            assert root.find(ATOM + "link[@rel='alternate']").get("href") == URI
-            (entry,) = root.iter(ATOM + "entry")
-            assert entry.find(ATOM + "link").get("href").startswith(URI)
+        if path.endswith(".json"):  # a JSON Feed names itself in feed_url
+            assert json.loads(response.data)["feed_url"] == topic
         else:
-            assert root.findtext("channel/link") == URI
-            assert root.findtext("channel/item/link").startswith(URI)
+            check_xml_feed(response.data, topic, path)
         # ... what the OPML and the home page list ...
         assert topic in opml_urls
         assert topic in home_feeds
@@ -324,7 +333,11 @@ def test_a_hub_fetches_the_topic_a_subscriber_discovered(
                 assert response.status_code == 200
                 found = {link["rel"]: link["url"] for link in response.links.values()}
                 assert found == {"hub": hub.url, "self": topic}
-            parsed = feedparser.parse(requests.get(topic, timeout=5).content)
+            body = requests.get(topic, timeout=5).content
+            if topic.endswith(".json"):  # a JSON Feed names itself in feed_url
+                assert json.loads(body)["feed_url"] == topic
+                continue
+            parsed = feedparser.parse(body)
             assert not parsed.bozo, parsed.get("bozo_exception")
             assert [x.href for x in parsed.feed.links if x.rel == "self"] == [topic]
 

@@ -8,8 +8,8 @@ so the URL layout lives here only.
 The package: ``_build`` (``build_site``: the Site from the posts), ``_slugs`` (names ->
 slugs), ``_plan`` (which posts go in which feed), ``_formats`` (one RSS 2.0 or Atom 1.0
 feed's bytes; beneath it ``_prepared``, entries kept as bytes, ``_entry``, one post's
-entry, and ``_feedgen``, feedgen set up as the reference), ``_listing`` (OPML and the
-index page). Its values (``Document``,
+entry, and ``_feedgen``, feedgen set up as the reference), ``_json`` (a feed's JSON Feed 1.1
+twin), ``_listing`` (OPML and the index page). Its values (``Document``,
 ``FeedInfo``, ``Site``) are defined in ``syndicate.documents``, which the web tier imports
 without this package. This module is the package's public face only.
 """

@@ -22,6 +22,7 @@ from ..posts import Post, Rendered, render_post
 from ._entry import entry_change
 from ._feedgen import FeedMeta
 from ._formats import render_feed
+from ._json import render_json_feed
 from ._listing import render_index, render_opml
 from ._plan import FeedPlan, PlanState, SlugRecords, plan_feeds
 from ._prepared import Serialised, prepare_entry
@@ -34,6 +35,8 @@ OPML_PATH = "/feeds.opml"
 MEDIA_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
     "atom": "application/atom+xml; charset=utf-8",
+    # JSON Feed 1.1's type; JSON is UTF-8 (RFC 8259 8.1), said here as for the others.
+    "json": "application/feed+json; charset=utf-8",
     # No registered type for OPML; text/x-opml is what readers send and accept.
     "opml": "text/x-opml; charset=utf-8",
     "html": "text/html; charset=utf-8",
@@ -228,8 +231,7 @@ def _reused(
         plan.rss_path
         for plan in plans
         if old.get(plan.rss_path) == signatures[plan.rss_path]
-        and plan.rss_path in last.documents
-        and plan.atom_path in last.documents
+        and all(path in last.documents for path in plan.paths)
     }
 
 
@@ -248,6 +250,7 @@ def _feed_info(state: PlanState, plan: FeedPlan) -> FeedInfo:
         entry_count=len(plan.posts),
         updated=max((entry_change(p) for p in plan.posts), default=None),
         entry_ids=tuple(p.entry_id for p in plan.posts),
+        json_path=plan.json_path,
     )
     state.infos[plan.rss_path] = (plan, info)
     return info
@@ -256,7 +259,8 @@ def _feed_info(state: PlanState, plan: FeedPlan) -> FeedInfo:
 def _feed_documents(
     plan: FeedPlan, info: FeedInfo, entries: _Entries, config: Config
 ) -> Iterator[tuple[str, Document]]:
-    """The feed's RSS and Atom documents (URL path, document), one after the other."""
+    """The feed's RSS, Atom and JSON Feed documents (URL path, document), one after the
+    other."""
     meta = FeedMeta(
         title=plan.title,
         description=plan.description,
@@ -269,6 +273,10 @@ def _feed_documents(
     for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
         body = render_feed(meta, feed_entries, config, "rss" if fmt == "rss" else "atom")
         yield path, _document(MEDIA_TYPES[fmt], body, meta.updated)
+    json_url = absolute_url(config.site.url, plan.json_path)
+    items = [entry.json_item() for entry in feed_entries]
+    body = render_json_feed(meta, json_url, items, config)
+    yield plan.json_path, _document(MEDIA_TYPES["json"], body, meta.updated)
 
 
 def _listings(

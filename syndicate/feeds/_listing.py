@@ -31,6 +31,10 @@ class _Outline(typing.NamedTuple):
     title: str
     rss_path: str
     atom_path: str
+    json_path: str
+
+
+_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
 
 # Where HTML would read a character reference or a tag.
@@ -47,10 +51,10 @@ def _html_text(text: str) -> str:
 
 
 def _outline(parent: etree._Element, site_url: str, feed: _Outline, fmt: str) -> None:
-    path = feed.rss_path if fmt == "rss" else feed.atom_path
+    path = {"rss": feed.rss_path, "atom": feed.atom_path, "json": feed.json_path}[fmt]
     title = _html_text(feed.title)
     attrs = {
-        "text": f"{title} ({'RSS' if fmt == 'rss' else 'Atom'})",
+        "text": f"{title} ({_LABELS[fmt]})",
         "title": title,
         # OPML 2.0 spec: type="rss" marks a subscription whatever the feed's format.
         "type": "rss",
@@ -69,7 +73,7 @@ _DATE_MARK = "@@syndicate-opml-date@@"
 
 def render_opml(feeds: Sequence[FeedInfo], config: Config, modified: datetime) -> bytes:
     """OPML 2.0 subscription list: site feeds at the top, then a folder per kind."""
-    outlines = tuple((f.kind, f.title, f.rss_path, f.atom_path) for f in feeds)
+    outlines = tuple((f.kind, f.title, f.rss_path, f.atom_path, f.json_path) for f in feeds)
     # OPML 2.0 head dates are RFC 822; the newest change, never the build time.
     date = format_datetime(modified).encode("ascii")
     site = config.site
@@ -82,7 +86,7 @@ def render_opml(feeds: Sequence[FeedInfo], config: Config, modified: datetime) -
 
 @functools.lru_cache(maxsize=4)
 def _opml(
-    outlines: tuple[tuple[str, str, str, str], ...],
+    outlines: tuple[tuple[str, str, str, str, str], ...],
     title: str,
     site_url: str,
     owner_name: str,
@@ -100,16 +104,16 @@ def _opml(
     feeds = [_Outline(*outline) for outline in outlines]
     for feed in feeds:
         if feed.kind == "site":
-            _outline(body, site_url, feed, "rss")
-            _outline(body, site_url, feed, "atom")
+            for fmt in _LABELS:
+                _outline(body, site_url, feed, fmt)
     for kind, label in _GROUPS:
         members = [f for f in feeds if f.kind == kind]
         if members:
             # A folder has only "text": any other attribute calls for a "type" (OPML 2.0).
             folder = etree.SubElement(body, "outline", text=label)
             for feed in members:
-                _outline(folder, site_url, feed, "rss")
-                _outline(folder, site_url, feed, "atom")
+                for fmt in _LABELS:
+                    _outline(folder, site_url, feed, fmt)
     return etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
 
 
@@ -133,6 +137,7 @@ def _fragment(
     title: str,
     rss_url: str,
     atom_url: str,
+    json_url: str,
     name: str | None = None,
     entry_count: int = 0,
     updated: datetime | None = None,
@@ -144,6 +149,7 @@ def _fragment(
         "title": title,
         "rss_url": rss_url,
         "atom_url": atom_url,
+        "json_url": json_url,
         "name": name,
         "entry_count": entry_count,
         "updated": updated,
@@ -171,12 +177,13 @@ def render_index(
     rows = [
         {
             "kind": feed.kind,
-            "links": _fragment("_index_links.html", feed.title, rss_url, atom_url),
+            "links": _fragment("_index_links.html", feed.title, rss_url, atom_url, json_url),
             "row": _fragment(
                 "_index_row.html",
                 feed.title,
                 rss_url,
                 atom_url,
+                json_url,
                 feed.name,
                 feed.entry_count,
                 feed.updated,
@@ -184,8 +191,8 @@ def render_index(
             ),
         }
         for feed in feeds
-        for rss_url, atom_url in [
-            (absolute_url(site.url, feed.rss_path), absolute_url(site.url, feed.atom_path))
+        for rss_url, atom_url, json_url in [
+            tuple(absolute_url(site.url, path) for path in feed.paths)
         ]
     ]
     sections = [

@@ -57,12 +57,13 @@ class FeedPlan:
     description: str
     rss_path: str
     atom_path: str
+    json_path: str
     posts: Sequence[Post]
 
     @property
-    def paths(self) -> tuple[str, str]:
-        """The URL paths of its documents: RSS, then Atom."""
-        return (self.rss_path, self.atom_path)
+    def paths(self) -> tuple[str, str, str]:
+        """The URL paths of its documents: RSS, Atom, then JSON Feed."""
+        return (self.rss_path, self.atom_path, self.json_path)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -359,7 +360,7 @@ def _posts_of(state: PlanState, feed: FeedKey) -> tuple[Post, ...]:
 
 def _site_plan(state: PlanState) -> FeedPlan:
     site = state.config.site
-    rss_path, atom_path = feed_paths("site", None)
+    rss_path, atom_path, json_path = feed_paths("site", None)
     return FeedPlan(
         kind="site",
         name=None,
@@ -368,6 +369,7 @@ def _site_plan(state: PlanState) -> FeedPlan:
         description=site.description or f"The latest posts from {site.title}",
         rss_path=rss_path,
         atom_path=atom_path,
+        json_path=json_path,
         posts=_posts_of(state, _SITE),
     )
 
@@ -406,7 +408,7 @@ def _named_plans(state: PlanState, touched: set[FeedKey]) -> list[FeedPlan]:
 def _named_plan(state: PlanState, kind: str, name: str, slug: str) -> FeedPlan:
     site = state.config.site
     feed_kind: FeedKind = "category" if kind == "category" else "tag"
-    rss_path, atom_path = feed_paths(feed_kind, slug)
+    rss_path, atom_path, json_path = feed_paths(feed_kind, slug)
     return FeedPlan(
         kind=feed_kind,
         name=name,
@@ -415,5 +417,6 @@ def _named_plan(state: PlanState, kind: str, name: str, slug: str) -> FeedPlan:
         description=f"Posts in the {kind} “{name}” from {site.title}",
         rss_path=rss_path,
         atom_path=atom_path,
+        json_path=json_path,
         posts=_posts_of(state, (kind, name)),
     )

@@ -16,6 +16,11 @@ from ..config import Config
 from ..posts import Post, Rendered, unpack_rendered
 from ._entry import _Entry, _entry_bytes, _Escaper, _Html
 from ._feedgen import _EXTENSIONS, FeedMeta, Format, _Context, _new_feed, _Slot
+from ._json import json_item
+
+# The key of an entry's JSON Feed item among its bytes: one item fits every JSON feed
+# (it names no feed), and no ``_Context.key`` (an XML document) is equal to it.
+JSON_KEY = b"json"
 
 # An entry serialised ahead (``serialise_entries``): the ``_Context.key`` of each format,
 # the length of its bytes there, and those bytes one after the other, deflated (libdeflate,
@@ -84,10 +89,26 @@ class PreparedEntry:
             rendered = unpack_rendered(*packed) if packed is not None else self._again()
             cached = _entry_bytes(self._post, _Html(rendered), self._config, fmt, context)
             self._bytes[context.key] = cached
+            if JSON_KEY not in self._bytes:
+                # Made with the first XML entry, from the same HTML: kept as bytes, it
+                # needs the HTML no longer than the XML formats do.
+                self._bytes[JSON_KEY] = json_item(self._post, rendered, self._config)
             self._deflated = None  # covers _bytes no more: deflated again by compact()
             self._formats.add(fmt)
             if len(self._formats) == 2:
                 self._packed = None
+        return cached
+
+    def json_item(self) -> bytes:
+        """The entry's JSON Feed item (``_json.json_item``), the same in every JSON feed."""
+        if not self._bytes and self._deflated is not None:
+            self._bytes.update(_inflate(self._deflated))
+        cached = self._bytes.get(JSON_KEY)
+        if cached is None:
+            packed = self._packed
+            rendered = unpack_rendered(*packed) if packed is not None else self._again()
+            cached = self._bytes[JSON_KEY] = json_item(self._post, rendered, self._config)
+            self._deflated = None
         return cached
 
     def compact(self) -> None:
@@ -149,16 +170,18 @@ def _reference_contexts(config: Config) -> list[tuple[Format, _Context]]:
 def serialise_entries(
     items: Sequence[tuple[Post, Rendered]], config: Config, *, deflated: bool = True
 ) -> list[Serialised]:
-    """Each post's entry serialised in both formats, as ``render_feed`` splices it into
-    any feed of ``config``: the ``serialised`` of a ``prepare_entry`` (``Serialised``,
-    deflated unless ``deflated`` is false; the keys are shared by every post)."""
+    """Each post's entry serialised in both XML formats, as ``render_feed`` splices it
+    into any feed of ``config``, and its JSON Feed item: the ``serialised`` of a
+    ``prepare_entry`` (``Serialised``, deflated unless ``deflated`` is false; the keys
+    are shared by every post)."""
     contexts = _reference_contexts(config)
-    keys = tuple(context.key for _, context in contexts)
+    keys = (*(context.key for _, context in contexts), JSON_KEY)
     out: list[Serialised] = []
     esc = _Escaper()
     for post, rendered in items:
         html = _Html(rendered)  # each HTML escaped once for both formats
         parts = [_entry_bytes(post, html, config, fmt, context, esc) for fmt, context in contexts]
+        parts.append(json_item(post, rendered, config))
         if deflated:
             data = bytes(deflate.deflate_compress(b"".join(parts), _SERIALISED_LEVEL))
             out.append((keys, tuple(len(part) for part in parts), data))

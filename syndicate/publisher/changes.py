@@ -25,7 +25,7 @@ Digested = dict[str, tuple[Document, str]]
 class FeedChanges:
     """The feed documents of a Site against the store's feed rows."""
 
-    paths: list[str]  # every feed document, RSS then Atom of each feed
+    paths: list[str]  # every feed document, RSS, Atom then JSON Feed of each feed
     changed: list[str]  # those whose bytes are not the ones recorded
     upserts: list[FeedRecord]  # their new rows
     removed: list[str]  # recorded feeds the Site no longer has
@@ -36,8 +36,8 @@ def diff_feeds(
     site: Site, stored: Mapping[str, FeedRecord], digested: Digested, now: datetime
 ) -> FeedChanges:
     """Which feeds changed since the store's rows, by digest; logged one line each."""
-    paths = [p for info in site.feeds for p in (info.rss_path, info.atom_path)]
-    counts = {p: info.entry_count for info in site.feeds for p in (info.rss_path, info.atom_path)}
+    paths = [p for info in site.feeds for p in info.paths]
+    counts = {p: info.entry_count for info in site.feeds for p in info.paths}
     changed: list[str] = []
     upserts: list[FeedRecord] = []
     found: Digested = {}

@@ -80,7 +80,12 @@ LOAD_RETRY_WAIT = RELOAD_INTERVAL
 _last_used = operator.attrgetter("used")
 
 # Documents that are feeds, and so get WebSub discovery Link headers.
-FEED_MEDIA_TYPES = frozenset({"application/rss+xml", "application/atom+xml"})
+FEED_MEDIA_TYPES = frozenset(
+    {"application/rss+xml", "application/atom+xml", "application/feed+json"}
+)
+# Of those, the feeds a browser asking for HTML gets the readable page of (``preview``
+# reads XML); a JSON Feed is served as it is, which browsers show as JSON.
+PAGE_MEDIA_TYPES = frozenset({"application/rss+xml", "application/atom+xml"})
 HTML_TYPE = "text/html; charset=utf-8"
 Previewer = Callable[[Site, str], bytes]
 """Renders the HTML page of the feed at a URL path of a Site (``preview.render_preview``)."""
@@ -340,7 +345,7 @@ class SiteHolder:
         etag: str,
         last_modified: datetime,
     ) -> PreparedDocument:
-        negotiable = self.preview is not None and _is_feed(media_type)
+        negotiable = self.preview is not None and _has_page(media_type)
         return _prepare(
             origin,
             media_type,
@@ -488,6 +493,10 @@ def _html_etag(body: bytes) -> str:
 
 def _is_feed(media_type: str) -> bool:
     return media_type.partition(";")[0].strip().lower() in FEED_MEDIA_TYPES
+
+
+def _has_page(media_type: str) -> bool:
+    return media_type.partition(";")[0].strip().lower() in PAGE_MEDIA_TYPES
 
 
 def _link_target(url: str) -> str:

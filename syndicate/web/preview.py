@@ -209,11 +209,22 @@ def content_security_policy() -> str:
 def _alternates(site: Site, path: str) -> list[tuple[str, str]]:
     """(label, URL path) of each format of the feed at ``path``, that one first."""
     for info in site.feeds:
-        if path in (info.rss_path, info.atom_path):
-            formats = [("RSS", info.rss_path), ("Atom", info.atom_path)]
+        if path in info.paths:
+            formats = [
+                ("RSS", info.rss_path),
+                ("Atom", info.atom_path),
+                ("JSON Feed", info.json_path),
+            ]
             return sorted(formats, key=lambda item: item[1] != path)
     label = "Atom" if path.endswith(".atom") else "RSS"
     return [(label, path)]
+
+
+_FORMAT_TYPES = {
+    "RSS": "application/rss+xml",
+    "Atom": "application/atom+xml",
+    "JSON Feed": "application/feed+json",
+}
 
 
 def render_preview(site: Site, path: str, config: Config) -> bytes:
@@ -222,7 +233,12 @@ def render_preview(site: Site, path: str, config: Config) -> bytes:
     feed = read_feed(doc.body)
     base = config.site.url
     formats = [
-        {"label": label, "url": absolute_url(base, p), "current": p == path}
+        {
+            "label": label,
+            "type": _FORMAT_TYPES[label],
+            "url": absolute_url(base, p),
+            "current": p == path,
+        }
         for label, p in _alternates(site, path)
         if p in site.documents
     ]
