@@ -20,25 +20,16 @@ from typing import Any
 import feedparser
 import pytest
 from feedgen.entry import FeedEntry
-from feedgen.feed import FeedGenerator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from syndicate import __version__
 from syndicate.config import Author, Config, SiteConfig, WebSubConfig
 from syndicate.feeds._entry import entry_change, make_entry
 from syndicate.feeds._feedgen import (
-    _EXTENSIONS,
-    GENERATOR_NAME,
-    GENERATOR_URI,
-    SELF_TYPES,
     FeedMeta,
     Format,
-    _HubExtension,
-    _person,
-    _SyndicationExtension,
-    polling,
+    _new_feed,
     rss_char_refs,
 )
 from syndicate.feeds._formats import render_feed
@@ -58,42 +49,9 @@ HUBS = ("https://hub.example.com/", "https://pubsubhubbub.example.net/hub?a=1&b=
 
 
 def reference_feed(meta: FeedMeta, entries: Sequence[Any], config: Config, fmt: Format) -> bytes:
-    """The pre-splice render_feed, verbatim but for its name: feedgen writes every entry."""
-    site = config.site
-    feed = FeedGenerator()
-    for name, feed_extension, entry_extension in _EXTENSIONS:
-        feed.register_extension(name, feed_extension, entry_extension, atom=False, rss=True)
-    hubs = config.websub.hubs
-    if hubs:
-        feed.register_extension("websub", _HubExtension, None, atom=False, rss=True)
-        feed.websub.hubs(hubs)
-    ttl, period, frequency = polling(config)
-    feed.ttl(ttl)
-    feed.register_extension("polling", _SyndicationExtension, None, atom=False, rss=True)
-    feed.polling.every(period, frequency)
-
-    self_url = meta.rss_url if fmt == "rss" else meta.atom_url
-    feed.id(meta.atom_url)
-    feed.title(meta.title)
-    feed.description(meta.description)
-    feed.link(href=self_url, rel="self", type=SELF_TYPES[fmt])
-    for hub in hubs:
-        feed.link(href=hub, rel="hub")
-    feed.link(href=site.url, rel="alternate", type="text/html")
-    if site.language:
-        feed.language(site.language)
-    author = site.author if site.author is not None and site.author.name else None
-    feed.author(_person(author) if author is not None else {"name": site.title})
-    if fmt == "atom":
-        feed.generator(GENERATOR_NAME, version=__version__, uri=GENERATOR_URI)
-    else:
-        feed.generator(f"{GENERATOR_NAME} {__version__} ({GENERATOR_URI})")
-
-    feed.updated(meta.updated)
-    feed.lastBuildDate(meta.updated)
-    if meta.published is not None:
-        feed.pubDate(meta.published)
-
+    """What render_feed must equal: feedgen writes the same channel (``_new_feed``) and
+    then every entry itself, with nothing spliced."""
+    feed = _new_feed(meta, config, fmt)
     for entry in entries:
         feed.add_entry(entry, order="append")
     body: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
