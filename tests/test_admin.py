@@ -452,6 +452,7 @@ def test_feeds_page(signed_in: FlaskClient) -> None:
     assert rows["Site"][2] == "2024-05-01 12:00 UTC"  # when the store saw it change
     links = {a.get("href") for a in page.iterfind(".//tbody//a")}
     assert {"/feed.rss", "/feed.atom", "/tag/python.rss", "/tag/python.atom"} <= links
+    assert {"/feed.json", "/tag/python.json"} <= links  # the JSON Feed twins too
 
 
 # --------------------------------------------------------------------------- notifications

@@ -470,7 +470,7 @@ def feeds_page() -> str:
     base = board.config.site.url
     rows = []
     for info in _site().feeds:
-        changed = [records[p].last_changed for p in (info.rss_path, info.atom_path) if p in records]
+        changed = [records[p].last_changed for p in info.paths if p in records]
         rows.append(
             {
                 "label": feed_label(info),
@@ -479,6 +479,7 @@ def feeds_page() -> str:
                 "changed": max(changed) if changed else info.updated,
                 "rss_path": info.rss_path,
                 "atom_path": info.atom_path,
+                "json_path": info.json_path,
                 "rss_url": absolute_url(base, info.rss_path),
             }
         )
