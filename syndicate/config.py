@@ -70,6 +70,9 @@ class FeedsConfig:
     # Minutes a reader may cache a feed before polling again (RSS <ttl>, and the
     # syndication module's period and frequency); None: serve.cache_max_age in minutes.
     ttl: int | None = None
+    # "full": entries carry the post's content; "summary": its summary only (a post can
+    # ask for that alone with `excerpt_only: true`).
+    content: str = "full"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -378,6 +381,8 @@ def _check(config: Config) -> None:
         ) from None
     if config.feeds.limit < 1:
         raise ConfigError("feeds.limit: expected a positive int")
+    if config.feeds.content not in ("full", "summary"):
+        raise ConfigError(f"feeds.content: expected full or summary, got {config.feeds.content!r}")
     if config.feeds.ttl is not None and config.feeds.ttl < 1:
         raise ConfigError("feeds.ttl: expected a positive number of minutes")
     if config.serve.cache_max_age < 0:

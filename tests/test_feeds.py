@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import html
+import json
 import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -947,3 +948,44 @@ def test_rss_says_how_often_to_poll(
 def test_feeds_ttl_must_be_positive(make_config: ConfigFactory) -> None:
     with pytest.raises(ConfigError, match=r"feeds\.ttl: expected a positive number of minutes"):
         make_config(feeds={"ttl": 0})
+
+
+@pytest.mark.parametrize(
+    ("settings", "front", "summary_only"),
+    [
+        ({}, "", False),
+        ({}, "excerpt_only: true\n", True),  # jekyll-feed's per-post key
+        ({"feeds": {"content": "summary"}}, "", True),
+        ({"feeds": {"content": "summary"}}, "excerpt_only: false\n", True),
+    ],
+)
+def test_summary_only_entries_carry_the_summary_and_the_link(
+    make_config: ConfigFactory,
+    posts_dir: Path,
+    settings: dict[str, Any],
+    front: str,
+    summary_only: bool,
+) -> None:
+    """feeds.content: summary, or a post's excerpt_only: true: every format gives the
+    summary and the link, and none the body."""
+    (posts_dir / "2024-01-02-a.md").write_text(
+        f"---\ntitle: A\ndate: 2024-01-02 10:00:00\n{front}---\n"
+        "First paragraph, the summary.\n\nSecond paragraph, only in the full post.\n",
+        encoding="utf-8",
+    )
+    config = make_config(**settings)
+    site = build_site(load_posts(config)[0], config, NOW).site
+    rss = feedparser.parse(site.documents["/feed.rss"].body).entries[0]
+    atom = feedparser.parse(site.documents["/feed.atom"].body).entries[0]
+    item = json.loads(site.documents["/feed.json"].body)["items"][0]
+    for entry in (rss, atom):
+        assert "First paragraph, the summary." in entry.summary
+        assert entry.link == item["url"]
+        assert ("content" in entry) is not summary_only
+    assert ("Second paragraph" in item["content_html"]) is not summary_only
+    assert "First paragraph, the summary." in item["content_html"]
+
+
+def test_feeds_content_is_full_or_summary(make_config: ConfigFactory) -> None:
+    with pytest.raises(ConfigError, match=r"feeds\.content: expected full or summary"):
+        make_config(feeds={"content": "excerpt"})

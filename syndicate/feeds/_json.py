@@ -60,10 +60,9 @@ def json_item(post: Post, rendered: Rendered, config: Config) -> bytes:
         "url": post.url,
         "title": post.title or post.url,
     }
-    if rendered.content_html:
-        item["content_html"] = rendered.content_html
-    else:
-        item["content_text"] = ""  # an item needs content_html or content_text
+    # An item needs content_html or content_text: without content (a summary-only entry,
+    # a post with no body), the summary is what a reader is shown, as in Atom.
+    item["content_html"] = rendered.content_html or rendered.summary_html
     if rendered.summary_html:
         summary = _plain_summary(rendered.summary_html)
         if summary:

@@ -509,21 +509,27 @@ def read_lang(data: Mapping[str, Any], warn: Callable[[str], None]) -> str | Non
     return tag
 
 
+def read_flag(data: Mapping[str, Any], key: str, warn: Callable[[str], None]) -> bool | None:
+    """A true/false key in YAML's spellings of either; None when absent or not one (with
+    a warning naming the key)."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "yes", "on", "1"):
+            value = True
+        elif lowered in ("false", "no", "off", "0"):
+            value = False
+    if not isinstance(value, bool):
+        warn(f"{key}: expected true or false, got {type_name(value)}; ignored")
+        return None
+    return value
+
+
 def read_published(data: Mapping[str, Any], warn: Callable[[str], None]) -> bool:
     """False for ``published: false`` or ``draft: true`` (YAML's spellings of either)."""
     for key, hidden_when in (("published", False), ("draft", True)):
-        value = data.get(key)
-        if value is None:
-            continue
-        if isinstance(value, str):
-            lowered = value.strip().lower()
-            if lowered in ("true", "yes", "on", "1"):
-                value = True
-            elif lowered in ("false", "no", "off", "0"):
-                value = False
-        if not isinstance(value, bool):
-            warn(f"{key}: expected true or false, got {type_name(value)}; ignored")
-            continue
-        if value is hidden_when:
+        if read_flag(data, key, warn) is hidden_when:
             return False
     return True

@@ -25,6 +25,7 @@ from .frontmatter import (
     optional_str,
     parse_yaml,
     read_author,
+    read_flag,
     read_lang,
     read_names,
     read_published,
@@ -315,6 +316,7 @@ def _build_post(
         is_html=relpath.lower().endswith(".html"),
         published=read_published(data, warn),
         front_id=data.get("id") not in (None, ""),
+        excerpt_only=read_flag(data, "excerpt_only", warn) is True,
     )
 
 

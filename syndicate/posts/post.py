@@ -74,6 +74,7 @@ class Post:
     is_html: bool  # body is HTML (.html file), not Markdown
     published: bool  # False for `published: false` or `draft: true`
     front_id: bool = False  # entry_id came from the front matter's `id`
+    excerpt_only: bool = False  # `excerpt_only: true`: feeds carry its summary, not its body
 
 
 @dataclasses.dataclass(frozen=True)

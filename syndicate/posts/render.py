@@ -329,6 +329,9 @@ def render_post(post: Post, config: Config, body: str | None = None) -> Rendered
         summary = sanitize_html(_to_html(before, post.is_html), post.url).strip()
     else:
         summary = _first_paragraph(content)
+    if post.excerpt_only or config.feeds.content == "summary":
+        # jekyll-feed's excerpt_only: readers get the summary and the link, not the post.
+        content = ""
     if not content and not summary and post.title:
         # A post with no body is its title and link. Atom needs a text for an entry with
         # no content (the W3C validator: "Missing textual content"), and an empty one is

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("syndicate.cache")  # the name its log lines have always had
 
 CACHE_FILE = "posts.pickle"
-FORMAT = 10  # bump when the layout of the pickled payload, or what reading a post gives, changes
+FORMAT = 11  # bump when the layout of the pickled payload, or what reading a post gives, changes
 
 # Rendering or reading in worker processes pays for itself only past this many posts:
 # starting the pool and shipping posts and results cost more than they save below
