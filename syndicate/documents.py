@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
-FeedKind = Literal["site", "category", "tag"]
+FeedKind = Literal["site", "category", "tag", "author"]
 
 SITE_FEED_PATHS = ("/feed.rss", "/feed.atom", "/feed.json")
 
 
 def feed_paths(kind: FeedKind, slug: str | None) -> tuple[str, str, str]:
     """A feed's URL paths, RSS, Atom then JSON Feed: ``/feed.rss`` for the site's, and
-    ``/<kind>/<slug>.rss`` for a category's or a tag's."""
+    ``/<kind>/<slug>.rss`` for a category's, a tag's or an author's."""
     if kind == "site":
         return SITE_FEED_PATHS
     return f"/{kind}/{slug}.rss", f"/{kind}/{slug}.atom", f"/{kind}/{slug}.json"
@@ -73,7 +73,7 @@ class FeedInfo:
     status."""
 
     kind: FeedKind
-    name: str | None  # category or tag name; None for the site feed
+    name: str | None  # category or tag name, author's `authors:` key; None for the site feed
     slug: str | None
     title: str
     rss_path: str  # URL path, e.g. /category/news.rss

@@ -179,6 +179,7 @@ def test_every_feed_kind_is_published_at_its_url(sample: list[Post], config: Con
     for kind, names in {
         "category": ["news", "culture", "cafe", "meta", "politics"],
         "tag": ["belarus", "minsk", "c", "python", "feeds", "ellenika"],
+        "author": ["badely"],  # the `authors:` key of the posts' author
     }.items():
         expected |= {f"/{kind}/{name}.{ext}" for name in names for ext in ("rss", "atom", "json")}
     collided = {p for p in site.documents if p.startswith("/tag/c-")}
@@ -521,6 +522,7 @@ def test_unpublished_and_future_posts_are_in_no_feed(
         ("site", None),
         ("category", "News"),
         ("tag", "shared"),
+        ("author", "badely"),
     ]
     assert not any("secret" in path for path in site.documents)
     assert secret.entry_id not in render.calls
@@ -554,7 +556,7 @@ def test_category_and_tag_feeds_hold_exactly_their_posts(
         assert feed_ids(site, by_path[path].atom_path) == ids, path
 
 
-def test_feed_infos_are_site_then_categories_then_tags_by_name(
+def test_feed_infos_are_site_then_categories_then_tags_then_authors_by_name(
     sample: list[Post], config: Config
 ) -> None:
     feeds = build(sample, config).feeds
@@ -572,6 +574,7 @@ def test_feed_infos_are_site_then_categories_then_tags_by_name(
         ("tag", "minsk"),
         ("tag", "python"),
         ("tag", "Ελληνικά"),
+        ("author", "badely"),
     ]
     site_info = feeds[0]
     assert site_info == FeedInfo(
@@ -714,6 +717,7 @@ def test_a_feed_is_named_by_one_url_in_every_document(make_config: ConfigFactory
         ("site", None),
         ("category", "world"),
         ("tag", "c"),
+        ("author", "badely"),
     ]
     for info in site.feeds:
         assert info.paths == documents.feed_paths(info.kind, info.slug)
@@ -840,6 +844,7 @@ def test_opml_lists_every_feed(sample: list[Post], config: Config) -> None:
     assert [attrs(o) for o in opml.iterfind("body/outline") if o.get("xmlUrl") is None] == [
         {"text": "Categories"},
         {"text": "Tags"},
+        {"text": "Authors"},
     ]
 
 

@@ -9,23 +9,30 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from syndicate.config import Author
 from syndicate.feeds import Built, Rendering, build_site
 from syndicate.feeds._plan import PlanState, plan_feeds
 from syndicate.posts import Post
 
 from .conftest import ConfigFactory
-from .test_feeds import FakeRender, make_post
+from .test_feeds import BADELY, FakeRender, make_post
 
 CATEGORIES = ("News", "news", "Café", "Cafe", "Ops")
 TAGS = ("python", "Python", "c++", "c#", "rust")
 START = datetime(2025, 6, 1, tzinfo=UTC)
+# The authors of `authors:` (each has a feed), one named only in a post, and none.
+ZED = Author(name="Zed", email="zed@example.org")
+AUTHORS: tuple[Author | None, ...] = (BADELY, ZED, Author(name="Free Name"), None)
+PEOPLE = {"zed": {"name": "Zed", "email": "zed@example.org"}}
 
 # (action, post number, day offset, hour, category mask, tag mask)
 Step = tuple[str, int, int, int, int, int]
 
 steps = st.lists(
     st.tuples(
-        st.sampled_from(["write", "write", "delete", "unpublish", "same-id", "tick", "retitle"]),
+        st.sampled_from(
+            ["write", "write", "delete", "unpublish", "same-id", "tick", "retitle", "reauthor"]
+        ),
         st.integers(0, 9),
         st.integers(-3, 20),
         st.integers(0, 23),
@@ -69,6 +76,10 @@ def _apply(posts: dict[str, Post], step: Step) -> timedelta:
         posts[path] = _post(n, day, hour, cats, tags, entry_id="tag:example.org,2025:p0")
     elif action == "tick":
         return timedelta(days=day % 5, hours=hour)
+    elif action == "reauthor" and path in posts:
+        # Moves the post from one author feed to another, or out of them all.
+        author = AUTHORS[day % len(AUTHORS)]
+        posts[path] = _stamped(dataclasses.replace(posts[path], author=author))
     elif action == "retitle" and path in posts:
         posts[path] = _stamped(dataclasses.replace(posts[path], title=f"Retitled {day}"))
     else:
@@ -89,7 +100,7 @@ def _same(a: PlanState, b: PlanState) -> None:
 def test_incremental_plans_equal_full_plans(
     make_config: ConfigFactory, sequence: list[Step]
 ) -> None:
-    config = make_config(feeds={"limit": 3})
+    config = make_config(feeds={"limit": 3}, authors=PEOPLE)
     posts = {f"p{n}.md": _post(n, n, 9, 1 << (n % 5), n) for n in range(6)}
     now = START + timedelta(days=4)
     state = plan_feeds(posts.values(), config, now)
@@ -119,7 +130,7 @@ def test_only_the_feeds_of_a_changed_post_get_new_plans(make_config: ConfigFacto
     changed = {p.rss_path for p in second.order if before.get(p.rss_path) is not p}
     # p3 is in the site feed, category "Cafe" and tag "c#", which keep the bare slugs
     # against "Café" and "c++" (ASCII first; then "#" sorts before "+").
-    assert changed == {"/feed.rss", "/category/cafe.rss", "/tag/c.rss"}
+    assert changed == {"/feed.rss", "/category/cafe.rss", "/tag/c.rss", "/author/badely.rss"}
 
 
 @settings(
@@ -129,7 +140,7 @@ def test_only_the_feeds_of_a_changed_post_get_new_plans(make_config: ConfigFacto
 def test_incremental_sites_equal_full_sites(
     make_config: ConfigFactory, sequence: list[Step]
 ) -> None:
-    config = make_config(feeds={"limit": 3})
+    config = make_config(feeds={"limit": 3}, authors=PEOPLE)
     render = FakeRender()
     posts = {f"p{n}.md": _post(n, n, 9, 1 << (n % 5), n) for n in range(6)}
     now = START + timedelta(days=4)
@@ -162,7 +173,7 @@ def test_incremental_plans_with_slug_records_equal_full_plans(
     (the very mapping, or an equal one read back from the store), or the store's as
     another process left them, or none; from the last state or from scratch, the same
     plans and records."""
-    config = make_config(feeds={"limit": 3})
+    config = make_config(feeds={"limit": 3}, authors=PEOPLE)
     posts = {f"p{n}.md": _post(n, n, 9, 1 << (n % 5), n) for n in range(6)}
     now = START + timedelta(days=4)
     state = plan_feeds(posts.values(), config, now, slugs={})

@@ -115,6 +115,7 @@ def test_first_publish_writes_the_live_tree_and_notifies_every_feed(
         "/feed.rss", "/feed.atom", "/category/news.rss", "/category/news.atom",
         "/tag/belarus.rss", "/tag/belarus.atom", "/tag/europe.rss", "/tag/europe.atom",
         "/feed.json", "/category/news.json", "/tag/belarus.json", "/tag/europe.json",
+        "/author/badely.rss", "/author/badely.atom", "/author/badely.json",
     }  # fmt: skip
     assert set(result.changed_feeds) == expected
     assert result.queued == len(expected) + 1  # one per feed for the hub, one ping
@@ -190,7 +191,9 @@ def test_one_edit_notifies_exactly_the_affected_feeds(
     result = publisher.publish()
     expected = {"/feed.rss", "/feed.atom", "/category/culture.rss", "/category/culture.atom",
                 "/tag/food.rss", "/tag/food.atom",
-                "/feed.json", "/category/culture.json", "/tag/food.json"}  # fmt: skip
+                "/feed.json", "/category/culture.json", "/tag/food.json",
+                # both posts are badely's: the author's feed holds the edit too
+                "/author/badely.rss", "/author/badely.atom", "/author/badely.json"}  # fmt: skip
     assert set(result.changed_feeds) == expected
     deliver(publisher)
     assert sorted(hub.publishes) == sorted("https://example.org/" + p.lstrip("/") for p in expected)
@@ -335,7 +338,8 @@ def test_force_notifies_every_feed(
     result = publisher.publish(force=True)
     assert result.changed_feeds == ()
     deliver(publisher)
-    assert len(hub.publishes) == 9  # site, category and tag feeds, RSS, Atom and JSON
+    # site, category, tag and author feeds, RSS, Atom and JSON
+    assert len(hub.publishes) == 12
 
 
 def test_notifications_survive_a_restart(
@@ -352,9 +356,9 @@ def test_notifications_survive_a_restart(
 
         second = open_publisher(config, clock=pub_clock)
         assert second.store is not None and second.outbox is not None
-        assert len(second.store.pending()) == 9
+        assert len(second.store.pending()) == 12  # 4 feeds (an author's too), 3 formats
         second.outbox.deliver_due()
-        assert len(hub.publishes) == 9
+        assert len(hub.publishes) == 12
         assert second.store.pending() == []
         second.store.close()
 

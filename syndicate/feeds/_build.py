@@ -268,6 +268,7 @@ def _feed_documents(
         atom_url=absolute_url(config.site.url, plan.atom_path),
         updated=info.updated or EMPTY_FEED_DATE,
         published=max((p.date for p in plan.posts), default=None),
+        author=plan.author,
     )
     feed_entries = entries.of(plan.posts)
     for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):

@@ -120,6 +120,8 @@ class FeedMeta:
     atom_url: str  # absolute
     updated: datetime  # newest entry change; a fixed date for an empty feed
     published: datetime | None  # newest entry date; None for an empty feed
+    # The feed's author: an author feed's own; None: the site's (``site.author``).
+    author: Author | None = None
 
 
 def _person(author: Author) -> dict[str, str]:
@@ -165,7 +167,8 @@ def _new_feed(meta: FeedMeta, config: Config, fmt: Format) -> FeedGenerator:
     if site.language:
         feed.language(site.language)
     # Atom needs an author on the feed or on every entry (RFC 4287 4.1.1).
-    author = site.author if site.author is not None and site.author.name else None
+    author = meta.author or site.author
+    author = author if author is not None and author.name else None
     feed.author(_person(author) if author is not None else {"name": site.title})
     if fmt == "atom":
         feed.generator(GENERATOR_NAME, version=__version__, uri=GENERATOR_URI)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from feedgen.entry import FeedEntry
 
-from ..config import Config
+from ..config import Author, Config
 from ._entry import _attr, _plain, _rfc2822, _text
 from ._feedgen import (
     _SLOT_BYTES,
@@ -56,7 +56,9 @@ class _FeedTemplate:
     """A feed's head and tail as feedgen writes them for a config and format, with a hole
     for each value of ``FeedMeta``; and the ``_Context`` of its entries."""
 
-    def __init__(self, config: Config, fmt: Format, published: bool) -> None:
+    def __init__(
+        self, config: Config, fmt: Format, published: bool, author: Author | None = None
+    ) -> None:
         marks = {
             name: _MARK.format(name) for name in ("title", "description", "rss_url", "atom_url")
         }
@@ -67,6 +69,7 @@ class _FeedTemplate:
             atom_url=marks["atom_url"],
             updated=_MARK_DATE,
             published=_MARK_PUBLISHED if published else None,
+            author=author,
         )
         feed = _new_feed(meta, config, fmt)
         slot = _Slot()
@@ -136,18 +139,22 @@ def _format_date(date: datetime, fmt: Format) -> str:
     return _rfc2822(date) if fmt == "rss" else date.isoformat()
 
 
-# (id(config), format, published) -> (config, its template); the config is kept, so its
-# id is not another's (a Config holds mappings: it cannot be a key itself).
-_TEMPLATES: dict[tuple[int, Format, bool], tuple[Config, _FeedTemplate]] = {}
+# (id(config), format, published, author) -> (config, its template); the config is kept,
+# so its id is not another's (a Config holds mappings: it cannot be a key itself). The
+# channel's author is part of the template (an author feed names its own), so each
+# author feed's is its own template: room for a few hundred authors between clears.
+_TEMPLATES: dict[tuple[int, Format, bool, Author | None], tuple[Config, _FeedTemplate]] = {}
 
 
-def _feed_template(config: Config, fmt: Format, published: bool) -> _FeedTemplate:
-    key = (id(config), fmt, published)
+def _feed_template(
+    config: Config, fmt: Format, published: bool, author: Author | None = None
+) -> _FeedTemplate:
+    key = (id(config), fmt, published, author)
     known = _TEMPLATES.get(key)
     if known is None or known[0] is not config:
-        if len(_TEMPLATES) >= 16:
+        if len(_TEMPLATES) >= 1024:
             _TEMPLATES.clear()
-        known = _TEMPLATES[key] = (config, _FeedTemplate(config, fmt, published))
+        known = _TEMPLATES[key] = (config, _FeedTemplate(config, fmt, published, author))
     return known[1]
 
 
@@ -163,7 +170,7 @@ def render_feed(
     (``_FeedTemplate``).
     """
     if entries and meta.title and meta.description:
-        template = _feed_template(config, fmt, meta.published is not None)
+        template = _feed_template(config, fmt, meta.published is not None, meta.author)
         if template.usable:
             head, tail = template.fill(meta)
             context = template.context

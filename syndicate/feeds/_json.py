@@ -99,7 +99,8 @@ def _head_and_tail(meta: FeedMeta, json_url: str, config: Config) -> tuple[bytes
     if meta.description:
         feed["description"] = meta.description
     feed["user_comment"] = USER_COMMENT
-    author = site.author if site.author is not None and site.author.name else None
+    author = meta.author or site.author
+    author = author if author is not None and author.name else None
     if author is not None:
         feed["authors"] = [_person(author)]
     if site.language:

@@ -21,7 +21,7 @@ from ..config import Config
 from ..documents import FeedInfo, absolute_url
 from ._feedgen import GENERATOR_NAME, GENERATOR_URI
 
-_GROUPS = (("category", "Categories"), ("tag", "Tags"))
+_GROUPS = (("category", "Categories"), ("tag", "Tags"), ("author", "Authors"))
 
 
 class _Outline(typing.NamedTuple):
@@ -159,6 +159,16 @@ def _fragment(
     return Markup(html.rstrip("\n"))
 
 
+def _display_name(feed: FeedInfo, config: Config) -> str | None:
+    """What the index page calls a feed: an author feed's author by name (its feed is
+    keyed by the `authors:` key), a category or tag by itself, the site's by its title."""
+    if feed.kind == "author" and feed.name is not None:
+        author = config.authors.get(feed.name)
+        if author is not None:
+            return author.name
+    return feed.name
+
+
 Latest = Mapping[str, tuple[str, str, datetime]]
 """A feed's ``rss_path`` -> (title, URL, date) of its newest entry."""
 
@@ -184,7 +194,7 @@ def render_index(
                 rss_url,
                 atom_url,
                 json_url,
-                feed.name,
+                _display_name(feed, config),
                 feed.entry_count,
                 feed.updated,
                 latest.get(feed.rss_path),

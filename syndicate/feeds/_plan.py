@@ -27,7 +27,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from ..config import Config
+from ..config import Author, Config
 from ..documents import FeedInfo, FeedKind, feed_paths
 from ..posts import Post
 from ..store import SlugRecord
@@ -35,14 +35,14 @@ from ._slugs import mint_slugs
 
 logger = logging.getLogger(__name__)
 
-_KIND_LABELS = {"category": "Category", "tag": "Tag"}
+_KIND_LABELS = {"category": "Category", "tag": "Tag", "author": "Author"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Newest first; equal dates by entry id, then file, so input order never matters.
 SortKey = tuple[int, str, str]  # (-microseconds since the epoch, entry id, relpath)
 FeedKey = tuple[str, str]  # (kind, name); the site feed is ("site", "")
 _SITE: FeedKey = ("site", "")
-_NAMED_KINDS = ("category", "tag")
+_NAMED_KINDS = ("category", "tag", "author")
 SlugRecords = Mapping[FeedKey, SlugRecord]
 
 
@@ -59,6 +59,8 @@ class FeedPlan:
     atom_path: str
     json_path: str
     posts: Sequence[Post]
+    # An author feed's author (its channel's author); None: the site's.
+    author: Author | None = None
 
     @property
     def paths(self) -> tuple[str, str, str]:
@@ -105,12 +107,27 @@ def _sort_key(post: Post) -> SortKey:
 _MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
 
 
-def _feed_keys(post: Post) -> list[FeedKey]:
-    return [
+def _author_keys(config: Config) -> dict[Author, str]:
+    """Each author of ``authors:`` -> its key (the first key, if two are the same person)."""
+    keys: dict[Author, str] = {}
+    for key, author in config.authors.items():
+        keys.setdefault(author, key)
+    return keys
+
+
+def _feed_keys(post: Post, authors: Mapping[Author, str]) -> list[FeedKey]:
+    keys = [
         _SITE,
         *(("category", name) for name in post.categories),
         *(("tag", name) for name in post.tags),
     ]
+    # An author feed is keyed by the `authors:` key, not the display name, so renaming
+    # the person keeps the feed's URL; a name not in `authors:` (and the site's default
+    # author) gets no feed: nothing keeps it stable.
+    key = authors.get(post.author) if post.author is not None else None
+    if key is not None:
+        keys.append(("author", key))
+    return keys
 
 
 @dataclasses.dataclass
@@ -134,6 +151,8 @@ class PlanState:
     # entry id -> (post, its prepared feed entry) of the entries the last build prepared.
     entries: dict[str, tuple[Post, object]] = dataclasses.field(default_factory=dict)
     spent: bool = False
+    # Each author of ``config.authors`` -> its key (``_author_keys``).
+    authors: dict[Author, str] = dataclasses.field(default_factory=dict)
     # The slug records given, and every record after this plan: the names of the feeds
     # and of those gone (see ``mint_slugs``). Replaced, never changed in place, so the
     # caller may keep the mapping it was given as what it saved.
@@ -190,6 +209,7 @@ def _full(posts: list[Post], config: Config, now: datetime, known: SlugRecords) 
     by_key: dict[SortKey, Post] = {}
     ids: set[str] = set()
     duplicates = False
+    authors = _author_keys(config)
     for key, post in keyed:
         # Two items with one guid is an RSS error and readers keep only one of them.
         if post.entry_id in ids:
@@ -201,7 +221,7 @@ def _full(posts: list[Post], config: Config, now: datetime, known: SlugRecords) 
         ids.add(post.entry_id)
         chosen[post.relpath] = post
         by_key[key] = post
-        for feed in _feed_keys(post):
+        for feed in _feed_keys(post, authors):
             members.setdefault(feed, []).append(key)
     state = PlanState(
         config=config,
@@ -215,6 +235,7 @@ def _full(posts: list[Post], config: Config, now: datetime, known: SlugRecords) 
         order=[],
         ids=ids,
         duplicates=duplicates,
+        authors=authors,
         given=known,
         slugs=known,
     )
@@ -294,7 +315,7 @@ def _take_out(state: PlanState, path: str, touched: set[FeedKey]) -> None:
     state.ids.discard(old.entry_id)
     key = _sort_key(old)
     del state.by_key[key]
-    for feed in _feed_keys(old):
+    for feed in _feed_keys(old, state.authors):
         keys = state.members[feed]
         del keys[bisect.bisect_left(keys, key)]
         if not keys and feed != _SITE:
@@ -316,7 +337,7 @@ def _put_in(state: PlanState, path: str, post: Post, now: datetime, touched: set
     key = _sort_key(shown)
     state.chosen[path] = shown
     state.by_key[key] = shown
-    for feed in _feed_keys(shown):
+    for feed in _feed_keys(shown, state.authors):
         bisect.insort(state.members.setdefault(feed, []), key)
         touched.add(feed)
     return True
@@ -386,8 +407,8 @@ def _minted(state: PlanState, kinds: set[str], base: SlugRecords) -> SlugRecords
 
 
 def _named_plans(state: PlanState, touched: set[FeedKey]) -> list[FeedPlan]:
-    """The category feeds', then the tag feeds' plans, by name; made again for a feed
-    touched or whose slug moved."""
+    """The category feeds', the tag feeds', then the author feeds' plans, by name; made
+    again for a feed touched or whose slug moved."""
     plans = state.plans
     slugs = state.slugs
     order: list[FeedPlan] = []
@@ -408,15 +429,24 @@ def _named_plans(state: PlanState, touched: set[FeedKey]) -> list[FeedPlan]:
 def _named_plan(state: PlanState, kind: str, name: str, slug: str) -> FeedPlan:
     site = state.config.site
     feed_kind: FeedKind = "category" if kind == "category" else "tag"
+    author = None
+    title = f"{site.title} — {_KIND_LABELS[kind]}: {name}"
+    description = f"Posts in the {kind} “{name}” from {site.title}"
+    if kind == "author":
+        feed_kind = "author"
+        author = state.config.authors[name]
+        title = f"{site.title} — {_KIND_LABELS[kind]}: {author.name}"
+        description = f"Posts by {author.name} from {site.title}"
     rss_path, atom_path, json_path = feed_paths(feed_kind, slug)
     return FeedPlan(
         kind=feed_kind,
         name=name,
         slug=slug,
-        title=f"{site.title} — {_KIND_LABELS[kind]}: {name}",
-        description=f"Posts in the {kind} “{name}” from {site.title}",
+        title=title,
+        description=description,
         rss_path=rss_path,
         atom_path=atom_path,
         json_path=json_path,
         posts=_posts_of(state, (kind, name)),
+        author=author,
     )
