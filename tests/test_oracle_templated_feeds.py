@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syndicate.config import Config
+from syndicate.config import Author, Config
 from syndicate.feeds import _entry, _formats
 from syndicate.feeds._feedgen import FeedMeta, Format
 from syndicate.feeds._formats import _feed_template, _feedgen_feed, render_feed
@@ -49,6 +49,12 @@ DATES = st.builds(
     st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 12, 31)),
     ZONES,
 )
+# The channel's author: the site's (None), or an author feed's own.
+AUTHORS = [
+    None,
+    Author("Alice & <Co>", "alice@example.org", "https://example.org/alice"),
+    Author("Bob"),
+]
 METAS = st.builds(
     FeedMeta,
     title=TEXT,
@@ -57,6 +63,7 @@ METAS = st.builds(
     atom_url=URL,
     updated=DATES,
     published=st.one_of(st.none(), DATES),
+    author=st.sampled_from(AUTHORS),
 )
 
 
@@ -75,7 +82,7 @@ def test_a_feed_from_the_template_is_feedgens(
     config = CONFIGS[config_name]
     entries = fresh(VARIED[:2], config)
     made = outcome(lambda: render_feed(meta, entries, config, fmt))
-    assert _feed_template(config, fmt, meta.published is not None).usable
+    assert _feed_template(config, fmt, meta.published is not None, meta.author).usable
     assert made == outcome(lambda: _feedgen_feed(meta, fresh(VARIED[:2], config), config, fmt))
 
 
@@ -85,7 +92,8 @@ def test_the_template_serves_feed_after_feed(config_name: str, fmt: Format) -> N
     """One template for every feed of a config: each with its own values, none left over
     from the feed before (nor a hole's marker)."""
     config = CONFIGS[config_name]
-    for n, published in enumerate([None, datetime(2024, 3, 1, tzinfo=UTC), None]):
+    dates = [None, datetime(2024, 3, 1, tzinfo=UTC), None, None]
+    for n, (published, author) in enumerate(zip(dates, [*AUTHORS, None], strict=True)):
         meta = FeedMeta(
             title=f"Feed {n} & <friends>",
             description=f'The "{n}" feed',
@@ -93,6 +101,7 @@ def test_the_template_serves_feed_after_feed(config_name: str, fmt: Format) -> N
             atom_url=f"{SITE}feed-{n}.atom",
             updated=datetime(2024, 4, n + 1, 12, tzinfo=UTC),
             published=published,
+            author=author,
         )
         body = render_feed(meta, fresh(VARIED, config), config, fmt)
         assert body == reference_feed(meta, fresh(VARIED, config), config, fmt)
