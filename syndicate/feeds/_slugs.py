@@ -1,4 +1,5 @@
-"""Slugs for category and tag names: URL-safe ASCII, distinct, stable. No I/O.
+"""Slugs for category, tag and author names (an author's is its ``authors:`` key):
+URL-safe ASCII, distinct, stable. No I/O.
 
 A slug becomes both a URL path segment and a file name (``/tag/<slug>.rss``), so it
 must never be empty, ``.``/``..`` or contain ``/``: every slug matches

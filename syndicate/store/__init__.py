@@ -64,7 +64,7 @@ class SlugRecord:
     it back when it returns, unless another name has taken it since.
     """
 
-    kind: str  # "category" or "tag"
+    kind: str  # "category", "tag" or "author"
     name: str
     slug: str
     released_at: datetime | None = None
