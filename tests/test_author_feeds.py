@@ -173,6 +173,8 @@ def test_author_feed_slug_stays_when_the_display_name_changes(
     atom = parse(site.documents[feeds["alice"].atom_path].body)
     assert atom.feed.author_detail["name"] == "Alice Brown"
     assert atom.feed.title == "Example News — Author: Alice Brown"
+    assert [e.title for e in atom.entries] == ["Alice two", "Alice one"]
+    assert all(e.author_detail.name == "Alice Brown" for e in atom.entries)
 
 
 def test_posts_without_a_named_author_make_no_author_feed(
