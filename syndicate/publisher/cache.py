@@ -29,8 +29,9 @@ import pickle
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -69,6 +70,8 @@ PARALLEL_MIN = 400
 # How _parallel cuts a batch: about this many chunks a worker, of at least CHUNK_MIN.
 CHUNKS_PER_WORKER = 16
 CHUNK_MIN = 25
+# Chunks a worker may have done or under way before the parent takes their results.
+CHUNKS_AHEAD = 2
 
 StatKey = tuple[int, int]  # (st_mtime_ns, st_size)
 
@@ -666,5 +669,30 @@ def _parallel(
     # cheap to send and collect (bench/RESULTS.md, "Why the fast paths").
     size = max(CHUNK_MIN, -(-len(items) // (workers * CHUNKS_PER_WORKER)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    parts = pool.map(func, [(chunk, config) for chunk in chunks])
-    return (result for part in parts for result in part)
+    # At most CHUNKS_AHEAD a worker handed out and not yet taken: results the parent
+    # has not taken wait in its memory, and a cold build at 10k posts renders every post
+    # (archive pages) faster than the feeds are written.
+    ahead = deque(pool.submit(func, (chunk, config)) for chunk in chunks[: workers * CHUNKS_AHEAD])
+    return _taken(func, chunks[workers * CHUNKS_AHEAD :], config, pool, ahead)
+
+
+def _taken(
+    func: Callable[[_Chunk[_T]], list[_R]],
+    rest: list[Sequence[_T]],
+    config: Config,
+    pool: ProcessPoolExecutor,
+    ahead: deque[Future[list[_R]]],
+) -> Iterator[_R]:
+    """The results of the chunks ``ahead`` and then of ``rest``, in order, each of
+    ``rest`` handed to the workers as a result is taken."""
+    waiting = iter(rest)
+    try:
+        while ahead:
+            part = ahead.popleft().result()
+            following = next(waiting, None)
+            if following is not None:
+                ahead.append(pool.submit(func, (following, config)))
+            yield from part
+    finally:
+        for future in ahead:
+            future.cancel()
