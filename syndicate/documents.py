@@ -65,6 +65,8 @@ class Document:
     body: bytes
     etag: str  # quoted strong ETag, e.g. '"3f2a..."'
     last_modified: datetime  # aware UTC; the newest entry change, not build time
+    # Seconds a cache may keep it, when not ``serve.cache_max_age``: a full archive page.
+    max_age: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

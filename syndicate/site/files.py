@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from ..documents import Document
 from ..errors import PublishError
 from ..outdir import write_marker
-from .manifest import StoredDocument, file_path, file_relpath, gzip_bytes, naming
+from .manifest import StoredDocument, file_path, file_relpath, gzip_document, naming
 
 
 class StaticTree:
@@ -116,10 +116,10 @@ class StaticTree:
         self._folder(os.path.dirname(target))
         if len(self._writes) >= self._most:
             self._write_next()
-        self._writes.append((target, doc, self._pool.submit(gzip_bytes, doc.body)))
+        self._writes.append((target, doc, self._pool.submit(gzip_document, doc)))
         self._count += 1
         path = self.out_dir.joinpath(*rel.split("/"))
-        return StoredDocument(doc.media_type, path, doc.etag, doc.last_modified)
+        return StoredDocument(doc.media_type, path, doc.etag, doc.last_modified, doc.max_age)
 
     def _write_next(self) -> None:
         """Write the oldest document waiting, once compressed; a failed write fails the build."""

@@ -52,9 +52,25 @@ Identity = tuple[int, int, int]  # (st_ino, st_mtime_ns, st_size) of a file
 GZIP_LEVEL = 6
 
 
-def gzip_bytes(body: bytes) -> bytes:
+# A full archive page (RFC 5005: one with a cache lifetime of its own) is written once
+# and fetched seldom, by a reader paging back once: compressed fast. At 10k posts the
+# pages hold every post again (bench/RESULTS.md, "Why the fast paths").
+ARCHIVE_GZIP_LEVEL = 1
+
+
+def gzip_bytes(body: bytes, level: int = GZIP_LEVEL) -> bytes:
     """``body`` as one gzip member without a name and with mtime 0: same body, same bytes."""
-    return bytes(deflate.gzip_compress(body, GZIP_LEVEL))
+    return bytes(deflate.gzip_compress(body, level))
+
+
+def gzip_level(doc: Document) -> int:
+    """The compression level of ``doc``'s ``.gz``."""
+    return GZIP_LEVEL if doc.max_age is None else ARCHIVE_GZIP_LEVEL
+
+
+def gzip_document(doc: Document) -> bytes:
+    """``doc``'s ``.gz`` bytes: its body by ``gzip_bytes``, at ``gzip_level``."""
+    return gzip_bytes(doc.body, gzip_level(doc))
 
 
 def read_manifest(out_dir: Path) -> dict[str, typing.Any] | None:
@@ -75,6 +91,7 @@ def site_from_manifest(out_dir: Path, manifest: Mapping[str, typing.Any]) -> Sit
             body=(out_dir / entry["file"]).read_bytes(),
             etag=entry["etag"],
             last_modified=datetime.fromisoformat(entry["last_modified"]),
+            max_age=_max_age(entry),
         )
     infos = tuple(_feed_info(data) for data in manifest.get("feeds", []))
     signatures = manifest.get("signatures", {})
@@ -263,7 +280,7 @@ class Packer:
         """``feeds.build_site``'s ``keep``: ``doc`` as it is, its compression started; or,
         past the first ``most``, spooled."""
         if len(self._futures) < self._most:
-            self._futures[id(doc)] = (doc, self._executor().submit(gzip_bytes, doc.body))
+            self._futures[id(doc)] = (doc, self._executor().submit(gzip_document, doc))
             return doc
         if self._spool is None:
             return doc
@@ -278,11 +295,11 @@ class Packer:
         return spooled
 
     def packed(self, doc: Document) -> bytes:
-        """``gzip_bytes(doc.body)``, from the compression started for it if there is one."""
+        """``gzip_document(doc)``, from the compression started for it if there is one."""
         found = self._futures.get(id(doc))
         if found is not None and found[0] is doc:
             return found[1].result()
-        return gzip_bytes(doc.body)
+        return gzip_document(doc)
 
     def spooled(self) -> None:
         """Wait until every spooled document is in its files (re-raising a failure)."""
@@ -313,6 +330,7 @@ class SpooledDocument(Document):
         object.__setattr__(self, "media_type", doc.media_type)
         object.__setattr__(self, "etag", doc.etag)
         object.__setattr__(self, "last_modified", doc.last_modified)
+        object.__setattr__(self, "max_age", doc.max_age)
         object.__setattr__(self, "target", target)
         object.__setattr__(self, "digest", digest)
 
@@ -322,7 +340,8 @@ class SpooledDocument(Document):
 
     def write(self, body: bytes) -> None:
         mtime = self.last_modified.timestamp()
-        for path, data in ((self._spool(), body), (self._spool(gz=True), gzip_bytes(body))):
+        packed = gzip_bytes(body, gzip_level(self))
+        for path, data in ((self._spool(), body), (self._spool(gz=True), packed)):
             with naming(path):
                 path.write_bytes(data)
             os.utime(path, (mtime, mtime))
@@ -400,12 +419,14 @@ def _plan_files(
             entries[url_path] = old_docs[url_path]
             continue
         rel = file_path(url_path)
-        entry = {
+        entry: dict[str, typing.Any] = {
             "file": str(rel),
             "media_type": doc.media_type,
             "etag": doc.etag,
             "last_modified": doc.last_modified.isoformat(),
         }
+        if doc.max_age is not None:
+            entry["max_age"] = doc.max_age
         entries[url_path] = entry
         target = out_dir.joinpath(*rel.parts)
         if old_docs.get(url_path) == entry and target.exists():
@@ -457,11 +478,19 @@ class StoredDocument(Document):
     __slots__ = ("path",)
     path: Path
 
-    def __init__(self, media_type: str, path: Path, etag: str, last_modified: datetime) -> None:
+    def __init__(
+        self,
+        media_type: str,
+        path: Path,
+        etag: str,
+        last_modified: datetime,
+        max_age: int | None = None,
+    ) -> None:
         # Document is frozen; its fields are set as its own __init__ would set them.
         object.__setattr__(self, "media_type", media_type)
         object.__setattr__(self, "etag", etag)
         object.__setattr__(self, "last_modified", last_modified)
+        object.__setattr__(self, "max_age", max_age)
         object.__setattr__(self, "path", path)
 
     @property
@@ -471,8 +500,8 @@ class StoredDocument(Document):
             raise LiveTreeChanged(f"{self.path}: changed on disk since it was written")
         return data
 
-    def _key(self) -> tuple[Path, str, str, datetime]:
-        return (self.path, self.media_type, self.etag, self.last_modified)
+    def _key(self) -> tuple[Path, str, str, datetime, int | None]:
+        return (self.path, self.media_type, self.etag, self.last_modified, self.max_age)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -483,26 +512,39 @@ class StoredDocument(Document):
     def __hash__(self) -> int:
         return hash(self._key())
 
-    def __reduce__(self) -> tuple[type[StoredDocument], tuple[str, Path, str, datetime]]:
+    def __reduce__(
+        self,
+    ) -> tuple[type[StoredDocument], tuple[str, Path, str, datetime, int | None]]:
         # Copied or pickled as what it is, a file and validators: Document's own pickling
         # (of its slots) would read the bytes and drop the file.
-        return (StoredDocument, (self.media_type, self.path, self.etag, self.last_modified))
+        return (
+            StoredDocument,
+            (self.media_type, self.path, self.etag, self.last_modified, self.max_age),
+        )
 
     def __repr__(self) -> str:
         return (
             f"StoredDocument(media_type={self.media_type!r}, path={self.path!r},"
-            f" etag={self.etag!r}, last_modified={self.last_modified!r})"
+            f" etag={self.etag!r}, last_modified={self.last_modified!r},"
+            f" max_age={self.max_age!r})"
         )
 
 
-def _stored(out_dir: Path, entry: Mapping[str, str]) -> StoredDocument:
+def _stored(out_dir: Path, entry: Mapping[str, typing.Any]) -> StoredDocument:
     """The document a manifest entry names, its bytes left in its file."""
     return StoredDocument(
         entry["media_type"],
         out_dir / entry["file"],
         entry["etag"],
         datetime.fromisoformat(entry["last_modified"]),
+        _max_age(entry),
     )
+
+
+def _max_age(entry: Mapping[str, typing.Any]) -> int | None:
+    """A manifest entry's own cache lifetime (a full archive page's), if it has one."""
+    value = entry.get("max_age")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def load_live(out_dir: Path, lazy: bool = False) -> Site | None:
@@ -530,7 +572,7 @@ def stored_site(site: Site, out_dir: Path) -> Site:
     for url_path, doc in site.documents.items():
         if not isinstance(doc, StoredDocument):  # one kept from before is there already
             path = out_dir.joinpath(*file_path(url_path).parts)
-            doc = StoredDocument(doc.media_type, path, doc.etag, doc.last_modified)
+            doc = StoredDocument(doc.media_type, path, doc.etag, doc.last_modified, doc.max_age)
         documents[url_path] = doc
     return dataclasses.replace(site, documents=documents)
 
@@ -558,7 +600,7 @@ def _atomic_write(path: Path, data: bytes, mtime: float | None = None) -> None:
 
 
 def _gzip_body(doc: Document) -> bytes:
-    return gzip_bytes(doc.body)
+    return gzip_document(doc)
 
 
 def _write_documents(

@@ -36,6 +36,7 @@ from ..site.manifest import (
     ManifestMemo,
     StoredDocument,
     gzip_bytes,
+    gzip_document,
     manifest_identity,
     read_live,
 )
@@ -299,7 +300,7 @@ class SiteHolder:
             if cached is not None and cached[0] == doc.body:
                 gzip_body = cached[1]
             else:
-                gzip_body = gzip_bytes(doc.body)
+                gzip_body = gzip_document(doc)
             # Outside the budget: the Site holds every body anyway.
             prepared.payload = _payload(prepared, doc, gzip_body)
             documents[path] = prepared
@@ -351,11 +352,17 @@ class SiteHolder:
             media_type,
             etag,
             last_modified,
-            self.cache_control,
+            self._cache_control(origin),
             self._links(path, media_type),
             vary=VARY_NEGOTIATED if negotiable else VARY_ENCODING,
             negotiable=negotiable,
         )
+
+    def _cache_control(self, document: Document) -> str:
+        # A full archive page keeps its entries: it says for how long caches may keep it.
+        if document.max_age is not None:
+            return f"public, max-age={document.max_age}"
+        return self.cache_control
 
     def respond(self, path: str, environ: WSGIEnvironment) -> Answer | None:
         """Answer a GET or HEAD of ``path`` when the hot path could not from memory: the
