@@ -73,6 +73,10 @@ class FeedsConfig:
     # "full": entries carry the post's content; "summary": its summary only (a post can
     # ask for that alone with `excerpt_only: true`).
     content: str = "full"
+    # RFC 5005 archived feeds: for the site feed ("site"), every feed ("all") or none.
+    archives: str = "site"
+    # Entries in an archive page: a month's posts, in pages of at most this many.
+    archive_page_size: int = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +86,8 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     cache_max_age: int = 300
+    # An archive page but the newest (RFC 5005): its entries no longer change.
+    archive_max_age: int = 604800
     workers: int = 1
 
 
@@ -385,8 +391,16 @@ def _check(config: Config) -> None:
         raise ConfigError(f"feeds.content: expected full or summary, got {config.feeds.content!r}")
     if config.feeds.ttl is not None and config.feeds.ttl < 1:
         raise ConfigError("feeds.ttl: expected a positive number of minutes")
+    if config.feeds.archives not in ("site", "all", "none"):
+        raise ConfigError(
+            f"feeds.archives: expected site, all or none, got {config.feeds.archives!r}"
+        )
+    if config.feeds.archive_page_size < 1:
+        raise ConfigError("feeds.archive_page_size: expected a positive int")
     if config.serve.cache_max_age < 0:
         raise ConfigError("serve.cache_max_age: expected an int >= 0")
+    if config.serve.archive_max_age < 0:
+        raise ConfigError("serve.archive_max_age: expected an int >= 0")
     if not 1 <= config.serve.port <= 65535:
         raise ConfigError("serve.port: expected an int between 1 and 65535")
     if config.serve.workers < 1:

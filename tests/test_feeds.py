@@ -612,23 +612,28 @@ def test_duplicate_entry_ids_are_published_once(config: Config) -> None:
 # -- rendering -------------------------------------------------------------------------
 
 
-def test_each_post_is_rendered_once_however_many_feeds_it_is_in(make_config: ConfigFactory) -> None:
-    config = make_config(feeds={"limit": 2})
+@pytest.mark.parametrize("archives", ["none", "site"])
+def test_each_post_is_rendered_once_however_many_feeds_it_is_in(
+    make_config: ConfigFactory, archives: str
+) -> None:
+    config = make_config(feeds={"limit": 2, "archives": archives})
     posts = [
         make_post(n, categories=("News", "World"), tags=("a", "b", "c")) for n in range(1, 5)
     ] + [make_post(5, categories=("Old",), date=datetime(2020, 1, 1, tzinfo=UTC))]
     render = FakeRender()
     build_site(posts, config, NOW, Rendering(render))
-    # Posts 4 and 3 fill every shared feed; post 5 is alone in "Old"; 1 and 2 are in none.
-    assert render.calls == Counter(
-        {posts[3].entry_id: 1, posts[2].entry_id: 1, posts[4].entry_id: 1}
-    )
+    # Posts 4 and 3 fill every shared feed; post 5 is alone in "Old"; 1 and 2 are in no
+    # live feed, only in the site feed's archive pages (when there are any).
+    expected = Counter({posts[3].entry_id: 1, posts[2].entry_id: 1, posts[4].entry_id: 1})
+    if archives == "site":
+        expected.update([posts[0].entry_id, posts[1].entry_id])
+    assert render.calls == expected
 
 
 def test_entries_kept_between_builds_are_those_of_posts_still_in_a_feed(
     make_config: ConfigFactory,
 ) -> None:
-    config = make_config(feeds={"limit": 2})
+    config = make_config(feeds={"limit": 2, "archives": "none"})
     posts = [make_post(n, tags=("a",)) for n in range(1, 4)]
     first = build_site(posts, config, NOW, Rendering(FakeRender()))
     assert first.plan is not None
@@ -648,6 +653,35 @@ def test_entries_kept_between_builds_are_those_of_posts_still_in_a_feed(
     assert (
         second.site.documents == build([*posts[:2], edited, newer], config).documents
     )  # the same bytes as from scratch
+
+
+def test_entries_kept_for_archives_are_those_of_the_newest_pages(
+    make_config: ConfigFactory,
+) -> None:
+    """Archive pages (RFC 5005) hold every post: the entries of the newest page, which
+    each new post changes, are kept; those of older pages are made again when their page
+    changes."""
+    config = make_config(feeds={"limit": 2, "archive_page_size": 3})
+    # Two in May (a page that is not the newest), two in June.
+    dates = [datetime(2025, 5, 2, tzinfo=UTC), datetime(2025, 5, 3, tzinfo=UTC)]
+    posts = [make_post(n, date=d) for n, d in enumerate(dates, start=1)]
+    posts += [make_post(n) for n in range(3, 5)]
+    first = build_site(posts, config, NOW, Rendering(FakeRender()))
+    assert first.plan is not None
+    assert set(first.plan.entries) == {posts[3].entry_id, posts[2].entry_id}
+    newer = make_post(5)
+    render = FakeRender()
+    second = build_site([*posts, newer], config, NOW, Rendering(render), previous=first)
+    # The new post goes in June's page, which is the newest still: nothing else is made.
+    assert render.calls == Counter({newer.entry_id: 1})
+    assert second.plan is not None
+    assert set(second.plan.entries) == {p.entry_id for p in posts[2:]} | {newer.entry_id}
+    assert second.site.documents == build([*posts, newer], config).documents
+    # An edit of a post of May's page makes that page again, with its other post.
+    edited = dataclasses.replace(posts[0], title="Post 1, edited", digest="edited")
+    render = FakeRender()
+    build_site([edited, *posts[1:], newer], config, NOW, Rendering(render), previous=second)
+    assert render.calls == Counter({edited.entry_id: 1, posts[1].entry_id: 1})
 
 
 class Recorder:

@@ -89,6 +89,14 @@ def _apply(posts: dict[str, Post], step: Step) -> timedelta:
 
 def _same(a: PlanState, b: PlanState) -> None:
     assert [dataclasses.astuple(p) for p in a.order] == [dataclasses.astuple(p) for p in b.order]
+    assert [dataclasses.astuple(p) for p in a.archive_order] == [
+        dataclasses.astuple(p) for p in b.archive_order
+    ]
+
+
+# Archive pages (RFC 5005) for every feed, two posts a page: the posts (May 29 to June
+# 25) fill several pages in two months, which the steps add to, empty and move.
+FEEDS = {"limit": 3, "archives": "all", "archive_page_size": 2}
 
 
 @settings(
@@ -100,7 +108,7 @@ def _same(a: PlanState, b: PlanState) -> None:
 def test_incremental_plans_equal_full_plans(
     make_config: ConfigFactory, sequence: list[Step]
 ) -> None:
-    config = make_config(feeds={"limit": 3}, authors=PEOPLE)
+    config = make_config(feeds=FEEDS, authors=PEOPLE)
     posts = {f"p{n}.md": _post(n, n, 9, 1 << (n % 5), n) for n in range(6)}
     now = START + timedelta(days=4)
     state = plan_feeds(posts.values(), config, now)
@@ -140,7 +148,7 @@ def test_only_the_feeds_of_a_changed_post_get_new_plans(make_config: ConfigFacto
 def test_incremental_sites_equal_full_sites(
     make_config: ConfigFactory, sequence: list[Step]
 ) -> None:
-    config = make_config(feeds={"limit": 3}, authors=PEOPLE)
+    config = make_config(feeds=FEEDS, authors=PEOPLE)
     render = FakeRender()
     posts = {f"p{n}.md": _post(n, n, 9, 1 << (n % 5), n) for n in range(6)}
     now = START + timedelta(days=4)
@@ -173,7 +181,7 @@ def test_incremental_plans_with_slug_records_equal_full_plans(
     (the very mapping, or an equal one read back from the store), or the store's as
     another process left them, or none; from the last state or from scratch, the same
     plans and records."""
-    config = make_config(feeds={"limit": 3}, authors=PEOPLE)
+    config = make_config(feeds=FEEDS, authors=PEOPLE)
     posts = {f"p{n}.md": _post(n, n, 9, 1 << (n % 5), n) for n in range(6)}
     now = START + timedelta(days=4)
     state = plan_feeds(posts.values(), config, now, slugs={})

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from syndicate.config import Author, Config
 from syndicate.feeds import _entry, _formats
-from syndicate.feeds._feedgen import FeedMeta, Format
+from syndicate.feeds._feedgen import FeedMeta, Format, History
 from syndicate.feeds._formats import _feed_template, _feedgen_feed, render_feed
 
 from .test_feeds import SITE
@@ -55,8 +55,16 @@ AUTHORS = [
     Author("Alice & <Co>", "alice@example.org", "https://example.org/alice"),
     Author("Bob"),
 ]
+# RFC 5005 links: none, a live feed's prev-archive, or an archive page's links.
+LINKS = st.one_of(st.none(), st.tuples(URL, URL))
+HISTORIES = st.one_of(
+    st.none(),
+    st.builds(History, prev_archive=st.tuples(URL, URL)),
+    st.builds(History, current=st.tuples(URL, URL), prev_archive=LINKS, next_archive=LINKS),
+)
 METAS = st.builds(
     FeedMeta,
+    history=HISTORIES,
     title=TEXT,
     description=TEXT,
     rss_url=URL,
@@ -82,7 +90,8 @@ def test_a_feed_from_the_template_is_feedgens(
     config = CONFIGS[config_name]
     entries = fresh(VARIED[:2], config)
     made = outcome(lambda: render_feed(meta, entries, config, fmt))
-    assert _feed_template(config, fmt, meta.published is not None, meta.author).usable
+    shape = meta.history.shape() if meta.history is not None else None
+    assert _feed_template(config, fmt, meta.published is not None, meta.author, shape).usable
     assert made == outcome(lambda: _feedgen_feed(meta, fresh(VARIED[:2], config), config, fmt))
 
 
@@ -93,8 +102,16 @@ def test_the_template_serves_feed_after_feed(config_name: str, fmt: Format) -> N
     from the feed before (nor a hole's marker)."""
     config = CONFIGS[config_name]
     dates = [None, datetime(2024, 3, 1, tzinfo=UTC), None, None]
+    pages = [(f"{SITE}a/{n}.rss", f"{SITE}a/{n}.atom") for n in range(3)]
+    histories = [
+        History(current=pages[0], next_archive=pages[1]),
+        None,
+        History(prev_archive=pages[2]),
+        History(current=pages[1], prev_archive=pages[0], next_archive=pages[2]),
+    ]
     for n, (published, author) in enumerate(zip(dates, [*AUTHORS, None], strict=True)):
         meta = FeedMeta(
+            history=histories[n],
             title=f"Feed {n} & <friends>",
             description=f'The "{n}" feed',
             rss_url=f"{SITE}feed-{n}.rss?a=1&b=2",

@@ -39,8 +39,11 @@ def write(posts_dir: Path, name: str, title: str, day: int, body: str) -> Path:
 
 @pytest.fixture
 def limited(make_config: ConfigFactory) -> Config:
-    # One entry a feed: an older post enters the feeds only when the newer one leaves.
-    return make_config(feeds={"limit": 1}, storage={"url": "sqlite:///state/syndicate.db"})
+    # One entry a feed: an older post enters the feeds only when the newer one leaves
+    # (no archive pages, which hold every post).
+    return make_config(
+        feeds={"limit": 1, "archives": "none"}, storage={"url": "sqlite:///state/syndicate.db"}
+    )
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from ..config import Config, fingerprint
 from ..documents import Document, FeedInfo, Site, absolute_url, entity_tag
 from ..posts import Post, Rendered, render_post
 from ._entry import entry_change
-from ._feedgen import FeedMeta
+from ._feedgen import FeedMeta, FeedURLs, History
 from ._formats import render_feed
 from ._json import render_json_feed
 from ._listing import render_index, render_opml
@@ -47,9 +47,17 @@ MEDIA_TYPES = {
 EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def _document(media_type: str, body: bytes, last_modified: datetime) -> Document:
+def _document(
+    media_type: str, body: bytes, last_modified: datetime, max_age: int | None = None
+) -> Document:
     etag = entity_tag(body)
-    return Document(media_type=media_type, body=body, etag=etag, last_modified=last_modified)
+    return Document(
+        media_type=media_type,
+        body=body,
+        etag=etag,
+        last_modified=last_modified,
+        max_age=max_age,
+    )
 
 
 Made = tuple[Rendered | None, Serialised | None]
@@ -123,6 +131,7 @@ def _signature(plan: FeedPlan, config_digest: str) -> str:
     from the store, the path from the file system; the rest is the config's.
     """
     parts = [config_digest, plan.kind, plan.name or "", plan.title, plan.description]
+    parts += [plan.rss_path, repr(plan.history)]
     for post in plan.posts:
         parts += [post.digest, post.entry_id, post.relpath, repr(post.updated)]
     return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
@@ -169,7 +178,10 @@ def build_site(
     state = plan_feeds(
         posts, config, now, previous.plan if previous is not None else None, changed, slugs
     )
-    plans = state.order
+    live = state.order
+    # The live feeds, then the archive pages (RFC 5005), which are no feeds of their own:
+    # not listed, never notified.
+    plans = [*live, *state.archive_order]
     signatures = _signatures(state, config)
     last = previous.site if previous is not None else None
     reused = _reused(plans, signatures, last)
@@ -181,15 +193,15 @@ def build_site(
     infos: list[FeedInfo] = []
     try:
         for plan in plans:
-            info = _feed_info(state, plan)
-            infos.append(info)
+            if not plan.archive:
+                infos.append(_feed_info(state, plan))
             if last is not None and plan.rss_path in reused:
                 for path in plan.paths:
                     documents[path] = last.documents[path]
                 continue
-            for path, document in _feed_documents(plan, info, entries, config):
+            for path, document in _feed_documents(plan, entries, config):
                 documents[path] = keep(path, document)
-            entries.used(plan.posts)
+            entries.used(plan)
     except BaseException:
         entries.close()  # the source's clean-up runs now, not when the frame goes
         raise
@@ -197,7 +209,7 @@ def build_site(
         del state.infos[gone]
     entries.finish()
     feeds = tuple(infos)
-    documents.update(_listings(feeds, plans, config, keep))
+    documents.update(_listings(feeds, live, config, keep))
     return Built(Site(documents=documents, feeds=feeds, signatures=signatures), state)
 
 
@@ -210,7 +222,7 @@ def _signatures(state: PlanState, config: Config) -> dict[str, str]:
     changed; ``state`` keeps them for the next build."""
     config_digest = config_fingerprint(config)
     signatures: dict[str, str] = {}
-    for feed in state.order:
+    for feed in [*state.order, *state.archive_order]:
         known = state.signatures.get(feed.rss_path)
         if known is None or known[0] is not feed:
             known = state.signatures[feed.rss_path] = (feed, _signature(feed, config_digest))
@@ -256,24 +268,50 @@ def _feed_info(state: PlanState, plan: FeedPlan) -> FeedInfo:
     return info
 
 
+def _urls(config: Config, paths: tuple[str, str] | None) -> FeedURLs | None:
+    if paths is None:
+        return None
+    return (absolute_url(config.site.url, paths[0]), absolute_url(config.site.url, paths[1]))
+
+
+def _history(plan: FeedPlan, config: Config) -> History | None:
+    """The feed's RFC 5005 links as absolute URLs."""
+    if plan.history is None:
+        return None
+    links = plan.history
+    return History(
+        current=_urls(config, links.current),
+        prev_archive=_urls(config, links.prev_archive),
+        next_archive=_urls(config, links.next_archive),
+    )
+
+
 def _feed_documents(
-    plan: FeedPlan, info: FeedInfo, entries: _Entries, config: Config
+    plan: FeedPlan, entries: _Entries, config: Config
 ) -> Iterator[tuple[str, Document]]:
     """The feed's RSS, Atom and JSON Feed documents (URL path, document), one after the
     other."""
+    history = _history(plan, config)
     meta = FeedMeta(
         title=plan.title,
         description=plan.description,
         rss_url=absolute_url(config.site.url, plan.rss_path),
         atom_url=absolute_url(config.site.url, plan.atom_path),
-        updated=info.updated or EMPTY_FEED_DATE,
+        updated=max((entry_change(p) for p in plan.posts), default=EMPTY_FEED_DATE),
         published=max((p.date for p in plan.posts), default=None),
         author=plan.author,
+        history=history,
     )
+    # An archive page with a newer one after it holds its entries for good (RFC 5005 4):
+    # caches may keep it long. The newest page still grows.
+    archived = history is not None and history.archive and history.next_archive is not None
+    max_age = config.serve.archive_max_age if archived else None
     feed_entries = entries.of(plan.posts)
     for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
         body = render_feed(meta, feed_entries, config, "rss" if fmt == "rss" else "atom")
-        yield path, _document(MEDIA_TYPES[fmt], body, meta.updated)
+        yield path, _document(MEDIA_TYPES[fmt], body, meta.updated, max_age)
+    if plan.archive:
+        return  # RFC 5005 is Atom's (and RSS's, through atom:link): JSON Feed has none
     json_url = absolute_url(config.site.url, plan.json_path)
     items = [entry.json_item() for entry in feed_entries]
     body = render_json_feed(meta, json_url, items, config)
@@ -338,7 +376,17 @@ class _Entries:
         # its id() is its own): the posts are found by identity, without reading a field
         # of each of them (objects scattered in memory: every read of one is a cache
         # miss, on every edit).
-        current = {id(post) for feed in plans for post in feed.posts}
+        # The posts of older archive pages are not kept (rendered again when their page
+        # changes, which is seldom): at 10k posts, most posts are in no live feed, and
+        # the worker would hold every post's entry. The newest page changes with every
+        # new post: its posts are kept, as the live feeds' are.
+        current = {
+            id(post)
+            for feed in [*state.order, *state.archive_order]
+            if feed.history is None or feed.history.next_archive is None
+            for post in feed.posts
+        }
+        self._current = current
         self._kept = {
             entry_id: known for entry_id, known in state.entries.items() if id(known[0]) in current
         }
@@ -347,6 +395,14 @@ class _Entries:
         # a fraction of the entries is ever needed at the same time).
         self._uses = Counter(
             p.entry_id for plan in plans if plan.rss_path not in reused for p in plan.posts
+        )
+        # The uses in live feeds alone: an entry whose live feeds are all made waits for
+        # an archive page (made last) deflated, as most of the posts at 10k do.
+        self._live_uses = Counter(
+            p.entry_id
+            for plan in plans
+            if plan.rss_path not in reused and not plan.archive
+            for p in plan.posts
         )
 
     def of(self, posts: Sequence[Post]) -> list[Any]:
@@ -366,18 +422,27 @@ class _Entries:
             again = functools.partial(self._source.render, post, self._config)
             entries[made_id] = prepare_entry(post, done, self._config, again, ahead)
 
-    def used(self, posts: Sequence[Post]) -> None:
+    def used(self, plan: FeedPlan) -> None:
         """A feed of these posts is made: an entry no feed to come needs goes (``once``)
-        or is kept deflated, for the next build."""
+        or is kept deflated, for the next build; one that only archive pages still need
+        is kept deflated until then."""
         uses = self._uses
+        live_uses = self._live_uses
         entries = self._entries
-        for post in posts:
-            uses[post.entry_id] -= 1
-            if not uses[post.entry_id]:
+        for post in plan.posts:
+            entry_id = post.entry_id
+            uses[entry_id] -= 1
+            if not uses[entry_id]:
                 if self._once:
-                    del entries[post.entry_id]
+                    del entries[entry_id]
                 else:
-                    entries[post.entry_id].compact()
+                    entries[entry_id].compact()
+            elif not plan.archive:
+                live_uses[entry_id] -= 1
+                if not live_uses[entry_id]:
+                    # Archive pages are RSS and Atom: a build kept for no other needs
+                    # no JSON Feed item of it any more.
+                    entries[entry_id].compact(json=not self._once)
 
     def close(self) -> None:
         """Close the source's iterator (a generator's clean-up runs now)."""
@@ -392,7 +457,10 @@ class _Entries:
         self.close()
         if not self._once:
             needed = self._needed
+            current = self._current
             self._kept.update(
-                (entry_id, (needed[entry_id], entry)) for entry_id, entry in self._entries.items()
+                (entry_id, (needed[entry_id], entry))
+                for entry_id, entry in self._entries.items()
+                if id(needed[entry_id]) in current
             )
             self._state.entries = self._kept

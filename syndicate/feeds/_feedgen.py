@@ -110,6 +110,82 @@ class _SyndicationExtension(BaseExtension):  # type: ignore[misc]  # feedgen is 
         return rss_feed
 
 
+HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005's fh:
+
+# A feed's URLs in the formats that have archives: (RSS, Atom), absolute.
+FeedURLs = tuple[str, str]
+HistoryShape = tuple[bool, bool, bool]  # (an archive page, has prev-archive, has next-archive)
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """A feed document's RFC 5005 (archived feeds) links: the live feed's ``prev-archive``
+    (its newest archive page), or an archive page's ``fh:archive``, ``current`` (the live
+    feed, whose id the page keeps: one logical feed) and its neighbours."""
+
+    current: FeedURLs | None = None  # an archive page: the live feed; None: the live feed
+    prev_archive: FeedURLs | None = None  # the next older page
+    next_archive: FeedURLs | None = None  # the next newer page (an archive page only)
+
+    @property
+    def archive(self) -> bool:
+        return self.current is not None
+
+    def shape(self) -> HistoryShape:
+        """Which of its links it has: what its template's holes are."""
+        return (self.archive, self.prev_archive is not None, self.next_archive is not None)
+
+
+def _format_index(fmt: Format) -> int:
+    return 0 if fmt == "rss" else 1
+
+
+class _HistoryExtension(BaseExtension):  # type: ignore[misc]  # feedgen is untyped
+    """RFC 5005 in a feed: ``fh:archive`` in an archive page (Atom and RSS), and in RSS the
+    archive links as ``atom:link`` (RFC 5005 appendix B), which feedgen drops from RSS
+    (it writes the first rel="self" link only); Atom gets them from
+    ``FeedGenerator.link``. ``fh`` is declared on its element, not the root: the
+    entries' bytes depend on the root's namespaces, and stay those of the live feed."""
+
+    def __init__(self) -> None:
+        self._archive = False
+        self._links: tuple[tuple[str, str], ...] = ()
+
+    def history(self, archive: bool, rss_links: Sequence[tuple[str, str]]) -> None:
+        """Mark an archive page, and the (rel, href) links an RSS channel carries."""
+        self._archive, self._links = archive, tuple(rss_links)
+
+    def extend_atom(self, atom_feed: Any) -> Any:
+        if self._archive:
+            etree.SubElement(atom_feed, f"{{{HISTORY_NS}}}archive", nsmap={"fh": HISTORY_NS})
+        return atom_feed
+
+    def extend_rss(self, rss_feed: Any) -> Any:
+        channel = rss_feed.find("channel")
+        links = channel.findall(ATOM_LINK)  # self, then the hubs
+        position = channel.index(links[-1]) + 1 if links else len(channel)
+        for offset, (rel, href) in enumerate(self._links):
+            link = etree.Element(ATOM_LINK, href=href, rel=rel, type=SELF_TYPES["rss"])
+            channel.insert(position + offset, link)
+        if self._archive:
+            etree.SubElement(channel, f"{{{HISTORY_NS}}}archive", nsmap={"fh": HISTORY_NS})
+        return rss_feed
+
+
+def _history_links(history: History, fmt: Format) -> list[tuple[str, str]]:
+    """(rel, href) of each RFC 5005 link of the document in ``fmt``, in order."""
+    index = _format_index(fmt)
+    links = []
+    for rel, urls in (
+        ("current", history.current),
+        ("prev-archive", history.prev_archive),
+        ("next-archive", history.next_archive),
+    ):
+        if urls is not None:
+            links.append((rel, urls[index]))
+    return links
+
+
 @dataclasses.dataclass(frozen=True)
 class FeedMeta:
     """The channel / feed level of one feed, shared by its RSS and Atom forms."""
@@ -122,6 +198,8 @@ class FeedMeta:
     published: datetime | None  # newest entry date; None for an empty feed
     # The feed's author: an author feed's own; None: the site's (``site.author``).
     author: Author | None = None
+    # RFC 5005 links; None: a feed with no archives.
+    history: History | None = None
 
 
 def _person(author: Author) -> dict[str, str]:
@@ -151,9 +229,11 @@ def _new_feed(meta: FeedMeta, config: Config, fmt: Format) -> FeedGenerator:
     feed.polling.every(period, frequency)
 
     self_url = meta.rss_url if fmt == "rss" else meta.atom_url
+    history = meta.history
     # The Atom id must never change (RFC 4287 4.2.6); the feed's own URL is as stable
-    # as every other link built from site.url.
-    feed.id(meta.atom_url)
+    # as every other link built from site.url. An archive page is a part of the live
+    # feed (RFC 5005 4): it keeps the live feed's id.
+    feed.id(history.current[1] if history is not None and history.current else meta.atom_url)
     feed.title(meta.title)
     feed.description(meta.description)
     # feedgen uses the *last* link as the RSS channel <link>: self first, site last.
@@ -163,6 +243,12 @@ def _new_feed(meta: FeedMeta, config: Config, fmt: Format) -> FeedGenerator:
     # alternate link, which must stay last.
     for hub in hubs:
         feed.link(href=hub, rel="hub")
+    if history is not None:
+        links = _history_links(history, fmt)
+        feed.register_extension("history", _HistoryExtension, None, atom=True, rss=True)
+        feed.history.history(history.archive, links if fmt == "rss" else ())
+        for rel, href in links:  # Atom writes them; RSS gets them from the extension
+            feed.link(href=href, rel=rel, type=SELF_TYPES[fmt])
     feed.link(href=site.url, rel="alternate", type="text/html")
     if site.language:
         feed.language(site.language)

@@ -30,7 +30,10 @@ from ._entry import _attr, _plain, _rfc2822, _text
 from ._feedgen import (
     _SLOT_BYTES,
     FeedMeta,
+    FeedURLs,
     Format,
+    History,
+    HistoryShape,
     _Context,
     _new_feed,
     _Slot,
@@ -57,11 +60,19 @@ class _FeedTemplate:
     for each value of ``FeedMeta``; and the ``_Context`` of its entries."""
 
     def __init__(
-        self, config: Config, fmt: Format, published: bool, author: Author | None = None
+        self,
+        config: Config,
+        fmt: Format,
+        published: bool,
+        author: Author | None = None,
+        history: HistoryShape | None = None,
     ) -> None:
-        marks = {
-            name: _MARK.format(name) for name in ("title", "description", "rss_url", "atom_url")
-        }
+        names = ("title", "description", "rss_url", "atom_url", "current", "prev", "next")
+        marks = {name: _MARK.format(name) for name in names}
+
+        def urls(name: str, present: bool) -> FeedURLs | None:
+            return (marks[name], marks[name]) if present else None
+
         meta = FeedMeta(
             title=marks["title"],
             description=marks["description"],
@@ -70,6 +81,13 @@ class _FeedTemplate:
             updated=_MARK_DATE,
             published=_MARK_PUBLISHED if published else None,
             author=author,
+            history=(
+                History(
+                    urls("current", history[0]), urls("prev", history[1]), urls("next", history[2])
+                )
+                if history is not None
+                else None
+            ),
         )
         feed = _new_feed(meta, config, fmt)
         slot = _Slot()
@@ -100,6 +118,10 @@ class _FeedTemplate:
         expected = {"title", "description", "updated"}
         if published and fmt == "rss":  # Atom has no feed-level published date
             expected.add("published")
+        if history is not None:
+            expected.update(
+                name for name, has in zip(("current", "prev", "next"), history, strict=True) if has
+            )
         # Every value in its hole, and the slot in the bytes between them: else (a feedgen
         # that writes a value otherwise) the feeds are feedgen's own, made feed by feed.
         self.usable = expected <= found_names and (
@@ -114,6 +136,16 @@ class _FeedTemplate:
             "rss_url": meta.rss_url,
             "atom_url": meta.atom_url,
         }
+        history = meta.history
+        if history is not None:
+            index = 0 if self.fmt == "rss" else 1
+            for name, urls in (
+                ("current", history.current),
+                ("prev", history.prev_archive),
+                ("next", history.next_archive),
+            ):
+                if urls is not None:
+                    values[name] = urls[index]
         out: list[bytes] = []
         for part in self._parts:
             if isinstance(part, bytes):
@@ -139,22 +171,29 @@ def _format_date(date: datetime, fmt: Format) -> str:
     return _rfc2822(date) if fmt == "rss" else date.isoformat()
 
 
-# (id(config), format, published, author) -> (config, its template); the config is kept,
-# so its id is not another's (a Config holds mappings: it cannot be a key itself). The
-# channel's author is part of the template (an author feed names its own), so each
-# author feed's is its own template: room for a few hundred authors between clears.
-_TEMPLATES: dict[tuple[int, Format, bool, Author | None], tuple[Config, _FeedTemplate]] = {}
+# (id(config), format, published, author, history's shape) -> (config, its template);
+# the config is kept, so its id is not another's (a Config holds mappings: it cannot be
+# a key itself). The channel's author is part of the template (an author feed names its
+# own), so each author feed's is its own template: room for a few hundred authors
+# between clears. Archive pages have a few shapes of their own (which links they have).
+_TemplateKey = tuple[int, Format, bool, Author | None, HistoryShape | None]
+_TEMPLATES: dict[_TemplateKey, tuple[Config, _FeedTemplate]] = {}
 
 
 def _feed_template(
-    config: Config, fmt: Format, published: bool, author: Author | None = None
+    config: Config,
+    fmt: Format,
+    published: bool,
+    author: Author | None = None,
+    history: HistoryShape | None = None,
 ) -> _FeedTemplate:
-    key = (id(config), fmt, published, author)
+    key = (id(config), fmt, published, author, history)
     known = _TEMPLATES.get(key)
     if known is None or known[0] is not config:
         if len(_TEMPLATES) >= 1024:
             _TEMPLATES.clear()
-        known = _TEMPLATES[key] = (config, _FeedTemplate(config, fmt, published, author))
+        template = _FeedTemplate(config, fmt, published, author, history)
+        known = _TEMPLATES[key] = (config, template)
     return known[1]
 
 
@@ -170,7 +209,8 @@ def render_feed(
     (``_FeedTemplate``).
     """
     if entries and meta.title and meta.description:
-        template = _feed_template(config, fmt, meta.published is not None, meta.author)
+        shape = meta.history.shape() if meta.history is not None else None
+        template = _feed_template(config, fmt, meta.published is not None, meta.author, shape)
         if template.usable:
             head, tail = template.fill(meta)
             context = template.context

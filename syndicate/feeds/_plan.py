@@ -46,9 +46,24 @@ _NAMED_KINDS = ("category", "tag", "author")
 SlugRecords = Mapping[FeedKey, SlugRecord]
 
 
+Paths = tuple[str, str, str]  # a feed's URL paths: RSS, Atom, JSON Feed
+PagePaths = tuple[str, str]  # an archive page's: RSS, Atom (JSON Feed has no archives)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanHistory:
+    """A feed's RFC 5005 links, as URL paths: the live feed's ``prev_archive`` (its newest
+    archive page), or an archive page's ``current`` (the live feed) and neighbours."""
+
+    current: PagePaths | None = None  # set on an archive page only: the live feed's
+    prev_archive: PagePaths | None = None  # the next older page
+    next_archive: PagePaths | None = None  # the next newer page
+
+
 @dataclasses.dataclass(frozen=True)
 class FeedPlan:
-    """One feed before rendering: who it is and which posts, newest first."""
+    """One feed before rendering: who it is and which posts, newest first. An archive
+    page is a FeedPlan too: its feed's kind, name and title, its own paths, its posts."""
 
     kind: FeedKind
     name: str | None
@@ -61,11 +76,21 @@ class FeedPlan:
     posts: Sequence[Post]
     # An author feed's author (its channel's author); None: the site's.
     author: Author | None = None
+    # RFC 5005 links; None: a feed without archives.
+    history: PlanHistory | None = None
 
     @property
-    def paths(self) -> tuple[str, str, str]:
-        """The URL paths of its documents: RSS, Atom, then JSON Feed."""
+    def paths(self) -> tuple[str, ...]:
+        """The URL paths of its documents: RSS, Atom, then JSON Feed (none for an archive
+        page: RFC 5005 has no JSON Feed form)."""
+        if self.archive:
+            return (self.rss_path, self.atom_path)
         return (self.rss_path, self.atom_path, self.json_path)
+
+    @property
+    def archive(self) -> bool:
+        """An archive page (RFC 5005), not a live feed."""
+        return self.history is not None and self.history.current is not None
 
 
 def _utc(moment: datetime) -> datetime:
@@ -153,6 +178,14 @@ class PlanState:
     spent: bool = False
     # Each author of ``config.authors`` -> its key (``_author_keys``).
     authors: dict[Author, str] = dataclasses.field(default_factory=dict)
+    # Each archived feed's archive pages (RFC 5005), oldest first, and all of them in
+    # document order.
+    archives: dict[FeedKey, tuple[FeedPlan, ...]] = dataclasses.field(default_factory=dict)
+    archive_order: list[FeedPlan] = dataclasses.field(default_factory=list)
+    # The sort keys of the posts this plan took out or put in (an edit: both, the same),
+    # sorted; None: every post (a full plan). An archive month with none of them keeps
+    # its pages' posts.
+    dirty: list[SortKey] | None = None
     # The slug records given, and every record after this plan: the names of the feeds
     # and of those gone (see ``mint_slugs``). Replaced, never changed in place, so the
     # caller may keep the mapping it was given as what it saved.
@@ -263,11 +296,13 @@ def _update(
     changed += [path for path, post in state.waiting.items() if post.date <= now]
     touched: set[FeedKey] = set()
     names_before = _named_feeds(state)
+    dirty: set[SortKey] = set()
     for path in dict.fromkeys(changed):
-        _take_out(state, path, touched)
+        _take_out(state, path, touched, dirty)
         post = seen.get(path)
-        if post is not None and not _put_in(state, path, post, now, touched):
+        if post is not None and not _put_in(state, path, post, now, touched, dirty):
             return None  # a duplicate id: the full plan decides who keeps it, and says so
+    state.dirty = sorted(dirty)
     state.seen = seen
     state.now = now
     kinds = {kind for kind, _ in names_before ^ _named_feeds(state)}
@@ -306,7 +341,7 @@ def _named_feeds(state: PlanState) -> set[FeedKey]:
     return {key for key in state.members if key != _SITE}
 
 
-def _take_out(state: PlanState, path: str, touched: set[FeedKey]) -> None:
+def _take_out(state: PlanState, path: str, touched: set[FeedKey], dirty: set[SortKey]) -> None:
     """Take the post at ``path`` out of the selection and of its feeds' members."""
     old = state.chosen.pop(path, None)
     state.waiting.pop(path, None)
@@ -314,6 +349,7 @@ def _take_out(state: PlanState, path: str, touched: set[FeedKey]) -> None:
         return
     state.ids.discard(old.entry_id)
     key = _sort_key(old)
+    dirty.add(key)
     del state.by_key[key]
     for feed in _feed_keys(old, state.authors):
         keys = state.members[feed]
@@ -323,7 +359,14 @@ def _take_out(state: PlanState, path: str, touched: set[FeedKey]) -> None:
         touched.add(feed)
 
 
-def _put_in(state: PlanState, path: str, post: Post, now: datetime, touched: set[FeedKey]) -> bool:
+def _put_in(
+    state: PlanState,
+    path: str,
+    post: Post,
+    now: datetime,
+    touched: set[FeedKey],
+    dirty: set[SortKey],
+) -> bool:
     """Put ``post`` in the selection and its feeds, or in waiting; False if its entry id
     is another post's."""
     shown, later = _visible(post, now)
@@ -335,6 +378,7 @@ def _put_in(state: PlanState, path: str, post: Post, now: datetime, touched: set
         return False
     state.ids.add(shown.entry_id)
     key = _sort_key(shown)
+    dirty.add(key)
     state.chosen[path] = shown
     state.by_key[key] = shown
     for feed in _feed_keys(shown, state.authors):
@@ -367,11 +411,152 @@ def _remake(
     plans = state.plans
     for gone in [key for key in plans if key not in state.members]:
         del plans[gone]
+        state.archives.pop(gone, None)
     if _SITE in touched or _SITE not in plans:
         plans[_SITE] = _site_plan(state)
     if names_changed:
         state.slugs = _minted(state, names_changed, base)
     state.order = [plans[_SITE], *_named_plans(state, touched)]
+    state.archive_order = [
+        page for plan in state.order for page in state.archives.get(_key_of(plan), ())
+    ]
+
+
+def _key_of(plan: FeedPlan) -> FeedKey:
+    return _SITE if plan.kind == "site" else (plan.kind, plan.name or "")
+
+
+def _archived(state: PlanState, feed: FeedKey) -> bool:
+    """Whether the feed has archive pages: archives on for its kind, and more posts than
+    the live feed holds (else the live feed is the whole feed)."""
+    rule = state.config.feeds.archives
+    if rule == "none" or (rule == "site" and feed != _SITE):
+        return False
+    return len(state.members.get(feed, ())) > state.config.feeds.limit
+
+
+def _with_history(state: PlanState, feed: FeedKey, plan: FeedPlan) -> FeedPlan:
+    """The live plan with its archive pages made (again) and its ``prev-archive`` link
+    to the newest."""
+    if not _archived(state, feed):
+        state.archives.pop(feed, None)
+        return plan
+    pages = _archive_pages(state, feed, plan, state.archives.get(feed, ()))
+    state.archives[feed] = pages
+    newest = pages[-1]
+    history = PlanHistory(prev_archive=(newest.rss_path, newest.atom_path))
+    return dataclasses.replace(plan, history=history)
+
+
+def _page_paths(live: FeedPlan, year: int, month: int, part: int) -> PagePaths:
+    """An archive page's URL paths: ``/feed/archive/2024/03.atom`` for the site feed's
+    first page of March 2024, ``/tag/x/archive/2024/03-2.atom`` for a tag's second."""
+    base = live.rss_path.removesuffix(".rss")
+    name = f"{month:02d}" if part == 1 else f"{month:02d}-{part}"
+    stem = f"{base}/archive/{year:04d}/{name}"
+    return (f"{stem}.rss", f"{stem}.atom")
+
+
+def _months(keys: Sequence[SortKey]) -> list[tuple[int, int, Sequence[SortKey]]]:
+    """The members (newest first) by month of their date, in UTC: (year, month, their
+    keys, newest first), oldest month first. A month is found by two bisections, so the
+    cost grows with the months, not the posts."""
+    months: list[tuple[int, int, Sequence[SortKey]]] = []
+    end = len(keys)
+    while end > 0:
+        oldest = _EPOCH + _MICROSECOND * -keys[end - 1][0]
+        year, month = oldest.year, oldest.month
+        following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        # The first key dated before the next month: sort keys grow as dates go back.
+        start = bisect.bisect_left(keys, (-((following - _EPOCH) // _MICROSECOND) + 1,))
+        months.append((year, month, keys[start:end]))
+        end = start
+    return months
+
+
+def _touches(dirty: Sequence[SortKey], keys: Sequence[SortKey]) -> bool:
+    """Whether a dirty key (sorted) falls within ``keys`` (a sorted, non-empty run)."""
+    at = bisect.bisect_left(dirty, keys[0])
+    return at < len(dirty) and dirty[at] <= keys[-1]
+
+
+def _same_month(olds: list[FeedPlan], keys: Sequence[SortKey], after: FeedPlan | None) -> bool:
+    """Whether a month's pages before (``olds``, as many as it has now, and ``after``, the
+    one after them, which must not be) hold the posts of ``keys`` (none of them changed):
+    as many posts, the same oldest and newest (a post taken out or put in between them
+    would be a changed one)."""
+    return (
+        after is None
+        and sum(len(old.posts) for old in olds) == len(keys)
+        and _sort_key(olds[0].posts[-1]) == keys[-1]
+        and _sort_key(olds[-1].posts[0]) == keys[0]
+    )
+
+
+def _archive_pages(
+    state: PlanState, feed: FeedKey, live: FeedPlan, before: Sequence[FeedPlan]
+) -> tuple[FeedPlan, ...]:
+    """The feed's archive pages, oldest first: every post of the feed by month, each
+    month's oldest first in pages of ``feeds.archive_page_size``, each page newest first.
+
+    Adding a post changes the newest page only (and, when it starts a new one, the one
+    before gains its ``next-archive`` link); an edit changes its own page. A page equal
+    to one in ``before`` (the same posts, the very objects, and links) is that plan."""
+    size = state.config.feeds.archive_page_size
+    by_key = state.by_key
+    known = {plan.rss_path: plan for plan in before}
+    dirty = state.dirty
+    pages: list[tuple[PagePaths, Sequence[Post]]] = []
+    for year, month, keys in _months(state.members[feed]):
+        count = -(-len(keys) // size)
+        month_paths = [_page_paths(live, year, month, part) for part in range(1, count + 1)]
+        if dirty is not None and not _touches(dirty, keys):
+            # No post of this month changed: its pages hold the posts they held (the
+            # same objects), found without a look-up per post (the edit fast path).
+            olds = [known[rss] for rss, _ in month_paths if rss in known]
+            after = known.get(_page_paths(live, year, month, count + 1)[0])
+            if len(olds) == count and _same_month(olds, keys, after):
+                pages.extend(zip(month_paths, (old.posts for old in olds), strict=True))
+                continue
+        oldest_first = keys[::-1]
+        for index, path in enumerate(month_paths):
+            chunk = oldest_first[index * size : (index + 1) * size]
+            pages.append((path, tuple(by_key[key] for key in reversed(chunk))))
+    made: list[FeedPlan] = []
+    for index, (paths, posts) in enumerate(pages):
+        history = PlanHistory(
+            current=(live.rss_path, live.atom_path),
+            prev_archive=pages[index - 1][0] if index > 0 else None,
+            next_archive=pages[index + 1][0] if index + 1 < len(pages) else None,
+        )
+        old = known.get(paths[0])
+        if (
+            old is not None
+            and old.history == history
+            and old.title == live.title
+            and old.description == live.description
+            and old.author == live.author
+            and (
+                old.posts is posts
+                or (
+                    len(old.posts) == len(posts)
+                    and all(a is b for a, b in zip(old.posts, posts, strict=True))
+                )
+            )
+        ):
+            made.append(old)
+            continue
+        made.append(
+            dataclasses.replace(
+                live,
+                rss_path=paths[0],
+                atom_path=paths[1],
+                json_path="",
+                posts=posts,
+                history=history,
+            )
+        )
+    return tuple(made)
 
 
 def _posts_of(state: PlanState, feed: FeedKey) -> tuple[Post, ...]:
@@ -382,7 +567,7 @@ def _posts_of(state: PlanState, feed: FeedKey) -> tuple[Post, ...]:
 def _site_plan(state: PlanState) -> FeedPlan:
     site = state.config.site
     rss_path, atom_path, json_path = feed_paths("site", None)
-    return FeedPlan(
+    plan = FeedPlan(
         kind="site",
         name=None,
         slug=None,
@@ -393,6 +578,7 @@ def _site_plan(state: PlanState) -> FeedPlan:
         json_path=json_path,
         posts=_posts_of(state, _SITE),
     )
+    return _with_history(state, _SITE, plan)
 
 
 def _minted(state: PlanState, kinds: set[str], base: SlugRecords) -> SlugRecords:
@@ -421,7 +607,8 @@ def _named_plans(state: PlanState, touched: set[FeedKey]) -> list[FeedPlan]:
             slug = slugs[feed].slug
             current = plans.get(feed)
             if current is None or feed in touched or current.slug != slug:
-                current = plans[feed] = _named_plan(state, kind, name, slug)
+                current = _named_plan(state, kind, name, slug)
+                current = plans[feed] = _with_history(state, feed, current)
             order.append(current)
     return order
 

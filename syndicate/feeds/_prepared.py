@@ -111,8 +111,13 @@ class PreparedEntry:
             self._deflated = None
         return cached
 
-    def compact(self) -> None:
-        """Keep the bytes made so far deflated only, until a feed needs them again."""
+    def compact(self, json: bool = True) -> None:
+        """Keep the bytes made so far deflated only, until a feed needs them again;
+        without the JSON Feed item unless ``json`` (no JSON Feed to come needs it: it
+        would be made again from ``again()``)."""
+        if not json and JSON_KEY in self._bytes:
+            del self._bytes[JSON_KEY]
+            self._deflated = None  # covered the item
         if not self._bytes:
             return
         if self._deflated is None:
