@@ -25,7 +25,7 @@ from ._formats import render_feed
 from ._json import render_json_feed
 from ._listing import render_index, render_opml
 from ._plan import FeedPlan, PlanState, SlugRecords, plan_feeds
-from ._prepared import Serialised, prepare_entry
+from ._prepared import Serialised, prepare_entry, summary_kinds
 
 logger = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ def _feed_documents(
         published=max((p.date for p in plan.posts), default=None),
         author=plan.author,
     )
-    feed_entries = entries.of(plan.posts)
+    feed_entries = entries.of(plan.posts, summary=entries.summarised(plan))
     for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
         body = render_feed(meta, feed_entries, config, "rss" if fmt == "rss" else "atom")
         yield path, _document(MEDIA_TYPES[fmt], body, meta.updated)
@@ -324,6 +324,15 @@ class _Entries:
             for post in plan.posts:
                 needed.setdefault(post.entry_id, post)
         self._needed = needed
+        # The entries a feed of summaries needs as such (``PreparedEntry.summary``),
+        # while other feeds carry content: none unless a kind's key differs.
+        self._summary_kinds = summary_kinds(config)
+        self._summarised = {
+            post.entry_id
+            for plan in plans
+            if plan.kind in self._summary_kinds and plan.rss_path not in reused
+            for post in plan.posts
+        }
         entries: dict[str, Any] = {}
         for entry_id, post in needed.items():
             prepared = state.entries.get(entry_id)
@@ -349,12 +358,19 @@ class _Entries:
             p.entry_id for plan in plans if plan.rss_path not in reused for p in plan.posts
         )
 
-    def of(self, posts: Sequence[Post]) -> list[Any]:
-        """The entries of these posts, made first where missing."""
+    def summarised(self, plan: FeedPlan) -> bool:
+        """Whether the feed carries its entries' summary-only variants."""
+        return plan.kind in self._summary_kinds
+
+    def of(self, posts: Sequence[Post], summary: bool = False) -> list[Any]:
+        """The entries of these posts, made first where missing; ``summary``: their
+        summary-only variants."""
         entries = self._entries
         for post in posts:
             if post.entry_id not in entries:
                 self._make_until(post.entry_id)
+        if summary:
+            return [entries[p.entry_id].summary() for p in posts]
         return [entries[p.entry_id] for p in posts]
 
     def _make_until(self, entry_id: str) -> None:
@@ -364,7 +380,8 @@ class _Entries:
             made_id, post = next(self._to_make)
             done, ahead = next(self._made)
             again = functools.partial(self._source.render, post, self._config)
-            entries[made_id] = prepare_entry(post, done, self._config, again, ahead)
+            summary = made_id in self._summarised
+            entries[made_id] = prepare_entry(post, done, self._config, again, ahead, summary)
 
     def used(self, posts: Sequence[Post]) -> None:
         """A feed of these posts is made: an entry no feed to come needs goes (``once``)
