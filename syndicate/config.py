@@ -77,6 +77,8 @@ class FeedsConfig:
     category_content: str | None = None
     tag_content: str | None = None
     author_content: str | None = None
+    # Largest size in bytes of a live feed document (each format on its own); 0: none.
+    max_bytes: int = 0
 
     def content_of(self, kind: str) -> str:
         """``full`` or ``summary``: what the entries of a feed of this kind carry."""
@@ -403,6 +405,8 @@ def _check(config: Config) -> None:
         value = getattr(config.feeds, key)
         if value is not None and value not in ("full", "summary"):
             raise ConfigError(f"feeds.{key}: expected full or summary, got {value!r}")
+    if config.feeds.max_bytes < 0:
+        raise ConfigError("feeds.max_bytes: expected an int >= 0 (0: no limit)")
     if config.feeds.ttl is not None and config.feeds.ttl < 1:
         raise ConfigError("feeds.ttl: expected a positive number of minutes")
     if config.serve.cache_max_age < 0:

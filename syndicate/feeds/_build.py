@@ -20,9 +20,9 @@ from ..config import Config, fingerprint
 from ..documents import Document, FeedInfo, Site, absolute_url, entity_tag
 from ..posts import Post, Rendered, render_post
 from ._entry import entry_change
-from ._feedgen import FeedMeta
-from ._formats import render_feed
-from ._json import render_json_feed
+from ._feedgen import FeedMeta, Format
+from ._formats import feed_parts, render_feed
+from ._json import ITEM_SEPARATOR, json_feed_parts, render_json_feed
 from ._listing import render_index, render_opml
 from ._plan import FeedPlan, PlanState, SlugRecords, plan_feeds
 from ._prepared import Serialised, prepare_entry, summary_kinds
@@ -271,13 +271,99 @@ def _feed_documents(
         author=plan.author,
     )
     feed_entries = entries.of(plan.posts, summary=entries.summarised(plan))
+    limit = config.feeds.max_bytes
     for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
-        body = render_feed(meta, feed_entries, config, "rss" if fmt == "rss" else "atom")
+        xml: Format = "rss" if fmt == "rss" else "atom"
+        if not limit:
+            body = render_feed(meta, feed_entries, config, xml)
+        else:
+            head, parts, tail = feed_parts(meta, feed_entries, config, xml)
+            shorter = functools.partial(_summary_part, meta, entries, plan, config, xml)
+            body = _bounded(head, parts, b"", tail, limit, shorter, plan, path)
         yield path, _document(MEDIA_TYPES[fmt], body, meta.updated)
     json_url = absolute_url(config.site.url, plan.json_path)
     items = [entry.json_item() for entry in feed_entries]
-    body = render_json_feed(meta, json_url, items, config)
+    if not limit:
+        body = render_json_feed(meta, json_url, items, config)
+    else:
+        head, parts, tail = json_feed_parts(meta, json_url, items, config)
+        shorter = functools.partial(_summary_item, entries, plan)
+        body = _bounded(head, parts, ITEM_SEPARATOR, tail, limit, shorter, plan, plan.json_path)
     yield plan.json_path, _document(MEDIA_TYPES["json"], body, meta.updated)
+
+
+def _bounded(
+    head: bytes,
+    parts: Sequence[bytes],
+    separator: bytes,
+    tail: bytes,
+    limit: int,
+    shorter: Callable[[], bytes],
+    plan: FeedPlan,
+    path: str,
+) -> bytes:
+    """A feed document of at most ``limit`` bytes (``feeds.max_bytes``): head, the most
+    entries from the newest that fit, tail. Sizes are added up from the spliced parts,
+    nothing is written twice. The newest entry always stays: alone over the limit, it is
+    sent as its summary (``shorter()``, its part so) and the next ones that fit follow,
+    with a warning; over even so, it is sent alone as it is, and the warning says so."""
+    size = len(head) + len(tail)
+    kept: list[bytes] = []
+    for part in parts:
+        grown = size + len(part) + (len(separator) if kept else 0)
+        if grown > limit:
+            if kept:
+                break
+            summary = shorter()
+            smaller = size + len(summary)
+            post = plan.posts[0].relpath
+            if smaller > limit:
+                logger.warning(
+                    "%s: its entry alone makes %s %d bytes, over feeds.max_bytes (%d); "
+                    "as a summary still over (%d bytes): sent anyway",
+                    post,
+                    path,
+                    grown,
+                    limit,
+                    smaller,
+                )
+                kept.append(min(part, summary, key=len))
+                break
+            logger.warning(
+                "%s: its entry alone makes %s %d bytes, over feeds.max_bytes (%d); "
+                "sent as a summary (%d bytes)",
+                post,
+                path,
+                grown,
+                limit,
+                smaller,
+            )
+            part, grown = summary, smaller
+        kept.append(part)
+        size = grown
+    if len(kept) < len(parts):
+        logger.debug(
+            "feed %s: %d of %d entries left out (feeds.max_bytes %d)",
+            path,
+            len(parts) - len(kept),
+            len(parts),
+            limit,
+        )
+    return head + separator.join(kept) + tail
+
+
+def _summary_part(
+    meta: FeedMeta, entries: _Entries, plan: FeedPlan, config: Config, fmt: Format
+) -> bytes:
+    """The feed's newest entry as its summary only, in this format (``_bounded``)."""
+    newest = entries.of(plan.posts[:1], summary=True)
+    return feed_parts(meta, newest, config, fmt)[1][0]
+
+
+def _summary_item(entries: _Entries, plan: FeedPlan) -> bytes:
+    """The feed's newest JSON Feed item as its summary only, as spliced (``_bounded``)."""
+    item: bytes = entries.of(plan.posts[:1], summary=True)[0].json_item()
+    return b"    " + item
 
 
 def _listings(
