@@ -77,6 +77,26 @@ class FeedsConfig:
     archives: str = "site"
     # Entries in an archive page: a month's posts, in pages of at most this many.
     archive_page_size: int = 50
+    # The same, for the category, tag and author feeds; None: as `content`.
+    category_content: str | None = None
+    tag_content: str | None = None
+    author_content: str | None = None
+    # Largest size in bytes of a live feed document (each format on its own); 0: none.
+    max_bytes: int = 0
+
+    def content_of(self, kind: str) -> str:
+        """``full`` or ``summary``: what the entries of a feed of this kind carry."""
+        own = {
+            "category": self.category_content,
+            "tag": self.tag_content,
+            "author": self.author_content,
+        }.get(kind)
+        return own if own is not None else self.content
+
+    def renders_content(self) -> bool:
+        """Whether any kind of feed carries the posts' content (else the rendering drops
+        it at once, and no feed needs a summary-only variant of an entry)."""
+        return "full" in {self.content_of(k) for k in ("site", "category", "tag", "author")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -387,8 +407,12 @@ def _check(config: Config) -> None:
         ) from None
     if config.feeds.limit < 1:
         raise ConfigError("feeds.limit: expected a positive int")
-    if config.feeds.content not in ("full", "summary"):
-        raise ConfigError(f"feeds.content: expected full or summary, got {config.feeds.content!r}")
+    for key in ("content", "category_content", "tag_content", "author_content"):
+        value = getattr(config.feeds, key)
+        if value is not None and value not in ("full", "summary"):
+            raise ConfigError(f"feeds.{key}: expected full or summary, got {value!r}")
+    if config.feeds.max_bytes < 0:
+        raise ConfigError("feeds.max_bytes: expected an int >= 0 (0: no limit)")
     if config.feeds.ttl is not None and config.feeds.ttl < 1:
         raise ConfigError("feeds.ttl: expected a positive number of minutes")
     if config.feeds.archives not in ("site", "all", "none"):

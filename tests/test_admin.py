@@ -455,6 +455,41 @@ def test_feeds_page(signed_in: FlaskClient) -> None:
     assert {"/feed.json", "/tag/python.json"} <= links  # the JSON Feed twins too
 
 
+BY_ANN = """---
+title: By Ann
+date: 2024-04-01T10:00:00Z
+author: ann
+---
+Written by Ann.
+"""
+
+
+def test_an_author_feed_is_shown_by_the_authors_name(
+    token: str, make_config: ConfigFactory, posts_dir: Path, clock: FakeClock
+) -> None:
+    """An author feed is keyed by its `authors:` key (its URL stays when the person is
+    renamed); the dashboard shows the person's name, as the home page does."""
+    (posts_dir / "2024-04-01-by-ann.md").write_text(BY_ANN, encoding="utf-8")
+    config = make_config(authors={"ann": {"name": "Ann Lee", "email": "ann@example.org"}})
+    opened = open_publisher(config, clock)
+    opened.publish()
+    app = make_app(config, opened)
+    try:
+        client = app.test_client()
+        assert sign_in(client).status_code == 302
+        page = html(client.get("/admin/feeds"))
+        labels = [tr.findtext(".//strong") for tr in page.iterfind(".//tbody/tr")]
+        assert labels == ["Site", "Author: Ann Lee"]
+        assert "/author/ann.rss" in {a.get("href") for a in page.iterfind(".//tbody//a")}
+        posts = text(client.get("/admin/posts"))
+        assert "Author: Ann Lee" in posts and "Author: ann" not in posts
+    finally:
+        board(app).jobs.join()
+        close_api(app)
+        assert opened.store is not None
+        opened.store.close()
+
+
 # --------------------------------------------------------------------------- notifications
 
 

@@ -20,12 +20,12 @@ from ..config import Config, fingerprint
 from ..documents import Document, FeedInfo, Site, absolute_url, entity_tag
 from ..posts import Post, Rendered, render_post
 from ._entry import entry_change
-from ._feedgen import FeedMeta, FeedURLs, History
-from ._formats import render_feed
-from ._json import render_json_feed
+from ._feedgen import FeedMeta, FeedURLs, Format, History
+from ._formats import feed_parts, render_feed
+from ._json import ITEM_SEPARATOR, json_feed_parts, render_json_feed
 from ._listing import render_index, render_opml
 from ._plan import FeedPlan, PlanState, SlugRecords, plan_feeds
-from ._prepared import Serialised, prepare_entry
+from ._prepared import Serialised, prepare_entry, summary_kinds
 
 logger = logging.getLogger(__name__)
 
@@ -306,16 +306,103 @@ def _feed_documents(
     # caches may keep it long. The newest page still grows.
     archived = history is not None and history.archive and history.next_archive is not None
     max_age = config.serve.archive_max_age if archived else None
-    feed_entries = entries.of(plan.posts)
+    feed_entries = entries.of(plan.posts, summary=entries.summarised(plan))
+    # Archive pages are the feed's history: never cut by size.
+    limit = 0 if plan.archive else config.feeds.max_bytes
     for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
-        body = render_feed(meta, feed_entries, config, "rss" if fmt == "rss" else "atom")
+        xml: Format = "rss" if fmt == "rss" else "atom"
+        if not limit:
+            body = render_feed(meta, feed_entries, config, xml)
+        else:
+            head, parts, tail = feed_parts(meta, feed_entries, config, xml)
+            shorter = functools.partial(_summary_part, meta, entries, plan, config, xml)
+            body = _bounded(head, parts, b"", tail, limit, shorter, plan, path)
         yield path, _document(MEDIA_TYPES[fmt], body, meta.updated, max_age)
     if plan.archive:
         return  # RFC 5005 is Atom's (and RSS's, through atom:link): JSON Feed has none
     json_url = absolute_url(config.site.url, plan.json_path)
     items = [entry.json_item() for entry in feed_entries]
-    body = render_json_feed(meta, json_url, items, config)
+    if not limit:
+        body = render_json_feed(meta, json_url, items, config)
+    else:
+        head, parts, tail = json_feed_parts(meta, json_url, items, config)
+        shorter = functools.partial(_summary_item, entries, plan)
+        body = _bounded(head, parts, ITEM_SEPARATOR, tail, limit, shorter, plan, plan.json_path)
     yield plan.json_path, _document(MEDIA_TYPES["json"], body, meta.updated)
+
+
+def _bounded(
+    head: bytes,
+    parts: Sequence[bytes],
+    separator: bytes,
+    tail: bytes,
+    limit: int,
+    shorter: Callable[[], bytes],
+    plan: FeedPlan,
+    path: str,
+) -> bytes:
+    """A feed document of at most ``limit`` bytes (``feeds.max_bytes``): head, the most
+    entries from the newest that fit, tail. Sizes are added up from the spliced parts,
+    nothing is written twice. The newest entry always stays: alone over the limit, it is
+    sent as its summary (``shorter()``, its part so) and the next ones that fit follow,
+    with a warning; over even so, it is sent alone as it is, and the warning says so."""
+    size = len(head) + len(tail)
+    kept: list[bytes] = []
+    for part in parts:
+        grown = size + len(part) + (len(separator) if kept else 0)
+        if grown > limit:
+            if kept:
+                break
+            summary = shorter()
+            smaller = size + len(summary)
+            post = plan.posts[0].relpath
+            if smaller > limit:
+                logger.warning(
+                    "%s: its entry alone makes %s %d bytes, over feeds.max_bytes (%d); "
+                    "as a summary still over (%d bytes): sent anyway",
+                    post,
+                    path,
+                    grown,
+                    limit,
+                    smaller,
+                )
+                kept.append(min(part, summary, key=len))
+                break
+            logger.warning(
+                "%s: its entry alone makes %s %d bytes, over feeds.max_bytes (%d); "
+                "sent as a summary (%d bytes)",
+                post,
+                path,
+                grown,
+                limit,
+                smaller,
+            )
+            part, grown = summary, smaller
+        kept.append(part)
+        size = grown
+    if len(kept) < len(parts):
+        logger.debug(
+            "feed %s: %d of %d entries left out (feeds.max_bytes %d)",
+            path,
+            len(parts) - len(kept),
+            len(parts),
+            limit,
+        )
+    return head + separator.join(kept) + tail
+
+
+def _summary_part(
+    meta: FeedMeta, entries: _Entries, plan: FeedPlan, config: Config, fmt: Format
+) -> bytes:
+    """The feed's newest entry as its summary only, in this format (``_bounded``)."""
+    newest = entries.of(plan.posts[:1], summary=True)
+    return feed_parts(meta, newest, config, fmt)[1][0]
+
+
+def _summary_item(entries: _Entries, plan: FeedPlan) -> bytes:
+    """The feed's newest JSON Feed item as its summary only, as spliced (``_bounded``)."""
+    item: bytes = entries.of(plan.posts[:1], summary=True)[0].json_item()
+    return b"    " + item
 
 
 def _listings(
@@ -362,6 +449,15 @@ class _Entries:
             for post in plan.posts:
                 needed.setdefault(post.entry_id, post)
         self._needed = needed
+        # The entries a feed of summaries needs as such (``PreparedEntry.summary``),
+        # while other feeds carry content: none unless a kind's key differs.
+        self._summary_kinds = summary_kinds(config)
+        self._summarised = {
+            post.entry_id
+            for plan in plans
+            if plan.kind in self._summary_kinds and plan.rss_path not in reused
+            for post in plan.posts
+        }
         entries: dict[str, Any] = {}
         for entry_id, post in needed.items():
             prepared = state.entries.get(entry_id)
@@ -405,12 +501,19 @@ class _Entries:
             for p in plan.posts
         )
 
-    def of(self, posts: Sequence[Post]) -> list[Any]:
-        """The entries of these posts, made first where missing."""
+    def summarised(self, plan: FeedPlan) -> bool:
+        """Whether the feed carries its entries' summary-only variants."""
+        return plan.kind in self._summary_kinds
+
+    def of(self, posts: Sequence[Post], summary: bool = False) -> list[Any]:
+        """The entries of these posts, made first where missing; ``summary``: their
+        summary-only variants."""
         entries = self._entries
         for post in posts:
             if post.entry_id not in entries:
                 self._make_until(post.entry_id)
+        if summary:
+            return [entries[p.entry_id].summary() for p in posts]
         return [entries[p.entry_id] for p in posts]
 
     def _make_until(self, entry_id: str) -> None:
@@ -420,7 +523,8 @@ class _Entries:
             made_id, post = next(self._to_make)
             done, ahead = next(self._made)
             again = functools.partial(self._source.render, post, self._config)
-            entries[made_id] = prepare_entry(post, done, self._config, again, ahead)
+            summary = made_id in self._summarised
+            entries[made_id] = prepare_entry(post, done, self._config, again, ahead, summary)
 
     def used(self, plan: FeedPlan) -> None:
         """A feed of these posts is made: an entry no feed to come needs goes (``once``)

@@ -218,14 +218,37 @@ def render_feed(
     return _feedgen_feed(meta, entries, config, fmt)
 
 
+def feed_parts(
+    meta: FeedMeta, entries: Sequence[FeedEntry | PreparedEntry], config: Config, fmt: Format
+) -> tuple[bytes, list[bytes], bytes]:
+    """``render_feed``'s bytes as they are spliced: the head, each entry's bytes, the
+    tail (an empty feed: the whole of it, no entry, nothing). Joined, they are the feed;
+    the size with any first entries is known without writing it (``feeds.max_bytes``)."""
+    if entries and meta.title and meta.description:
+        template = _feed_template(config, fmt, meta.published is not None, meta.author)
+        if template.usable:
+            head, tail = template.fill(meta)
+            context = template.context
+            return head, [_serialised(entry, fmt, context) for entry in entries], tail
+    return _feedgen_parts(meta, entries, config, fmt)
+
+
 def _feedgen_feed(
     meta: FeedMeta, entries: Sequence[FeedEntry | PreparedEntry], config: Config, fmt: Format
 ) -> bytes:
     """``render_feed`` with the feed around the entries made by feedgen for this feed."""
+    head, parts, tail = _feedgen_parts(meta, entries, config, fmt)
+    return b"".join([head, *parts, tail])
+
+
+def _feedgen_parts(
+    meta: FeedMeta, entries: Sequence[FeedEntry | PreparedEntry], config: Config, fmt: Format
+) -> tuple[bytes, list[bytes], bytes]:
+    """``feed_parts`` with the feed around the entries made by feedgen for this feed."""
     feed = _new_feed(meta, config, fmt)
     if not entries:
         empty: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
-        return rss_char_refs(empty, frozenset()) if fmt == "rss" else empty
+        return (rss_char_refs(empty, frozenset()) if fmt == "rss" else empty), [], b""
     slot = _Slot()
     feed.add_entry(slot, order="append")
     body: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
@@ -233,4 +256,4 @@ def _feedgen_feed(
         body = rss_char_refs(body, frozenset())  # the channel: the entries are spliced in
     head, tail = _split_at_slot(body)
     context = _Context(slot.element)
-    return b"".join([head, *(_serialised(entry, fmt, context) for entry in entries), tail])
+    return head, [_serialised(entry, fmt, context) for entry in entries], tail

@@ -119,7 +119,21 @@ def render_json_feed(
 ) -> bytes:
     """One feed as JSON Feed 1.1 bytes: ``meta``'s feed at ``json_url`` (its own absolute
     URL), with these items (``json_item``'s), in the given order."""
+    head, parts, tail = json_feed_parts(meta, json_url, items, config)
+    return head + ITEM_SEPARATOR.join(parts) + tail
+
+
+# Between two items of a feed's bytes (``json_feed_parts``).
+ITEM_SEPARATOR = b",\n"
+
+
+def json_feed_parts(
+    meta: FeedMeta, json_url: str, items: Sequence[bytes], config: Config
+) -> tuple[bytes, list[bytes], bytes]:
+    """``render_json_feed``'s bytes as they are spliced: the head, each item as written,
+    the tail; joined with ``ITEM_SEPARATOR`` between the items, they are the feed (no
+    items: the whole feed is the head)."""
     head, tail = _head_and_tail(meta, json_url, config)
     if not items:
-        return head.rstrip(b"\n") + b"]\n}\n"
-    return head + b",\n".join(b"    " + item for item in items) + tail
+        return head.rstrip(b"\n") + b"]\n}\n", [], b""
+    return head, [b"    " + item for item in items], tail

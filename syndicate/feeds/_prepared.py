@@ -13,7 +13,7 @@ import deflate
 from feedgen.entry import FeedEntry
 
 from ..config import Config
-from ..posts import Post, Rendered, unpack_rendered
+from ..posts import Post, Rendered, summary_only, unpack_rendered
 from ._entry import _Entry, _entry_bytes, _Escaper, _Html
 from ._feedgen import _EXTENSIONS, FeedMeta, Format, _Context, _new_feed, _Slot
 from ._json import json_item
@@ -21,6 +21,36 @@ from ._json import json_item
 # The key of an entry's JSON Feed item among its bytes: one item fits every JSON feed
 # (it names no feed), and no ``_Context.key`` (an XML document) is equal to it.
 JSON_KEY = b"json"
+
+# The keys of an entry's summary-only variant among its bytes (``PreparedEntry.summary``):
+# its own keys behind this prefix, or ``SUMMARY_SAME`` (no bytes) when the entry has no
+# content to leave out, so the variant is the entry itself.
+SUMMARY_PREFIX = b"summary:"
+SUMMARY_SAME = b"summary"
+
+KINDS = ("site", "category", "tag", "author")
+
+
+def summary_kinds(config: Config) -> frozenset[str]:
+    """The kinds of feed whose entries are the summary-only variants of the prepared
+    ones (``feeds.content`` and its per-kind keys): none when every kind carries the same
+    (the rendering then keeps content or not for all, and no variant is ever made)."""
+    feeds = config.feeds
+    if not feeds.renders_content():
+        return frozenset()
+    return frozenset(kind for kind in KINDS if feeds.content_of(kind) == "summary")
+
+
+def _in_summary_feeds(post: Post, kinds: frozenset[str], authors: frozenset[object]) -> bool:
+    """Whether ``post`` may be in a feed of these kinds (by its names; a feed's window
+    may leave it out: the variant is then made for nothing, never missing)."""
+    return (
+        "site" in kinds
+        or ("category" in kinds and bool(post.categories))
+        or ("tag" in kinds and bool(post.tags))
+        or ("author" in kinds and post.author in authors)
+    )
+
 
 # An entry serialised ahead (``serialise_entries``): the ``_Context.key`` of each format,
 # the length of its bytes there, and those bytes one after the other, deflated (libdeflate,
@@ -60,10 +90,13 @@ class PreparedEntry:
         config: Config,
         again: Callable[[], Rendered],
         serialised: Serialised | None = None,
+        summary: bool = False,
     ) -> None:
         self._post = post
         self._config = config
         self._again = again
+        # The summary-only variant (``summary()``), once made.
+        self._summary: PreparedEntry | None = None
         self._packed: tuple[bytes, bytes] | None = None
         self._bytes: dict[bytes, bytes] = {}  # _Context.key -> the entry's bytes there
         # Deflated bytes of some contexts; when set, _bytes is empty or holds just those.
@@ -78,6 +111,47 @@ class PreparedEntry:
             self._formats.update(("rss", "atom"))
         elif rendered is not None:
             self._packed = rendered.packed()
+        if summary and rendered is not None:
+            # Made now, from the HTML at hand: the entry lets it go once both formats
+            # are written, and a feed of summaries may come after them.
+            self._summary = self._variant(rendered)
+
+    def summary(self) -> PreparedEntry:
+        """The entry as a feed of ``feeds.content: summary`` carries it (``summary_only``:
+        no content:encoded, no atom:content, content_html the summary); made once, from
+        the bytes serialised ahead for it, else from the post's HTML."""
+        variant = self._summary
+        if variant is not None:
+            return variant
+        if not self._bytes and self._deflated is not None:
+            self._bytes.update(_inflate(self._deflated))
+        if SUMMARY_SAME in self._bytes:
+            variant = self
+        else:
+            prefix = len(SUMMARY_PREFIX)
+            ahead = {
+                key[prefix:]: self._bytes.pop(key)
+                for key in [key for key in self._bytes if key.startswith(SUMMARY_PREFIX)]
+            }
+            if ahead:
+                self._deflated = None  # covers _bytes no more
+                variant = PreparedEntry(self._post, None, self._config, self._summary_again, ahead)
+            else:
+                packed = self._packed
+                variant = self._variant(
+                    unpack_rendered(*packed) if packed is not None else self._again()
+                )
+        self._summary = variant
+        return variant
+
+    def _variant(self, rendered: Rendered) -> PreparedEntry:
+        if not rendered.content_html:
+            return self  # nothing to leave out (excerpt_only): the same bytes
+        variant = summary_only(self._post, rendered)
+        return PreparedEntry(self._post, variant, self._config, self._summary_again)
+
+    def _summary_again(self) -> Rendered:
+        return summary_only(self._post, self._again())
 
     def serialised(self, fmt: Format, context: _Context) -> bytes:
         """The entry's bytes in a feed of this format and context."""
@@ -115,6 +189,8 @@ class PreparedEntry:
         """Keep the bytes made so far deflated only, until a feed needs them again;
         without the JSON Feed item unless ``json`` (no JSON Feed to come needs it: it
         would be made again from ``again()``)."""
+        if self._summary is not None and self._summary is not self:
+            self._summary.compact(json)
         if not json and JSON_KEY in self._bytes:
             del self._bytes[JSON_KEY]
             self._deflated = None  # covered the item
@@ -131,6 +207,7 @@ def prepare_entry(
     config: Config,
     again: Callable[[], Rendered],
     serialised: Serialised | None = None,
+    summary: bool = False,
 ) -> PreparedEntry:
     """Prepare one post for every feed it appears in, compactly: ``make_entry``'s entry,
     written directly (``_entry_bytes``) when a feed first needs it in a format and context.
@@ -138,8 +215,9 @@ def prepare_entry(
 
     ``serialised``: the entry's bytes made ahead (``serialise_entries``), spliced as they
     are; ``rendered`` is not needed then (None), a feed in another context calls ``again()``.
+    ``summary``: a feed of summaries will need the entry's ``summary()`` too.
     """
-    return PreparedEntry(post, rendered, config, again, serialised)
+    return PreparedEntry(post, rendered, config, again, serialised, summary)
 
 
 def _reference_contexts(config: Config) -> list[tuple[Format, _Context]]:
@@ -178,20 +256,38 @@ def serialise_entries(
     """Each post's entry serialised in both XML formats, as ``render_feed`` splices it
     into any feed of ``config``, and its JSON Feed item: the ``serialised`` of a
     ``prepare_entry`` (``Serialised``, deflated unless ``deflated`` is false; the keys
-    are shared by every post)."""
+    are shared by every post). A post that may be in a feed of summaries while others
+    carry content (``summary_kinds``) gets its summary-only variant's too."""
     contexts = _reference_contexts(config)
     keys = (*(context.key for _, context in contexts), JSON_KEY)
+    kinds = summary_kinds(config)
+    authors = frozenset(config.authors.values())
     out: list[Serialised] = []
     esc = _Escaper()
     for post, rendered in items:
         html = _Html(rendered)  # each HTML escaped once for both formats
         parts = [_entry_bytes(post, html, config, fmt, context, esc) for fmt, context in contexts]
         parts.append(json_item(post, rendered, config))
+        post_keys = keys
+        if kinds and _in_summary_feeds(post, kinds, authors):
+            # Its summary-only variant too, for the feeds of summaries it is in.
+            if rendered.content_html:
+                variant = summary_only(post, rendered)
+                short = _Html(variant)
+                parts += [
+                    _entry_bytes(post, short, config, fmt, context, esc)
+                    for fmt, context in contexts
+                ]
+                parts.append(json_item(post, variant, config))
+                post_keys = (*keys, *(SUMMARY_PREFIX + key for key in keys))
+            else:
+                parts.append(b"")
+                post_keys = (*keys, SUMMARY_SAME)
         if deflated:
             data = bytes(deflate.deflate_compress(b"".join(parts), _SERIALISED_LEVEL))
-            out.append((keys, tuple(len(part) for part in parts), data))
+            out.append((post_keys, tuple(len(part) for part in parts), data))
         else:
-            out.append(dict(zip(keys, parts, strict=True)))
+            out.append(dict(zip(post_keys, parts, strict=True)))
     return out
 
 

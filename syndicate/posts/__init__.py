@@ -64,6 +64,7 @@ if typing.TYPE_CHECKING:
         markdown_to_html,
         render_post,
         sanitize_html,
+        summary_only,
     )
     from .text import plain_text, repair_mojibake, strip_forbidden_chars
     from .urls import image_changed
@@ -99,6 +100,7 @@ __all__ = [
     "share_values",
     "site_markup_problems",
     "strip_forbidden_chars",
+    "summary_only",
     "the_body",
     "unpack_rendered",
     "without_body",
@@ -132,6 +134,7 @@ _HOMES = {
     "markdown_to_html": "render",
     "render_post": "render",
     "sanitize_html": "render",
+    "summary_only": "render",
     "plain_text": "text",
     "repair_mojibake": "text",
     "strip_forbidden_chars": "text",

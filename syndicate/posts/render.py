@@ -329,12 +329,23 @@ def render_post(post: Post, config: Config, body: str | None = None) -> Rendered
         summary = sanitize_html(_to_html(before, post.is_html), post.url).strip()
     else:
         summary = _first_paragraph(content)
-    if post.excerpt_only or config.feeds.content == "summary":
+    rendered = Rendered(content_html=content, summary_html=summary)
+    if post.excerpt_only or not config.feeds.renders_content():
         # jekyll-feed's excerpt_only: readers get the summary and the link, not the post.
-        content = ""
+        # No feed of the config carries content either: dropped here, once.
+        return summary_only(post, rendered)
     if not content and not summary and post.title:
+        return summary_only(post, rendered)
+    return rendered
+
+
+def summary_only(post: Post, rendered: Rendered) -> Rendered:
+    """``rendered`` without the post's content: its summary and (in the feeds) its link,
+    as a feed of ``feeds.content: summary`` carries it. Pure."""
+    summary = rendered.summary_html
+    if not summary and post.title:
         # A post with no body is its title and link. Atom needs a text for an entry with
         # no content (the W3C validator: "Missing textual content"), and an empty one is
         # "blank": the title is what a reader would see for it anyway.
         summary = html.escape(post.title, quote=False)
-    return Rendered(content_html=content, summary_html=summary)
+    return Rendered(content_html="", summary_html=summary)

@@ -473,7 +473,7 @@ def feeds_page() -> str:
         changed = [records[p].last_changed for p in info.paths if p in records]
         rows.append(
             {
-                "label": feed_label(info),
+                "label": feed_label(info, board.config),
                 "title": info.title,
                 "entry_count": info.entry_count,
                 "changed": max(changed) if changed else info.updated,

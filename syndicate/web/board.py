@@ -76,11 +76,18 @@ def _order(row: PostRow) -> tuple[int, float, str]:
     return (rank, -stamp if row.state == "published" else stamp, row.file)
 
 
-def feed_label(info: FeedInfo) -> str:
-    """``Site``, ``Category: News``, ``Tag: python``."""
+def feed_label(info: FeedInfo, config: Config) -> str:
+    """``Site``, ``Category: News``, ``Tag: python``, ``Author: Ann Lee``."""
     if info.kind == "site" or info.name is None:
         return "Site"
-    return f"{info.kind.capitalize()}: {info.name}"
+    name = info.name
+    if info.kind == "author":
+        # An author feed is keyed by its `authors:` key (so renaming the person keeps its
+        # URL); people know it by the name, as the home page shows it.
+        author = config.authors.get(name)
+        if author is not None and author.name:
+            name = author.name
+    return f"{info.kind.capitalize()}: {name}"
 
 
 def post_rows(
@@ -101,7 +108,7 @@ def post_rows(
     in_feeds: dict[str, list[FeedLink]] = {}
     for info in site.feeds:
         # A path, not the public URL: the dashboard's server serves the feeds too.
-        link = FeedLink(feed_label(info), info.rss_path)
+        link = FeedLink(feed_label(info, config), info.rss_path)
         for entry_id in info.entry_ids:
             in_feeds.setdefault(entry_id, []).append(link)
 
