@@ -73,6 +73,9 @@ class FeedsConfig:
     # "full": entries carry the post's content; "summary": its summary only (a post can
     # ask for that alone with `excerpt_only: true`).
     content: str = "full"
+    # Days a deleted or unpublished post stays in the Atom feeds it was in, as an RFC 6721
+    # tombstone (``at:deleted-entry``); 0: no tombstones.
+    tombstone_days: int = 30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -385,6 +388,8 @@ def _check(config: Config) -> None:
         raise ConfigError(f"feeds.content: expected full or summary, got {config.feeds.content!r}")
     if config.feeds.ttl is not None and config.feeds.ttl < 1:
         raise ConfigError("feeds.ttl: expected a positive number of minutes")
+    if config.feeds.tombstone_days < 0:
+        raise ConfigError("feeds.tombstone_days: expected an int >= 0 (0: no tombstones)")
     if config.serve.cache_max_age < 0:
         raise ConfigError("serve.cache_max_age: expected an int >= 0")
     if not 1 <= config.serve.port <= 65535:

@@ -12,19 +12,20 @@ import functools
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from ..config import Config, fingerprint
 from ..documents import Document, FeedInfo, Site, absolute_url, entity_tag
 from ..posts import Post, Rendered, render_post
+from ..store import TombstoneRecord
 from ._entry import entry_change
 from ._feedgen import FeedMeta
 from ._formats import render_feed
 from ._json import render_json_feed
 from ._listing import render_index, render_opml
-from ._plan import FeedPlan, PlanState, SlugRecords, plan_feeds
+from ._plan import FeedKey, FeedPlan, PlanState, SlugRecords, _feed_keys, plan_feeds
 from ._prepared import Serialised, prepare_entry
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,14 @@ class Rendering:
         return self.render_post(post, config)
 
 
+class Tombstones(NamedTuple):
+    """``build_site``'s RFC 6721 tombstones: those kept from earlier builds, and the
+    entry ids never to tombstone (posts still published under another id)."""
+
+    kept: Collection[TombstoneRecord]
+    renumbered: Collection[str] = ()
+
+
 class Built(NamedTuple):
     """A build's result: the Site, and how its feeds were planned (the next build's
     ``previous``, to plan from the changes only)."""
@@ -148,6 +157,7 @@ def build_site(
     slugs: SlugRecords | None = None,
     sink: DocumentSink | None = None,
     once: bool = False,
+    tombstones: Tombstones | None = None,
 ) -> Built:
     """Build every feed, the OPML and the index page. Pure; renders each entry once.
 
@@ -164,13 +174,22 @@ def build_site(
     are the result's ``plan.slugs``. ``sink`` is told the feeds to come and given each
     document as soon as it is made. ``once``: the result will be no later build's
     ``previous``, so the prepared entries are not kept for one (the same bytes, in less
-    memory).
+    memory). ``tombstones``: the RFC 6721 tombstones kept from earlier builds (none
+    given: no tombstones at all); the posts of ``previous``' feeds that left the
+    selection are added, dated ``now``, and the result's ``plan.tombstones`` are the
+    ones to keep after this build (``_tombstones``).
     """
     state = plan_feeds(
         posts, config, now, previous.plan if previous is not None else None, changed, slugs
     )
     plans = state.order
-    signatures = _signatures(state, config)
+    deleted: dict[FeedKey, tuple[TombstoneRecord, ...]] = {}
+    if tombstones is not None:
+        last_site = previous.site if previous is not None else None
+        kept, renumbered = tombstones
+        state.tombstones = _tombstones(state, last_site, kept, renumbered, now)
+        deleted = _by_feed(state.tombstones)
+    signatures = _signatures(state, config, deleted)
     last = previous.site if previous is not None else None
     reused = _reused(plans, signatures, last)
     if sink is not None:
@@ -187,7 +206,8 @@ def build_site(
                 for path in plan.paths:
                     documents[path] = last.documents[path]
                 continue
-            for path, document in _feed_documents(plan, info, entries, config):
+            tombs = deleted.get((plan.kind, plan.name or ""), ())
+            for path, document in _feed_documents(plan, info, entries, config, tombs):
                 documents[path] = keep(path, document)
             entries.used(plan.posts)
     except BaseException:
@@ -205,9 +225,12 @@ def _as_made(url_path: str, document: Document) -> Document:
     return document
 
 
-def _signatures(state: PlanState, config: Config) -> dict[str, str]:
+def _signatures(
+    state: PlanState, config: Config, deleted: Mapping[FeedKey, Sequence[TombstoneRecord]]
+) -> dict[str, str]:
     """Each feed's signature (rss_path -> digest), computed again only for a plan that
-    changed; ``state`` keeps them for the next build."""
+    changed; ``state`` keeps them for the next build. A feed's tombstones are part of
+    it: one added or expired makes the feed again."""
     config_digest = config_fingerprint(config)
     signatures: dict[str, str] = {}
     for feed in state.order:
@@ -215,6 +238,11 @@ def _signatures(state: PlanState, config: Config) -> dict[str, str]:
         if known is None or known[0] is not feed:
             known = state.signatures[feed.rss_path] = (feed, _signature(feed, config_digest))
         signatures[feed.rss_path] = known[1]
+        tombs = deleted.get((feed.kind, feed.name or "")) if deleted else None
+        if tombs:
+            parts = [known[1], *(f"{t.entry_id}\x1e{t.when.isoformat()}" for t in tombs)]
+            joined = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+            signatures[feed.rss_path] = hashlib.sha256(joined).hexdigest()
     for gone in set(state.signatures) - set(signatures):
         del state.signatures[gone]
     return signatures
@@ -257,10 +285,15 @@ def _feed_info(state: PlanState, plan: FeedPlan) -> FeedInfo:
 
 
 def _feed_documents(
-    plan: FeedPlan, info: FeedInfo, entries: _Entries, config: Config
+    plan: FeedPlan,
+    info: FeedInfo,
+    entries: _Entries,
+    config: Config,
+    deleted: Sequence[TombstoneRecord] = (),
 ) -> Iterator[tuple[str, Document]]:
     """The feed's RSS, Atom and JSON Feed documents (URL path, document), one after the
-    other."""
+    other; ``deleted``, its tombstones, in the Atom one only (RSS and JSON Feed have no
+    such element)."""
     meta = FeedMeta(
         title=plan.title,
         description=plan.description,
@@ -271,13 +304,89 @@ def _feed_documents(
         author=plan.author,
     )
     feed_entries = entries.of(plan.posts)
-    for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
-        body = render_feed(meta, feed_entries, config, "rss" if fmt == "rss" else "atom")
-        yield path, _document(MEDIA_TYPES[fmt], body, meta.updated)
+    body = render_feed(meta, feed_entries, config, "rss")
+    yield plan.rss_path, _document(MEDIA_TYPES["rss"], body, meta.updated)
+    atom_meta = meta
+    if deleted:
+        # A tombstone is a change of the feed (RFC 4287 4.2.15): its updated, and the
+        # document's Last-Modified, are the newest of the entries' and the deletions'.
+        newest = max(meta.updated, *(tomb.when for tomb in deleted))
+        atom_meta = dataclasses.replace(meta, updated=newest)
+    body = render_feed(atom_meta, feed_entries, config, "atom", deleted)
+    yield plan.atom_path, _document(MEDIA_TYPES["atom"], body, atom_meta.updated)
     json_url = absolute_url(config.site.url, plan.json_path)
     items = [entry.json_item() for entry in feed_entries]
     body = render_json_feed(meta, json_url, items, config)
     yield plan.json_path, _document(MEDIA_TYPES["json"], body, meta.updated)
+
+
+def _tombstones(
+    state: PlanState,
+    last: Site | None,
+    kept: Collection[TombstoneRecord],
+    renumbered: Collection[str],
+    now: datetime,
+) -> tuple[TombstoneRecord, ...]:
+    """The tombstones after this build: those kept, less the expired (older than
+    ``feeds.tombstone_days``) and those whose entry id is back in the selection, plus one
+    for each feed of ``last`` that listed a post now gone from the selection.
+
+    A post gone is one no longer in the selection under its entry id (its file deleted,
+    ``published: false``, dated in the future again), not one that only left a feed (a
+    tag taken off) nor one still published under another id (``renumbered``; or, when
+    the plan knows, at its path). Only the feeds that change are looked at: known from
+    the plan (the posts it took out) when planned from the last one, else every feed of
+    ``last`` (after a restart, or a change of config: a full plan anyway).
+    """
+    days = state.config.feeds.tombstone_days
+    if days <= 0:
+        return ()
+    ids = state.ids
+    oldest = now - timedelta(days=days)
+    found = {t.key: t for t in kept if t.when > oldest and t.entry_id not in ids}
+    if last is not None:
+        # Seconds are enough for RFC 3339, and the same instant for every feed.
+        when = now.astimezone(UTC).replace(microsecond=0)
+        listed: dict[FeedKey, tuple[str, ...]] = {
+            (info.kind, info.name or ""): info.entry_ids for info in last.feeds
+        }
+        for key, entry_id in _left(state, listed, renumbered):
+            found.setdefault((*key, entry_id), TombstoneRecord(*key, entry_id, when))
+    # Only where there is a feed to show them in; a feed gone keeps none.
+    feeds = {(plan.kind, plan.name or "") for plan in state.order}
+    return tuple(t for key, t in sorted(found.items()) if key[:2] in feeds)
+
+
+def _left(
+    state: PlanState, listed: Mapping[FeedKey, tuple[str, ...]], renumbered: Collection[str]
+) -> Iterator[tuple[FeedKey, str]]:
+    """(feed, entry id) of each post gone from the selection that the feed listed."""
+    ids = state.ids
+    if state.left is not None:
+        for entry_id, old in state.left.items():
+            if entry_id in ids or entry_id in renumbered or old.relpath in state.chosen:
+                continue
+            for key in _feed_keys(old, state.authors):
+                if entry_id in listed.get(key, ()):
+                    yield key, entry_id
+        return
+    for key, entry_ids in listed.items():
+        for entry_id in entry_ids:
+            if entry_id not in ids and entry_id not in renumbered:
+                yield key, entry_id
+
+
+def _by_feed(
+    tombstones: Iterable[TombstoneRecord],
+) -> dict[FeedKey, tuple[TombstoneRecord, ...]]:
+    """The tombstones of each feed, newest first (then by entry id)."""
+    grouped: dict[FeedKey, list[TombstoneRecord]] = {}
+    for tomb in tombstones:
+        grouped.setdefault((tomb.kind, tomb.name), []).append(tomb)
+    return {
+        key: tuple(sorted(tombs, key=lambda t: (-t.when.timestamp(), t.entry_id)))
+        for key, tombs in grouped.items()
+    }
 
 
 def _listings(

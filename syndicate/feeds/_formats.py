@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from feedgen.entry import FeedEntry
 
 from ..config import Author, Config
+from ..store import TombstoneRecord
 from ._entry import _attr, _plain, _rfc2822, _text
 from ._feedgen import (
     _SLOT_BYTES,
@@ -159,7 +160,11 @@ def _feed_template(
 
 
 def render_feed(
-    meta: FeedMeta, entries: Sequence[FeedEntry | PreparedEntry], config: Config, fmt: Format
+    meta: FeedMeta,
+    entries: Sequence[FeedEntry | PreparedEntry],
+    config: Config,
+    fmt: Format,
+    deleted: Sequence[TombstoneRecord] = (),
 ) -> bytes:
     """One feed as RSS 2.0 or Atom 1.0 bytes, entries in the given order.
 
@@ -167,23 +172,45 @@ def render_feed(
     feedgen writes the feed with one ``_Slot`` where the entries go, and the slot is
     replaced by the entries' bytes, each serialised once per format (``_serialised``).
     The feed around them is feedgen's for the config, with this feed's values filled in
-    (``_FeedTemplate``).
+    (``_FeedTemplate``). ``deleted``: the Atom feed's tombstones, after its entries
+    (``deleted_entries``); RSS has no such element.
     """
+    tombs = deleted_entries(deleted) if fmt == "atom" else b""
     if entries and meta.title and meta.description:
         template = _feed_template(config, fmt, meta.published is not None, meta.author)
         if template.usable:
             head, tail = template.fill(meta)
             context = template.context
-            return b"".join([head, *(_serialised(entry, fmt, context) for entry in entries), tail])
-    return _feedgen_feed(meta, entries, config, fmt)
+            return b"".join(
+                [head, *(_serialised(entry, fmt, context) for entry in entries), tombs, tail]
+            )
+    return _feedgen_feed(meta, entries, config, fmt, tombs)
+
+
+# RFC 6721's namespace, declared on each element rather than on <feed>: a feed without
+# tombstones keeps the very bytes it had, and the head feedgen writes stays its own.
+TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"
+
+
+def deleted_entries(deleted: Sequence[TombstoneRecord]) -> bytes:
+    """RFC 6721 ``<at:deleted-entry ref="id" when="RFC 3339"/>`` elements, in order."""
+    return b"".join(
+        b'<at:deleted-entry xmlns:at="%s" ref="%s" when="%s"/>'
+        % (TOMBSTONES_NS.encode(), _attr(tomb.entry_id), tomb.when.isoformat().encode())
+        for tomb in deleted
+    )
 
 
 def _feedgen_feed(
-    meta: FeedMeta, entries: Sequence[FeedEntry | PreparedEntry], config: Config, fmt: Format
+    meta: FeedMeta,
+    entries: Sequence[FeedEntry | PreparedEntry],
+    config: Config,
+    fmt: Format,
+    tombs: bytes = b"",
 ) -> bytes:
     """``render_feed`` with the feed around the entries made by feedgen for this feed."""
     feed = _new_feed(meta, config, fmt)
-    if not entries:
+    if not entries and not tombs:
         empty: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
         return rss_char_refs(empty, frozenset()) if fmt == "rss" else empty
     slot = _Slot()
@@ -193,4 +220,4 @@ def _feedgen_feed(
         body = rss_char_refs(body, frozenset())  # the channel: the entries are spliced in
     head, tail = _split_at_slot(body)
     context = _Context(slot.element)
-    return b"".join([head, *(_serialised(entry, fmt, context) for entry in entries), tail])
+    return b"".join([head, *(_serialised(entry, fmt, context) for entry in entries), tombs, tail])
