@@ -228,11 +228,15 @@ def three_posts(posts_dir: Path) -> None:
     write_post(posts_dir, "2024-04-03-three.md", "Three", "2024-04-03 10:00:00")
 
 
+@pytest.mark.parametrize("named", [False, True], ids=["scan", "file-event"])
 def test_the_feeds_with_a_new_tombstone_are_notified(
-    publisher: Publisher, posts_dir: Path, hub: HubServer, pub_clock: FakeClock
+    publisher: Publisher, posts_dir: Path, hub: HubServer, pub_clock: FakeClock, named: bool
 ) -> None:
+    """A deletion found by a scan, or named by a file-system event (the service's edit
+    path, which plans from the last plan)."""
     three_posts(posts_dir)
     publisher.publish()
+    publisher.publish(paths=[])  # the posts as last read, as the watcher leaves them
     deliver(publisher)
     config = publisher.config
     one = atom_ids(config, "/feed.atom")[-1]
@@ -240,7 +244,9 @@ def test_the_feeds_with_a_new_tombstone_are_notified(
 
     pub_clock.advance(hours=1)
     (posts_dir / "2024-04-01-one.md").unlink()
-    result = publisher.publish()
+    result = publisher.publish(paths=[posts_dir / "2024-04-01-one.md"] if named else None)
+    # Planned from the last plan: the posts gone known from what it took out.
+    assert publisher._plan is not None and publisher._plan.left is not None
     deliver(publisher)
     atoms = {
         f"https://example.org{p}" for p in ("/feed.atom", "/tag/common.atom", "/tag/first.atom")
@@ -470,3 +476,78 @@ def test_the_store_keeps_tombstones(tmp_path: Path) -> None:
         assert later in store.tombstones() and len(store.tombstones()) == 2
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tombstones_planned_from_the_last_plan_equal_those_from_scratch(
+    make_config: ConfigFactory, posts_dir: Path, seed: int
+) -> None:
+    """The oracle of the two ways to find the posts gone: from the plan's own record of
+    what it took out (an edit in a running service), and from every feed of the last
+    Site (after a restart): the same tombstones, the same bytes."""
+    import random
+
+    from syndicate.feeds import Built, Tombstones, build_site
+    from syndicate.posts import load_post, load_posts
+
+    config = make_config(feeds={"limit": 5, "tombstone_days": 3})
+    rng = random.Random(seed)
+    tags = ["a", "b", "c", "d"]
+    for n in range(30):
+        chosen = ", ".join(rng.sample(tags, rng.randint(0, 2)))
+        write_post(posts_dir, f"p{n:02}.md", f"Post {n}", f"2024-04-{n % 28 + 1:02} 10:00", chosen)
+    posts, _ = load_posts(config)
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    kept = (TombstoneRecord("tag", "a", "tag:gone-long-ago", now - timedelta(days=5)),)
+    first = [build_site(posts, config, now, tombstones=Tombstones(kept)) for _ in range(2)]
+    assert first[0].plan is not None and first[0].plan.tombstones == ()
+    by_path = {post.relpath: post for post in posts}
+    renumbered: set[str] = set()
+    (posts_dir / "p27.md").unlink()  # the newest: in the site feed's first 5 at least
+    del by_path["p27.md"]
+    for path in rng.sample(sorted(by_path), 12):
+        change = rng.choice(["delete", "unpublish", "retag", "renumber", "edit"])
+        post = by_path[path]
+        if change == "delete":
+            (posts_dir / path).unlink()
+            del by_path[path]
+            continue
+        extra = {"unpublish": "published: false\n", "renumber": f"id: x:{path}\n"}.get(change, "")
+        retag = rng.choice(tags) if change == "retag" else ", ".join(post.tags)
+        title = post.title + (" again" if change == "edit" else "")
+        date = post.date.strftime("%Y-%m-%d %H:%M")
+        write_post(posts_dir, path, title, date, retag, extra)
+        new, _ = load_post(posts_dir / path, config)
+        assert new is not None
+        by_path[path] = new
+        if change == "renumber":
+            renumbered.add(post.entry_id)
+    later = now + timedelta(hours=1)
+    again = list(by_path.values())
+    incremental = build_site(
+        again, config, later, previous=first[0], tombstones=Tombstones(kept, renumbered)
+    )
+    assert incremental.plan is not None and incremental.plan.left is not None
+    scratch = build_site(
+        again,
+        config,
+        later,
+        previous=Built(first[1].site, None),
+        tombstones=Tombstones(kept, renumbered),
+    )
+    assert scratch.plan is not None and scratch.plan.left is None
+    tombs = incremental.plan.tombstones
+    assert tombs is not None and tombs == scratch.plan.tombstones
+    assert ("site", "", first[0].site.feeds[0].entry_ids[0]) in {t.key for t in tombs}
+    assert all(t.when == later for t in tombs)
+    assert incremental.site.signatures == scratch.site.signatures
+    assert incremental.site.documents.keys() == scratch.site.documents.keys()
+    for path, doc in incremental.site.documents.items():
+        assert doc.body == scratch.site.documents[path].body, path
+    # And every tombstone is in its feed, for the ids no longer in any feed.
+    shown = {info.atom_path: info for info in incremental.site.feeds}
+    for tomb in tombs:
+        info = next(i for i in shown.values() if (i.kind, i.name or "") == tomb.key[:2])
+        refs = [r for r, _ in read_atom(incremental.site.documents[info.atom_path].body)[1]]
+        assert tomb.entry_id in refs and tomb.entry_id not in info.entry_ids
+        assert tomb.entry_id not in renumbered

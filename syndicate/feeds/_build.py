@@ -347,25 +347,36 @@ def _tombstones(
     if last is not None:
         # Seconds are enough for RFC 3339, and the same instant for every feed.
         when = now.astimezone(UTC).replace(microsecond=0)
-        listed: dict[FeedKey, tuple[str, ...]] = {
-            (info.kind, info.name or ""): info.entry_ids for info in last.feeds
-        }
-        for key, entry_id in _left(state, listed, renumbered):
+        for key, entry_id in _left(state, last, renumbered):
             found.setdefault((*key, entry_id), TombstoneRecord(*key, entry_id, when))
+    if not found:
+        return ()
     # Only where there is a feed to show them in; a feed gone keeps none.
     feeds = {(plan.kind, plan.name or "") for plan in state.order}
     return tuple(t for key, t in sorted(found.items()) if key[:2] in feeds)
 
 
 def _left(
-    state: PlanState, listed: Mapping[FeedKey, tuple[str, ...]], renumbered: Collection[str]
+    state: PlanState, last: Site, renumbered: Collection[str]
 ) -> Iterator[tuple[FeedKey, str]]:
-    """(feed, entry id) of each post gone from the selection that the feed listed."""
+    """(feed, entry id) of each post gone from the selection that ``last``'s feed listed."""
     ids = state.ids
-    if state.left is not None:
-        for entry_id, old in state.left.items():
-            if entry_id in ids or entry_id in renumbered or old.relpath in state.chosen:
-                continue
+    gone = state.left
+    if gone is not None:
+        gone = {
+            entry_id: old
+            for entry_id, old in gone.items()
+            if entry_id not in ids
+            and entry_id not in renumbered
+            and old.relpath not in state.chosen
+        }
+        if not gone:
+            return  # an edit: nothing left the selection, no feed is looked at
+    listed: dict[FeedKey, tuple[str, ...]] = {
+        (info.kind, info.name or ""): info.entry_ids for info in last.feeds
+    }
+    if gone is not None:
+        for entry_id, old in gone.items():
             for key in _feed_keys(old, state.authors):
                 if entry_id in listed.get(key, ()):
                     yield key, entry_id
