@@ -11,6 +11,8 @@ without RFC 6721 sees: the entries, cleanly).
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -551,3 +553,27 @@ def test_tombstones_planned_from_the_last_plan_equal_those_from_scratch(
         refs = [r for r, _ in read_atom(incremental.site.documents[info.atom_path].body)[1]]
         assert tomb.entry_id in refs and tomb.entry_id not in info.entry_ids
         assert tomb.entry_id not in renumbered
+
+
+def test_the_end_of_a_tombstone_means_a_publish_at_the_next_start(
+    pub_config: Config, posts_dir: Path, pub_clock: FakeClock
+) -> None:
+    """``republish`` or a worker starting with no file changed skips the publish (the
+    stamp): not once a tombstone's window has ended, which changes its feeds."""
+    from syndicate.publisher import stamp
+
+    three_posts(posts_dir)
+    hour_ago = time.time() - 3600
+    for path in posts_dir.iterdir():
+        os.utime(path, (hour_ago, hour_ago))  # saved a while ago: trusted by the stamp
+    pub = open_publisher(pub_config, clock=pub_clock)
+    try:
+        pub.publish()
+        (posts_dir / "2024-04-01-one.md").unlink()
+        pub.publish()
+    finally:
+        pub.close()  # writes the stamp
+    end = (pub_clock() + timedelta(days=10)).timestamp()  # feeds.tombstone_days: 10
+    found = stamp.confirm(pub_config, now=end - 1)
+    assert found is not None and found.next_due == end
+    assert stamp.confirm(pub_config, now=end) is None

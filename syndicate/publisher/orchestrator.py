@@ -29,7 +29,7 @@ import threading
 import time
 import typing
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .. import counted, feeds
@@ -368,6 +368,9 @@ class Publisher:
                 return  # a file that could not even be stat'ed: nothing to compare with
             stats[relpath] = cached[0]
         due = [when for _, when in result.scheduled]
+        # A tombstone's end changes its feed, as a scheduled post's time does.
+        window = timedelta(days=self.config.feeds.tombstone_days)
+        due += [t.when + window for t in (self._plan and self._plan.tombstones) or ()]
         problems = tuple(stamp.Problem(p.path, p.message, p.severity) for p in result.problems)
         stamp.write(
             self.config,
