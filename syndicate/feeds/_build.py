@@ -189,6 +189,8 @@ def build_site(
         kept, renumbered = tombstones
         state.tombstones = _tombstones(state, last_site, kept, renumbered, now)
         deleted = _by_feed(state.tombstones)
+    else:
+        state.tombstones = None
     signatures = _signatures(state, config, deleted)
     last = previous.site if previous is not None else None
     reused = _reused(plans, signatures, last)
@@ -304,16 +306,14 @@ def _feed_documents(
         author=plan.author,
     )
     feed_entries = entries.of(plan.posts)
-    body = render_feed(meta, feed_entries, config, "rss")
-    yield plan.rss_path, _document(MEDIA_TYPES["rss"], body, meta.updated)
-    atom_meta = meta
-    if deleted:
-        # A tombstone is a change of the feed (RFC 4287 4.2.15): its updated, and the
-        # document's Last-Modified, are the newest of the entries' and the deletions'.
-        newest = max(meta.updated, *(tomb.when for tomb in deleted))
-        atom_meta = dataclasses.replace(meta, updated=newest)
-    body = render_feed(atom_meta, feed_entries, config, "atom", deleted)
-    yield plan.atom_path, _document(MEDIA_TYPES["atom"], body, atom_meta.updated)
+    # A tombstone is a change of the Atom feed (RFC 4287 4.2.15): its updated, and the
+    # document's Last-Modified, are the newest of the entries' and the deletions'.
+    newest = max((meta.updated, *(tomb.when for tomb in deleted)))
+    atom_meta = dataclasses.replace(meta, updated=newest) if deleted else meta
+    for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
+        shown = atom_meta if fmt == "atom" else meta
+        body = render_feed(shown, feed_entries, config, "rss" if fmt == "rss" else "atom", deleted)
+        yield path, _document(MEDIA_TYPES[fmt], body, shown.updated)
     json_url = absolute_url(config.site.url, plan.json_path)
     items = [entry.json_item() for entry in feed_entries]
     body = render_json_feed(meta, json_url, items, config)
