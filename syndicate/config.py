@@ -83,6 +83,9 @@ class FeedsConfig:
     author_content: str | None = None
     # Largest size in bytes of a live feed document (each format on its own); 0: none.
     max_bytes: int = 0
+    # Days a deleted or unpublished post stays in the Atom feeds it was in, as an RFC 6721
+    # tombstone (``at:deleted-entry``); 0: no tombstones.
+    tombstone_days: int = 30
 
     def content_of(self, kind: str) -> str:
         """``full`` or ``summary``: what the entries of a feed of this kind carry."""
@@ -421,6 +424,8 @@ def _check(config: Config) -> None:
         )
     if config.feeds.archive_page_size < 1:
         raise ConfigError("feeds.archive_page_size: expected a positive int")
+    if config.feeds.tombstone_days < 0:
+        raise ConfigError("feeds.tombstone_days: expected an int >= 0 (0: no tombstones)")
     if config.serve.cache_max_age < 0:
         raise ConfigError("serve.cache_max_age: expected an int >= 0")
     if config.serve.archive_max_age < 0:

@@ -35,6 +35,7 @@ from ._build import (
     EntrySource,
     Made,
     Rendering,
+    Tombstones,
     build_site,
     config_fingerprint,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "Made",
     "PlanState",
     "Rendering",
+    "Tombstones",
     "config_fingerprint",
     "absolute_url",
     "entity_tag",

@@ -12,19 +12,20 @@ import functools
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from ..config import Config, fingerprint
 from ..documents import Document, FeedInfo, Site, absolute_url, entity_tag
 from ..posts import Post, Rendered, render_post
+from ..store import TombstoneRecord
 from ._entry import entry_change
 from ._feedgen import FeedMeta, FeedURLs, Format, History
 from ._formats import feed_parts, render_feed
 from ._json import ITEM_SEPARATOR, json_feed_parts, render_json_feed
 from ._listing import render_index, render_opml
-from ._plan import FeedPlan, PlanState, SlugRecords, plan_feeds
+from ._plan import FeedKey, FeedPlan, PlanState, SlugRecords, _feed_keys, plan_feeds
 from ._prepared import Serialised, prepare_entry, summary_kinds
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,14 @@ class Rendering:
         return self.render_post(post, config)
 
 
+class Tombstones(NamedTuple):
+    """``build_site``'s RFC 6721 tombstones: those kept from earlier builds, and the
+    entry ids never to tombstone (posts still published under another id)."""
+
+    kept: Collection[TombstoneRecord]
+    renumbered: Collection[str] = ()
+
+
 class Built(NamedTuple):
     """A build's result: the Site, and how its feeds were planned (the next build's
     ``previous``, to plan from the changes only)."""
@@ -157,6 +166,7 @@ def build_site(
     slugs: SlugRecords | None = None,
     sink: DocumentSink | None = None,
     once: bool = False,
+    tombstones: Tombstones | None = None,
 ) -> Built:
     """Build every feed, the OPML and the index page. Pure; renders each entry once.
 
@@ -173,16 +183,27 @@ def build_site(
     are the result's ``plan.slugs``. ``sink`` is told the feeds to come and given each
     document as soon as it is made. ``once``: the result will be no later build's
     ``previous``, so the prepared entries are not kept for one (the same bytes, in less
-    memory).
+    memory). ``tombstones``: the RFC 6721 tombstones kept from earlier builds (none
+    given: no tombstones at all); the posts of ``previous``' feeds that left the
+    selection are added, dated ``now``, and the result's ``plan.tombstones`` are the
+    ones to keep after this build (``_tombstones``).
     """
     state = plan_feeds(
         posts, config, now, previous.plan if previous is not None else None, changed, slugs
     )
     live = state.order
     # The live feeds, then the archive pages (RFC 5005), which are no feeds of their own:
-    # not listed, never notified.
+    # not listed, never notified, no tombstones.
     plans = [*live, *state.archive_order]
-    signatures = _signatures(state, config)
+    deleted: dict[FeedKey, tuple[TombstoneRecord, ...]] = {}
+    if tombstones is not None:
+        last_site = previous.site if previous is not None else None
+        kept, renumbered = tombstones
+        state.tombstones = _tombstones(state, last_site, kept, renumbered, now)
+        deleted = _by_feed(state.tombstones)
+    else:
+        state.tombstones = None
+    signatures = _signatures(state, config, deleted)
     last = previous.site if previous is not None else None
     reused = _reused(plans, signatures, last)
     if sink is not None:
@@ -199,7 +220,8 @@ def build_site(
                 for path in plan.paths:
                     documents[path] = last.documents[path]
                 continue
-            for path, document in _feed_documents(plan, entries, config):
+            tombs = () if plan.archive else deleted.get((plan.kind, plan.name or ""), ())
+            for path, document in _feed_documents(plan, entries, config, tombs):
                 documents[path] = keep(path, document)
             entries.used(plan)
     except BaseException:
@@ -217,9 +239,12 @@ def _as_made(url_path: str, document: Document) -> Document:
     return document
 
 
-def _signatures(state: PlanState, config: Config) -> dict[str, str]:
+def _signatures(
+    state: PlanState, config: Config, deleted: Mapping[FeedKey, Sequence[TombstoneRecord]]
+) -> dict[str, str]:
     """Each feed's signature (rss_path -> digest), computed again only for a plan that
-    changed; ``state`` keeps them for the next build."""
+    changed; ``state`` keeps them for the next build. A feed's tombstones are part of
+    it: one added or expired makes the feed again."""
     config_digest = config_fingerprint(config)
     signatures: dict[str, str] = {}
     for feed in [*state.order, *state.archive_order]:
@@ -227,6 +252,11 @@ def _signatures(state: PlanState, config: Config) -> dict[str, str]:
         if known is None or known[0] is not feed:
             known = state.signatures[feed.rss_path] = (feed, _signature(feed, config_digest))
         signatures[feed.rss_path] = known[1]
+        tombs = deleted.get((feed.kind, feed.name or "")) if deleted and not feed.archive else None
+        if tombs:
+            parts = [known[1], *(f"{t.entry_id}\x1e{t.when.isoformat()}" for t in tombs)]
+            joined = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+            signatures[feed.rss_path] = hashlib.sha256(joined).hexdigest()
     for gone in set(state.signatures) - set(signatures):
         del state.signatures[gone]
     return signatures
@@ -287,10 +317,14 @@ def _history(plan: FeedPlan, config: Config) -> History | None:
 
 
 def _feed_documents(
-    plan: FeedPlan, entries: _Entries, config: Config
+    plan: FeedPlan,
+    entries: _Entries,
+    config: Config,
+    deleted: Sequence[TombstoneRecord] = (),
 ) -> Iterator[tuple[str, Document]]:
     """The feed's RSS, Atom and JSON Feed documents (URL path, document), one after the
-    other."""
+    other; ``deleted``, its tombstones, in the Atom one only (RSS and JSON Feed have no
+    such element)."""
     history = _history(plan, config)
     meta = FeedMeta(
         title=plan.title,
@@ -307,17 +341,22 @@ def _feed_documents(
     archived = history is not None and history.archive and history.next_archive is not None
     max_age = config.serve.archive_max_age if archived else None
     feed_entries = entries.of(plan.posts, summary=entries.summarised(plan))
+    # A tombstone is a change of the Atom feed (RFC 4287 4.2.15): its updated, and the
+    # document's Last-Modified, are the newest of the entries' and the deletions'.
+    newest = max((meta.updated, *(tomb.when for tomb in deleted)))
+    atom_meta = dataclasses.replace(meta, updated=newest) if deleted else meta
     # Archive pages are the feed's history: never cut by size.
     limit = 0 if plan.archive else config.feeds.max_bytes
     for fmt, path in (("rss", plan.rss_path), ("atom", plan.atom_path)):
         xml: Format = "rss" if fmt == "rss" else "atom"
+        shown = atom_meta if fmt == "atom" else meta
         if not limit:
-            body = render_feed(meta, feed_entries, config, xml)
+            body = render_feed(shown, feed_entries, config, xml, deleted)
         else:
-            head, parts, tail = feed_parts(meta, feed_entries, config, xml)
-            shorter = functools.partial(_summary_part, meta, entries, plan, config, xml)
+            head, parts, tail = feed_parts(shown, feed_entries, config, xml, deleted)
+            shorter = functools.partial(_summary_part, shown, entries, plan, config, xml)
             body = _bounded(head, parts, b"", tail, limit, shorter, plan, path)
-        yield path, _document(MEDIA_TYPES[fmt], body, meta.updated, max_age)
+        yield path, _document(MEDIA_TYPES[fmt], body, shown.updated, max_age)
     if plan.archive:
         return  # RFC 5005 is Atom's (and RSS's, through atom:link): JSON Feed has none
     json_url = absolute_url(config.site.url, plan.json_path)
@@ -403,6 +442,86 @@ def _summary_item(entries: _Entries, plan: FeedPlan) -> bytes:
     """The feed's newest JSON Feed item as its summary only, as spliced (``_bounded``)."""
     item: bytes = entries.of(plan.posts[:1], summary=True)[0].json_item()
     return b"    " + item
+
+
+def _tombstones(
+    state: PlanState,
+    last: Site | None,
+    kept: Collection[TombstoneRecord],
+    renumbered: Collection[str],
+    now: datetime,
+) -> tuple[TombstoneRecord, ...]:
+    """The tombstones after this build: those kept, less the expired (older than
+    ``feeds.tombstone_days``) and those whose entry id is back in the selection, plus one
+    for each feed of ``last`` that listed a post now gone from the selection.
+
+    A post gone is one no longer in the selection under its entry id (its file deleted,
+    ``published: false``, dated in the future again), not one that only left a feed (a
+    tag taken off) nor one still published under another id (``renumbered``; or, when
+    the plan knows, at its path). Only the feeds that change are looked at: known from
+    the plan (the posts it took out) when planned from the last one, else every feed of
+    ``last`` (after a restart, or a change of config: a full plan anyway).
+    """
+    days = state.config.feeds.tombstone_days
+    if days <= 0:
+        return ()
+    ids = state.ids
+    oldest = now - timedelta(days=days)
+    found = {t.key: t for t in kept if t.when > oldest and t.entry_id not in ids}
+    if last is not None:
+        # Seconds are enough for RFC 3339, and the same instant for every feed.
+        when = now.astimezone(UTC).replace(microsecond=0)
+        for key, entry_id in _left(state, last, renumbered):
+            found.setdefault((*key, entry_id), TombstoneRecord(*key, entry_id, when))
+    if not found:
+        return ()
+    # Only where there is a feed to show them in; a feed gone keeps none.
+    feeds = {(plan.kind, plan.name or "") for plan in state.order}
+    return tuple(t for key, t in sorted(found.items()) if key[:2] in feeds)
+
+
+def _left(
+    state: PlanState, last: Site, renumbered: Collection[str]
+) -> Iterator[tuple[FeedKey, str]]:
+    """(feed, entry id) of each post gone from the selection that ``last``'s feed listed."""
+    ids = state.ids
+    gone = state.left
+    if gone is not None:
+        gone = {
+            entry_id: old
+            for entry_id, old in gone.items()
+            if entry_id not in ids
+            and entry_id not in renumbered
+            and old.relpath not in state.chosen
+        }
+        if not gone:
+            return  # an edit: nothing left the selection, no feed is looked at
+    listed: dict[FeedKey, tuple[str, ...]] = {
+        (info.kind, info.name or ""): info.entry_ids for info in last.feeds
+    }
+    if gone is not None:
+        for entry_id, old in gone.items():
+            for key in _feed_keys(old, state.authors):
+                if entry_id in listed.get(key, ()):
+                    yield key, entry_id
+        return
+    for key, entry_ids in listed.items():
+        for entry_id in entry_ids:
+            if entry_id not in ids and entry_id not in renumbered:
+                yield key, entry_id
+
+
+def _by_feed(
+    tombstones: Iterable[TombstoneRecord],
+) -> dict[FeedKey, tuple[TombstoneRecord, ...]]:
+    """The tombstones of each feed, newest first (then by entry id)."""
+    grouped: dict[FeedKey, list[TombstoneRecord]] = {}
+    for tomb in tombstones:
+        grouped.setdefault((tomb.kind, tomb.name), []).append(tomb)
+    return {
+        key: tuple(sorted(tombs, key=lambda t: (-t.when.timestamp(), t.entry_id)))
+        for key, tombs in grouped.items()
+    }
 
 
 def _listings(

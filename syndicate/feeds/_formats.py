@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from feedgen.entry import FeedEntry
 
 from ..config import Author, Config
+from ..store import TombstoneRecord
 from ._entry import _attr, _plain, _rfc2822, _text
 from ._feedgen import (
     _SLOT_BYTES,
@@ -198,7 +199,11 @@ def _feed_template(
 
 
 def render_feed(
-    meta: FeedMeta, entries: Sequence[FeedEntry | PreparedEntry], config: Config, fmt: Format
+    meta: FeedMeta,
+    entries: Sequence[FeedEntry | PreparedEntry],
+    config: Config,
+    fmt: Format,
+    deleted: Sequence[TombstoneRecord] = (),
 ) -> bytes:
     """One feed as RSS 2.0 or Atom 1.0 bytes, entries in the given order.
 
@@ -206,47 +211,87 @@ def render_feed(
     feedgen writes the feed with one ``_Slot`` where the entries go, and the slot is
     replaced by the entries' bytes, each serialised once per format (``_serialised``).
     The feed around them is feedgen's for the config, with this feed's values filled in
-    (``_FeedTemplate``).
+    (``_FeedTemplate``). ``deleted``: the Atom feed's tombstones, after its entries
+    (``deleted_entries``); RSS has no such element.
     """
-    if entries and meta.title and meta.description:
-        shape = meta.history.shape() if meta.history is not None else None
-        template = _feed_template(config, fmt, meta.published is not None, meta.author, shape)
-        if template.usable:
-            head, tail = template.fill(meta)
-            context = template.context
-            return b"".join([head, *(_serialised(entry, fmt, context) for entry in entries), tail])
-    return _feedgen_feed(meta, entries, config, fmt)
+    tombs = deleted_entries(deleted) if fmt == "atom" else b""
+    template = _usable_template(meta, entries, config, fmt)
+    if template is not None:
+        head, tail = template.fill(meta)
+        context = template.context
+        return b"".join(
+            [head, *(_serialised(entry, fmt, context) for entry in entries), tombs, tail]
+        )
+    return _feedgen_feed(meta, entries, config, fmt, tombs)
+
+
+def _usable_template(
+    meta: FeedMeta, entries: Sequence[FeedEntry | PreparedEntry], config: Config, fmt: Format
+) -> _FeedTemplate | None:
+    """The template of ``meta``'s feed, when it covers the feed (else feedgen writes it)."""
+    if not (entries and meta.title and meta.description):
+        return None
+    shape = meta.history.shape() if meta.history is not None else None
+    template = _feed_template(config, fmt, meta.published is not None, meta.author, shape)
+    return template if template.usable else None
+
+
+# RFC 6721's namespace, declared on each element rather than on <feed>: a feed without
+# tombstones keeps the very bytes it had, and the head feedgen writes stays its own.
+TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"
+
+
+def deleted_entries(deleted: Sequence[TombstoneRecord]) -> bytes:
+    """RFC 6721 ``<at:deleted-entry ref="id" when="RFC 3339"/>`` elements, in order."""
+    return b"".join(
+        b'<at:deleted-entry xmlns:at="%s" ref="%s" when="%s"/>'
+        % (TOMBSTONES_NS.encode(), _attr(tomb.entry_id), tomb.when.isoformat().encode())
+        for tomb in deleted
+    )
 
 
 def feed_parts(
-    meta: FeedMeta, entries: Sequence[FeedEntry | PreparedEntry], config: Config, fmt: Format
+    meta: FeedMeta,
+    entries: Sequence[FeedEntry | PreparedEntry],
+    config: Config,
+    fmt: Format,
+    deleted: Sequence[TombstoneRecord] = (),
 ) -> tuple[bytes, list[bytes], bytes]:
     """``render_feed``'s bytes as they are spliced: the head, each entry's bytes, the
-    tail (an empty feed: the whole of it, no entry, nothing). Joined, they are the feed;
-    the size with any first entries is known without writing it (``feeds.max_bytes``)."""
-    if entries and meta.title and meta.description:
-        template = _feed_template(config, fmt, meta.published is not None, meta.author)
-        if template.usable:
-            head, tail = template.fill(meta)
-            context = template.context
-            return head, [_serialised(entry, fmt, context) for entry in entries], tail
-    return _feedgen_parts(meta, entries, config, fmt)
+    tail, tombstones first (an empty feed: the whole of it, no entry, nothing). Joined,
+    they are the feed; the size with any first entries is known without writing it
+    (``feeds.max_bytes``)."""
+    tombs = deleted_entries(deleted) if fmt == "atom" else b""
+    template = _usable_template(meta, entries, config, fmt)
+    if template is not None:
+        head, tail = template.fill(meta)
+        context = template.context
+        return head, [_serialised(entry, fmt, context) for entry in entries], tombs + tail
+    return _feedgen_parts(meta, entries, config, fmt, tombs)
 
 
 def _feedgen_feed(
-    meta: FeedMeta, entries: Sequence[FeedEntry | PreparedEntry], config: Config, fmt: Format
+    meta: FeedMeta,
+    entries: Sequence[FeedEntry | PreparedEntry],
+    config: Config,
+    fmt: Format,
+    tombs: bytes = b"",
 ) -> bytes:
     """``render_feed`` with the feed around the entries made by feedgen for this feed."""
-    head, parts, tail = _feedgen_parts(meta, entries, config, fmt)
+    head, parts, tail = _feedgen_parts(meta, entries, config, fmt, tombs)
     return b"".join([head, *parts, tail])
 
 
 def _feedgen_parts(
-    meta: FeedMeta, entries: Sequence[FeedEntry | PreparedEntry], config: Config, fmt: Format
+    meta: FeedMeta,
+    entries: Sequence[FeedEntry | PreparedEntry],
+    config: Config,
+    fmt: Format,
+    tombs: bytes = b"",
 ) -> tuple[bytes, list[bytes], bytes]:
     """``feed_parts`` with the feed around the entries made by feedgen for this feed."""
     feed = _new_feed(meta, config, fmt)
-    if not entries:
+    if not entries and not tombs:
         empty: bytes = feed.rss_str() if fmt == "rss" else feed.atom_str()
         return (rss_char_refs(empty, frozenset()) if fmt == "rss" else empty), [], b""
     slot = _Slot()
@@ -256,4 +301,4 @@ def _feedgen_parts(
         body = rss_char_refs(body, frozenset())  # the channel: the entries are spliced in
     head, tail = _split_at_slot(body)
     context = _Context(slot.element)
-    return head, [_serialised(entry, fmt, context) for entry in entries], tail
+    return head, [_serialised(entry, fmt, context) for entry in entries], tombs + tail

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from ..config import Author, Config
 from ..documents import FeedInfo, FeedKind, feed_paths
 from ..posts import Post
-from ..store import SlugRecord
+from ..store import SlugRecord, TombstoneRecord
 from ._slugs import mint_slugs
 
 logger = logging.getLogger(__name__)
@@ -191,6 +191,12 @@ class PlanState:
     # caller may keep the mapping it was given as what it saved.
     given: SlugRecords = dataclasses.field(default_factory=dict)
     slugs: SlugRecords = dataclasses.field(default_factory=dict)
+    # The posts this plan took out of the selection (entry id -> the post as it was),
+    # some put back since; None: planned from scratch, so not known.
+    left: dict[str, Post] | None = None
+    # The tombstones after the build (``build_site``'s ``tombstones``, updated), for the
+    # caller to keep; None: none were asked for.
+    tombstones: tuple[TombstoneRecord, ...] | None = None
 
 
 def plan_feeds(
@@ -291,6 +297,7 @@ def _update(
     found = _changes(state, posts, hint)
     if found is None:
         return None  # two posts at one path: leave it to the full plan
+    state.left = {}
     seen, changed = found
     # Posts dated after the last plan and up to now come out of waiting.
     changed += [path for path, post in state.waiting.items() if post.date <= now]
@@ -348,6 +355,8 @@ def _take_out(state: PlanState, path: str, touched: set[FeedKey], dirty: set[Sor
     if old is None:
         return
     state.ids.discard(old.entry_id)
+    if state.left is not None:
+        state.left[old.entry_id] = old
     key = _sort_key(old)
     dirty.add(key)
     del state.by_key[key]

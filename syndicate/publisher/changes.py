@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from .. import feeds
 from ..documents import Document, Site
 from ..site.manifest import SpooledDocument, StoredDocument, document_digest
-from ..store import FeedRecord, SlugRecord
+from ..store import FeedRecord, PostRecord, SlugRecord, TombstoneRecord
+from .ids import IdPlan
 
 log = logging.getLogger("syndicate.publisher")  # the name its log lines have always had
 
@@ -126,3 +127,30 @@ def slug_changes(
     upserts = [record for key, record in after.items() if stored.get(key) != record]
     deletes = [key for key in stored if key not in after]
     return upserts, deletes
+
+
+def renumbered_ids(plan: IdPlan, records: Mapping[str, PostRecord]) -> set[str]:
+    """The entry ids a post left for another at the same path (its front-matter ``id``
+    changed): still published, so no tombstone. Only the rows that changed are read."""
+    renumbered: set[str] = set()
+    for row in plan.upserts:
+        old = records.get(row.path)
+        if old is not None and old.entry_id != row.entry_id:
+            renumbered.add(old.entry_id)
+    return renumbered
+
+
+def tombstone_changes(
+    stored: Iterable[TombstoneRecord], made: Iterable[TombstoneRecord] | None
+) -> tuple[list[TombstoneRecord], list[tuple[str, str, str]]]:
+    """(upserts, deletes) that make the stored tombstones the ones a build left (None:
+    it was asked for none, nothing changes); each new one logged."""
+    if made is None:
+        return [], []
+    before = {t.key: t for t in stored}
+    after = {t.key: t for t in made}
+    upserts = [t for key, t in after.items() if before.get(key) != t]
+    for tomb in upserts:
+        feed = f"{tomb.kind} feed {tomb.name!r}" if tomb.name else f"{tomb.kind} feed"
+        log.info("%s: entry %s gone, shown as deleted since %s", feed, tomb.entry_id, tomb.when)
+    return upserts, [key for key in before if key not in after]

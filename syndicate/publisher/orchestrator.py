@@ -29,7 +29,7 @@ import threading
 import time
 import typing
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .. import counted, feeds
@@ -61,7 +61,9 @@ from .changes import (
     FeedChanges,
     diff_feeds,
     log_slug_changes,
+    renumbered_ids,
     slug_changes,
+    tombstone_changes,
     with_live_slugs,
 )
 from .ids import (
@@ -204,6 +206,7 @@ class Publisher:
         once: bool = False,
         planned: Callable[[list[str]], None] | None = None,
         slugs: feeds.SlugRecords | None = None,
+        tombstones: feeds.Tombstones | None = None,
     ) -> feeds.Built:
         cache = self.cache
         built = feeds.build_site(
@@ -216,6 +219,7 @@ class Publisher:
             slugs=slugs,
             sink=HandedOn(keep, planned) if keep is not None or planned is not None else None,
             once=once,
+            tombstones=tombstones,
         )
         if cache is not None and save_after is not None:
             cache.save(max_age=save_after)
@@ -364,6 +368,9 @@ class Publisher:
                 return  # a file that could not even be stat'ed: nothing to compare with
             stats[relpath] = cached[0]
         due = [when for _, when in result.scheduled]
+        # A tombstone's end changes its feed, as a scheduled post's time does.
+        window = timedelta(days=self.config.feeds.tombstone_days)
+        due += [t.when + window for t in (self._plan and self._plan.tombstones) or ()]
         problems = tuple(stamp.Problem(p.path, p.message, p.severity) for p in result.problems)
         stamp.write(
             self.config,
@@ -396,7 +403,14 @@ class Publisher:
             self._site = load_live(self.config.output_dir, lazy=True)
         known_slugs = with_live_slugs(stored_slugs, self._site)
         packer = Packer(spool=self.config.output_dir) if write else None
-        site = self._make_site(plan, now, hint, known_slugs, packer)
+        tombs = feeds.Tombstones(store.tombstones(), renumbered_ids(plan, records))
+        site = self._make_site(plan, now, hint, known_slugs, packer, tombs)
+        made = self._plan.tombstones if self._plan is not None else None
+        upserts, deletes = tombstone_changes(tombs.kept, made)
+        if notify and (upserts or deletes):
+            # Before the live tree is written: a crash in between leaves the deletions
+            # seen recorded, with the time they were first seen, for the next publish.
+            store.save_tombstones(upserts, deletes)
         found = diff_feeds(site, stored_feeds, self._digested, now)
         self._digested = found.digested
         new_slugs = self._plan.slugs if self._plan is not None else stored_slugs
@@ -487,6 +501,7 @@ class Publisher:
         hint: dict[str, Post | None] | None,
         slugs: feeds.SlugRecords,
         packer: Packer | None,
+        tombstones: feeds.Tombstones | None = None,
     ) -> Site:
         """The Site of the settled posts, from the last one; ``packer`` is given each
         document as it is made (``packer.close()`` if this raises)."""
@@ -499,6 +514,7 @@ class Publisher:
                 changed=hint,
                 keep=packer.keep if packer is not None else None,
                 slugs=slugs,
+                tombstones=tombstones,
             )
             if packer is not None:
                 packer.spooled()
@@ -650,8 +666,17 @@ class Publisher:
             log.log(level, "%s", problem, extra={"post_problem": problem})
         # A build given ``keep`` writes its documents out (build_static): its Site is
         # no later build's previous.
+        # The tombstones the service recorded, the same for readers (it records none).
+        tombs = feeds.Tombstones(self.store.tombstones()) if self.store is not None else None
         site, _ = self._build_site(
-            plan.posts, now, None, keep=keep, once=keep is not None, planned=planned, slugs=slugs
+            plan.posts,
+            now,
+            None,
+            keep=keep,
+            once=keep is not None,
+            planned=planned,
+            slugs=slugs,
+            tombstones=tombs,
         )
         result = BuildResult(site=site, problems=tuple(problems), post_count=len(loaded))
         log.info(

@@ -71,6 +71,27 @@ class SlugRecord:
 
 
 @dataclasses.dataclass(frozen=True)
+class TombstoneRecord:
+    """A post that left the feeds (file deleted, or no longer published): an RFC 6721
+    ``at:deleted-entry`` in the Atom feed (kind, name) listed it in, for
+    ``feeds.tombstone_days`` after ``when``.
+
+    ``when`` is when a publish first saw it gone, kept so that every later build writes
+    the same bytes; the record goes when the window ends or the entry id is back.
+    """
+
+    kind: str  # "site", "category", "tag" or "author"
+    name: str  # "" for the site feed
+    entry_id: str
+    when: datetime
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What it is keyed by: (kind, name, entry id)."""
+        return (self.kind, self.name, self.entry_id)
+
+
+@dataclasses.dataclass(frozen=True)
 class NewNotification:
     """A notification to enqueue: tell ``target`` that ``feed_url`` changed."""
 
@@ -175,7 +196,8 @@ class Store(Protocol):
       tables) hold across processes.
     - The store never reads the clock. Datetimes passed in must be aware; datetimes
       returned are aware and in UTC.
-    - Posts are keyed by path, feeds by URL path and slugs by (kind, name); ``save_*``
+    - Posts are keyed by path, feeds by URL path, slugs by (kind, name) and tombstones
+      by (kind, name, entry id); ``save_*``
       applies deletes, then upserts, in one transaction (so a renamed post can move its
       entry id, and a slug can pass from a name long gone to a new one).
     - Outbox: ``enqueue`` writes notifications before any network I/O is attempted.
@@ -238,6 +260,17 @@ class Store(Protocol):
     ) -> None:
         """Delete the (kind, name) keys in ``delete``, then upsert ``upsert``, in one
         transaction; a slug is held by one name of a kind at a time."""
+
+    # tombstones
+    def tombstones(self) -> list[TombstoneRecord]:
+        """Every tombstone record (deleted posts, by the feed that listed them)."""
+        ...
+
+    def save_tombstones(
+        self, upsert: Iterable[TombstoneRecord], delete: Iterable[tuple[str, str, str]] = ()
+    ) -> None:
+        """Delete the (kind, name, entry id) keys in ``delete``, then upsert ``upsert``,
+        in one transaction."""
 
     # outbox
     def enqueue(self, items: Iterable[NewNotification], now: datetime) -> list[Notification]:

@@ -1,7 +1,8 @@
 """Schema: the store's tables on SQLAlchemy Core, and how a datetime is stored. No I/O.
 
-One table per kind of record (``posts``, ``feeds``, ``slugs``, ``outbox``, ``attempts``,
-``builds``), ``refusals`` and ``live_tree`` (one row each at most) and ``schema_version``.
+One table per kind of record (``posts``, ``feeds``, ``slugs``, ``tombstones``, ``outbox``,
+``attempts``, ``builds``), ``refusals`` and ``live_tree`` (one row each at most) and
+``schema_version``.
 The tables use portable types only, so any SQLAlchemy backend can hold them; datetimes are
 fixed-width ISO 8601 UTC strings (``UTCDateTime``), which sort like the instants they name.
 ``sql.SqlStore`` creates them and reads and writes them.
@@ -164,6 +165,20 @@ target_refusals_table = sa.Table(
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("http_status", sa.Integer, nullable=True),
     sa.Column("message", sa.Text, nullable=False),
+)
+
+# One row per deleted post and feed that listed it (RFC 6721 tombstones), for
+# ``feeds.tombstone_days``. A table of its own, added by ``create_all`` as ``refusals``
+# (an older syndicate ignores it). Keyed by a digest of (kind, name, entry id): names and
+# ids are free text of any length, which a key column would refuse past a size.
+tombstones_table = sa.Table(
+    "tombstones",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("entry_id", sa.Text, nullable=False),
+    sa.Column("deleted_at", UTCDateTime, nullable=False),
 )
 
 # One row: the last generation number given to the live tree (``next_generation``). Kept

@@ -3,7 +3,8 @@
 What lives here: one row per published post (its entry id as first published, so ids
 are minted once), one row per feed (a digest of its entries, so unchanged feeds are not
 notified), one row per category or tag name ever published (its slug as first minted, so
-a feed URL never passes to another name), the notification outbox, a log of delivery
+a feed URL never passes to another name), the tombstones of deleted posts (RFC 6721),
+the notification outbox, a log of delivery
 attempts, the latest refusal of each hub or ping server, the last builds, the last
 refused publish (until a build clears it) and the live tree's last generation number.
 
@@ -46,6 +47,7 @@ from . import (
     Refusal,
     SlugRecord,
     TargetRefusal,
+    TombstoneRecord,
 )
 from .schema import (
     SCHEMA_VERSION,
@@ -60,6 +62,7 @@ from .schema import (
     schema_version_table,
     slugs_table,
     target_refusals_table,
+    tombstones_table,
 )
 
 # The package's name: log lines keep naming the store as they did before it was one.
@@ -151,6 +154,10 @@ def _slug(row: sa.Row[Any]) -> SlugRecord:
 def _name_key(name: str) -> str:
     # surrogatepass: as the slugs' own digests, whatever a name holds.
     return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _tombstone_key(key: tuple[str, str, str]) -> str:
+    return hashlib.sha256("\x1f".join(key).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _notification(row: sa.Row[Any]) -> Notification:
@@ -374,6 +381,39 @@ class SqlStore:
                     )
             if new:
                 conn.execute(t.insert(), new)
+
+    # ------------------------------------------------------------------ tombstones
+
+    def tombstones(self) -> list[TombstoneRecord]:
+        t = tombstones_table
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.key))
+            return [
+                TombstoneRecord(row.kind, row.name, row.entry_id, row.deleted_at) for row in rows
+            ]
+
+    def save_tombstones(
+        self, upsert: Iterable[TombstoneRecord], delete: Iterable[tuple[str, str, str]] = ()
+    ) -> None:
+        t = tombstones_table
+        rows = {
+            _tombstone_key(r.key): {
+                "key": _tombstone_key(r.key),
+                "kind": r.kind,
+                "name": r.name,
+                "entry_id": r.entry_id,
+                "deleted_at": r.when,
+            }
+            for r in upsert
+        }
+        gone = [_tombstone_key(key) for key in delete]
+        with self._tx(write=True) as conn:
+            # An upsert is a delete then an insert: the row holds nothing else to keep.
+            keys = [*gone, *rows]
+            for start in range(0, len(keys), 500):  # within SQLite's bound parameters
+                conn.execute(t.delete().where(t.c.key.in_(keys[start : start + 500])))
+            if rows:
+                conn.execute(t.insert(), list(rows.values()))
 
     # ------------------------------------------------------------------ outbox
 
