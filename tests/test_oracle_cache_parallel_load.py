@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -251,18 +253,30 @@ def test_batches_go_out_in_small_chunks_and_come_back_in_order(
 ) -> None:
     """Many chunks a worker (a worker that runs dry idles while the other finishes)."""
     sent: list[int] = []
+    ahead: list[int] = []  # chunks handed out and not yet taken, at each result taken
 
     class Pool:
-        def map(self, func: Callable[..., Any], args: list[Any]) -> Any:
-            sent.extend(len(chunk) for chunk, _ in args)
-            return (func(arg) for arg in args)
+        def submit(self, func: Callable[..., Any], arg: Any) -> Future[Any]:
+            sent.append(len(arg[0]))
+            future: Future[Any] = Future()
+            future.set_result(func(arg))
+            return future
 
     def double(args: tuple[Sequence[int], Config]) -> list[int]:
         return [2 * n for n in args[0]]
 
-    got = list(cache_module._parallel(double, list(range(items)), config, Pool(), 2))  # type: ignore[arg-type]
+    got = []
+    results = cache_module._parallel(double, list(range(items)), config, Pool(), 2)  # type: ignore[arg-type]
+    for n, result in enumerate(results):
+        # Chunks whose results were all taken, and the one being taken.
+        taken = sum(1 for end in itertools.accumulate(sent) if end <= n) + 1
+        ahead.append(len(sent) - taken)
+        got.append(result)
     assert got == [2 * n for n in range(items)]
     assert sent == sizes
+    # Two chunks a worker at most, handed out ahead of the results taken: those not
+    # taken wait in the parent's memory.
+    assert max(ahead) <= 4
 
 
 def test_one_worker_reads_in_this_process(

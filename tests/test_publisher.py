@@ -20,7 +20,7 @@ from syndicate.outdir import MARKER, write_marker
 from syndicate.posts import Post, PostProblem
 from syndicate.publisher import Publisher
 from syndicate.site import files as files_module
-from syndicate.site.manifest import gzip_bytes
+from syndicate.site.manifest import gzip_document
 
 WHEN = datetime(2024, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -145,16 +145,16 @@ def test_failure_while_writing_keeps_the_old_tree(
     out = tmp_path / "public"
     before = _good_tree(out)
     calls = 0
-    real_compress = gzip_bytes
+    real_compress = gzip_document
 
-    def failing_compress(data: bytes) -> bytes:
+    def failing_compress(doc: Document) -> bytes:
         nonlocal calls
         calls += 1
         if calls == 3:
             raise OSError("disk full")
-        return real_compress(data)
+        return real_compress(doc)
 
-    monkeypatch.setattr(files_module, "gzip_bytes", failing_compress)
+    monkeypatch.setattr(files_module, "gzip_document", failing_compress)
     with pytest.raises(OSError, match="disk full"):
         Publisher(config).write_static(SITE, out)
     assert tree(out) == before
