@@ -11,6 +11,8 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +31,7 @@ from syndicate.redirects import REDIRECT_CACHE_CONTROL
 from syndicate.web import create_app
 from syndicate.web.api import EXTENSION as API_EXTENSION
 
+from .test_live_tree_serving import HEAVY_MODULES
 from .test_scheduler import start_serve
 
 SITE = "https://example.org/"
@@ -229,6 +232,51 @@ def test_one_preset_may_be_named_alone(tmp_path: Path) -> None:
         assert client.get("/feed/").status_code == 404  # not WordPress's
     finally:
         app.extensions[API_EXTENSION].close()
+
+
+def test_a_feed_published_later_is_found_once_the_live_tree_moves_on(tmp_path: Path) -> None:
+    config = load_config(write_site(tmp_path))
+    publisher = open_publisher(config)
+    try:
+        publisher.publish(notify=False)
+        app = create_app(config, reload_interval=None)
+        client = app.test_client()
+        assert client.get("/tag/fresh/feed/").status_code == 404
+        text = POST.format(
+            title="Three", date="2024-04-03 10:00:00", categories="News", tags="fresh"
+        )
+        (tmp_path / "posts" / "2024-04-03-three.md").write_text(text, encoding="utf-8")
+        publisher.publish(notify=False)
+        refresh = app.extensions["syndicate"].holder.refresh
+        assert refresh is not None and refresh()  # what the reloader thread does
+        response = client.get("/tag/fresh/feed/")
+        assert response.headers["Location"] == SITE + "tag/fresh.rss"
+        assert feedparser.parse(client.get("/tag/fresh.rss").data).entries[0].title == "Three"
+    finally:
+        publisher.close()
+        app.extensions[API_EXTENSION].close()
+
+
+def test_the_location_is_under_a_site_url_with_a_path(tmp_path: Path) -> None:
+    text = CONFIG.replace("url: https://example.org/", "url: https://example.org/blog")
+    config = load_config(write_site(tmp_path, text))
+    app = create_app(config, reload_interval=None)
+    try:
+        response = app.test_client().get("/feed/atom/")
+        assert response.headers["Location"] == "https://example.org/blog/feed.atom"
+    finally:
+        app.extensions[API_EXTENSION].close()
+
+
+def test_the_redirects_import_nothing_a_web_worker_does_without() -> None:
+    """The hot path imports them: a web worker serving a live tree stays light."""
+    script = (
+        "import sys, syndicate.redirects, syndicate.web.hotpath\n"
+        f"print([m for m in {HEAVY_MODULES!r} if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 # --------------------------------------------------------------------------- config errors
