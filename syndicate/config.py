@@ -165,6 +165,19 @@ class PostsConfig:
     max_bytes: int = 5 * 1024 * 1024
 
 
+#: The URL layouts ``redirects.preset`` knows (``redirects.PRESETS`` spells them out).
+REDIRECT_PRESETS = ("wordpress", "hugo", "jekyll-feed")
+
+
+@dataclasses.dataclass(frozen=True)
+class RedirectsConfig:
+    """Old feed URLs answered with a permanent redirect to a feed of this site: ``paths``
+    (old path, with a query if it had one, -> feed path) and the layouts of ``preset``."""
+
+    paths: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    preset: tuple[str, ...] = ()
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """The whole of config.yaml. ``root`` is the folder the file is in."""
@@ -186,6 +199,7 @@ class Config:
     watch: WatchConfig = dataclasses.field(default_factory=WatchConfig)
     notify: NotifyConfig = dataclasses.field(default_factory=NotifyConfig)
     publish: PublishConfig = dataclasses.field(default_factory=PublishConfig)
+    redirects: RedirectsConfig = dataclasses.field(default_factory=RedirectsConfig)
     root: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
 
 
@@ -242,7 +256,7 @@ def config_from_mapping(data: Any, root: Path) -> Config:
     """Validate an already-parsed mapping (as from YAML) into a ``Config``."""
     if not isinstance(data, Mapping):
         raise ConfigError("expected a mapping at the top level")
-    config = _build(Config, data, "")
+    config = _build(Config, _one_preset_as_list(data), "")
     site = dataclasses.replace(config.site, url=site_uri(config.site.url))
     # Hubs and ping servers as URIs too: the Link header can carry nothing else, and the
     # feed's <link rel="hub"> must be the same string.
@@ -438,10 +452,61 @@ def _check(config: Config) -> None:
         raise ConfigError("posts.max_bytes: expected a positive int")
     if not 0 <= config.publish.max_removed_share <= 1:
         raise ConfigError("publish.max_removed_share: expected a number from 0 to 1")
+    _check_redirects(config.redirects)
     # Where the live tree may go: the rule `build --out` follows too (outdir).
     problem = output_dir_problem(config)
     if problem is not None:
         raise ConfigError(f"output_dir: {problem}")
+
+
+def _one_preset_as_list(data: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    """``redirects.preset: wordpress`` as the list of one it means."""
+    redirects = data.get("redirects")
+    if isinstance(redirects, Mapping) and isinstance(redirects.get("preset"), str):
+        return {**data, "redirects": {**redirects, "preset": [redirects["preset"]]}}
+    return data
+
+
+# An old path's query is matched as a whole; a fragment never reaches a server.
+_OLD_PATH_FORBIDDEN = re.compile(r"[\x00-\x20\x7f#]")
+# What a feed of a site can be at: a path with no query, ending in a feed's extension.
+_FEED_PATH = re.compile(r"/(?!/)[^?#\x00-\x20\x7f]*\.(?:rss|atom|json|xml|opml)")
+_EDITOR_PATHS = re.compile(r"/(?:api|admin)(?:[/?]|$)")
+
+
+def _check_redirects(redirects: RedirectsConfig) -> None:
+    """Each old path is a path of this site that is not the editors' and each target a
+    feed's path; the error names the key (``redirects.paths./rss.xml: ...``)."""
+    for preset in redirects.preset:
+        if preset not in REDIRECT_PRESETS:
+            raise ConfigError(
+                f"redirects.preset: unknown preset {preset!r} (expected "
+                f"{', '.join(REDIRECT_PRESETS)}, or a list of them)"
+            )
+    for old, target in redirects.paths.items():
+        key = f"redirects.paths.{old}"
+        if not old.startswith("/") or old.startswith("//"):
+            raise ConfigError(f"{key}: an old path starts with one / (such as /rss.xml)")
+        if _OLD_PATH_FORBIDDEN.search(old):
+            raise ConfigError(
+                f"{key}: write the path as its URL has it, with %20 for a space and no #fragment"
+            )
+        if old == "/":
+            raise ConfigError(
+                f"{key}: / is the home page; a redirect may take it only with the old URL's"
+                " query (such as /?feed=rss2)"
+            )
+        if _EDITOR_PATHS.match(old):
+            raise ConfigError(f"{key}: /api and /admin are the editors'; no redirect may take them")
+        if not _FEED_PATH.fullmatch(target) or "/../" in target or "/./" in target:
+            raise ConfigError(
+                f"{key}: {target!r} is not the path of a feed (such as /feed.rss, "
+                "/category/news.atom or /tag/python.json: no query, no host)"
+            )
+        if target == old or target in redirects.paths:
+            raise ConfigError(
+                f"{key}: {target} is an old path itself; redirect to the feed that replaces it"
+            )
 
 
 def place_problem(out: Path, config: Config) -> str | None:

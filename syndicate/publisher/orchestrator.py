@@ -75,6 +75,7 @@ from .ids import (
     settle_touched,
 )
 from .reading import PostReader
+from .redirect_map import add_redirect_map
 from .report import BuildResult, PublishResult
 from .sources import CachedEntries, HandedOn
 
@@ -720,6 +721,7 @@ class Publisher:
             raise
         with tree:
             tree.expect(result.site.documents)
+            add_redirect_map(tree, self.config, result.site)
             yield result
         log.info("wrote %d documents to %s", len(result.site.documents), out_dir)
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -72,6 +73,7 @@ class StaticTree:
         self._count = 0  # documents added
         self._expected: set[PurePosixPath] | None = None
         self._newest: float | None = None  # the latest Last-Modified written
+        self._extras: dict[str, bytes] = {}  # file name -> bytes, beside the marker
 
     def expect(self, url_paths: Iterable[str]) -> None:
         """The documents the tree must hold in the end: a build run again (a post's file
@@ -121,6 +123,11 @@ class StaticTree:
         path = self.out_dir.joinpath(*rel.split("/"))
         return StoredDocument(doc.media_type, path, doc.etag, doc.last_modified, doc.max_age)
 
+    def extra(self, name: str, data: bytes) -> None:
+        """A file of the tree that is no document (nginx's redirect map): written at the
+        top with the marker, once the documents are, and dated like it."""
+        self._extras[name] = data
+
     def _write_next(self) -> None:
         """Write the oldest document waiting, once compressed; a failed write fails the build."""
         target, doc, packed = self._writes.popleft()
@@ -166,6 +173,9 @@ class StaticTree:
                 # What makes the tree syndicate's to replace next time (``outdir``); dated
                 # like its newest document, so that the same site is the same tree.
                 write_marker(self.staging, self._newest)
+                mtime = self._newest if self._newest is not None else time.time()
+                for name, data in self._extras.items():
+                    _write_new(self.staging / name, data, mtime)
                 swap_in(self.staging, self.out_dir)
         finally:
             if kind is not None or self.staging.exists():

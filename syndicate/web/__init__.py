@@ -65,6 +65,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from ..config import Config, load_config
 from ..documents import Site
 from ..errors import PostsFolderError
+from ..redirects import Redirects
 from ..service.server import CONFIG_ENV
 from ..site.manifest import ManifestMemo, manifest_identity, read_live
 from .holder import (
@@ -192,12 +193,21 @@ def create_app(
     (``EditorsApp``), so that a worker serving only feeds never imports Flask.
     """
     found = _services(config, publisher, reload_interval, body_cache_bytes)
+    redirects = _redirects(config)
     if lazy_editors:
-        return FeedResponder(found.holder, EditorsApp(found))
+        return FeedResponder(found.holder, EditorsApp(found), redirects)
     app = _editors_app(found)
     # Wrapping wsgi_app (not the app) keeps app.test_client() on the real hot path.
-    app.wsgi_app = FeedResponder(found.holder, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = FeedResponder(found.holder, app.wsgi_app, redirects)  # type: ignore[method-assign]
     return app
+
+
+def _redirects(config: Config) -> Redirects | None:
+    """The old feed URLs of ``redirects:`` that the hot path answers with a 301; None
+    without any."""
+    if not config.redirects.paths and not config.redirects.preset:
+        return None
+    return Redirects(config.redirects, config.site.url)
 
 
 def _services(

@@ -7,7 +7,8 @@ validators, caching headers and gzip all computed when the Site was swapped in. 
 every other request outside ``/api`` and ``/admin`` too (404, or 405 for another method
 on a document, with short plain-text messages); those two fall through to the Flask app,
 their bodies read first, bounded, by a ``BodyGate``. What needs bytes read or a page made
-goes to the holder (``holder.SiteHolder.respond``).
+goes to the holder (``holder.SiteHolder.respond``). An old feed URL of the config's
+``redirects:`` gets a 301 to its feed instead of a 404 (``redirects.Redirects``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
+from ..redirects import REDIRECT_CACHE_CONTROL, Redirects
 from ..service.server import BLOCKING_THREADS
 from .prepared import NOSNIFF, Headers, PreparedDocument, PreparedSite, _tick
 
@@ -87,6 +89,13 @@ _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def _no_such_feed(path: str) -> Answer:
     shown = _UNPRINTABLE.sub(lambda m: quote(m.group(), safe=""), path)
     return _plain_answer("404 Not Found", f"No such feed: {shown}")
+
+
+def _moved_to(location: str) -> Answer:
+    """301 to ``location`` (absolute): a feed reader moves the subscription there
+    (RFC 9110 15.4.2); a short body for a person, cached for ``REDIRECT_MAX_AGE``."""
+    extra = [("Location", location), ("Cache-Control", REDIRECT_CACHE_CONTROL)]
+    return _plain_answer("301 Moved Permanently", f"Moved to {location}", extra)
 
 
 def _refusal(method: str, path: str, documents: Mapping[str, PreparedDocument]) -> Answer:
@@ -358,18 +367,30 @@ class FeedResponder:
     """WSGI middleware: answers GET/HEAD for known documents and 404 or 405 for any other
     request outside ``EDITOR_PREFIXES``; passes those to ``app`` (the editor API and the
     dashboard), so serving feeds never needs the Flask app, with their bodies read
-    (bounded) by a ``BodyGate`` first."""
+    (bounded) by a ``BodyGate`` first. With ``redirects``, an old feed URL that is no
+    document of the Site (or is one, with an old URL's query) gets a 301 instead of 404."""
 
-    def __init__(self, holder: Holder, app: WSGIApplication) -> None:
+    def __init__(
+        self, holder: Holder, app: WSGIApplication, redirects: Redirects | None = None
+    ) -> None:
         self.holder = holder
         self.app = app
         self.bodies = BodyGate()
+        self.redirects = redirects
+        # Paths that are old URLs with a query (/ for WordPress's /?feed=rss2): the one
+        # set lookup redirects cost a feed request (an empty set without them).
+        self.queried = redirects.queried if redirects is not None else frozenset()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         if method == "GET" or method == "HEAD":
             holder = self.holder
             path = environ.get("PATH_INFO", "")
+            if path in self.queried and environ.get("QUERY_STRING"):
+                moved = self._moved(_request_path(environ), environ, queries_only=True)
+                if moved is not None:
+                    start_response(moved[0], moved[1])
+                    return [moved[2]] if method == "GET" else []
             prepared: PreparedDocument | None = holder.current.documents.get(path)
             if prepared is not None:
                 if prepared.negotiable:
@@ -404,6 +425,24 @@ class FeedResponder:
                 start_response(status, headers)
                 return [body] if method != "HEAD" else []
             return self.app(environ, start_response)
+        if self.redirects is not None and (method == "GET" or method == "HEAD"):
+            moved = self._moved(path, environ)
+            if moved is not None:
+                start_response(moved[0], moved[1])
+                return [moved[2]] if method == "GET" else []
         status, headers, body = _refusal(method, path, self.holder.current.documents)
         start_response(status, headers)
         return [body] if method != "HEAD" else []
+
+    def _moved(
+        self, path: str, environ: WSGIEnvironment, queries_only: bool = False
+    ) -> Answer | None:
+        """The 301 for an old URL of ``redirects`` (``path`` decoded), if its feed is
+        served now; None otherwise."""
+        assert self.redirects is not None
+        current = self.holder.current
+        query = environ.get("QUERY_STRING", "")
+        found = self.redirects.target(
+            path, query, current.documents, current.site.feeds, queries_only
+        )
+        return _moved_to(self.redirects.location(found)) if found is not None else None
