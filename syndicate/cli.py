@@ -495,6 +495,9 @@ def status(config_path: Path, as_json: bool) -> None:
 
     with _clean_errors():
         config = _load_config(config_path)
+        # SQLite makes the file, not its folder (a Jekyll site's .syndicate/ before its
+        # first publish), as open_publisher does.
+        state_dir(config).mkdir(parents=True, exist_ok=True)
         with SqlStore(config.storage.url) as store:
             data = status_json(Publisher(config, store=store))
     if as_json:

@@ -317,6 +317,10 @@ def test_the_default_jekyll_feed_path_and_limit(tmp_path: Path) -> None:
         )
     config = site / "_config.yml"
     config.write_text("title: Blog\nurl: https://example.org/\n", encoding="utf-8")
+    # Before anything is published (no .syndicate/ yet), status answers.
+    status = _cli("status", "--config", str(config))
+    assert status.exit_code == 0, status.output
+    assert "Last build: none yet" in status.output
     out = tmp_path / "out"
     result = _cli("build", "--config", str(config), "--out", str(out))
     assert result.exit_code == 0, result.output
