@@ -28,6 +28,8 @@ from syndicate.posts import load_post
 from syndicate.web import create_app
 from syndicate.web.api import EXTENSION as API_EXTENSION
 
+from .validator import validate
+
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 CONFIG = """\
@@ -431,3 +433,16 @@ def test_jekyll_feed_paths_for_tags_only_and_a_path() -> None:
         ]
     )
     assert found == {"/feed.rss": ("/feed/news.xml",)}
+
+
+def test_the_feeds_of_a_jekyll_site_validate(tmp_path: Path) -> None:
+    """The W3C validator finds nothing in the Jekyll site's feeds (skipped where it is not
+    set up). jekyll-feed's URLs carry the Atom feeds' bytes, whose self link names the
+    Atom feed: there it warns SelfDoesntMatchLocation, as the README says."""
+    config = _site(tmp_path / "site")
+    out = tmp_path / "out"
+    assert _cli("build", "--config", str(config), "--out", str(out)).exit_code == 0
+    results = validate(out, SITE)
+    complaints = [(result["feed"], message) for result in results for message in result["messages"]]
+    assert complaints == []
+    assert any(result["feed"] == "feed.atom" for result in results)
