@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -20,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import click
 
 from . import __version__, counted, readable
-from .config import load_config, state_dir
+from .config import Config, load_config, state_dir
 from .documents import absolute_url
 from .errors import SyndicateError
-from .service.process import exit_at_once, skip_cyclic_collection, stop_on_signals
+from .service.process import PARENT_ENV, exit_at_once, skip_cyclic_collection, stop_on_signals
 
 if TYPE_CHECKING:
     from .publisher import BuildResult
@@ -74,6 +75,18 @@ def _configure_logging(level: int, service: bool = False) -> None:
         handler.addFilter(_not_a_post_problem)
     logger.addHandler(handler)
     logger.setLevel(level)
+
+
+def _load_config(path: Path) -> Config:
+    """``load_config``; for a Jekyll site's config, the Jekyll keys syndicate ignores are
+    listed in one log line (not by the worker ``serve`` starts: ``serve`` said it)."""
+    config = load_config(path)
+    ignored = config.jekyll.ignored if config.jekyll is not None else ()
+    if ignored and PARENT_ENV not in os.environ:
+        logging.getLogger("syndicate.config").warning(
+            "%s: Jekyll keys syndicate ignores: %s", path, ", ".join(ignored)
+        )
+    return config
 
 
 def _config_option(func: F) -> F:
@@ -207,7 +220,7 @@ def serve(config_path: Path, host: str | None, port: int | None, no_scheduler: b
 
     # Load here as well as in the workers, so a bad config is a clean error up front.
     with _clean_errors():
-        config = load_config(config_path)
+        config = _load_config(config_path)
         if not no_scheduler:
             # The worker would refuse output_dir after it started; say so up front. A web
             # tier alone only reads it.
@@ -265,7 +278,7 @@ def worker(config_path: Path, wait_for: str | None) -> None:
     if wait_for is not None and not _is_http_url(wait_for):
         raise click.BadParameter("expected an http:// or https:// URL", param_hint="--wait-for")
     with _clean_errors():
-        config = load_config(config_path)
+        config = _load_config(config_path)
         # Before anything is read or published: one scheduler per state folder, held
         # until the command is done.
         lock = WorkerLock.acquire(state_dir(config))
@@ -347,7 +360,7 @@ def build(
     from .publisher.cache import PostCache
 
     with _clean_errors():
-        config = load_config(config_path)
+        config = _load_config(config_path)
         static_target(out_dir, config, force)  # refused before the store is even opened
         store = existing_store(config)
         cache = PostCache(None if no_cache else state_dir(config) / "cache", config)
@@ -380,7 +393,7 @@ def check(config_path: Path, strict: bool, strict_warnings: bool) -> None:
     from .publisher import Publisher, existing_store
 
     with _clean_errors():
-        config = load_config(config_path)
+        config = _load_config(config_path)
         store = existing_store(config)
         try:
             result = Publisher(config, store=store).build()
@@ -425,7 +438,7 @@ def republish(config_path: Path, force: bool, strict: bool, strict_warnings: boo
     from .publisher import confirm_current
 
     with _clean_errors():
-        config = load_config(config_path)
+        config = _load_config(config_path)
         check_live(config)  # before the store is made: output_dir may be someone's folder
     confirmed = confirm_current(config, force=force)
     if confirmed is not None:
@@ -481,7 +494,10 @@ def status(config_path: Path, as_json: bool) -> None:
     from .store.sql import SqlStore
 
     with _clean_errors():
-        config = load_config(config_path)
+        config = _load_config(config_path)
+        # SQLite makes the file, not its folder (a Jekyll site's .syndicate/ before its
+        # first publish), as open_publisher does.
+        state_dir(config).mkdir(parents=True, exist_ok=True)
         with SqlStore(config.storage.url) as store:
             data = status_json(Publisher(config, store=store))
     if as_json:

@@ -25,6 +25,7 @@ import yaml
 
 from . import __version__
 from .errors import ConfigError
+from .jekyll import JekyllFeeds, from_jekyll, is_jekyll_config
 from .langtag import normalise_language
 
 T = TypeVar("T")
@@ -201,6 +202,8 @@ class Config:
     publish: PublishConfig = dataclasses.field(default_factory=PublishConfig)
     redirects: RedirectsConfig = dataclasses.field(default_factory=RedirectsConfig)
     root: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
+    # A Jekyll _config.yml's jekyll-feed URLs (and the keys ignored); None: syndicate's own.
+    jekyll: JekyllFeeds | None = dataclasses.field(default=None, metadata={"internal": True})
 
 
 # The live tree's manifest (in output_dir): the documents, their entity-tags and the
@@ -247,9 +250,83 @@ def load_config(path: Path | str) -> Config:
         data = {}
     root = path.resolve().parent
     try:
+        if is_jekyll_config(path.name, data):
+            return _jekyll_config(data, root)
         return config_from_mapping(data, root)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def _jekyll_config(data: Any, root: Path) -> Config:
+    """A Jekyll site's ``_config.yml`` (``jekyll.from_jekyll``), its ``syndicate:`` section
+    merged over what Jekyll's keys say; that section is checked first, so an error in it
+    names its key there (``syndicate.feeds.limit: expected int``)."""
+    translated = from_jekyll(data)
+    _check_partial(Config, translated.section, "syndicate.")
+    try:
+        config = config_from_mapping(_merged(translated.mapping, translated.section), root)
+    except ConfigError as exc:
+        raise ConfigError(_jekyll_named(str(exc), translated.section)) from None
+    # Jekyll empties its destination (_site/) at every build: never syndicate's tree.
+    destination = (root / translated.destination).resolve()
+    if config.output_dir == destination or destination in config.output_dir.parents:
+        raise ConfigError(
+            f"syndicate.output_dir: {config.output_dir} is Jekyll's destination, which "
+            f"every jekyll build empties; use a folder of its own (the default is "
+            f"{root / '.syndicate' / 'site'})"
+        )
+    return dataclasses.replace(config, jekyll=translated.feeds)
+
+
+# syndicate's keys that a Jekyll key sets, for an error about a value the editor wrote
+# under Jekyll's name.
+_JEKYLL_NAMES = {
+    "site.url": "url (with baseurl)",
+    "site.language": "lang",
+    "site.timezone": "timezone",
+    "site.author": "author",
+    "feeds.limit": "feed.posts_limit",
+    "excerpt_separator": "excerpt_separator",
+}
+
+
+def _jekyll_named(message: str, section: Mapping[str, Any]) -> str:
+    """``message`` naming the key as the Jekyll config has it: Jekyll's name for a value
+    from Jekyll's keys, ``syndicate.<key>`` for one from the ``syndicate:`` section."""
+    key, sep, rest = message.partition(": ")
+    if not sep:
+        return message
+    top, _, sub = key.partition(".")
+    given = section.get(top)
+    if top in section and (not sub or not isinstance(given, Mapping) or sub.split(".")[0] in given):
+        return f"syndicate.{key}: {rest}"
+    return f"{_JEKYLL_NAMES.get(key.split('[')[0], key)}: {rest}"
+
+
+def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over``'s keys, mappings merged key by key."""
+    merged = dict(base)
+    for key, value in over.items():
+        below = merged.get(key)
+        if isinstance(below, Mapping) and isinstance(value, Mapping):
+            merged[key] = _merged(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_partial(cls: type[Any], data: Mapping[Any, Any], prefix: str) -> None:
+    """Check the keys and values ``data`` gives for ``cls``, none of them required."""
+    fields = {f.name: f for f in _public_fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key, value in data.items():
+        if key not in fields:
+            raise ConfigError(f"{prefix}{key}: unknown key (expected one of: {', '.join(fields)})")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp) and isinstance(value, Mapping):
+            _check_partial(typing.cast(type[Any], tp), value, f"{prefix}{key}.")
+        else:
+            _coerce(value, tp, f"{prefix}{key}")
 
 
 def config_from_mapping(data: Any, root: Path) -> Config:

@@ -85,6 +85,9 @@ class FeedInfo:
     entry_ids: tuple[str, ...]  # newest first
     # Last, with a default: a live tree's manifest from before JSON Feeds has none.
     json_path: str = ""
+    # Other URL paths serving its Atom document as it is: a Jekyll site's jekyll-feed
+    # URLs (/feed.xml). Its self link and WebSub topic stay the Atom feed's.
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.json_path:

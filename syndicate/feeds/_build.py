@@ -212,17 +212,26 @@ def build_site(
     entries = _Entries(state, plans, reused, source or Rendering(), config, once)
     documents: dict[str, Document] = {}
     infos: list[FeedInfo] = []
+    aliases = _aliases(config, live)
     try:
         for plan in plans:
+            also = aliases.get(plan.rss_path, ())
             if not plan.archive:
-                infos.append(_feed_info(state, plan))
+                infos.append(_feed_info(state, plan, also))
             if last is not None and plan.rss_path in reused:
                 for path in plan.paths:
                     documents[path] = last.documents[path]
+                for alias in also:
+                    known = last.documents.get(alias)
+                    documents[alias] = known if known is not None else documents[plan.atom_path]
                 continue
             tombs = () if plan.archive else deleted.get((plan.kind, plan.name or ""), ())
             for path, document in _feed_documents(plan, entries, config, tombs):
                 documents[path] = keep(path, document)
+                if path == plan.atom_path:
+                    # The same bytes at each jekyll-feed URL (its own file in a tree).
+                    for alias in also:
+                        documents[alias] = keep(alias, document)
             entries.used(plan)
     except BaseException:
         entries.close()  # the source's clean-up runs now, not when the frame goes
@@ -277,10 +286,20 @@ def _reused(
     }
 
 
-def _feed_info(state: PlanState, plan: FeedPlan) -> FeedInfo:
+def _aliases(config: Config, live: Sequence[FeedPlan]) -> Mapping[str, tuple[str, ...]]:
+    """rss_path -> the other URL paths serving the feed's Atom document: a Jekyll
+    site's jekyll-feed URLs (``jekyll.JekyllFeeds``); none for any other site."""
+    if config.jekyll is None:
+        return {}
+    return config.jekyll.feed_aliases(
+        (plan.rss_path, plan.kind, plan.name, plan.atom_path) for plan in live
+    )
+
+
+def _feed_info(state: PlanState, plan: FeedPlan, aliases: tuple[str, ...] = ()) -> FeedInfo:
     """The feed's listing, made again only for a plan that changed."""
     known = state.infos.get(plan.rss_path)
-    if known is not None and known[0] is plan:
+    if known is not None and known[0] is plan and known[1].aliases == aliases:
         return known[1]
     info = FeedInfo(
         kind=plan.kind,
@@ -293,6 +312,7 @@ def _feed_info(state: PlanState, plan: FeedPlan) -> FeedInfo:
         updated=max((entry_change(p) for p in plan.posts), default=None),
         entry_ids=tuple(p.entry_id for p in plan.posts),
         json_path=plan.json_path,
+        aliases=aliases,
     )
     state.infos[plan.rss_path] = (plan, info)
     return info

@@ -92,6 +92,7 @@ _MONTHS = (
     "January", "February", "March", "April", "May", "June", "July", "August",
     "September", "October", "November", "December",
 )  # fmt: skip
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 class _UrlParts(NamedTuple):
@@ -116,6 +117,12 @@ _PLACEHOLDERS: Mapping[str, Callable[[_UrlParts], str]] = {
     "day": lambda p: f"{p.local.day:02d}",
     "i_day": lambda p: str(p.local.day),
     "y_day": lambda p: f"{p.local.timetuple().tm_yday:03d}",
+    # ISO 8601 weeks, as Jekyll's strftime %G, %V and %u (the weekdate style).
+    "w_year": lambda p: f"{p.local.isocalendar()[0]:04d}",
+    "week": lambda p: f"{p.local.isocalendar()[1]:02d}",
+    "w_day": lambda p: str(p.local.isoweekday()),
+    "short_day": lambda p: _WEEKDAYS[p.local.weekday()][:3],
+    "long_day": lambda p: _WEEKDAYS[p.local.weekday()],
     "hour": lambda p: f"{p.local.hour:02d}",
     "minute": lambda p: f"{p.local.minute:02d}",
     "second": lambda p: f"{p.local.second:02d}",
@@ -124,25 +131,36 @@ _PLACEHOLDERS: Mapping[str, Callable[[_UrlParts], str]] = {
     "name": lambda p: p.stem,
     # Lower-case ASCII slugs joined by "/"; empty when the post has no categories.
     "categories": lambda p: "/".join(s for s in map(_category_slug, p.categories) if s),
+    # Jekyll 4.1's name for the same.
+    "slugified_categories": lambda p: "/".join(s for s in map(_category_slug, p.categories) if s),
     "output_ext": lambda p: ".html",
+}
+# A Jekyll site's own rule (Jekyll::Drops::UrlDrop#categories): the names lower-cased,
+# each once, not slugs; its pages are at those URLs ("Big News" -> /big%20news/...), so
+# the links to them must be too.
+_JEKYLL_PLACEHOLDERS: Mapping[str, Callable[[_UrlParts], str]] = {
+    **_PLACEHOLDERS,
+    "categories": lambda p: "/".join(dict.fromkeys(c.lower() for c in p.categories if c)),
 }
 
 _Template = tuple[tuple[tuple[str, Callable[[_UrlParts], str]], ...], str]
 
 
 @functools.lru_cache(maxsize=256)
-def _permalink_template(pattern: str) -> _Template:
+def _permalink_template(pattern: str, jekyll: bool = False) -> _Template:
     """A permalink pattern as (text, placeholder) pairs and the text after the last one.
 
     Expanding it is then a join, where a regular-expression substitution called back into
     Python for every placeholder. Unknown placeholders stay as written, as in Jekyll.
+    ``jekyll``: a Jekyll site's (``:categories`` as Jekyll makes it).
     """
+    placeholders = _JEKYLL_PLACEHOLDERS if jekyll else _PLACEHOLDERS
     # With its group, split() gives text, name, text, name, ..., text.
     pieces = _PLACEHOLDER.split(pattern)
     pairs: list[tuple[str, Callable[[_UrlParts], str]]] = []
     text = pieces[0]
     for name, after in zip(pieces[1::2], pieces[2::2], strict=True):
-        make = _PLACEHOLDERS.get(name)
+        make = placeholders.get(name)
         if make is None:
             text += f":{name}{after}"
         else:
@@ -187,7 +205,7 @@ def build_permalink(
     elif value is not None:
         warn(f"permalink: expected a string, got {type_name(value)}; ignored")
     parts = _UrlParts(posted.astimezone(config.site.tz), categories, title_slug, stem)
-    pairs, tail = _permalink_template(pattern)
+    pairs, tail = _permalink_template(pattern, config.jekyll is not None)
     path = "/" + "".join([text + make(parts) for text, make in pairs]) + tail
     if "//" in path:
         # An empty :categories must not leave "//" behind (Jekyll drops "/:categories").

@@ -103,6 +103,7 @@ def _feed_info(data: Mapping[str, typing.Any]) -> FeedInfo:
     fields = dict(data)
     fields["updated"] = datetime.fromisoformat(fields["updated"]) if fields["updated"] else None
     fields["entry_ids"] = tuple(fields["entry_ids"])
+    fields["aliases"] = tuple(fields.get("aliases", ()))
     return FeedInfo(**fields)
 
 
@@ -453,6 +454,11 @@ def _feed_info_json(info: FeedInfo) -> dict[str, object]:
     data: dict[str, object] = {field.name: getattr(info, field.name) for field in _INFO_FIELDS}
     data["updated"] = info.updated.isoformat() if info.updated else None
     data["entry_ids"] = list(info.entry_ids)
+    # Only a Jekyll site's feeds have any: other manifests stay as they were.
+    if info.aliases:
+        data["aliases"] = list(info.aliases)
+    else:
+        del data["aliases"]
     return data
 
 

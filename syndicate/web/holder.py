@@ -248,6 +248,8 @@ class SiteHolder:
         self.pages: dict[tuple[str, str], PreparedDocument] = {}
         self._swap_lock = threading.Lock()
         self._swapped = threading.Condition()
+        # A jekyll-feed URL -> the Atom feed whose bytes it serves (``FeedInfo.aliases``).
+        self._canonical: dict[str, str] = {}
         self.swap(site)
 
     def swap(self, site: Site) -> None:
@@ -256,6 +258,9 @@ class SiteHolder:
         whose old version was in memory and served is read at once, the rest on demand."""
         with self._swap_lock:
             old = self.current
+            self._canonical = {
+                alias: info.atom_path for info in site.feeds for alias in info.aliases
+            }
             if isinstance(site, LiveSite):
                 new = self._prepare_live(site, old)
             elif isinstance(site.documents, LiveDocuments):
@@ -479,8 +484,9 @@ class SiteHolder:
         if not _is_feed(media_type):
             return []
         links = [("Link", f'<{_link_target(hub)}>; rel="hub"') for hub in self.hubs]
-        # The topic URL subscribers use, the same one the feed's own rel="self" names.
-        self_url = absolute_url(self.site_url, path)
+        # The topic URL subscribers use, the same one the feed's own rel="self" names (a
+        # jekyll-feed URL serves the Atom feed's bytes, which name the Atom feed).
+        self_url = absolute_url(self.site_url, self._canonical.get(path, path))
         links.append(("Link", f'<{_link_target(self_url)}>; rel="self"'))
         return links
 

@@ -209,6 +209,8 @@ def content_security_policy() -> str:
 def _alternates(site: Site, path: str) -> list[tuple[str, str]]:
     """(label, URL path) of each format of the feed at ``path``, that one first."""
     for info in site.feeds:
+        if path in info.aliases:
+            path = info.atom_path  # the Atom feed's bytes, under a jekyll-feed URL
         if path in info.paths:
             formats = [
                 ("RSS", info.rss_path),
