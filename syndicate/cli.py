@@ -411,7 +411,8 @@ def check(config_path: Path, strict: bool, strict_warnings: bool) -> None:
     "all posts are gone.",
 )
 @_strict_options(
-    "Exit 1 if a post has an error (the rest is published); warnings do not fail it.",
+    "Exit 1 if a post has an error (the rest is published) or the publish gate holds a "
+    "document back; warnings do not fail it.",
     "Like --strict, and a warning fails it too.",
 )
 def republish(config_path: Path, force: bool, strict: bool, strict_warnings: bool) -> None:
@@ -456,6 +457,8 @@ def republish(config_path: Path, force: bool, strict: bool, strict_warnings: boo
         click.echo(f"changed {absolute_url(site_url, path)}")
     for path in result.removed_feeds:
         click.echo(f"removed {absolute_url(site_url, path)}")
+    for path, problem in result.held:
+        click.echo(f"held {absolute_url(site_url, path)}: {problem} (last good version kept)")
     warnings = len(result.problems) - len(result.errors)
     click.echo(
         f"{counted(result.post_count, 'post')}, {counted(len(result.site.feeds), 'feed')}: "
@@ -465,6 +468,8 @@ def republish(config_path: Path, force: bool, strict: bool, strict_warnings: boo
         f"{counted(warnings, 'warning')}"
     )
     failure = _strict_failure(len(result.errors), warnings, strict, strict_warnings)
+    if failure is None and result.held and (strict or strict_warnings):
+        failure = f"{counted(len(result.held), 'document')} held back by the publish gate"
     if failure is not None:
         raise click.ClickException(failure)
 
@@ -512,6 +517,10 @@ def _status_lines(data: dict[str, Any]) -> Iterator[str]:
         yield from _listed([f"changed {feed['url']}" for feed in build["changed_feeds"]])
     yield f"Post errors: {len(data['errors'])}"
     yield from _listed([f"{e['file']}: {e['message']}" for e in data["errors"]])
+    if data.get("held"):
+        # The publish gate's: each served at its last good version, its feed not notified.
+        yield f"Held back by the publish gate: {counted(len(data['held']), 'document')}"
+        yield from _listed([f"{h['url']}: {h['problem']}" for h in data["held"]])
     yield f"Scheduled posts: {len(data['scheduled'])}"
     yield from _listed([f"{s['time']} {s['file']}" for s in data["scheduled"]])
     yield f"Pending notifications: {len(data['pending'])}"

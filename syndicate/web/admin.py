@@ -57,6 +57,7 @@ from .. import counted, readable
 from ..config import Config, state_dir
 from ..documents import Site, absolute_url
 from ..publisher.report import iso, scheduled_posts
+from ..site.manifest import held_documents
 from .api import TOKEN_ENV, EditorAPI, failure_message
 from .board import STATES, JobBoard, PostBoard, PostRow, feed_label, post_rows, target_rows
 from .services import RESOURCES, services
@@ -437,6 +438,7 @@ def overview() -> str:
         refusing=len(store.target_refusals()),
         feed_count=len(_site().feeds),
         config=board.config,
+        held=held_documents(board.config.output_dir),
     )
 
 
