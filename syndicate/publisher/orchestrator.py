@@ -275,7 +275,8 @@ class Publisher:
             raise PublishError("publish() needs a store")
         with self._exclusive(), _collector_paused():
             # Whatever the stamp said stops being true now; a crash leaves none.
-            stamp.discard(self.config)
+            if write:  # a dry run (``preview``) leaves every file as it was
+                stamp.discard(self.config)
             self._stamped = None
             self._reader.changed = (
                 {Path(p).absolute() for p in paths} if paths is not None else None
@@ -318,7 +319,7 @@ class Publisher:
                 self._reader.changed = None
             if notify and write:
                 self._stamped = result
-            if self.cache is not None:
+            if self.cache is not None and write:
                 # Now that the feeds are out: pickling every post takes longer than an
                 # edit's whole publish, so it never holds one up (and only now and then).
                 self.cache.save(max_age=CACHE_SAVE_INTERVAL)
