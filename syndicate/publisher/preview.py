@@ -176,7 +176,6 @@ def preview_json(preview: Preview) -> Json:
     if preview.refused is not None:
         refused = preview.refused
         data["refused"] = {"reason": refused.reason, "message": str(refused)}
-        data["failures"] = [str(refused)]
         return data
     result = preview.result
     assert result is not None
