@@ -11,6 +11,7 @@ level, on hand-made documents. One real case needs no injection: a post too larg
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -28,7 +29,13 @@ from syndicate.config import MANIFEST, Config
 from syndicate.feeds import Tombstones, _build, _formats, build_site
 from syndicate.posts import load_posts
 from syndicate.publisher import Publisher, open_publisher
-from syndicate.publisher.gate import check_document
+from syndicate.publisher.gate import (
+    PARALLEL_FROM,
+    check_document,
+    check_site,
+    quick_atom_pass,
+    quick_rss_pass,
+)
 from syndicate.publisher.report import status_json
 from syndicate.site.manifest import read_manifest
 from syndicate.web import create_app
@@ -116,86 +123,115 @@ def test_the_hand_made_documents_pass() -> None:
     assert check_document(OPML, GOOD_OPML.encode(), NOW) is None
 
 
-@pytest.mark.parametrize(
-    ("media_type", "body", "problem"),
-    [
-        # well-formed
-        (RSS, GOOD_RSS.replace("</channel>", ""), "not well-formed XML"),
-        (ATOM_TYPE, GOOD_ATOM.replace("<title>A</title>", "<title>A & B</title>"), "not well"),
-        (OPML, GOOD_OPML.replace("</body>", ""), "not well-formed XML"),
-        # required elements
-        (RSS, GOOD_RSS.replace("<title>T</title>", ""), "channel has no title"),
-        (RSS, GOOD_RSS.replace("<link>https://example.org/</link>", ""), "channel has no link"),
-        (RSS, GOOD_RSS.replace("<description>D</description>", ""), "no description"),
-        (RSS, GOOD_RSS.replace('<guid isPermaLink="false">b</guid>', ""), "'B' has no guid"),
-        (ATOM_TYPE, GOOD_ATOM.replace("<id>https://example.org/feed.atom</id>", ""), "no id"),
-        (ATOM_TYPE, GOOD_ATOM.replace("<title>T</title>", ""), "feed has no title"),
-        (
-            ATOM_TYPE,
-            GOOD_ATOM.replace("<updated>2024-04-01T10:00:00+00:00</updated>\n<link", "<link"),
-            "feed has no updated",
-        ),  # noqa: E501
-        (ATOM_TYPE, GOOD_ATOM.replace("<id>b</id>", ""), "entry 'B' has no id"),
-        (ATOM_TYPE, GOOD_ATOM.replace("<title>B</title>", ""), "entry 'b' has no title"),
-        (
-            ATOM_TYPE,
-            GOOD_ATOM.replace("<updated>2024-04-01T09:00:00Z</updated>", ""),
-            "entry 'b' has no updated",
-        ),  # noqa: E501
-        (RSS, GOOD_RSS.replace("<rss", "<rdf").replace("</rss>", "</rdf>"), "not rss"),
-        # absolute URLs
-        (
-            RSS,
-            GOOD_RSS.replace("<link>https://example.org/</link>", "<link>/</link>"),
-            "channel link is not an absolute URL",
-        ),  # noqa: E501
-        (
-            RSS,
-            GOOD_RSS.replace('href="https://example.org/feed.rss"', 'href="feed.rss"'),
-            "rel='self' is not an absolute URL",
-        ),  # noqa: E501
-        (RSS, GOOD_RSS.replace("https://example.org/b<", "/b<"), "link of item 'b'"),
-        (
-            ATOM_TYPE,
-            GOOD_ATOM.replace('href="https://example.org/feed.atom"', 'href="/feed.atom"'),
-            "feed link rel='self' is not an absolute URL",
-        ),  # noqa: E501
-        (
-            ATOM_TYPE,
-            GOOD_ATOM.replace('href="https://example.org/a"', 'href="a.html"'),
-            "entry 'a' link rel='alternate'",
-        ),  # noqa: E501
-        (
-            OPML,
-            GOOD_OPML.replace('xmlUrl="https://example.org/feed.rss"', 'xmlUrl="/feed.rss"'),
-            "xmlUrl",
-        ),  # noqa: E501
-        # unique ids
-        (RSS, GOOD_RSS.replace(">b</guid>", ">a</guid>"), "guid 'a' appears twice"),
-        (ATOM_TYPE, GOOD_ATOM.replace("<id>b</id>", "<id>a</id>"), "entry id 'a' appears twice"),
-        # dates
-        (
-            RSS,
-            GOOD_RSS.replace("Mon, 01 Apr 2024 09:00:00", "Wed, 01 Apr 2026 09:00:00"),
-            "pubDate of item 'b' Wed, 01 Apr 2026 09:00:00 +0000 is in the future",
-        ),  # noqa: E501
-        (
-            RSS,
-            GOOD_RSS.replace("<lastBuildDate>Mon, 01 Apr 2024", "<lastBuildDate>Fri, 03 May 2024"),
-            "channel lastBuildDate",
-        ),  # noqa: E501
-        (RSS, GOOD_RSS.replace("Mon, 01 Apr 2024 09:00:00 +0000", "someday"), "is not a date"),
-        (
-            ATOM_TYPE,
-            GOOD_ATOM.replace("2024-04-01T09:00:00Z", "2024-05-03T12:00:00Z"),
-            "entry 'b' updated 2024-05-03T12:00:00Z is in the future",
-        ),  # noqa: E501
-        (ATOM_TYPE, GOOD_ATOM.replace("<published>2024", "<published>2025"), "entry 'a' published"),  # noqa: E501
-    ],
-)
+BAD = [
+    # well-formed
+    (RSS, GOOD_RSS.replace("</channel>", ""), "not well-formed XML"),
+    (ATOM_TYPE, GOOD_ATOM.replace("<title>A</title>", "<title>A & B</title>"), "not well-formed"),
+    (OPML, GOOD_OPML.replace("</body>", ""), "not well-formed XML"),
+    # required elements
+    (RSS, GOOD_RSS.replace("<title>T</title>", ""), "channel has no title"),
+    (RSS, GOOD_RSS.replace("<link>https://example.org/</link>", ""), "channel has no link"),
+    (RSS, GOOD_RSS.replace("<description>D</description>", ""), "no description"),
+    (RSS, GOOD_RSS.replace('<guid isPermaLink="false">b</guid>', ""), "'B' has no guid"),
+    (ATOM_TYPE, GOOD_ATOM.replace("<id>https://example.org/feed.atom</id>", ""), "no id"),
+    (ATOM_TYPE, GOOD_ATOM.replace("<title>T</title>", ""), "feed has no title"),
+    (
+        ATOM_TYPE,
+        GOOD_ATOM.replace("<updated>2024-04-01T10:00:00+00:00</updated>\n<link", "<link"),
+        "feed has no updated",
+    ),  # noqa: E501
+    (ATOM_TYPE, GOOD_ATOM.replace("<id>b</id>", ""), "entry 'B' has no id"),
+    (ATOM_TYPE, GOOD_ATOM.replace("<title>B</title>", ""), "entry 'b' has no title"),
+    (
+        ATOM_TYPE,
+        GOOD_ATOM.replace("<updated>2024-04-01T09:00:00Z</updated>", ""),
+        "entry 'b' has no updated",
+    ),  # noqa: E501
+    (RSS, GOOD_RSS.replace("<rss", "<rdf").replace("</rss>", "</rdf>"), "not rss"),
+    # absolute URLs
+    (
+        RSS,
+        GOOD_RSS.replace("<link>https://example.org/</link>", "<link>/</link>"),
+        "channel link is not an absolute URL",
+    ),  # noqa: E501
+    (
+        RSS,
+        GOOD_RSS.replace('href="https://example.org/feed.rss"', 'href="feed.rss"'),
+        "rel='self' is not an absolute URL",
+    ),  # noqa: E501
+    (RSS, GOOD_RSS.replace("https://example.org/b<", "/b<"), "link of item 'b'"),
+    (
+        ATOM_TYPE,
+        GOOD_ATOM.replace('href="https://example.org/feed.atom"', 'href="/feed.atom"'),
+        "feed link rel='self' is not an absolute URL",
+    ),  # noqa: E501
+    (
+        ATOM_TYPE,
+        GOOD_ATOM.replace('href="https://example.org/a"', 'href="a.html"'),
+        "entry 'a' link rel='alternate'",
+    ),  # noqa: E501
+    (
+        OPML,
+        GOOD_OPML.replace('xmlUrl="https://example.org/feed.rss"', 'xmlUrl="/feed.rss"'),
+        "xmlUrl",
+    ),  # noqa: E501
+    # unique ids
+    (RSS, GOOD_RSS.replace(">b</guid>", ">a</guid>"), "guid 'a' appears twice"),
+    (ATOM_TYPE, GOOD_ATOM.replace("<id>b</id>", "<id>a</id>"), "entry id 'a' appears twice"),
+    # dates
+    (
+        RSS,
+        GOOD_RSS.replace("Mon, 01 Apr 2024 09:00:00", "Wed, 01 Apr 2026 09:00:00"),
+        "pubDate of item 'b' Wed, 01 Apr 2026 09:00:00 +0000 is in the future",
+    ),  # noqa: E501
+    (
+        RSS,
+        GOOD_RSS.replace("<lastBuildDate>Mon, 01 Apr 2024", "<lastBuildDate>Fri, 03 May 2024"),
+        "channel lastBuildDate",
+    ),  # noqa: E501
+    (RSS, GOOD_RSS.replace("Mon, 01 Apr 2024 09:00:00 +0000", "someday"), "is not a date"),
+    (
+        ATOM_TYPE,
+        GOOD_ATOM.replace("2024-04-01T09:00:00Z", "2024-05-03T12:00:00Z"),
+        "entry 'b' updated 2024-05-03T12:00:00Z is in the future",
+    ),  # noqa: E501
+    (ATOM_TYPE, GOOD_ATOM.replace("<published>2024", "<published>2025"), "entry 'a' published"),  # noqa: E501
+]
+
+
+@pytest.mark.parametrize(("media_type", "body", "problem"), BAD)
 def test_each_check_finds_its_problem(media_type: str, body: str, problem: str) -> None:
     found = check_document(media_type, body.encode(), NOW)
     assert found is not None and problem in found, found
+
+
+# The bad documents the fast paths see: well-formed RSS and Atom (OPML has none).
+QUICK_BAD = [case for case in BAD if case[0] in (RSS, ATOM_TYPE) and "well-formed" not in case[2]]
+
+
+@pytest.mark.parametrize(("media_type", "body", "problem"), QUICK_BAD)
+def test_oracle_gate_quick_checks_never_pass_what_the_walk_fails(
+    media_type: str, body: str, problem: str
+) -> None:
+    """The fast path (compiled XPath over the whole document) may only say "passes" of a
+    document the plain walk passes: each bad document makes it look closer."""
+    quick = quick_rss_pass if media_type == RSS else quick_atom_pass
+    assert quick(etree.fromstring(body.encode()), NOW) is False
+
+
+def test_oracle_gate_quick_checks_pass_what_the_walk_passes(
+    make_config: ConfigFactory, posts_dir: Path
+) -> None:
+    assert quick_rss_pass(etree.fromstring(GOOD_RSS.encode()), NOW)
+    assert quick_atom_pass(etree.fromstring(GOOD_ATOM.encode()), NOW)
+    for i in range(4):
+        write_post(posts_dir, f"2024-04-0{i + 1}-p{i}.md", f"Post {i}", f"2024-04-0{i + 1} 10:00")
+    config = make_config(feeds={"archive_page_size": 2})
+    posts, _ = load_posts(config)
+    for path, doc in build_site(posts, config, NOW).site.documents.items():
+        if "xml" in doc.media_type and "opml" not in doc.media_type:
+            quick = quick_rss_pass if "rss" in doc.media_type else quick_atom_pass
+            assert quick(etree.fromstring(doc.body), NOW), path
 
 
 def test_a_date_within_a_day_passes() -> None:
@@ -493,3 +529,24 @@ def test_the_api_and_the_dashboard_show_what_was_held(
     finally:
         close_api(app)
         pub.close()
+
+
+@pytest.mark.parametrize("tags", [1, 8], ids=["one-by-one", "on-every-core"])
+def test_check_site_checks_the_changed_documents_only(
+    make_config: ConfigFactory, posts_dir: Path, tags: int
+) -> None:
+    for i in range(tags):
+        path = write_post(posts_dir, f"2024-04-0{i + 1}-p{i}.md", f"Post {i}")
+        path.write_text(path.read_text().replace("[alpha]", f"[t{i}]"), encoding="utf-8")
+    config = make_config()
+    posts, _ = load_posts(config)
+    site = build_site(posts, config, NOW).site
+    assert (len(site.documents) >= PARALLEL_FROM) == (tags > 1)
+    bad = dataclasses.replace(site.documents["/feed.atom"], body=b"<feed>", etag='"bad"')
+    broken = dataclasses.replace(site, documents={**site.documents, "/feed.atom": bad})
+    found = check_site(broken, None, config, NOW)
+    assert list(found) == ["/feed.atom"]
+    assert found["/feed.atom"].startswith("not well-formed XML: ")
+    # Against a live tree that has it already, the same document is no change to check.
+    assert check_site(broken, broken, config, NOW) == {}
+    assert check_site(broken, site, config, NOW).keys() == {"/feed.atom"}
