@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -27,6 +28,7 @@ from .errors import SyndicateError
 from .service.process import PARENT_ENV, exit_at_once, skip_cyclic_collection, stop_on_signals
 
 if TYPE_CHECKING:
+    from .config import Config
     from .publisher import BuildResult
 
 # Commands import the publishing stack (Markdown, XML, SQL, HTTP: most of a second) only
@@ -424,10 +426,26 @@ def check(config_path: Path, strict: bool, strict_warnings: bool) -> None:
     "all posts are gone.",
 )
 @_strict_options(
-    "Exit 1 if a post has an error (the rest is published); warnings do not fail it.",
+    "Exit 1 if a post has an error (the rest is published) or the publish gate holds a "
+    "document back; warnings do not fail it. With --dry-run: if the publish would fail so, "
+    "or be refused.",
     "Like --strict, and a warning fails it too.",
 )
-def republish(config_path: Path, force: bool, strict: bool, strict_warnings: bool) -> None:
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show what would change (feed by feed, entry by entry) and whom it would notify; "
+    "write and queue nothing.",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print it as JSON.")
+def republish(
+    config_path: Path,
+    force: bool,
+    strict: bool,
+    strict_warnings: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
     """Rebuild now and queue notifications for the feeds that changed.
 
     Safe while `serve` or `worker` runs: they share the store, and one publish runs at a
@@ -437,9 +455,14 @@ def republish(config_path: Path, force: bool, strict: bool, strict_warnings: boo
     from .outdir import check_live
     from .publisher import confirm_current
 
+    if as_json and not dry_run:
+        raise click.UsageError("--json goes with --dry-run (status --json shows the last publish)")
     with _clean_errors():
         config = _load_config(config_path)
         check_live(config)  # before the store is made: output_dir may be someone's folder
+    if dry_run:
+        _dry_run(config, force, strict, strict_warnings, as_json)
+        return
     confirmed = confirm_current(config, force=force)
     if confirmed is not None:
         # Nothing changed since the last publish finished: nothing to rebuild or queue.
@@ -469,6 +492,8 @@ def republish(config_path: Path, force: bool, strict: bool, strict_warnings: boo
         click.echo(f"changed {absolute_url(site_url, path)}")
     for path in result.removed_feeds:
         click.echo(f"removed {absolute_url(site_url, path)}")
+    for path, problem in result.held:
+        click.echo(f"held {absolute_url(site_url, path)}: {problem} (last good version kept)")
     warnings = len(result.problems) - len(result.errors)
     click.echo(
         f"{counted(result.post_count, 'post')}, {counted(len(result.site.feeds), 'feed')}: "
@@ -478,8 +503,52 @@ def republish(config_path: Path, force: bool, strict: bool, strict_warnings: boo
         f"{counted(warnings, 'warning')}"
     )
     failure = _strict_failure(len(result.errors), warnings, strict, strict_warnings)
+    if failure is None and result.held and (strict or strict_warnings):
+        failure = f"{counted(len(result.held), 'document')} held back by the publish gate"
     if failure is not None:
         raise click.ClickException(failure)
+
+
+def _dry_run(
+    config: Config, force: bool, strict: bool, strict_warnings: bool, as_json: bool
+) -> None:
+    """``republish --dry-run``: the publish built but not written (``publisher.preview``)."""
+    import json
+
+    from .publisher import existing_store
+    from .publisher.preview import (
+        failures,
+        preview_json,
+        preview_lines,
+        preview_publish,
+        read_only_cache,
+    )
+    from .store.sql import SqlStore
+
+    with _clean_errors():
+        # No store yet: an empty one in memory, as a first publish would start from.
+        store = existing_store(config) or SqlStore("sqlite://")
+        try:
+            cache = read_only_cache(config)
+            data = preview_json(preview_publish(config, _utcnow, store, cache, force))
+        finally:
+            store.close()
+    if as_json:
+        click.echo(readable(json.dumps(data, indent=2, ensure_ascii=False)))
+    else:
+        for problem in (*data["errors"], *data["warnings"]):
+            click.echo(readable(f"{problem['file']}: {problem['message']}"), err=True)
+        for line in preview_lines(data):
+            click.echo(readable(line))
+    reasons = failures(data, warnings=strict_warnings)
+    if reasons and (strict or strict_warnings):
+        flag = "--strict-warnings" if strict_warnings else "--strict"
+        raise click.ClickException(f"the publish would fail {flag}: {'; '.join(reasons)}")
+    _finished()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @main.command()
@@ -528,6 +597,10 @@ def _status_lines(data: dict[str, Any]) -> Iterator[str]:
         yield from _listed([f"changed {feed['url']}" for feed in build["changed_feeds"]])
     yield f"Post errors: {len(data['errors'])}"
     yield from _listed([f"{e['file']}: {e['message']}" for e in data["errors"]])
+    if data.get("held"):
+        # The publish gate's: each served at its last good version, its feed not notified.
+        yield f"Held back by the publish gate: {counted(len(data['held']), 'document')}"
+        yield from _listed([f"{h['url']}: {h['problem']}" for h in data["held"]])
     yield f"Scheduled posts: {len(data['scheduled'])}"
     yield from _listed([f"{s['time']} {s['file']}" for s in data["scheduled"]])
     yield f"Pending notifications: {len(data['pending'])}"

@@ -540,8 +540,10 @@ def test_status_shows_builds_errors_schedule_outbox_and_attempts(
         "recent_attempts",
         "refused",
         "refused_by_targets",
+        "held",
     }
     assert data["refused"] is None  # no publish was refused
+    assert data["held"] == []  # the publish gate held nothing back (issue 21)
     assert data["now"] == "2024-05-01T12:00:10Z"
     build = data["last_build"]
     assert build["time"] == "2024-05-01T12:00:00Z"

@@ -3,10 +3,11 @@ notifications. This face does no I/O and imports nothing heavy.
 
 ``orchestrator`` holds ``Publisher`` and ``open_publisher``. A publish reads the posts
 (``reading``, through the post cache, ``cache``), settles their entry ids against the
-store (``ids``), builds the Site with ``feeds``, finds what changed (``changes``) and
-writes it with ``site``. ``stamp`` records what a finished publish was made from, so
-that a start with nothing changed needs none (``confirm_current``); ``report`` is what
-the CLI, the editor API and the dashboard show of it.
+store (``ids``), builds the Site with ``feeds``, finds what changed (``changes``), checks
+it (``gate``) and writes it with ``site``; ``preview`` is the same publish, not written.
+``stamp`` records what a finished publish was made from, so that a start with nothing
+changed needs none (``confirm_current``); ``report`` is what the CLI, the editor API and
+the dashboard show of it.
 
 The names below are imported when first asked for (PEP 562): ``syndicate republish``
 with nothing to do confirms the stamp without importing the Markdown, XML, SQL and HTTP

@@ -55,7 +55,7 @@ from ..site.manifest import (
     write_live,
 )
 from ..store import BuildRecord, FeedRecord, PostRecord, Refusal, Store
-from . import stamp
+from . import gate, stamp
 from .cache import PostCache
 from .changes import (
     FeedChanges,
@@ -276,7 +276,8 @@ class Publisher:
             raise PublishError("publish() needs a store")
         with self._exclusive(), _collector_paused():
             # Whatever the stamp said stops being true now; a crash leaves none.
-            stamp.discard(self.config)
+            if write:  # a dry run (``preview``) leaves every file as it was
+                stamp.discard(self.config)
             self._stamped = None
             self._reader.changed = (
                 {Path(p).absolute() for p in paths} if paths is not None else None
@@ -319,7 +320,7 @@ class Publisher:
                 self._reader.changed = None
             if notify and write:
                 self._stamped = result
-            if self.cache is not None:
+            if self.cache is not None and write:
                 # Now that the feeds are out: pickling every post takes longer than an
                 # edit's whole publish, so it never holds one up (and only now and then).
                 self.cache.save(max_age=CACHE_SAVE_INTERVAL)
@@ -405,6 +406,7 @@ class Publisher:
         known_slugs = with_live_slugs(stored_slugs, self._site)
         packer = Packer(spool=self.config.output_dir) if write else None
         tombs = feeds.Tombstones(store.tombstones(), renumbered_ids(plan, records))
+        before = self._site  # the live tree, which the gate compares the new Site with
         site = self._make_site(plan, now, hint, known_slugs, packer, tombs)
         made = self._plan.tombstones if self._plan is not None else None
         upserts, deletes = tombstone_changes(tombs.kept, made)
@@ -413,11 +415,13 @@ class Publisher:
             # seen recorded, with the time they were first seen, for the next publish.
             store.save_tombstones(upserts, deletes)
         found = diff_feeds(site, stored_feeds, self._digested, now)
+        held = gate.check_site(site, before, self.config, now)
+        site, found = gate.hold_back(site, before, found, held)
         self._digested = found.digested
         new_slugs = self._plan.slugs if self._plan is not None else stored_slugs
         slug_upserts, slug_deletes = slug_changes(stored_slugs, new_slugs)
         log_slug_changes(slug_upserts, known_slugs)
-        kept, written = self._write_live(site, packer, store, started_at)
+        kept, written = self._write_live(site, packer, store, started_at, held)
         queued = 0
         if notify:
             queued = self._enqueue(found.paths if force else found.changed, now)
@@ -440,6 +444,7 @@ class Publisher:
             scheduled=_scheduled(self._plan, plan, now),
             started=now,
             duration=duration,
+            held=tuple(held.items()),
         )
         if notify:
             self._record_build(store, result, records, plan, fast, stored_feeds, found, new_slugs)
@@ -527,7 +532,7 @@ class Publisher:
         return site
 
     def _write_live(
-        self, site: Site, packer: Packer | None, store: Store, started_at: float
+        self, site: Site, packer: Packer | None, store: Store, started_at: float, held: gate.Failed
     ) -> tuple[Site, float | None]:
         """Write ``site`` to the live tree (with ``packer``; None: not at all): the Site
         as kept, and the seconds since ``started_at`` when it was written (what web
@@ -538,7 +543,7 @@ class Publisher:
         try:
             # The generation comes from the store: a web process that held the tree
             # before it was removed must take the next one for new, not as seen.
-            write_live(site, out_dir, self._live, packer.packed, store.next_generation)
+            write_live(site, out_dir, self._live, packer.packed, store.next_generation, held)
         finally:
             packer.close()
         written = time.perf_counter() - started_at

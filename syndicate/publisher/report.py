@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from ..config import Config
 from ..documents import Site, absolute_url
 from ..errors import SyndicateError
+from ..site.manifest import held_documents
 
 if TYPE_CHECKING:
     from ..posts import PostProblem
@@ -77,6 +78,8 @@ class PublishResult:
     scheduled: tuple[tuple[str, datetime], ...]  # (post path, time) of future posts
     started: datetime
     duration: float
+    # (URL path, problem) of each document the publish gate held back (``gate``).
+    held: tuple[tuple[str, str], ...] = ()
 
     @property
     def errors(self) -> tuple[PostProblem, ...]:
@@ -105,6 +108,11 @@ def _feed(path: str, config: Config) -> Json:
     return {"path": path, "url": absolute_url(config.site.url, path)}
 
 
+def _held(held: Iterable[tuple[str, str]], config: Config) -> list[Json]:
+    """The documents the publish gate held back, each with its problem."""
+    return [{**_feed(path, config), "problem": problem} for path, problem in held]
+
+
 def _scheduled_item(relpath: str, when: datetime, config: Config) -> Json:
     return {"file": _shown(config.posts_dir / relpath, config), "time": iso(when)}
 
@@ -115,6 +123,8 @@ def republish_json(result: PublishResult, config: Config, force: bool = False) -
         "force": force,
         "changed_feeds": [_feed(p, config) for p in result.changed_feeds],
         "removed_feeds": [_feed(p, config) for p in result.removed_feeds],
+        # Kept at their last good version, and not notified (``publisher.gate``).
+        "held": _held(result.held, config),
         "queued": result.queued,
         "delivery": DELIVERY_NOTE,
         "errors": [_problem(p, config) for p in result.problems if p.severity == "error"],
@@ -188,6 +198,8 @@ class _QuietThreads(logging.Filter):
 _quiet = _QuietThreads()
 # By name: the posts module is imported only when posts are read.
 logging.getLogger("syndicate.posts").addFilter(_quiet)
+# The publish gate's lines, in a dry run (``preview``): it holds nothing back.
+logging.getLogger("syndicate.publisher.gate").addFilter(_quiet)
 
 
 @contextlib.contextmanager
@@ -255,6 +267,9 @@ def status_json(publisher: Published, attempts: int = RECENT_ATTEMPTS) -> Json:
             else None
         ),
         "errors": [_build_error(line, config) for line in build.errors] if build else [],
+        # Documents the last publish's gate held back: served at their last good version
+        # (or not at all, when new), their feeds not notified, until a publish passes.
+        "held": _held(held_documents(config.output_dir).items(), config),
         "scheduled": [
             _scheduled_item(path, when, config)
             for path, when in scheduled_posts(publisher, build, now)

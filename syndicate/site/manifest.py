@@ -112,6 +112,26 @@ def document_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def held_documents(out_dir: Path) -> dict[str, str]:
+    """The documents the last publish's gate held back (URL path -> problem), as its
+    manifest names them: each is served at its last good version, or not at all."""
+    try:
+        data = (out_dir / MANIFEST).read_bytes()
+    except OSError:
+        return {}
+    # A large site's manifest takes a while to parse, and is read for every status: the
+    # key is looked for first (a name "held" merely makes it parse).
+    if b'"held"' not in data:
+        return {}
+    try:
+        held = json.loads(data).get("held")
+    except (AttributeError, ValueError):
+        return {}
+    if not isinstance(held, dict):
+        return {}
+    return {str(path): str(problem) for path, problem in held.items()}
+
+
 def manifest_identity(out_dir: Path) -> Identity | None:
     """(inode, mtime, size) of a live tree's manifest; None if there is none. It is
     replaced with rename(2), so a new one always has a new inode: a web worker that sees
@@ -234,7 +254,11 @@ class LiveTree:
             f'{{"generation": {json.dumps(manifest["generation"])}, '
             f'"documents": {{{", ".join(documents)}}}, '
             f'"feeds": [{", ".join(feed_texts)}], '
-            f'"signatures": {json.dumps(manifest["signatures"])}}}'
+            f'"signatures": {json.dumps(manifest["signatures"])}'
+            # Documents the publish gate held back (URL path -> problem): only when there
+            # are some, so a manifest without any is the same bytes as before the gate.
+            + (f', "held": {json.dumps(manifest["held"])}' if manifest.get("held") else "")
+            + "}"
         )
         return text.encode()
 
@@ -370,6 +394,7 @@ def write_live(
     tree: LiveTree | None = None,
     packed: Callable[[Document], bytes] | None = None,
     next_generation: Callable[[int], int] | None = None,
+    held: Mapping[str, str] | None = None,
 ) -> None:
     """Bring a live tree up to date in place: changed files, then the manifest, last.
 
@@ -378,7 +403,9 @@ def write_live(
     ``tree`` remembers what this process wrote, to skip reading it back next time;
     ``packed`` gives a document's .gz bytes (``gzip_bytes`` of its body);
     ``next_generation`` the new manifest's generation from the old one's (0: none),
-    by default the next one (``Store.next_generation`` keeps it across a removed tree).
+    by default the next one (``Store.next_generation`` keeps it across a removed tree);
+    ``held``, the documents the publish gate kept at their last good version, with why
+    (``held_documents`` reads them back for ``status``).
     """
     claim_live(out_dir)  # a new folder is marked first; someone else's is refused
     tree = tree or LiveTree()
@@ -398,6 +425,8 @@ def write_live(
         "feeds": [data for data, _ in feeds],
         "signatures": dict(site.signatures),
     }
+    if held:
+        manifest["held"] = dict(held)
     _atomic_write(out_dir / MANIFEST, tree.encode(manifest, [text for _, text in feeds]))
     live = {info.rss_path for info in site.feeds}
     tree.feeds = {path: known for path, known in tree.feeds.items() if path in live}

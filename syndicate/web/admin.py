@@ -56,9 +56,20 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import counted, readable
 from ..config import Config, state_dir
 from ..documents import Site, absolute_url
+from ..errors import PublishRefused
 from ..publisher.report import iso, scheduled_posts
+from ..site.manifest import held_documents
 from .api import TOKEN_ENV, EditorAPI, failure_message
-from .board import STATES, JobBoard, PostBoard, PostRow, feed_label, post_rows, target_rows
+from .board import (
+    STATES,
+    JobBoard,
+    PostBoard,
+    PostRow,
+    feed_label,
+    post_rows,
+    run_preview,
+    target_rows,
+)
 from .services import RESOURCES, services
 from .sessions import RevokedSessions, new_session_id
 
@@ -437,6 +448,7 @@ def overview() -> str:
         refusing=len(store.target_refusals()),
         feed_count=len(_site().feeds),
         config=board.config,
+        held=held_documents(board.config.output_dir),
     )
 
 
@@ -542,6 +554,28 @@ def republish() -> BaseResponse:
     job_id = board.jobs.start(board.publisher(), force)
     board.jobs.wait(job_id, REPUBLISH_WAIT)
     return redirect(url_for("admin.job", job_id=job_id))
+
+
+@admin.post("/preview")
+def preview() -> str | tuple[str, int, dict[str, str]]:
+    """What "Republish now" would change and whom it would notify, changing nothing.
+
+    A POST with the CSRF token and Origin check like every other action, although it
+    writes nothing: it costs a build, which no link, prefetch or cross-site page may set
+    off; and its answer is the page itself (no job to poll)."""
+    board = dashboard()
+    force = request.form.get("force") == "1"
+    try:
+        data = run_preview(board.publisher(), force)
+    except PublishRefused as exc:  # the posts folder cannot be read: say so, as republish
+        log.error("dashboard: preview refused: %s", exc)
+        page = _render("admin/message.html", title="Preview refused", message=str(exc))
+        return page, 409, {}
+    if data is None:
+        message = "A preview is already running; try again in a moment."
+        page = _render("admin/message.html", title="Preview busy", message=message)
+        return page, 503, {"Retry-After": "5"}
+    return _render("admin/preview.html", section="overview", preview=data)
 
 
 @admin.get("/jobs/<job_id>")

@@ -351,6 +351,37 @@ class JobBoard:
                 pass
 
 
+# --------------------------------------------------------------------------- preview
+
+# One dry run at a time in a web process: each costs a build's CPU, and an editor who
+# clicks twice needs one answer.
+_previewing = threading.Lock()
+
+
+def run_preview(publisher: Publisher, force: bool = False) -> Json | None:
+    """The dry run of a republish (``publisher.preview``) as JSON, with the publisher's
+    config, clock and store (only read); None while another one of this process runs."""
+    if not _previewing.acquire(blocking=False):
+        return None
+    try:
+        from ..publisher.preview import preview_json, preview_publish, read_only_cache
+
+        config = publisher.config
+        assert publisher.store is not None  # EditorAPI.publisher() always has one
+        cache = read_only_cache(config)
+        done = preview_publish(config, publisher.clock, publisher.store, cache, force)
+        data = preview_json(done)
+    finally:
+        _previewing.release()
+    log.info(
+        "dashboard: preview%s: %s would change, %s held",
+        " (force)" if force else "",
+        counted(len(data["feeds"]), "feed"),
+        counted(len(data["held"]), "document"),
+    )
+    return data
+
+
 # --------------------------------------------------------------------------- notifications
 
 
