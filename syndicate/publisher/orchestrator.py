@@ -76,7 +76,7 @@ from .ids import (
 )
 from .reading import PostReader
 from .redirect_map import add_redirect_map
-from .report import BuildResult, PublishResult
+from .report import BuildResult, PublishResult, waiting_posts
 from .sources import CachedEntries, HandedOn
 
 if typing.TYPE_CHECKING:
@@ -441,7 +441,10 @@ class Publisher:
             changed_feeds=tuple(found.changed),
             removed_feeds=tuple(found.removed),
             queued=queued,
-            scheduled=_scheduled(self._plan, plan, now),
+            # The feeds' plan keeps the posts dated after now apart, waiting for their time.
+            scheduled=waiting_posts(
+                self._plan.waiting.values() if self._plan is not None else plan.posts, now
+            ),
             started=now,
             duration=duration,
             held=tuple(held.items()),
@@ -785,17 +788,3 @@ def open_publisher(config: Config, clock: Clock = _utcnow) -> Publisher:
         lease=max(120.0, 3 * config.notify.timeout),
     )
     return Publisher(config, clock, store, outbox, cache)
-
-
-def _scheduled(
-    feed_plan: feeds.PlanState | None, plan: IdPlan, now: datetime
-) -> tuple[tuple[str, datetime], ...]:
-    """(path, date) of the published posts dated after ``now``, soonest first: the
-    feeds' plan keeps them apart, waiting for their time."""
-    waiting = feed_plan.waiting.values() if feed_plan is not None else plan.posts
-    return tuple(
-        sorted(
-            ((p.relpath, p.date) for p in waiting if p.published and p.date > now),
-            key=lambda item: (item[1], item[0]),
-        )
-    )

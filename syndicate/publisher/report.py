@@ -22,7 +22,7 @@ from ..errors import SyndicateError
 from ..site.manifest import held_documents
 
 if TYPE_CHECKING:
-    from ..posts import PostProblem
+    from ..posts import Post, PostProblem
     from ..store import Attempt, BuildRecord, Notification, Store, TargetRefusal
 
 RECENT_ATTEMPTS: Final = 50  # delivery attempts listed by status
@@ -111,6 +111,16 @@ def _feed(path: str, config: Config) -> Json:
 def _held(held: Iterable[tuple[str, str]], config: Config) -> list[Json]:
     """The documents the publish gate held back, each with its problem."""
     return [{**_feed(path, config), "problem": problem} for path, problem in held]
+
+
+def waiting_posts(posts: Iterable[Post], now: datetime) -> tuple[tuple[str, datetime], ...]:
+    """(path, date) of the published ``posts`` dated after ``now``, soonest first."""
+    return tuple(
+        sorted(
+            ((p.relpath, p.date) for p in posts if p.published and p.date > now),
+            key=lambda item: (item[1], item[0]),
+        )
+    )
 
 
 def _scheduled_item(relpath: str, when: datetime, config: Config) -> Json:
