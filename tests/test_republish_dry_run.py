@@ -353,3 +353,20 @@ def test_the_dashboard_preview_follows_the_csrf_and_origin_rules(dash: Flask) ->
     assert foreign.status_code == 403
     stranger = dash.test_client()
     assert stranger.post("/admin/preview", data={"csrf_token": token}).status_code in (302, 400)
+
+
+def test_a_site_without_hubs_tells_no_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no `websub.hubs` (the shipped config), the dry run names no hub for a feed."""
+    (tmp_path / "posts").mkdir()
+    config = CONFIG.format(extra="").replace(f"hubs: [{HUB}]", "hubs: []")
+    (tmp_path / "config.yaml").write_text(config, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    published_site(tmp_path)
+    write_post(tmp_path / "posts", "2024-04-04-four.md", "Four", "2024-04-04 10:00:00")
+    result = run("republish", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "added    'Four'" in result.stdout
+    assert "hubs told of" not in result.stdout
+    assert "0 WebSub notifications and 1 ping would be queued" in result.stdout
+    data = json.loads(run("republish", "--dry-run", "--json").stdout)
+    assert [feed["notified"] for feed in data["feeds"]] == [[], []]

@@ -195,7 +195,8 @@ def preview_json(preview: Preview) -> Json:
         targets = [p for p in targets if p not in held]
     else:
         targets = list(result.changed_feeds)
-    notified = {absolute_url(base, p) for p in targets}
+    # The feed URLs the hubs would hear of: none without a hub (pings name the site feed).
+    notified = {absolute_url(base, p) for p in targets} if config.websub.hubs else set()
     for url in dict.fromkeys(absolute_url(base, p) for p in targets):
         for hub in config.websub.hubs:
             data["notifications"].append({"kind": "websub", "target": hub, "feed": url})
