@@ -464,17 +464,7 @@ class SqlStore:
                     new_id = key[0]
                 else:
                     new_id = row.id
-                    existing = _notification(row)
-                    next_at = min(existing.next_attempt_at, now)
-                    # A new change is worth an early attempt, but not one the target
-                    # asked us not to make (429/503 Retry-After).
-                    if existing.not_before is not None:
-                        next_at = max(next_at, existing.not_before)
-                    conn.execute(
-                        t.update()
-                        .where(t.c.id == row.id)
-                        .values(next_attempt_at=next_at, revision=t.c.revision + 1)
-                    )
+                    _hurried(conn, _notification(row), now)
                 fresh = conn.execute(sa.select(t).where(t.c.id == new_id)).one()
                 out.append(_notification(fresh))
         return out
@@ -595,15 +585,7 @@ class SqlStore:
             if twin is not None:
                 # Keep the one-pending-per-key rule: the failed row merges into it.
                 conn.execute(t.delete().where(t.c.id == id))
-                pending = _notification(twin)
-                next_at = min(pending.next_attempt_at, now)
-                if pending.not_before is not None:
-                    next_at = max(next_at, pending.not_before)
-                conn.execute(
-                    t.update()
-                    .where(t.c.id == twin.id)
-                    .values(next_attempt_at=next_at, revision=t.c.revision + 1)
-                )
+                _hurried(conn, _notification(twin), now)
                 id = twin.id
             else:
                 conn.execute(
@@ -734,6 +716,20 @@ class SqlStore:
             else:
                 conn.execute(t.update().where(t.c.id == 1).values(generation=generation))
         return generation
+
+
+def _hurried(conn: Connection, pending: Notification, now: datetime) -> None:
+    """A pending notification that a new change joins: its revision moves on, and it is
+    attempted early, but not before the target asked (429/503 Retry-After)."""
+    t = outbox_table
+    next_at = min(pending.next_attempt_at, now)
+    if pending.not_before is not None:
+        next_at = max(next_at, pending.not_before)
+    conn.execute(
+        t.update()
+        .where(t.c.id == pending.id)
+        .values(next_attempt_at=next_at, revision=t.c.revision + 1)
+    )
 
 
 def _remove_sent(conn: Connection, id: int, revision: int | None) -> bool:
