@@ -8,8 +8,10 @@ and lxml, on sites built through the CLI (``build``) and served by the web app."
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import pytest
@@ -18,17 +20,22 @@ from flask.testing import FlaskClient
 from lxml import etree
 
 from syndicate.cli import main
+from syndicate.config import Config, load_config
 from syndicate.errors import ConfigError
+from syndicate.feeds import build_site
+from syndicate.posts import Post, Rendered, load_posts
 from syndicate.publisher import Publisher, open_publisher
 from syndicate.web import create_app
 from tests.conftest import ConfigFactory
 from tests.servers import FakeClock
+from tests.test_feed_content_kinds import _Ahead
 from tests.validator import validate
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 FH = "{http://purl.org/syndication/history/1.0}"
 SITE = "https://example.org/"
 START = datetime(2023, 1, 2, 8, 0, tzinfo=UTC)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 # About a post every two and a half days: 300 posts over two years, some 12 a month.
 STEP = timedelta(hours=61)
 POSTS = 300
@@ -344,3 +351,33 @@ def test_bad_archive_settings_are_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         make_config(feeds=feeds)
+
+
+def test_posts_in_archive_pages_only_are_prepared_without_json_feed_items(
+    tmp_path: Path,
+) -> None:
+    """The worker processes leave out the JSON Feed item of a post that only archive
+    pages carry (JSON Feed has none): told which posts those are, the site is the same
+    bytes as rendered here, and no post is rendered again for a missing item."""
+    config = load_config(write_site(tmp_path, posts=80, page=5, archives="all"))
+    loaded, _ = load_posts(config)
+    told: list[Collection[str]] = []
+
+    class Recording(_Ahead):
+        def prepare(
+            self, posts: Sequence[Post], config: Config, no_json: Collection[str] = frozenset()
+        ) -> list[tuple[Rendered | None, Any]]:
+            told.append(no_json)
+            return super().prepare(posts, config, no_json)
+
+    ahead = Recording(deflated=False)
+    fast = build_site(loaded, config, NOW, ahead).site
+    plain = build_site(loaded, config, NOW).site
+    assert fast.documents.keys() == plain.documents.keys()
+    for path, document in plain.documents.items():
+        assert fast.documents[path].body == document.body, path
+    assert ahead.renders == []
+    live = {entry_id for feed in fast.feeds for entry_id in feed.entry_ids}
+    assert len(told) == 1
+    assert set(told[0]) == {post.entry_id for post in loaded} - live
+    assert len(told[0]) > len(loaded) / 2  # most of the posts: only in archive pages

@@ -6,7 +6,7 @@ import dataclasses
 import os
 import pickle
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ def post_text(n: int, day: int, category: str, tags: list[str], body: str) -> st
 class Source:
     """A ``feeds.EntrySource`` made of functions: ``prepare`` a batch, ``render`` one."""
 
-    prepare: Callable[[Sequence[Post], Config], Iterable[Made]]
+    prepare: Callable[..., Iterable[Made]]  # (posts, config, no_json)
     render: Callable[[Post, Config], posts_module.Rendered] = posts_module.render_post
 
 
@@ -53,7 +53,9 @@ def cache_source(cache: PostCache, serialise: bool = True) -> Source:
     """The cache as the build's entry source: entries serialised in its processes, or
     (``serialise`` false) only rendered there, a batch at once."""
 
-    def rendered(batch: Sequence[Post], config: Config) -> Iterator[Made]:
+    def rendered(
+        batch: Sequence[Post], config: Config, no_json: Collection[str] = ()
+    ) -> Iterator[Made]:
         return ((done, None) for done in cache.render_many(batch, config))
 
     return Source(
@@ -305,7 +307,9 @@ def test_feeds_are_made_while_the_next_entries_are_still_coming(
     events: list[str] = []
     closed: list[bool] = []
 
-    def prepare_many(batch: Sequence[Post], config: Config) -> Iterator[tuple[Any, Any]]:
+    def prepare_many(
+        batch: Sequence[Post], config: Config, no_json: Collection[str] = ()
+    ) -> Iterator[tuple[Any, Any]]:
         try:
             for post in batch:
                 events.append(f"entry {post.relpath}")
@@ -336,7 +340,9 @@ def test_a_build_that_fails_closes_what_prepares_its_entries_at_once(
     loaded, _ = load_posts(config)
     closed: list[bool] = []
 
-    def prepare_many(batch: Sequence[Post], config: Config) -> Iterator[tuple[Any, Any]]:
+    def prepare_many(
+        batch: Sequence[Post], config: Config, no_json: Collection[str] = ()
+    ) -> Iterator[tuple[Any, Any]]:
         try:
             for post in batch:
                 yield posts_module.render_post(post, config), None

@@ -6,7 +6,7 @@ the CLI on real files; every feed read as a reader reads it (feedparser, lxml, J
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -151,9 +151,13 @@ class _Ahead:
         self.deflated = deflated
         self.renders: list[str] = []
 
-    def prepare(self, posts: Sequence[Post], config: Config) -> list[tuple[Rendered | None, Any]]:
+    def prepare(
+        self, posts: Sequence[Post], config: Config, no_json: Collection[str] = frozenset()
+    ) -> list[tuple[Rendered | None, Any]]:
         items = [(post, render_post(post, config)) for post in posts]
-        return [(None, s) for s in serialise_entries(items, config, deflated=self.deflated)]
+        json = [post.entry_id not in no_json for post in posts]
+        made = serialise_entries(items, config, deflated=self.deflated, json=json)
+        return [(None, s) for s in made]
 
     def render(self, post: Post, config: Config) -> Rendered:
         self.renders.append(post.relpath)

@@ -12,7 +12,7 @@ import html
 import json
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -691,7 +691,9 @@ class Recorder:
         self.events: list[str] = []
         self.render_post = FakeRender()
 
-    def prepare(self, posts: Sequence[Post], config: Config) -> Iterator[Made]:
+    def prepare(
+        self, posts: Sequence[Post], config: Config, no_json: Collection[str] = frozenset()
+    ) -> Iterator[Made]:
         for post in posts:
             self.events.append(f"render {post.entry_id}")
             yield self.render_post(post, config), None

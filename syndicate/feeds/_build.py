@@ -71,12 +71,17 @@ class EntrySource(Protocol):
     the publisher's post cache in its worker processes, which may serialise the entries
     there too."""
 
-    def prepare(self, posts: Sequence[Post], config: Config) -> Iterable[Made]:
+    def prepare(
+        self, posts: Sequence[Post], config: Config, no_json: Collection[str] = frozenset()
+    ) -> Iterable[Made]:
         """Each post, in order, rendered or with its entry serialised ahead.
 
         May come as an iterator: each feed is made as soon as its entries are. A
         generator is closed once its last post was taken, or when the build fails, so
-        its clean-up (stopping worker processes) runs then."""
+        its clean-up (stopping worker processes) runs then. ``no_json``: the entry ids
+        of posts no JSON Feed of this build carries (in archive pages only): an entry
+        serialised ahead may leave its JSON Feed item out (made from ``render`` if a
+        later build needs it)."""
         ...
 
     def render(self, post: Post, config: Config) -> Rendered:
@@ -104,7 +109,9 @@ class Rendering:
 
     render_post: Callable[[Post, Config], Rendered] = render_post
 
-    def prepare(self, posts: Sequence[Post], config: Config) -> Iterator[Made]:
+    def prepare(
+        self, posts: Sequence[Post], config: Config, no_json: Collection[str] = frozenset()
+    ) -> Iterator[Made]:
         return ((self.render_post(post, config), None) for post in posts)
 
     def render(self, post: Post, config: Config) -> Rendered:
@@ -604,7 +611,17 @@ class _Entries:
                 entries[entry_id] = prepared[1]
         self._entries = entries
         missing = {entry_id: post for entry_id, post in needed.items() if entry_id not in entries}
-        self._made: Iterator[Made] = iter(source.prepare(list(missing.values()), config))
+        # The uses in live feeds alone: an entry whose live feeds are all made waits for
+        # an archive page (made last) deflated, as most of the posts at 10k do.
+        self._live_uses = Counter(
+            p.entry_id
+            for plan in plans
+            if plan.rss_path not in reused and not plan.archive
+            for p in plan.posts
+        )
+        # A post in archive pages only (most of them at 10k posts) is in no JSON Feed.
+        no_json = {entry_id for entry_id in missing if not self._live_uses[entry_id]}
+        self._made: Iterator[Made] = iter(source.prepare(list(missing.values()), config, no_json))
         self._to_make = iter(missing.items())
         # Kept for every post still in a feed (the reused feeds' too), dropped for the
         # rest. An entry is kept for the very post it was made from, which it holds (so
@@ -630,14 +647,6 @@ class _Entries:
         # a fraction of the entries is ever needed at the same time).
         self._uses = Counter(
             p.entry_id for plan in plans if plan.rss_path not in reused for p in plan.posts
-        )
-        # The uses in live feeds alone: an entry whose live feeds are all made waits for
-        # an archive page (made last) deflated, as most of the posts at 10k do.
-        self._live_uses = Counter(
-            p.entry_id
-            for plan in plans
-            if plan.rss_path not in reused and not plan.archive
-            for p in plan.posts
         )
 
     def summarised(self, plan: FeedPlan) -> bool:

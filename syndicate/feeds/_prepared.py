@@ -251,23 +251,32 @@ def _reference_contexts(config: Config) -> list[tuple[Format, _Context]]:
 
 
 def serialise_entries(
-    items: Sequence[tuple[Post, Rendered]], config: Config, *, deflated: bool = True
+    items: Sequence[tuple[Post, Rendered]],
+    config: Config,
+    *,
+    deflated: bool = True,
+    json: Sequence[bool] | None = None,
 ) -> list[Serialised]:
     """Each post's entry serialised in both XML formats, as ``render_feed`` splices it
     into any feed of ``config``, and its JSON Feed item: the ``serialised`` of a
     ``prepare_entry`` (``Serialised``, deflated unless ``deflated`` is false; the keys
     are shared by every post). A post that may be in a feed of summaries while others
-    carry content (``summary_kinds``) gets its summary-only variant's too."""
+    carry content (``summary_kinds``) gets its summary-only variant's too. ``json``,
+    one flag a post: false leaves its JSON Feed item out (a post in archive pages only;
+    ``PreparedEntry.json_item`` makes it from the HTML again if ever asked)."""
     contexts = _reference_contexts(config)
-    keys = (*(context.key for _, context in contexts), JSON_KEY)
+    xml_keys = tuple(context.key for _, context in contexts)
     kinds = summary_kinds(config)
     authors = frozenset(config.authors.values())
     out: list[Serialised] = []
     esc = _Escaper()
-    for post, rendered in items:
+    wanted = json if json is not None else [True] * len(items)
+    for (post, rendered), with_json in zip(items, wanted, strict=True):
         html = _Html(rendered)  # each HTML escaped once for both formats
         parts = [_entry_bytes(post, html, config, fmt, context, esc) for fmt, context in contexts]
-        parts.append(json_item(post, rendered, config))
+        keys = (*xml_keys, JSON_KEY) if with_json else xml_keys
+        if with_json:
+            parts.append(json_item(post, rendered, config))
         post_keys = keys
         if kinds and _in_summary_feeds(post, kinds, authors):
             # Its summary-only variant too, for the feeds of summaries it is in.
@@ -278,7 +287,8 @@ def serialise_entries(
                     _entry_bytes(post, short, config, fmt, context, esc)
                     for fmt, context in contexts
                 ]
-                parts.append(json_item(post, variant, config))
+                if with_json:
+                    parts.append(json_item(post, variant, config))
                 post_keys = (*keys, *(SUMMARY_PREFIX + key for key in keys))
             else:
                 parts.append(b"")

@@ -30,7 +30,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -471,7 +471,7 @@ class PostCache:
         ]
 
     def prepare_many(
-        self, posts: Sequence[Post], config: Config
+        self, posts: Sequence[Post], config: Config, no_json: Collection[str] = frozenset()
     ) -> Iterator[tuple[Rendered | None, Serialised | None]]:
         """``render_many``, and the entries of the posts rendered in the worker processes
         serialised there too (``feeds.serialise_entries``): for each post, (None, its
@@ -484,7 +484,8 @@ class PostCache:
 
         The serialised entries are not kept: they depend on the post as settled (its
         entry id, its ``updated``), which the cache's key does not cover. The renders
-        are, in a cache that is saved, as by ``render_many``.
+        are, in a cache that is saved, as by ``render_many``. The posts whose entry id
+        is in ``no_json`` are serialised without their JSON Feed item (``EntrySource``).
         """
         missing = [i for i, p in enumerate(posts) if (p.digest, p.url) not in self.rendered]
         if len(missing) < PARALLEL_MIN or self.workers <= 1:
@@ -492,7 +493,7 @@ class PostCache:
                 yield rendered, None
             return
         log.info("rendering %d posts on %d processes", len(missing), self.workers)
-        chosen = [posts[i] for i in missing]
+        chosen = [(posts[i], posts[i].entry_id not in no_json) for i in missing]
         # The others are in the cache: taken from it first, rendering nothing.
         rendering = set(missing)
         rest = [i for i in range(len(posts)) if i not in rendering]
@@ -619,21 +620,27 @@ def _render_chunk(args: _Chunk[Post]) -> list[Rendered]:
     return [render_post(post, config, body_of(post)) for post in posts]
 
 
+# A post to prepare in a worker process, and whether its JSON Feed item is needed.
+_ToPrepare = tuple[Post, bool]
+
+
 def _render_and_serialise(
-    args: _Chunk[Post], deflated: bool = True
+    args: _Chunk[_ToPrepare], deflated: bool = True
 ) -> list[tuple[Rendered, Serialised]]:
     # Imported here: a worker that only reads (spawned, by a service) need not load feedgen.
     from ..feeds import serialise_entries
 
-    posts, config = args
+    chunk, config = args
+    posts = [post for post, _ in chunk]
     rendered = [render_post(post, config, body_of(post)) for post in posts]
     items = list(zip(posts, rendered, strict=True))
-    serialised = serialise_entries(items, config, deflated=deflated)
+    json = [wanted for _, wanted in chunk]
+    serialised = serialise_entries(items, config, deflated=deflated, json=json)
     return list(zip(rendered, serialised, strict=True))
 
 
 def _prepare_chunk(
-    args: _Chunk[Post],
+    args: _Chunk[_ToPrepare],
 ) -> list[tuple[tuple[bytes, bytes] | None, Serialised]]:
     """Render posts in a worker process, and serialise their entries there too; each
     post's HTML comes back as the cache keeps it (packed, compressed)."""
@@ -644,7 +651,7 @@ def _prepare_chunk(
 
 
 def _serialise_chunk(
-    args: _Chunk[Post],
+    args: _Chunk[_ToPrepare],
 ) -> list[tuple[tuple[bytes, bytes] | None, Serialised]]:
     """``_prepare_chunk`` for a cache that is not saved (a one-shot build): the entries'
     bytes only, not deflated (the feeds splice them as they come, then let them go)."""

@@ -6,7 +6,7 @@ processes do the rendering.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 from .. import feeds, posts
 from ..config import Config
@@ -23,9 +23,11 @@ class CachedEntries:
     def __init__(self, cache: PostCache) -> None:
         self._cache = cache
 
-    def prepare(self, batch: Sequence[Post], config: Config) -> Iterator[feeds.Made]:
+    def prepare(
+        self, batch: Sequence[Post], config: Config, no_json: Collection[str] = frozenset()
+    ) -> Iterator[feeds.Made]:
         try:
-            yield from self._cache.prepare_many(batch, config)
+            yield from self._cache.prepare_many(batch, config, no_json)
         finally:
             self._cache.close()  # once the last entry came, or the build failed
 
