@@ -3,6 +3,7 @@ whole parse finds, and a plain excerpt's shortcut gives what cmark and the sanit
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import lxml.html
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syndicate.config import Config
-from syndicate.posts import load_post, render_post, sanitize_html
+from syndicate.posts import load_post, render, render_post, sanitize_html
 from syndicate.posts.render import _PLAIN_PARAGRAPH, _excerpt_html, _first_paragraph, _to_html
 
 
@@ -168,3 +169,34 @@ def test_which_excerpts_take_the_plain_path(text: str, plain: bool) -> None:
     assert got == sanitize_html(_to_html(text, False), url).strip()
     if plain:
         assert got == f"<p>{text}</p>"
+
+
+_TAG_NAMES = st.one_of(
+    st.sampled_from(sorted(render.ALLOWED_TAGS)),
+    st.sampled_from(["object", "button", "script", "in", "abbrx", "h7", "p-x", "sub1", "KBD"]),
+    st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,8}", fullmatch=True),
+)
+# What may follow a name: the long s and the Kelvin sign fold to "s" and "k" in a
+# case-insensitive Unicode match, which must not make "in" + "\u017f" read as "ins".
+_AFTER_NAME = ["", ">", " x>", "/>", "\u017f", "\u212a"]
+_TAG_TEXT = st.lists(
+    st.one_of(
+        st.builds(
+            lambda n, c: f"<{n}{c}",
+            _TAG_NAMES,
+            st.sampled_from(["", ">", " x>", "/>", "\u017f", "\u212a"]),
+        ),
+        st.builds(lambda n: f"</{n}>", _TAG_NAMES),
+        st.text(alphabet="<>ab /\u017f\u212a", max_size=6),
+    ),
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_TAG_TEXT)
+def test_the_search_for_other_tags_finds_what_listing_every_name_finds(fragment: str) -> None:
+    # The plain predicate: every start tag's name, looked up in ALLOWED_TAGS.
+    names = re.findall(r"<([A-Za-z][A-Za-z0-9-]*)", fragment)
+    listed = any(name.lower() not in render.ALLOWED_TAGS for name in names)
+    assert (render._OTHER_TAG.search(fragment) is not None) == listed

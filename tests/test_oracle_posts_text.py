@@ -59,3 +59,11 @@ def test_printable_text_has_nothing_to_strip_and_no_space_but_spaces() -> None:
     assert hygiene._FORBIDDEN_CHARS.search(printable) is None
     assert set(hygiene._SPACES.findall(printable)) == {" "}
     assert {c for c in printable if c.isspace()} == {" "}
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=())).map(lambda t: t + "\n" + t))
+def test_strip_forbidden_chars_removes_what_the_class_removes(text: str) -> None:
+    # Any text, lone surrogates included, on several lines (past the printable shortcut):
+    # the look at its UTF-8 only ever skips a removal that would remove nothing.
+    assert strip_forbidden_chars(text) == hygiene._FORBIDDEN_CHARS.sub("", text)
+    assert strip_forbidden_chars(EVERY_CHAR) == hygiene._FORBIDDEN_CHARS.sub("", EVERY_CHAR)
