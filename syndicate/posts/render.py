@@ -143,14 +143,16 @@ ALLOWED_ATTRIBUTES: Mapping[str, frozenset[str]] = {
 }
 URL_SCHEMES = frozenset({"http", "https", "mailto", "tel", "ftp"})
 
-# A start tag whose name (ASCII, any case) is not in ALLOWED_TAGS: one search,
-# where listing every name and looking each up cost a tenth of cleaning the fragment.
-_OTHER_TAG = re.compile(
-    r"<(?=[A-Za-z])(?!(?:"
-    + "|".join(sorted(ALLOWED_TAGS, key=len, reverse=True))
-    + r")(?![A-Za-z0-9-]))",
-    re.IGNORECASE | re.ASCII,
-)
+_TAG_NAME = re.compile(r"<([A-Za-z][A-Za-z0-9-]*)")
+
+
+def _has_other_tag(fragment: str) -> bool:
+    """Whether a start tag's name (any case) is not in ALLOWED_TAGS. The names looked
+    up by ``issuperset`` in C: a generator over them cost a tenth of cleaning the
+    fragment, and one search with every allowed name in a lookahead even more."""
+    return not ALLOWED_TAGS.issuperset(map(str.lower, _TAG_NAME.findall(fragment)))
+
+
 _LANGUAGE_CLASS = re.compile(r"^lang(?:uage)?-[\w+#.-]+$")
 _TEXT_ALIGN = re.compile(r"text-align\s*:\s*(left|right|center|justify)\b", re.I)
 
@@ -175,7 +177,7 @@ def sanitize_html(fragment: str, base_url: str) -> str:
     # fragments (every URL already absolute) share one that never sees a relative URL.
     cleaner = _cleaner(base_url if _NEEDS_BASE.search(fragment) else None)
     cleaned = cleaner.clean(fragment)
-    if _OTHER_TAG.search(fragment):
+    if _has_other_tag(fragment):
         # Unwrapping a removed element (object, button, ...) can leave nesting that an HTML
         # parser would not build ("<a><a>", "<p><ul>"); the validator reports that as
         # "Invalid HTML". Parsing the output again settles it, usually in one more pass.

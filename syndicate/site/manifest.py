@@ -46,10 +46,12 @@ log = logging.getLogger("syndicate.web")
 
 Identity = tuple[int, int, int]  # (st_ino, st_mtime_ns, st_size) of a file
 
-# libdeflate's level 6: as small as zlib's best (level 9) on our feeds, for a fraction
-# of its CPU. Files are written once and served many times, but an edit
-# compresses a dozen feeds on its way out, and a cold build every one of them.
-GZIP_LEVEL = 6
+# libdeflate's level 4: on our feeds within 2.5 % of its level 6 (itself as small as
+# zlib's best) in half its CPU, and smaller than its levels 1 to 3. Files are written
+# once and served many times, but an edit compresses a dozen feeds on its way out, and
+# a cold build every one of them: level 6 was an eighth of a 10k build's CPU
+# (bench/RESULTS.md, "Why the fast paths").
+GZIP_LEVEL = 4
 
 
 # A full archive page (RFC 5005: one with a cache lifetime of its own) is written once
