@@ -100,7 +100,9 @@ class FeedsConfig:
     def renders_content(self) -> bool:
         """Whether any kind of feed carries the posts' content (else the rendering drops
         it at once, and no feed needs a summary-only variant of an entry)."""
-        return "full" in {self.content_of(k) for k in ("site", "category", "tag", "author")}
+        # The site feed has no key of its own: ``content`` is its (a test per post).
+        own = (self.category_content, self.tag_content, self.author_content)
+        return self.content == "full" or "full" in own
 
 
 @dataclasses.dataclass(frozen=True)

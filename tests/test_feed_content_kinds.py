@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from syndicate.cli import main
-from syndicate.config import Config
+from syndicate.config import Config, FeedsConfig
 from syndicate.errors import ConfigError
 from syndicate.feeds import Built, Rendering, build_site, serialise_entries
 from syndicate.posts import Post, Rendered, load_posts, render_post
@@ -242,3 +242,17 @@ def test_incremental_sites_with_content_per_kind_equal_full_sites(
         assert {p: d.body for p, d in built.site.documents.items()} == {
             p: d.body for p, d in full.documents.items()
         }
+
+
+@pytest.mark.parametrize("content", ["full", "summary"])
+@pytest.mark.parametrize("category", [None, "full", "summary"])
+@pytest.mark.parametrize("tag", [None, "full", "summary"])
+@pytest.mark.parametrize("author", [None, "full", "summary"])
+def test_content_is_rendered_when_some_kind_of_feed_carries_it(
+    content: str, category: str | None, tag: str | None, author: str | None
+) -> None:
+    feeds = FeedsConfig(
+        content=content, category_content=category, tag_content=tag, author_content=author
+    )
+    kinds = ("site", "category", "tag", "author")
+    assert feeds.renders_content() == ("full" in {feeds.content_of(k) for k in kinds})
