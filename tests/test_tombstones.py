@@ -505,8 +505,6 @@ def test_tombstones_planned_from_the_last_plan_equal_those_from_scratch(
     assert first[0].plan is not None and first[0].plan.tombstones == ()
     by_path = {post.relpath: post for post in posts}
     renumbered: set[str] = set()
-    # The entry ids of the files deleted, as the publisher tells them (``gone_ids``).
-    deleted = [by_path["p27.md"].entry_id]
     (posts_dir / "p27.md").unlink()  # the newest: in the site feed's first 5 at least
     del by_path["p27.md"]
     for path in rng.sample(sorted(by_path), 12):
@@ -514,7 +512,7 @@ def test_tombstones_planned_from_the_last_plan_equal_those_from_scratch(
         post = by_path[path]
         if change == "delete":
             (posts_dir / path).unlink()
-            deleted.append(by_path.pop(path).entry_id)
+            del by_path[path]
             continue
         extra = {"unpublish": "published: false\n", "renumber": f"id: x:{path}\n"}.get(change, "")
         retag = rng.choice(tags) if change == "retag" else ", ".join(post.tags)
@@ -529,7 +527,7 @@ def test_tombstones_planned_from_the_last_plan_equal_those_from_scratch(
     later = now + timedelta(hours=1)
     again = list(by_path.values())
     incremental = build_site(
-        again, config, later, previous=first[0], tombstones=Tombstones(kept, renumbered, deleted)
+        again, config, later, previous=first[0], tombstones=Tombstones(kept, renumbered)
     )
     assert incremental.plan is not None and incremental.plan.left is not None
     scratch = build_site(
@@ -537,14 +535,12 @@ def test_tombstones_planned_from_the_last_plan_equal_those_from_scratch(
         config,
         later,
         previous=Built(first[1].site, None),
-        tombstones=Tombstones(kept, renumbered, deleted),
+        tombstones=Tombstones(kept, renumbered),
     )
     assert scratch.plan is not None and scratch.plan.left is None
     tombs = incremental.plan.tombstones
     assert tombs is not None and tombs == scratch.plan.tombstones
     assert ("site", "", first[0].site.feeds[0].entry_ids[0]) in {t.key for t in tombs}
-    # Every file deleted, in the site feed's window or only in its archive pages.
-    assert {("site", "", entry_id) for entry_id in deleted} <= {t.key for t in tombs}
     assert all(t.when == later for t in tombs)
     assert incremental.site.signatures == scratch.site.signatures
     assert incremental.site.documents.keys() == scratch.site.documents.keys()
@@ -581,57 +577,3 @@ def test_the_end_of_a_tombstone_means_a_publish_at_the_next_start(
     found = stamp.confirm(pub_config, now=end - 1)
     assert found is not None and found.next_due == end
     assert stamp.confirm(pub_config, now=end) is None
-
-
-@pytest.mark.parametrize("how", ["republish", "service"])
-def test_a_post_only_in_the_archive_pages_gets_its_tombstone_in_the_site_feed(
-    project: Path, how: str
-) -> None:
-    """The site feed's archive pages (RFC 5005) hold every post: a reader that paged back
-    holds an old post too, and is told of its file's deletion in the live feed, whether
-    the publish that sees it is a new process (``republish``) or a service planning from
-    its last publish. A tag feed without archives that no longer listed it stays silent."""
-    config_path = project / "config.yaml"
-    config_path.write_text(
-        config_path.read_text(encoding="utf-8") + "feeds:\n  limit: 2\n", encoding="utf-8"
-    )
-    posts = project / "posts"
-    for n in range(1, 7):
-        write_post(posts, f"2024-04-0{n}-p{n}.md", f"P{n}", f"2024-04-0{n} 10:00:00")
-    old = posts / "2024-04-01-p1.md"
-    live = project / "_site"
-    clock = FakeClock(datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
-    publisher: Publisher | None = None
-    if how == "republish":
-        run("republish")
-    else:
-        from syndicate.config import load_config
-
-        publisher = open_publisher(load_config(config_path), clock=clock)
-        publisher.publish()
-    pages = sorted((live / "feed" / "archive").rglob("*.atom"))
-    held = {entry.title: entry.id for page in pages for entry in feedparser.parse(page).entries}
-    gone = held["P1"]
-    ids, tombs = atom_of_live(live, "feed.atom")
-    assert gone not in ids and tombs == []  # older than the live window
-
-    old.unlink()
-    if publisher is None:
-        run("republish")
-    else:
-        clock.advance(hours=1)
-        publisher.publish(paths=[old])
-        publisher.close()
-
-    ids, tombs = atom_of_live(live, "feed.atom")
-    assert [ref for ref, _ in tombs] == [gone]
-    assert len(ids) == 2
-    pages = sorted((live / "feed" / "archive").rglob("*.atom"))
-    left = {entry.title for page in pages for entry in feedparser.parse(page).entries}
-    assert left == {"P2", "P3", "P4", "P5", "P6"}
-    # The tag feed has no archive pages (feeds.archives: site) and showed neither.
-    assert atom_of_live(live, "tag/common.atom")[1] == []
-
-
-def atom_of_live(live: Path, path: str) -> tuple[list[str], list[tuple[str, str]]]:
-    return read_atom((live / path).read_bytes())

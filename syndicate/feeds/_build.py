@@ -119,14 +119,11 @@ class Rendering:
 
 
 class Tombstones(NamedTuple):
-    """``build_site``'s RFC 6721 tombstones: those kept from earlier builds, the entry
-    ids never to tombstone (posts still published under another id), and the entry ids
-    of posts the store had published that this build leaves out (``gone``: the site
-    feed's archive pages held every one of them)."""
+    """``build_site``'s RFC 6721 tombstones: those kept from earlier builds, and the
+    entry ids never to tombstone (posts still published under another id)."""
 
     kept: Collection[TombstoneRecord]
     renumbered: Collection[str] = ()
-    gone: Collection[str] = ()
 
 
 class Built(NamedTuple):
@@ -208,7 +205,8 @@ def build_site(
     deleted: dict[FeedKey, tuple[TombstoneRecord, ...]] = {}
     if tombstones is not None:
         last_site = previous.site if previous is not None else None
-        state.tombstones = _tombstones(state, last_site, tombstones, now)
+        kept, renumbered = tombstones
+        state.tombstones = _tombstones(state, last_site, kept, renumbered, now)
         deleted = _by_feed(state.tombstones)
     else:
         state.tombstones = None
@@ -474,43 +472,34 @@ def _summary_item(entries: _Entries, plan: FeedPlan) -> bytes:
 
 
 def _tombstones(
-    state: PlanState, last: Site | None, tombstones: Tombstones, now: datetime
+    state: PlanState,
+    last: Site | None,
+    kept: Collection[TombstoneRecord],
+    renumbered: Collection[str],
+    now: datetime,
 ) -> tuple[TombstoneRecord, ...]:
     """The tombstones after this build: those kept, less the expired (older than
     ``feeds.tombstone_days``) and those whose entry id is back in the selection, plus one
-    for each feed that held a post now gone from the selection: a feed of ``last`` that
-    listed it, and the site feed when it has archive pages (which held every post).
+    for each feed of ``last`` that listed a post now gone from the selection.
 
     A post gone is one no longer in the selection under its entry id (its file deleted,
     ``published: false``, dated in the future again), not one that only left a feed (a
     tag taken off) nor one still published under another id (``renumbered``; or, when
     the plan knows, at its path). Only the feeds that change are looked at: known from
     the plan (the posts it took out) when planned from the last one, else every feed of
-    ``last`` (after a restart, or a change of config: a full plan anyway), and the site
-    feed for the posts the store says are gone (``Tombstones.gone``).
+    ``last`` (after a restart, or a change of config: a full plan anyway).
     """
     days = state.config.feeds.tombstone_days
     if days <= 0:
         return ()
     ids = state.ids
-    kept, renumbered, gone = tombstones
     oldest = now - timedelta(days=days)
     found = {t.key: t for t in kept if t.when > oldest and t.entry_id not in ids}
-    # Seconds are enough for RFC 3339, and the same instant for every feed.
-    when = now.astimezone(UTC).replace(microsecond=0)
     if last is not None:
+        # Seconds are enough for RFC 3339, and the same instant for every feed.
+        when = now.astimezone(UTC).replace(microsecond=0)
         for key, entry_id in _left(state, last, renumbered):
             found.setdefault((*key, entry_id), TombstoneRecord(*key, entry_id, when))
-    if state.config.feeds.archives != "none":
-        # The site feed's archive pages held every post: one gone gets its tombstone
-        # there, whatever the live window showed. (A category's, tag's or author's
-        # archive pages under ``archives: all`` get none for a post older than the
-        # window: the store does not keep a post's names, the site feed has it.)
-        for entry_id in gone:
-            if entry_id not in ids and entry_id not in renumbered:
-                found.setdefault(
-                    ("site", "", entry_id), TombstoneRecord("site", "", entry_id, when)
-                )
     if not found:
         return ()
     # Only where there is a feed to show them in; a feed gone keeps none.

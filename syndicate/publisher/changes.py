@@ -140,12 +140,6 @@ def renumbered_ids(plan: IdPlan, records: Mapping[str, PostRecord]) -> set[str]:
     return renumbered
 
 
-def gone_ids(plan: IdPlan, records: Mapping[str, PostRecord]) -> list[str]:
-    """The entry ids of the posts whose rows this publish deletes: published before,
-    left out now (their tombstones are settled by ``feeds.build_site``)."""
-    return [records[path].entry_id for path in plan.deletes if path in records]
-
-
 def tombstone_changes(
     stored: Iterable[TombstoneRecord], made: Iterable[TombstoneRecord] | None
 ) -> tuple[list[TombstoneRecord], list[tuple[str, str, str]]]:

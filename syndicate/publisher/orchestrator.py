@@ -60,7 +60,6 @@ from .cache import PostCache
 from .changes import (
     FeedChanges,
     diff_feeds,
-    gone_ids,
     log_slug_changes,
     renumbered_ids,
     slug_changes,
@@ -406,9 +405,7 @@ class Publisher:
             self._site = load_live(self.config.output_dir, lazy=True)
         known_slugs = with_live_slugs(stored_slugs, self._site)
         packer = Packer(spool=self.config.output_dir) if write else None
-        tombs = feeds.Tombstones(
-            store.tombstones(), renumbered_ids(plan, records), gone_ids(plan, records)
-        )
+        tombs = feeds.Tombstones(store.tombstones(), renumbered_ids(plan, records))
         before = self._site  # the live tree, which the gate compares the new Site with
         site = self._make_site(plan, now, hint, known_slugs, packer, tombs)
         made = self._plan.tombstones if self._plan is not None else None
