@@ -577,3 +577,35 @@ def test_the_end_of_a_tombstone_means_a_publish_at_the_next_start(
     found = stamp.confirm(pub_config, now=end - 1)
     assert found is not None and found.next_due == end
     assert stamp.confirm(pub_config, now=end) is None
+
+
+@pytest.mark.parametrize("extra", ["published: false\n", "draft: true\n", "future"])
+def test_deleting_the_file_of_a_post_never_shown_leaves_no_tombstone(
+    project: Path, extra: str
+) -> None:
+    """A draft, an unpublished post or one scheduled for later has a row in the store
+    (its entry id is minted when it is first read) but was never in a feed: deleting its
+    file tells readers nothing, in any feed, archive pages or not."""
+    config_path = project / "config.yaml"
+    config_path.write_text(
+        config_path.read_text(encoding="utf-8") + "feeds:\n  limit: 2\n", encoding="utf-8"
+    )
+    posts = project / "posts"
+    for n in range(1, 6):
+        write_post(posts, f"2024-04-0{n}-p{n}.md", f"P{n}", f"2024-04-0{n} 10:00:00")
+    date = "2099-01-01 10:00:00" if extra == "future" else "2024-03-01 10:00:00"
+    hidden = write_post(
+        posts, "hidden.md", "Hidden", date, extra="" if extra == "future" else extra
+    )
+    run("republish")
+    store = SqlStore(f"sqlite:///{project / 'syndicate.db'}")
+    try:
+        assert "hidden.md" in store.posts()  # a row, though never shown
+    finally:
+        store.close()
+    hidden.unlink()
+    run("republish")
+    feeds = sorted((project / "_site").rglob("*.atom"))
+    assert len(feeds) > 2  # the site feed, its archive pages, the tag and author feeds
+    for feed in feeds:
+        assert read_atom(feed.read_bytes())[1] == [], feed
